@@ -1,0 +1,74 @@
+using AspireCache.Router.Diagnostics;
+using AspireCache.Router.Routing;
+using AspireCache.Router.Topology;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Yarp.ReverseProxy.LoadBalancing;
+
+namespace AspireCache.Router;
+
+internal static class Extensions
+{
+    public static WebApplicationBuilder AddRouterServices(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<RouterOptions>()
+            .BindConfiguration(RouterOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        var nodes = builder.Configuration.GetSection(RouterOptions.SectionName).Get<RouterOptions>()?.Nodes ?? new RouterOptions().Nodes;
+
+        builder.Services.AddSingleton<RouterTelemetry>();
+        builder.Services.AddSingleton<TopologyMonitor>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TopologyMonitor>());
+        builder.Services.AddSingleton<NoDestinationMiddleware>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy, NearestLoadBalancingPolicy>();
+
+        // Status probes: service discovery, but no retries — a slow node must show up as slow.
+        builder.Services.AddHttpClient(TopologyMonitor.HttpClientName).AddServiceDiscovery();
+
+        builder.Services.AddReverseProxy()
+            .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes))
+            .AddServiceDiscoveryDestinationResolver();
+
+        builder.Services.AddHealthChecks().AddCheck<TopologyHealthCheck>("topology");
+        return builder;
+    }
+
+    public static WebApplication MapRouter(this WebApplication app)
+    {
+        var steps = app.Services.GetRequiredService<NoDestinationMiddleware>();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.Use(steps.BeforeLoadBalancingAsync);
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.Use(steps.AfterLoadBalancingAsync);
+            proxy.UsePassiveHealthChecks();
+        });
+
+        app.MapGet("/router/topology", (TopologyMonitor monitor) => TypedResults.Ok(new
+        {
+            leaderId = monitor.Current.LeaderId,
+            term = monitor.Current.Term,
+            nodes = monitor.Current.Nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal),
+        }));
+        return app;
+    }
+}
+
+/// <summary>Healthy with a known leader; Degraded while any node is reachable but no leader is known.</summary>
+internal sealed class TopologyHealthCheck(TopologyMonitor monitor) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var topology = monitor.Current;
+        if (topology.LeaderId is not null)
+        {
+            return Task.FromResult(HealthCheckResult.Healthy($"leader {topology.LeaderId}, term {topology.Term}"));
+        }
+
+        return Task.FromResult(topology.Nodes.Values.Any(n => n.Healthy)
+            ? HealthCheckResult.Degraded("no leader known")
+            : HealthCheckResult.Unhealthy("no node reachable"));
+    }
+}

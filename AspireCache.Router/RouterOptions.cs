@@ -1,0 +1,28 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace AspireCache.Router;
+
+/// <summary>Router settings (section <c>Router</c>).</summary>
+public sealed class RouterOptions
+{
+    public const string SectionName = "Router";
+
+    /// <summary>
+    /// Service names of the cache nodes; each is resolved through service discovery as
+    /// <c>http://{name}</c> (Aspire injects <c>services__{name}__http__0</c>).
+    /// </summary>
+    [MinLength(1)]
+    public string[] Nodes { get; set; } = ["node1", "node2", "node3"];
+
+    /// <summary>How often every node's <c>/cluster/status</c> is polled.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A status request slower than this marks the node unhealthy.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The Retry-After a client gets when no destination can serve its request.</summary>
+    [Range(1, 60)]
+    public int RetryAfterSeconds { get; set; } = 1;
+}

@@ -1,0 +1,50 @@
+using Yarp.ReverseProxy.Configuration;
+
+namespace AspireCache.Router.Routing;
+
+/// <summary>
+/// The routing table: writes (PUT/POST/DELETE) to the <c>leader</c> cluster, reads (GET/HEAD)
+/// to the <c>nearest</c> cluster. Both clusters hold every node; the policies choose.
+/// </summary>
+internal static class ProxyRoutes
+{
+    public const string WritesRoute = "writes";
+    public const string ReadsRoute = "reads";
+    public const string StatusRoute = "cluster-status";
+
+    public static IReadOnlyList<RouteConfig> Routes { get; } =
+    [
+        new RouteConfig
+        {
+            RouteId = WritesRoute,
+            ClusterId = "leader",
+            Match = new RouteMatch { Path = "/cache/{**key}", Methods = ["PUT", "POST", "DELETE"] },
+        },
+        new RouteConfig
+        {
+            RouteId = ReadsRoute,
+            ClusterId = "nearest",
+            Match = new RouteMatch { Path = "/cache/{**key}", Methods = ["GET", "HEAD"] },
+        },
+        new RouteConfig
+        {
+            RouteId = StatusRoute,
+            ClusterId = "nearest",
+            Match = new RouteMatch { Path = "/cluster/status", Methods = ["GET"] },
+        },
+    ];
+
+    public static IReadOnlyList<ClusterConfig> Clusters(IEnumerable<string> nodes)
+    {
+        var destinations = nodes.ToDictionary(
+            node => node,
+            node => new DestinationConfig { Address = $"http://{node}" },
+            StringComparer.OrdinalIgnoreCase);
+
+        return
+        [
+            new ClusterConfig { ClusterId = "leader", LoadBalancingPolicy = LeaderLoadBalancingPolicy.PolicyName, Destinations = destinations },
+            new ClusterConfig { ClusterId = "nearest", LoadBalancingPolicy = NearestLoadBalancingPolicy.PolicyName, Destinations = destinations },
+        ];
+    }
+}

@@ -1,0 +1,55 @@
+using System.Collections.Frozen;
+
+namespace AspireCache.Router.Topology;
+
+/// <summary>What the router last observed of one node.</summary>
+/// <param name="NodeId">The node's id (its service name).</param>
+/// <param name="Healthy">The last probe answered in time.</param>
+/// <param name="Role">leader, follower, candidate, or unknown.</param>
+/// <param name="Term">The node's current term.</param>
+/// <param name="LeaderId">Whom the node believes to be leader.</param>
+/// <param name="AppliedIndex">The node's applied index.</param>
+/// <param name="LatencyMs">Smoothed (EWMA) probe round-trip time.</param>
+public sealed record NodeView(string NodeId, bool Healthy, string Role, long Term, string? LeaderId, long AppliedIndex, double LatencyMs);
+
+/// <summary>
+/// An immutable snapshot of the cluster as the router sees it. Load-balancing policies read
+/// one snapshot per request; the monitor swaps in a new one after each poll.
+/// </summary>
+public sealed class ClusterTopology
+{
+    public static readonly ClusterTopology Empty = new(FrozenDictionary<string, NodeView>.Empty, null, 0);
+
+    public ClusterTopology(IReadOnlyDictionary<string, NodeView> nodes, string? leaderId, long term)
+    {
+        Nodes = nodes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        LeaderId = leaderId;
+        Term = term;
+    }
+
+    public FrozenDictionary<string, NodeView> Nodes { get; }
+
+    /// <summary>The leader of the highest term any healthy node reports, if that leader itself is healthy and agrees.</summary>
+    public string? LeaderId { get; }
+
+    public long Term { get; }
+
+    /// <summary>
+    /// Derives the leader from per-node views: trust a node that says it is the leader only if no
+    /// healthy node reports a higher term (a deposed leader may still believe it leads).
+    /// </summary>
+    public static ClusterTopology From(IReadOnlyDictionary<string, NodeView> nodes)
+    {
+        var healthy = nodes.Values.Where(n => n.Healthy).ToList();
+        var term = healthy.Count == 0 ? 0 : healthy.Max(n => n.Term);
+        var leader = healthy.FirstOrDefault(n => n.Term == term && n.Role == "leader")?.NodeId;
+        return new ClusterTopology(nodes, leader, term);
+    }
+
+    /// <summary>Maps a YARP destination id (the node id, or <c>node1[...]</c> after service discovery expansion) to a node id.</summary>
+    public static string NodeIdOf(string destinationId)
+    {
+        var bracket = destinationId.IndexOf('[', StringComparison.Ordinal);
+        return bracket < 0 ? destinationId : destinationId[..bracket];
+    }
+}

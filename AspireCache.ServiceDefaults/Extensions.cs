@@ -1,0 +1,116 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// Aspire service defaults: OpenTelemetry, health checks, service discovery.
+/// <see cref="AddServiceDefaults{TBuilder}"/> also puts the standard resilience handler on every
+/// HttpClient; <see cref="AddBasicServiceDefaults{TBuilder}"/> does not, which is what a Raft node
+/// needs (consensus RPCs must never be retried or circuit-broken by a generic policy).
+/// </summary>
+public static class Extensions
+{
+    public const string HealthEndpointPath = "/health";
+    public const string AlivenessEndpointPath = "/alive";
+
+    /// <summary>Tag on health checks that decide liveness (process up) rather than readiness.</summary>
+    public const string LiveTag = "live";
+
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, params string[] extraSourcesAndMeters) where TBuilder : IHostApplicationBuilder
+    {
+        builder.AddBasicServiceDefaults(extraSourcesAndMeters);
+
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            http.AddStandardResilienceHandler();
+            http.AddServiceDiscovery();
+        });
+
+        return builder;
+    }
+
+    public static TBuilder AddBasicServiceDefaults<TBuilder>(this TBuilder builder, params string[] extraSourcesAndMeters) where TBuilder : IHostApplicationBuilder
+    {
+        builder.ConfigureOpenTelemetry(extraSourcesAndMeters);
+        builder.AddDefaultHealthChecks();
+        builder.Services.AddServiceDiscovery();
+        builder.Services.AddProblemDetails();
+        return builder;
+    }
+
+    /// <summary>Extra activity sources and meters a service wants exported.</summary>
+    public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder, params string[] sourcesAndMeters) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            logging.IncludeScopes = true;
+        });
+
+        // A service's own ActivitySource and Meter are named after it (e.g. AspireCache.Node).
+        string[] names = [builder.Environment.ApplicationName, .. sourcesAndMeters];
+        builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter(names))
+            .WithTracing(tracing => tracing
+                .AddSource(names)
+                .AddAspNetCoreInstrumentation(o =>
+                    // Health probes would drown the traces that matter.
+                    o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)
+                                      && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
+                .AddHttpClientInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+        }
+
+        return builder;
+    }
+
+    public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
+        return builder;
+    }
+
+    /// <summary>
+    /// <c>/health</c>: every check must pass (readiness); <c>/alive</c>: only live-tagged checks.
+    /// Mapped in every environment: Aspire's health checks and the router depend on them.
+    /// </summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks(HealthEndpointPath, new HealthCheckOptions
+        {
+            ResponseWriter = WriteHealthResponse,
+        });
+        app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
+        {
+            Predicate = r => r.Tags.Contains(LiveTag),
+        });
+        return app;
+    }
+
+    private static Task WriteHealthResponse(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        var reasons = report.Entries
+            .Where(e => e.Value.Status != HealthStatus.Healthy && e.Value.Description is not null)
+            .Select(e => $"{e.Key}: {e.Value.Description}");
+        var text = report.Status.ToString();
+        var detail = string.Join("; ", reasons);
+        return context.Response.WriteAsync(detail.Length == 0 ? text : $"{text} ({detail})");
+    }
+}
