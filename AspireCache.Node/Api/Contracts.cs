@@ -1,0 +1,44 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AspireCache.Node.Raft;
+
+namespace AspireCache.Node.Api;
+
+/// <summary>Answer to a successful PUT.</summary>
+public sealed record WriteResponse(string Key, long Version, bool Created);
+
+/// <summary><c>POST /cache/batch</c> body: values are base64. All-or-nothing.</summary>
+public sealed class BatchRequest
+{
+    public Dictionary<string, string>? Set { get; set; }
+
+    public List<string>? Delete { get; set; }
+}
+
+/// <summary>Answer to a successful batch: every change took effect at <see cref="Version"/>.</summary>
+public sealed record BatchResponse(long Version, int Set, int Deleted);
+
+public sealed record MemberStatus(string Id, Uri Url, bool IsLeader, bool IsLocal);
+
+/// <summary><c>GET /cluster/status</c>.</summary>
+public sealed record ClusterStatusResponse(
+    string NodeId,
+    string Role,
+    long Term,
+    string? LeaderId,
+    Uri? LeaderUrl,
+    long CommitIndex,
+    long LastIndex,
+    long AppliedIndex,
+    long Revision,
+    int Keys,
+    long SnapshotIndex,
+    IReadOnlyList<MemberStatus> Members);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(WriteResponse))]
+[JsonSerializable(typeof(BatchRequest))]
+[JsonSerializable(typeof(BatchResponse))]
+[JsonSerializable(typeof(ClusterStatusResponse))]
+[JsonSerializable(typeof(ReadIndexResponse))]
+internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,0 +1,26 @@
+namespace AspireCache.Node.Diagnostics;
+
+/// <summary>Node log messages (event ids 1000–1099). Successful requests are never logged.</summary>
+internal static partial class NodeLog
+{
+    [LoggerMessage(1001, LogLevel.Information, "Leader changed to {Leader} (term {Term}); this node is {Role}")]
+    public static partial void LeaderChanged(ILogger logger, string leader, long term, string role);
+
+    [LoggerMessage(1002, LogLevel.Information, "Snapshot taken at index {Index}: {Keys} keys, {Bytes} bytes in {ElapsedMs} ms")]
+    public static partial void SnapshotTaken(ILogger logger, long index, int keys, long bytes, double elapsedMs);
+
+    [LoggerMessage(1003, LogLevel.Information, "State restored from snapshot at index {Index}: {Keys} keys")]
+    public static partial void SnapshotRestored(ILogger logger, long index, int keys);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Request rejected ({Reason}): {Detail}")]
+    public static partial void RequestRejected(ILogger logger, string reason, string detail);
+
+    [LoggerMessage(1005, LogLevel.Information, "Node {NodeId} starting; members {Members}; data directory {DataDirectory}")]
+    public static partial void Starting(ILogger logger, string nodeId, string members, string dataDirectory);
+
+    [LoggerMessage(1006, LogLevel.Warning, "Read index request failed: {Reason}")]
+    public static partial void ReadIndexFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1007, LogLevel.Error, "Unhandled error while serving {Path}")]
+    public static partial void UnhandledError(ILogger logger, Exception exception, string path);
+}

@@ -1,0 +1,99 @@
+using AspireCache.Node.Api;
+using AspireCache.Node.Diagnostics;
+using AspireCache.Node.Raft;
+using AspireCache.Node.StateMachine;
+using DotNext.Net.Cluster.Consensus.Raft;
+using DotNext.Net.Cluster.Consensus.Raft.Http;
+using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+using Microsoft.AspNetCore.Connections;
+
+namespace AspireCache.Node;
+
+/// <summary>All of the node's wiring: options, Raft (DotNext over HTTP on this Kestrel), state machine, API.</summary>
+public static class Extensions
+{
+    public static WebApplicationBuilder AddCacheNode(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<ClusterOptions>()
+            .BindConfiguration(ClusterOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddOptions<CacheLimitsOptions>()
+            .BindConfiguration(CacheLimitsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        // Raft wiring needs the values now, before the container exists.
+        var cluster = builder.Configuration.GetSection(ClusterOptions.SectionName).Get<ClusterOptions>()
+                      ?? throw new InvalidOperationException("Missing 'Cluster' configuration.");
+        if (!cluster.Members.TryGetValue(cluster.NodeId, out var self))
+        {
+            throw new InvalidOperationException($"Cluster:NodeId '{cluster.NodeId}' is not one of Cluster:Members.");
+        }
+
+        var dataDirectory = cluster.ResolveDataDirectory();
+        Directory.CreateDirectory(dataDirectory);
+
+        // Static membership: every node starts with the same member list and never bootstraps a
+        // cluster of its own (ColdStart = false), so a misconfigured node cannot elect itself alone.
+        services.UseInMemoryConfigurationStorage(members =>
+        {
+            foreach (var url in cluster.Members.Values)
+            {
+                members.Add(new UriEndPoint(url));
+            }
+        });
+        services.UseStateMachine<CacheStateMachine>(new WriteAheadLog.Options
+        {
+            Location = Path.Combine(dataDirectory, "wal"),
+        });
+        builder.JoinCluster((member, _, _) =>
+        {
+            member.PublicEndPoint = self;
+            member.ColdStart = false;
+            member.LowerElectionTimeout = cluster.LowerElectionTimeoutMs;
+            member.UpperElectionTimeout = cluster.UpperElectionTimeoutMs;
+        });
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<NodeTelemetry>();
+        services.AddSingleton<ClusterView>();
+        services.AddSingleton<WriteCoordinator>();
+        services.AddSingleton<ReadIndexService>();
+        services.AddHttpClient(ReadIndexService.HttpClientName);
+        services.AddExceptionHandler<ClusterExceptionHandler>();
+        services.AddHealthChecks().AddCheck<RaftHealthCheck>("raft");
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        return builder;
+    }
+
+    /// <summary>Restores the state machine from its latest snapshot; must run before the host starts.</summary>
+    public static async Task RestoreCacheStateAsync(this WebApplication app, CancellationToken token = default)
+    {
+        await app.RestoreStateAsync<CacheStateMachine>(token);
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
+        NodeLog.Starting(
+            app.Logger,
+            options.NodeId,
+            string.Join(", ", options.Members.Select(m => $"{m.Key}={m.Value}")),
+            options.ResolveDataDirectory());
+    }
+
+    public static WebApplication MapCacheNode(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.Use(static (context, next) =>
+        {
+            var cluster = context.RequestServices.GetRequiredService<ClusterView>();
+            context.Response.Headers[ClusterApi.NodeHeader] = cluster.NodeId;
+            context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
+            return next(context);
+        });
+        app.UseConsensusProtocolHandler();
+        app.MapDefaultEndpoints();
+        app.MapCacheApi();
+        app.MapClusterApi();
+        return app;
+    }
+}

@@ -1,0 +1,17 @@
+using AspireCache.Node;
+using AspireCache.Node.Diagnostics;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddBasicServiceDefaults(NodeTelemetry.Name);
+builder.AddCacheNode();
+
+var app = builder.Build();
+
+await app.RestoreCacheStateAsync();
+app.MapCacheNode();
+
+await app.RunAsync();
+
+/// <summary>Entry point marker for tests.</summary>
+public partial class Program;

@@ -1,0 +1,64 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace AspireCache.Node.Raft;
+
+/// <summary>Raft membership and tuning (section <c>Cluster</c>).</summary>
+public sealed class ClusterOptions : IValidatableObject
+{
+    public const string SectionName = "Cluster";
+
+    /// <summary>This node's id; must be one of <see cref="Members"/>' keys.</summary>
+    [Required]
+    public string NodeId { get; set; } = "";
+
+    /// <summary>
+    /// Every voting member: id → base URL (the node's HTTP endpoint, which also carries Raft).
+    /// The same static list on every node; nodes never elect themselves alone (ColdStart is off).
+    /// </summary>
+    [MinLength(1)]
+    public Dictionary<string, Uri> Members { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Where the WAL and snapshots live. Defaults to <c>.data/{NodeId}</c> under the working directory.</summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>A snapshot is taken every this many applied entries, so the WAL can be compacted.</summary>
+    [Range(1, long.MaxValue)]
+    public long SnapshotInterval { get; set; } = 10_000;
+
+    /// <summary>Election timeout bounds. Chosen so that CPU saturation on 2 cores does not cause spurious elections.</summary>
+    [Range(50, 60_000)]
+    public int LowerElectionTimeoutMs { get; set; } = 500;
+
+    [Range(50, 60_000)]
+    public int UpperElectionTimeoutMs { get; set; } = 1000;
+
+    /// <summary>How long a write waits for commit before the caller gets 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a linearizable read waits for a confirmed read index (including waiting for a leader).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan ReadIndexTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Retry-After seconds sent with 503 answers.</summary>
+    [Range(1, 60)]
+    public int RetryAfterSeconds { get; set; } = 1;
+
+    public string ResolveDataDirectory() =>
+        Path.GetFullPath(string.IsNullOrWhiteSpace(DataDirectory) ? Path.Combine(".data", NodeId) : DataDirectory);
+
+    public Uri SelfUrl => Members[NodeId];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!Members.ContainsKey(NodeId))
+        {
+            yield return new ValidationResult($"Cluster:NodeId '{NodeId}' is not one of Cluster:Members ({string.Join(", ", Members.Keys)}).");
+        }
+
+        if (LowerElectionTimeoutMs >= UpperElectionTimeoutMs)
+        {
+            yield return new ValidationResult("Cluster:LowerElectionTimeoutMs must be below Cluster:UpperElectionTimeoutMs.");
+        }
+    }
+}

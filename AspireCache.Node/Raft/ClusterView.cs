@@ -1,0 +1,81 @@
+using AspireCache.Node.StateMachine;
+using DotNext.Net.Cluster.Consensus.Raft;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Options;
+
+namespace AspireCache.Node.Raft;
+
+/// <summary>Who leads, and how to reach them; <c>null</c> fields mean "not known right now".</summary>
+public readonly record struct LeaderInfo(string? LeaderId, Uri? LeaderUrl, bool IsLocal);
+
+/// <summary>
+/// A read-only window on the local Raft member: role, term, leader (by node id, not Raft
+/// endpoint), indexes. Everything above the Raft layer asks this, never DotNext directly.
+/// </summary>
+public sealed class ClusterView(IRaftCluster cluster, CacheStateMachine stateMachine, IOptions<ClusterOptions> options)
+{
+    private readonly ClusterOptions _options = options.Value;
+
+    public string NodeId => _options.NodeId;
+
+    public IRaftCluster Raft => cluster;
+
+    public long Term => cluster.Term;
+
+    public long CommitIndex => cluster.AuditTrail.LastCommittedEntryIndex;
+
+    public long LastIndex => cluster.AuditTrail.LastEntryIndex;
+
+    public long AppliedIndex => stateMachine.Applied.Value;
+
+    public IReadOnlyDictionary<string, Uri> Members => _options.Members;
+
+    public LeaderInfo Leader
+    {
+        get
+        {
+            var leader = cluster.Leader;
+            if (leader is null)
+            {
+                return default;
+            }
+
+            if (!leader.IsRemote)
+            {
+                return new LeaderInfo(_options.NodeId, _options.SelfUrl, IsLocal: true);
+            }
+
+            var id = IdOf(leader.EndPoint);
+            return new LeaderInfo(id, id is null ? null : _options.Members[id], IsLocal: false);
+        }
+    }
+
+    public bool IsLeader => !cluster.LeadershipToken.IsCancellationRequested;
+
+    public string Role => IsLeader ? "leader" : "follower";
+
+    /// <summary>Maps a Raft endpoint back to the configured member id.</summary>
+    public string? IdOf(System.Net.EndPoint? endPoint)
+    {
+        var uri = endPoint switch
+        {
+            UriEndPoint u => u.Uri,
+            _ => null,
+        };
+
+        if (uri is null)
+        {
+            return null;
+        }
+
+        foreach (var (id, url) in _options.Members)
+        {
+            if (Uri.Compare(url, uri, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
+            {
+                return id;
+            }
+        }
+
+        return null;
+    }
+}

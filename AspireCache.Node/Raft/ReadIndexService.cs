@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using AspireCache.Node.Diagnostics;
+using AspireCache.Node.StateMachine;
+using DotNext.Net.Cluster.Consensus.Raft;
+using Microsoft.Extensions.Options;
+
+namespace AspireCache.Node.Raft;
+
+/// <summary>The answer of the leader's read-index round.</summary>
+/// <param name="ReadIndex">An index the leader confirmed with a quorum after the request arrived.</param>
+/// <param name="Term">The leader's term.</param>
+/// <param name="LeaderId">Who confirmed it.</param>
+public sealed record ReadIndexResponse(long ReadIndex, long Term, string LeaderId);
+
+/// <summary>
+/// The linearizable read path (ReadIndex, Raft §6.4):
+/// <list type="number">
+/// <item>The leader takes a read index and confirms it is still leader with a quorum round
+/// (DotNext's Strong read barrier), after the read arrived.</item>
+/// <item>A follower gets that index by asking the leader (<c>POST /cluster/read-index</c>), which
+/// runs the same confirmed round — DotNext's follower-side barrier alone skips the leader's quorum
+/// check, so a deposed leader could hand out a stale index.</item>
+/// <item>The serving node waits until its own applied index reaches the read index, then reads
+/// its local state.</item>
+/// </list>
+/// Concurrent reads share rounds (<see cref="RoundBatcher{T}"/>), on the leader and on followers.
+/// Reads never go through the log.
+/// </summary>
+public sealed class ReadIndexService
+{
+    public const string HttpClientName = "raft-read-index";
+    public const string ReadIndexPath = "/cluster/read-index";
+
+    private readonly ClusterView _cluster;
+    private readonly CacheStateMachine _stateMachine;
+    private readonly IHttpClientFactory _httpClientFactory;
+    private readonly NodeTelemetry _telemetry;
+    private readonly ClusterOptions _options;
+    private readonly RoundBatcher<ReadIndexResponse> _leaderRounds;
+    private readonly RoundBatcher<ReadIndexResponse> _followerRounds;
+
+    public ReadIndexService(
+        ClusterView cluster,
+        CacheStateMachine stateMachine,
+        IHttpClientFactory httpClientFactory,
+        NodeTelemetry telemetry,
+        IOptions<ClusterOptions> options)
+    {
+        _cluster = cluster;
+        _stateMachine = stateMachine;
+        _httpClientFactory = httpClientFactory;
+        _telemetry = telemetry;
+        _options = options.Value;
+        _leaderRounds = new(ConfirmLeadershipRoundAsync);
+        _followerRounds = new(AskLeaderRoundAsync);
+    }
+
+    /// <summary>Quorum rounds run by this node as leader.</summary>
+    public long LeaderRounds => _leaderRounds.Rounds;
+
+    /// <summary>
+    /// Returns once the local state reflects every write acknowledged before this call began;
+    /// the caller may then read local state linearizably. Throws <see cref="ClusterUnavailableException"/>.
+    /// </summary>
+    public async Task<long> EnsureLinearizableAsync(CancellationToken token)
+    {
+        using var activity = NodeTelemetry.Source.StartActivity("raft.read_index");
+        var started = Stopwatch.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(_options.ReadIndexTimeout);
+        try
+        {
+            var local = _cluster.IsLeader;
+            var confirmed = local
+                ? await _leaderRounds.JoinAsync(timeout.Token)
+                : await _followerRounds.JoinAsync(timeout.Token);
+            activity?.SetTag("raft.read_index", confirmed.ReadIndex);
+            activity?.SetTag("raft.confirmed_by", confirmed.LeaderId);
+            activity?.SetTag("raft.role", local ? "leader" : "follower");
+
+            var waitStarted = Stopwatch.GetTimestamp();
+            await _stateMachine.Applied.WaitForAsync(confirmed.ReadIndex, timeout.Token);
+            activity?.SetTag("raft.apply_wait_ms", Stopwatch.GetElapsedTime(waitStarted).TotalMilliseconds);
+            _telemetry.ReadIndexServed(Stopwatch.GetElapsedTime(started).TotalMilliseconds, local);
+            return confirmed.ReadIndex;
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        {
+            throw new ClusterUnavailableException(UnavailableReason.Timeout, $"No read index was confirmed within {_options.ReadIndexTimeout.TotalSeconds:0.#} s.");
+        }
+    }
+
+    /// <summary>Leader side of <c>POST /cluster/read-index</c>: a confirmed index for a follower.</summary>
+    public Task<ReadIndexResponse> ConfirmAsLeaderAsync(CancellationToken token)
+    {
+        if (!_cluster.IsLeader)
+        {
+            throw NotLeader();
+        }
+
+        return _leaderRounds.JoinAsync(token);
+    }
+
+    private async Task<ReadIndexResponse> ConfirmLeadershipRoundAsync(CancellationToken token)
+    {
+        using var timeout = new CancellationTokenSource(_options.ReadIndexTimeout);
+        var term = _cluster.Term;
+        try
+        {
+            // Strong barrier = record the last index, confirm leadership with a quorum round,
+            // wait until that index is applied here.
+            await _cluster.Raft.ApplyReadBarrierAsync(ReadBarrierType.Strong, timeout.Token);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or QuorumUnreachableException)
+        {
+            throw NotLeader();
+        }
+
+        // Leadership must have held for the whole round, in the term it started in.
+        if (!_cluster.IsLeader || _cluster.Term != term)
+        {
+            throw NotLeader();
+        }
+
+        // Applied ≥ the index recorded when the round started: a safe (possibly later) read index.
+        return new ReadIndexResponse(_stateMachine.Applied.Value, term, _cluster.NodeId);
+    }
+
+    private async Task<ReadIndexResponse> AskLeaderRoundAsync(CancellationToken token)
+    {
+        using var timeout = new CancellationTokenSource(_options.ReadIndexTimeout);
+        var leader = _cluster.Leader;
+        while (leader.LeaderUrl is null)
+        {
+            // An election is under way: wait for it rather than fail at once.
+            await Task.Delay(20, timeout.Token);
+            leader = _cluster.Leader;
+        }
+
+        if (leader.IsLocal)
+        {
+            return await _leaderRounds.JoinAsync(timeout.Token);
+        }
+
+        var client = _httpClientFactory.CreateClient(HttpClientName);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.PostAsync(new Uri(leader.LeaderUrl, ReadIndexPath), content: null, timeout.Token);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"The leader {leader.LeaderId} is unreachable: {ex.Message}");
+        }
+
+        using var _ = response;
+        if (response.StatusCode == HttpStatusCode.OK)
+        {
+            return await response.Content.ReadFromJsonAsync<ReadIndexResponse>(timeout.Token)
+                   ?? throw new ClusterUnavailableException(UnavailableReason.NoLeader, "The leader sent an empty read index.");
+        }
+
+        throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"{leader.LeaderId} could not confirm a read index ({(int)response.StatusCode}).");
+    }
+
+    private ClusterUnavailableException NotLeader()
+    {
+        var leader = _cluster.Leader;
+        return leader.LeaderId is null || leader.IsLocal
+            ? new ClusterUnavailableException(UnavailableReason.NoLeader, "Leadership could not be confirmed by a quorum.")
+            : new ClusterUnavailableException(UnavailableReason.NotLeader, $"This node is not the leader; {leader.LeaderId} is.", leader);
+    }
+}

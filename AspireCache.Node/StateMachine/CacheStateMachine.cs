@@ -1,0 +1,96 @@
+using System.Buffers;
+using System.Diagnostics;
+using AspireCache.Node.Diagnostics;
+using DotNext.IO;
+using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+
+namespace AspireCache.Node.StateMachine;
+
+/// <summary>
+/// Carries the proposer's waiting slot through the log: DotNext hands the proposing node's
+/// <c>LogEntry.Context</c> back to apply, which fills in one result per command.
+/// </summary>
+public sealed class ProposalContext(int commandCount)
+{
+    public CommandResult[] Results { get; } = new CommandResult[commandCount];
+
+    public bool Applied { get; set; }
+}
+
+/// <summary>
+/// DotNext's view of the cache: decodes committed entries and applies them to <see cref="CacheState"/>
+/// in log order, takes a snapshot every <c>snapshotInterval</c> entries so the WAL can be
+/// compacted, and restores from the latest snapshot on start. It never looks at HTTP, roles or clocks.
+/// </summary>
+public sealed class CacheStateMachine : SimpleStateMachine
+{
+    private readonly long _snapshotInterval;
+    private readonly ILogger _logger;
+    private long _lastSnapshotIndex;
+
+    /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
+    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger)
+        : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger)
+    {
+    }
+
+    public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger)
+        : base(EnsureExists(location))
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(snapshotInterval, 1);
+        _snapshotInterval = snapshotInterval;
+        _logger = logger;
+    }
+
+    public CacheState State { get; } = new();
+
+    private static DirectoryInfo EnsureExists(DirectoryInfo location)
+    {
+        location.Create();
+        return location;
+    }
+
+    public AppliedIndex Applied { get; } = new();
+
+    /// <summary>Index of the last snapshot written or restored.</summary>
+    public long LastSnapshotIndex => Volatile.Read(ref _lastSnapshotIndex);
+
+    protected override ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
+    {
+        if (!entry.IsConfiguration && entry.Length is not 0 && entry.TryGetPayload(out var payload) && payload.Length > 0)
+        {
+            var batch = payload.IsSingleSegment
+                ? CommandCodec.Decode(payload.FirstSpan)
+                : CommandCodec.Decode(payload.ToArray());
+            var results = State.Apply(batch);
+            if (entry.Context is ProposalContext context)
+            {
+                results.CopyTo(context.Results, 0);
+                context.Applied = true;
+            }
+        }
+
+        Applied.Advance(entry.Index);
+        return new(entry.Index - LastSnapshotIndex >= _snapshotInterval);
+    }
+
+    protected override async ValueTask PersistAsync(IAsyncBinaryWriter writer, CancellationToken token)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var view = State.View;
+        var revision = State.Revision;
+        var index = Applied.Value;
+        using var buffer = new MemoryStream();
+        await CacheState.WriteSnapshotAsync(view, revision, buffer, token);
+        await writer.Invoke(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
+        Volatile.Write(ref _lastSnapshotIndex, index);
+        NodeLog.SnapshotTaken(_logger, index, view.Count, buffer.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    protected override async ValueTask RestoreAsync(FileInfo snapshotFile, CancellationToken token)
+    {
+        await using var stream = snapshotFile.OpenRead();
+        await State.RestoreSnapshotAsync(stream, token);
+        NodeLog.SnapshotRestored(_logger, 0, State.Count);
+    }
+}
