@@ -48,6 +48,9 @@ public static class Extensions
         {
             Location = Path.Combine(dataDirectory, "wal"),
         });
+        // Consensus RPCs must never pass through generic retry/circuit-breaker handlers.
+        services.AddHttpClient("raftClient")
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear());
         builder.JoinCluster((member, _, _) =>
         {
             member.PublicEndPoint = self;

@@ -21,6 +21,9 @@ internal static partial class NodeLog
     [LoggerMessage(1006, LogLevel.Warning, "Read index request failed: {Reason}")]
     public static partial void ReadIndexFailed(ILogger logger, string reason);
 
+    [LoggerMessage(1008, LogLevel.Error, "Log entry {Index} could not be decoded and was skipped: {Reason}")]
+    public static partial void UndecodableEntry(ILogger logger, long index, string reason);
+
     [LoggerMessage(1007, LogLevel.Error, "Unhandled error while serving {Path}")]
     public static partial void UnhandledError(ILogger logger, Exception exception, string path);
 }

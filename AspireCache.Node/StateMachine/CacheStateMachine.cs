@@ -59,11 +59,23 @@ public sealed class CacheStateMachine : SimpleStateMachine
     {
         if (!entry.IsConfiguration && entry.Length is not 0 && entry.TryGetPayload(out var payload) && payload.Length > 0)
         {
-            var batch = payload.IsSingleSegment
-                ? CommandCodec.Decode(payload.FirstSpan)
-                : CommandCodec.Decode(payload.ToArray());
+            CommandBatch batch;
+            try
+            {
+                batch = payload.IsSingleSegment
+                    ? CommandCodec.Decode(payload.FirstSpan)
+                    : CommandCodec.Decode(payload.ToArray());
+            }
+            catch (CommandFormatException ex)
+            {
+                // A throwing ApplyAsync breaks DotNext's WAL for good. Every replica decodes the
+                // same bytes the same way, so skipping an undecodable entry keeps them identical.
+                NodeLog.UndecodableEntry(_logger, entry.Index, ex.Message);
+                batch = new CommandBatch(0, []);
+            }
+
             var results = State.Apply(batch);
-            if (entry.Context is ProposalContext context)
+            if (entry.Context is ProposalContext context && results.Length == context.Results.Length)
             {
                 results.CopyTo(context.Results, 0);
                 context.Applied = true;
