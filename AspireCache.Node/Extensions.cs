@@ -65,6 +65,7 @@ public static class Extensions
         services.AddSingleton<WriteCoordinator>();
         services.AddSingleton<ReadIndexService>();
         services.AddHttpClient(ReadIndexService.HttpClientName);
+        services.AddProblemDetails();
         services.AddExceptionHandler<ClusterExceptionHandler>();
         services.AddHealthChecks().AddCheck<RaftHealthCheck>("raft");
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));

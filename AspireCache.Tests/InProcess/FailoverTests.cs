@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Net;
+using AspireCache.Node.Api;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>Tests that stop and start nodes; each gets a cluster of its own.</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class FailoverTests
+{
+    [Fact]
+    public async Task Losing_the_leader_elects_a_new_one_that_has_every_acknowledged_write()
+    {
+        await using var cluster = await InProcessCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using (var client = cluster.Client(leader))
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                (await client.PutAsync($"/cache/failover/{i}", new StringContent($"{i}"))).EnsureSuccessStatusCode();
+            }
+        }
+
+        var stopped = Stopwatch.StartNew();
+        await cluster.StopNodeAsync(leader);
+        var next = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
+
+        Assert.NotEqual(leader, next);
+        using var newLeader = cluster.Client(next);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal($"{i}", await newLeader.GetStringAsync($"/cache/failover/{i}"));
+        }
+
+        (await newLeader.PutAsync("/cache/failover/after", new StringContent("ok"))).EnsureSuccessStatusCode();
+        Assert.InRange(stopped.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
+    public async Task An_isolated_node_refuses_linearizable_reads_and_writes_but_serves_stale_reads()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:ReadIndexTimeout"] = "00:00:01",
+            ["Cluster:WriteTimeout"] = "00:00:01",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using (var client = cluster.Client(leader))
+        {
+            (await client.PutAsync("/cache/minority/k", new StringContent("before"))).EnsureSuccessStatusCode();
+        }
+
+        var survivor = (leader + 1) % 3;
+        using (var survivorClient = cluster.Client(survivor))
+        {
+            Assert.Equal("before", await survivorClient.GetStringAsync("/cache/minority/k"));
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Where(i => i != survivor).Select(cluster.StopNodeAsync));
+
+        using var isolated = cluster.Client(survivor);
+        var read = await isolated.GetAsync("/cache/minority/k");
+        var write = await isolated.PutAsync("/cache/minority/k", new StringContent("after"));
+        var stale = await isolated.GetAsync("/cache/minority/k?consistent=false");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, read.StatusCode);
+        Assert.NotNull(read.Headers.RetryAfter);
+        Assert.Contains(write.StatusCode, new[] { HttpStatusCode.ServiceUnavailable, HttpStatusCode.MisdirectedRequest });
+        Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
+        Assert.Equal("before", await stale.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_restarted_node_recovers_from_snapshot_and_log_and_catches_up()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:SnapshotInterval"] = "5",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        using var client = cluster.Client(leader);
+        for (var i = 0; i < 30; i++)
+        {
+            (await client.PutAsync($"/cache/recover/{i}", new StringContent($"{i}"))).EnsureSuccessStatusCode();
+        }
+
+        // Let the follower apply everything, then stop it.
+        using (var followerClient = cluster.Client(follower))
+        {
+            Assert.Equal("29", await followerClient.GetStringAsync("/cache/recover/29"));
+        }
+
+        await cluster.StopNodeAsync(follower);
+        var snapshots = Directory.GetFiles(Path.Combine(cluster.DataRoot, InProcessCluster.Ids[follower], "snapshots"), "*", SearchOption.AllDirectories);
+        Assert.NotEmpty(snapshots);
+
+        for (var i = 30; i < 40; i++)
+        {
+            (await client.PutAsync($"/cache/recover/{i}", new StringContent($"{i}"))).EnsureSuccessStatusCode();
+        }
+
+        await cluster.StartNodeAsync(follower);
+        using var restarted = cluster.Client(follower);
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.Equal($"{i}", await restarted.GetStringAsync($"/cache/recover/{i}"));
+        }
+
+        var status = await cluster.StatusAsync(follower);
+        Assert.True(status.SnapshotIndex > 0, "the restarted node should have restored a snapshot");
+    }
+
+    [Fact]
+    public async Task Restarting_every_node_keeps_every_acknowledged_write()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:SnapshotInterval"] = "7",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var acknowledged = new Dictionary<string, string>();
+        using (var client = cluster.Client(leader))
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                (await client.PutAsync($"/cache/all/{i}", new StringContent($"v{i}"))).EnsureSuccessStatusCode();
+                acknowledged[$"/cache/all/{i}"] = $"v{i}";
+            }
+
+            var batch = await client.PostAsync("/cache/batch", JsonContent(/*lang=json*/ """{"set":{"all/b1":"YjE="},"delete":["all/0"]}"""));
+            batch.EnsureSuccessStatusCode();
+            acknowledged.Remove("/cache/all/0");
+            acknowledged["/cache/all/b1"] = "b1";
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StopNodeAsync));
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+
+        for (var node = 0; node < 3; node++)
+        {
+            using var client = cluster.Client(node);
+            foreach (var (path, value) in acknowledged)
+            {
+                Assert.Equal(value, await client.GetStringAsync(path));
+            }
+
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/cache/all/0")).StatusCode);
+        }
+
+        var revisions = await Task.WhenAll(Enumerable.Range(0, 3).Select(async i => (await cluster.StatusAsync(i)).Revision));
+        Assert.All(revisions, r => Assert.Equal(26, r));
+    }
+
+    private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+}

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using AspireCache.Node;
+using AspireCache.Node.Api;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>
+/// Three real nodes (Kestrel + DotNext Raft over HTTP + WAL on disk) in this process, on free
+/// loopback ports, with a private data directory. Nodes can be stopped and started again
+/// with their data, which is how failover and recovery are exercised without Aspire.
+/// </summary>
+public sealed class InProcessCluster : IAsyncDisposable
+{
+    public static readonly string[] Ids = ["node1", "node2", "node3"];
+
+    private readonly WebApplication?[] _apps = new WebApplication?[3];
+    private readonly Dictionary<string, string?> _settings;
+
+    public InProcessCluster(IDictionary<string, string?>? overrides = null)
+    {
+        DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
+        Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{FreePort()}")).ToArray();
+        _settings = new Dictionary<string, string?>
+        {
+            ["Cluster:LowerElectionTimeoutMs"] = "300",
+            ["Cluster:UpperElectionTimeoutMs"] = "600",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        for (var i = 0; i < Ids.Length; i++)
+        {
+            _settings[$"Cluster:Members:{Ids[i]}"] = Urls[i].ToString();
+        }
+
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public string DataRoot { get; }
+
+    public Uri[] Urls { get; }
+
+    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null)
+    {
+        var cluster = new InProcessCluster(overrides);
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        return cluster;
+    }
+
+    public bool IsRunning(int index) => _apps[index] is not null;
+
+    public T Service<T>(int index) where T : notnull => _apps[index]!.Services.GetRequiredService<T>();
+
+    public HttpClient Client(int index) => new() { BaseAddress = Urls[index], Timeout = TimeSpan.FromSeconds(30) };
+
+    public async Task StartNodeAsync(int index)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(CacheApi).Assembly.GetName().Name,
+            EnvironmentName = "Production",
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddInMemoryCollection(_settings);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cluster:NodeId"] = Ids[index],
+            ["Cluster:DataDirectory"] = Path.Combine(DataRoot, Ids[index]),
+        });
+        builder.WebHost.UseUrls(Urls[index].ToString());
+        builder.Logging.ClearProviders();
+        builder.Services.AddHealthChecks();
+        builder.AddCacheNode();
+
+        var app = builder.Build();
+        await app.RestoreCacheStateAsync();
+        app.MapCacheNode();
+        await app.StartAsync();
+        _apps[index] = app;
+    }
+
+    public async Task StopNodeAsync(int index)
+    {
+        if (_apps[index] is { } app)
+        {
+            _apps[index] = null;
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    public async Task<ClusterStatusResponse> StatusAsync(int index)
+    {
+        using var client = Client(index);
+        return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status"))!;
+    }
+
+    /// <summary>Polls running nodes until they agree on one leader; returns its index.</summary>
+    public async Task<int> WaitForLeaderAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            var running = Enumerable.Range(0, 3).Where(IsRunning).ToArray();
+            var statuses = await Task.WhenAll(running.Select(StatusAsync));
+            var leaders = statuses.Where(s => s.Role == "leader").ToArray();
+            if (leaders.Length == 1 && statuses.All(s => s.LeaderId == leaders[0].NodeId))
+            {
+                return Array.IndexOf(Ids, leaders[0].NodeId);
+            }
+
+            await Task.Delay(50, cts.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = 0; i < _apps.Length; i++)
+        {
+            await StopNodeAsync(i);
+        }
+
+        try
+        {
+            Directory.Delete(DataRoot, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
