@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using AspireCache.Node.Api;
+using Aspire.Hosting.ApplicationModel;
+
+namespace AspireCache.Tests.Integration;
+
+/// <summary>What users observe through the router and on each node of the real, Aspire-run cluster.</summary>
+[Collection(AspireCollection.Name)]
+public sealed class ClusterBehaviourTests(AspireAppFixture fixture)
+{
+    [Fact]
+    public async Task A_write_through_the_router_is_read_at_once_from_every_node_200_times()
+    {
+        var nodes = AspireAppFixture.Nodes.Select(fixture.Node).ToArray();
+        var stale = new List<string>();
+        for (var i = 0; i < 200; i++)
+        {
+            var value = $"value-{i}";
+            var put = await fixture.Router.PutAsync("/cache/it/linearizable", new StringContent(value));
+            Assert.True(put.IsSuccessStatusCode, $"write {i} failed: {(int)put.StatusCode}");
+            for (var n = 0; n < nodes.Length; n++)
+            {
+                var read = await nodes[n].GetStringAsync("/cache/it/linearizable");
+                if (read != value)
+                {
+                    stale.Add($"write {i}: {AspireAppFixture.Nodes[n]} returned {read}");
+                }
+            }
+        }
+
+        Assert.Empty(stale);
+    }
+
+    [Fact]
+    public async Task Stale_reads_may_lag_but_never_go_backwards()
+    {
+        var nodes = AspireAppFixture.Nodes.Select(fixture.Node).ToArray();
+        var lastSeen = new long[nodes.Length];
+        using var writing = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 1; i <= 100 && !writing.IsCancellationRequested; i++)
+            {
+                await fixture.Router.PutAsync("/cache/it/monotonic", new StringContent(i.ToString(CultureInfo.InvariantCulture)));
+            }
+        });
+
+        var backwards = new List<string>();
+        while (!writer.IsCompleted)
+        {
+            for (var n = 0; n < nodes.Length; n++)
+            {
+                var response = await nodes[n].GetAsync("/cache/it/monotonic?consistent=false");
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    continue;
+                }
+
+                Assert.Equal("stale", response.Headers.GetValues(CacheApi.ConsistencyHeader).Single());
+                var value = long.Parse(await response.Content.ReadAsStringAsync(), CultureInfo.InvariantCulture);
+                if (value < lastSeen[n])
+                {
+                    backwards.Add($"{AspireAppFixture.Nodes[n]}: {lastSeen[n]} then {value}");
+                }
+
+                lastSeen[n] = value;
+            }
+        }
+
+        await writer;
+        Assert.Empty(backwards);
+    }
+
+    [Fact]
+    public async Task A_batch_applies_all_of_its_changes_or_none()
+    {
+        (await fixture.Router.PutAsync("/cache/it/batch/old", new StringContent("old"))).EnsureSuccessStatusCode();
+
+        var ok = await fixture.Router.PostAsync("/cache/batch", Json("""{"set":{"it/batch/a":"QQ==","it/batch/b":"Qg=="},"delete":["it/batch/old"]}"""));
+        var rejected = await fixture.Router.PostAsync("/cache/batch", Json("""{"set":{"it/batch/c":"Qw==","bad\u0001key":"RA=="}}"""));
+
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var version = (await ok.Content.ReadFromJsonAsync<BatchResponse>())!.Version;
+        Assert.Equal(HttpStatusCode.BadRequest, rejected.StatusCode);
+        foreach (var node in AspireAppFixture.Nodes.Select(fixture.Node))
+        {
+            var a = await node.GetAsync("/cache/it/batch/a");
+            var b = await node.GetAsync("/cache/it/batch/b");
+            Assert.Equal("A", await a.Content.ReadAsStringAsync());
+            Assert.Equal("B", await b.Content.ReadAsStringAsync());
+            Assert.Equal(CacheApi.ETag(version), a.Headers.ETag!.Tag);
+            Assert.Equal(CacheApi.ETag(version), b.Headers.ETag!.Tag);
+            Assert.Equal(HttpStatusCode.NotFound, (await node.GetAsync("/cache/it/batch/old")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await node.GetAsync("/cache/it/batch/c")).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Rejected_requests_get_problem_details_and_change_nothing()
+    {
+        var before = await RevisionsAsync();
+
+        var invalidKey = await fixture.Router.PutAsync("/cache/bad%01key", new StringContent("x"));
+        var longKey = await fixture.Router.PutAsync($"/cache/{new string('k', 513)}", new StringContent("x"));
+        var tooLarge = await fixture.Router.PutAsync("/cache/it/too-large", new ByteArrayContent(new byte[(1024 * 1024) + 1]));
+        var tooManyKeys = await fixture.Router.PostAsync("/cache/batch", Json(
+            "{\"delete\":[" + string.Join(',', Enumerable.Range(0, 1001).Select(i => $"\"k{i}\"")) + "]}"));
+        var malformed = await fixture.Router.PostAsync("/cache/batch", Json("{not json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, invalidKey.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, longKey.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooManyKeys.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+        foreach (var response in new[] { invalidKey, longKey, tooLarge, tooManyKeys, malformed })
+        {
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.DoesNotContain("   at ", body, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, await RevisionsAsync());
+        Assert.Equal(HttpStatusCode.NotFound, (await fixture.Router.GetAsync("/cache/it/too-large")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_restarted_node_rejoins_with_its_data_and_catches_up()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        (await fixture.Router.PutAsync("/cache/it/restart/before", new StringContent("before"))).EnsureSuccessStatusCode();
+        var victim = "node3";
+
+        await fixture.ExecuteAsync(victim, KnownResourceCommands.StopCommand, timeout.Token);
+        await fixture.App.ResourceNotifications.WaitForResourceAsync(
+            victim,
+            e => KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text),
+            timeout.Token);
+        await PutWithRetryAsync("/cache/it/restart/during", "during", timeout.Token);
+
+        await fixture.ExecuteAsync(victim, KnownResourceCommands.StartCommand, timeout.Token);
+        await fixture.App.ResourceNotifications.WaitForResourceHealthyAsync(victim, timeout.Token);
+
+        using var node = fixture.Node(victim);
+        Assert.Equal("before", await node.GetStringAsync("/cache/it/restart/before", timeout.Token));
+        Assert.Equal("during", await node.GetStringAsync("/cache/it/restart/during", timeout.Token));
+    }
+
+    private async Task PutWithRetryAsync(string path, string value, CancellationToken token)
+    {
+        while (true)
+        {
+            var response = await fixture.Router.PutAsync(path, new StringContent(value), token);
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            await Task.Delay(100, token);
+        }
+    }
+
+    private async Task<long[]> RevisionsAsync()
+    {
+        var revisions = new long[AspireAppFixture.Nodes.Length];
+        for (var i = 0; i < revisions.Length; i++)
+        {
+            using var node = fixture.Node(AspireAppFixture.Nodes[i]);
+            // A linearizable read first, so every node has applied everything acknowledged.
+            await node.GetAsync("/cache/it/sync");
+            revisions[i] = (await node.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status"))!.Revision;
+        }
+
+        return revisions;
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+}
