@@ -9,39 +9,50 @@ var options = builder.Configuration.GetSection(AppHostOptions.SectionName).Get<A
 var dataRoot = Path.GetFullPath(options.DataRoot ?? Path.Combine(builder.AppHostDirectory, ".data"));
 
 string[] names = ["node1", "node2", "node3"];
-var nodes = new List<IResourceBuilder<ProjectResource>>();
+var nodes = new List<IResourceBuilder<IResourceWithEnvironment>>();
+var nodeEndpoints = new List<EndpointReference>();
 for (var i = 0; i < names.Length; i++)
 {
-    var node = builder.AddProject<Projects.AspireCache_Node>(names[i], launchProfileName: null)
-        .WithEnvironment("Cluster__NodeId", names[i])
-        .WithEnvironment("Cluster__LowerElectionTimeoutMs", options.LowerElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
-        .WithEnvironment("Cluster__UpperElectionTimeoutMs", options.UpperElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
-
     if (builder.ExecutionContext.IsPublishMode)
     {
-        // Deployed: each node is its own container app with a persistent volume for WAL + snapshots.
-        node.WithHttpEndpoint(targetPort: 8080)
-            .WithEnvironment("Cluster__DataDirectory", "/data")
-            .PublishAsDockerFile(container => container.WithVolume($"{names[i]}-data", "/data"));
+        // Deployed (azd): each node is a container built from the repository with a persistent
+        // volume for its WAL and snapshots.
+        var container = builder.AddDockerfile(names[i], contextPath: Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")), dockerfilePath: "AspireCache.Node/Dockerfile")
+            .WithHttpEndpoint(targetPort: 8080)
+            .WithVolume($"{names[i]}-data", "/data")
+            .WithEnvironment("Cluster__DataDirectory", "/data");
+        ConfigureNode(container, names[i]);
+        nodes.Add(container);
+        nodeEndpoints.Add(container.GetEndpoint("http"));
     }
     else
     {
         // Raft peers address each other by URL, so the port must survive a node restart, and the
         // peer-to-peer path should not cross a proxy: a fixed, non-proxied port per node.
         var port = options.NodePorts.ElementAtOrDefault(i) is > 0 and var fixedPort ? fixedPort : FreePort();
-        node.WithHttpEndpoint(port: port, isProxied: false)
+        var project = builder.AddProject<Projects.AspireCache_Node>(names[i], launchProfileName: null)
+            .WithHttpEndpoint(port: port, isProxied: false)
             .WithEnvironment("Cluster__DataDirectory", Path.Combine(dataRoot, names[i]));
+        ConfigureNode(project, names[i]);
+        nodes.Add(project);
+        nodeEndpoints.Add(project.GetEndpoint("http"));
     }
+}
 
-    nodes.Add(node.WithHttpHealthCheck("/health"));
+void ConfigureNode<T>(IResourceBuilder<T> node, string name) where T : IResourceWithEnvironment, IResourceWithEndpoints
+{
+    node.WithEnvironment("Cluster__NodeId", name)
+        .WithEnvironment("Cluster__LowerElectionTimeoutMs", options.LowerElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        .WithEnvironment("Cluster__UpperElectionTimeoutMs", options.UpperElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        .WithHttpHealthCheck("/health");
 }
 
 // Every node gets the same static member list: id → its HTTP endpoint (which also carries Raft).
 foreach (var node in nodes)
 {
-    foreach (var peer in nodes)
+    for (var i = 0; i < names.Length; i++)
     {
-        node.WithEnvironment($"Cluster__Members__{peer.Resource.Name}", peer.GetEndpoint("http"));
+        node.WithEnvironment($"Cluster__Members__{names[i]}", nodeEndpoints[i]);
     }
 }
 
@@ -49,9 +60,9 @@ var router = builder.AddProject<Projects.AspireCache_Router>("router", launchPro
     .WithHttpEndpoint(port: builder.ExecutionContext.IsPublishMode ? null : options.RouterPort)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
-foreach (var node in nodes)
+for (var i = 0; i < names.Length; i++)
 {
-    router.WithReference(node).WaitFor(node);
+    router.WithReference(nodeEndpoints[i]).WaitFor(nodes[i]);
 }
 
 builder.Build().Run();

@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace AspireCache.Tests.Integration;
+
+/// <summary>The deployment manifest azd consumes: three nodes with persistent volumes, and the router.</summary>
+public sealed class ManifestTests
+{
+    [Fact]
+    public async Task Manifest_has_three_nodes_with_volumes_and_a_router_that_references_them()
+    {
+        var output = Path.Combine(Path.GetTempPath(), $"aspirecache-manifest-{Guid.NewGuid():N}.json");
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { "run", "--project", Projects.AspireCache_AppHost.ProjectPath, "--no-build", "-c", configuration, "--", "--publisher", "manifest", "--output-path", output },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+        Assert.True(process.ExitCode == 0, $"manifest publisher failed: {await stdout}{await stderr}");
+
+        using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(output));
+        var resources = manifest.RootElement.GetProperty("resources");
+        foreach (var node in new[] { "node1", "node2", "node3" })
+        {
+            var resource = resources.GetProperty(node);
+            var volume = Assert.Single(resource.GetProperty("volumes").EnumerateArray());
+            Assert.Equal($"{node}-data", volume.GetProperty("name").GetString());
+            Assert.Equal("/data", volume.GetProperty("target").GetString());
+            var env = resource.GetProperty("env");
+            Assert.Equal(node, env.GetProperty("Cluster__NodeId").GetString());
+            Assert.Equal("/data", env.GetProperty("Cluster__DataDirectory").GetString());
+            foreach (var peer in new[] { "node1", "node2", "node3" })
+            {
+                Assert.Equal($"{{{peer}.bindings.http.url}}", env.GetProperty($"Cluster__Members__{peer}").GetString());
+            }
+
+            Assert.Equal(8080, resource.GetProperty("bindings").GetProperty("http").GetProperty("targetPort").GetInt32());
+        }
+
+        var router = resources.GetProperty("router");
+        Assert.Equal("project.v0", router.GetProperty("type").GetString());
+        foreach (var node in new[] { "node1", "node2", "node3" })
+        {
+            Assert.Equal($"{{{node}.bindings.http.url}}", router.GetProperty("env").GetProperty($"services__{node}__http__0").GetString());
+        }
+
+        Assert.True(router.GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
+        File.Delete(output);
+    }
+}
