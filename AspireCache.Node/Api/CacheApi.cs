@@ -19,6 +19,9 @@ public static class CacheApi
     public const string AppliedIndexHeader = "X-AspireCache-Applied-Index";
     public const string CommitIndexHeader = "X-AspireCache-Commit-Index";
     public const string ReadIndexHeader = "X-AspireCache-Read-Index";
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const string ReplayedHeader = "Idempotent-Replayed";
+    public const int MaxIdempotencyKeyLength = 128;
 
     public static IEndpointRouteBuilder MapCacheApi(this IEndpointRouteBuilder app)
     {
@@ -92,13 +95,23 @@ public static class CacheApi
             return Problems.InvalidKey(invalid);
         }
 
+        if (!TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
+        {
+            return badKey;
+        }
+
         var value = await RequestBody.ReadAsync(http.Request, options.MaxValueBytes, token);
         if (value is null)
         {
             return Problems.TooLarge($"The value exceeds the limit of {options.MaxValueBytes} bytes.");
         }
 
-        var result = await writes.ProposeAsync(new SetCommand(key, value), token);
+        var result = await writes.ProposeAsync(new SetCommand(key, value) { IdempotencyKey = idempotencyKey }, token);
+        if (WriteProblem(http, result) is { } conflict)
+        {
+            return conflict;
+        }
+
         http.Response.Headers.ETag = ETag(result.Revision);
         var body = new WriteResponse(key, result.Revision, result.Outcome == CommandOutcome.Created);
         return result.Outcome == CommandOutcome.Created
@@ -118,8 +131,18 @@ public static class CacheApi
             return Problems.InvalidKey(invalid);
         }
 
+        if (!TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
+        {
+            return badKey;
+        }
+
         // Existence is decided at apply time, in log order, so 404 vs 204 is itself linearizable.
-        var result = await writes.ProposeAsync(new DeleteCommand(key), token);
+        var result = await writes.ProposeAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey }, token);
+        if (WriteProblem(http, result) is { } conflict)
+        {
+            return conflict;
+        }
+
         if (result.Outcome == CommandOutcome.NotFound)
         {
             return Problems.KeyNotFound(key);
@@ -136,6 +159,11 @@ public static class CacheApi
         CancellationToken token)
     {
         var options = limits.Value;
+        if (!TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
+        {
+            return badKey;
+        }
+
         var body = await RequestBody.ReadAsync(http.Request, options.MaxBatchBytes, token);
         if (body is null)
         {
@@ -158,9 +186,58 @@ public static class CacheApi
             return problem;
         }
 
-        var result = await writes.ProposeAsync(parsed.Command!, token);
+        var result = await writes.ProposeAsync(parsed.Command! with { IdempotencyKey = idempotencyKey }, token);
+        if (WriteProblem(http, result) is { } conflict)
+        {
+            return conflict;
+        }
+
         http.Response.Headers.ETag = ETag(result.Revision);
         return TypedResults.Ok(new BatchResponse(result.Revision, parsed.Command!.Sets.Count, parsed.Command.Deletes.Count));
+    }
+
+    /// <summary>
+    /// <c>Idempotency-Key</c> (IETF httpapi draft): optional, 1–128 printable ASCII characters.
+    /// A repeated key with the same request returns the recorded result; with a different request, 422.
+    /// </summary>
+    private static bool TryGetIdempotencyKey(HttpRequest request, out string? key, out ProblemHttpResult problem)
+    {
+        problem = null!;
+        key = null;
+        var values = request.Headers[IdempotencyKeyHeader];
+        if (values.Count == 0)
+        {
+            return true;
+        }
+
+        key = values.Count == 1 ? values[0] : null;
+        if (string.IsNullOrEmpty(key) || key.Length > MaxIdempotencyKeyLength || key.Any(c => c is < (char)0x21 or > (char)0x7E))
+        {
+            problem = Problems.BadRequest("Invalid Idempotency-Key", $"The Idempotency-Key header must be one value of 1–{MaxIdempotencyKeyLength} printable ASCII characters.");
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Maps results that are not successes to problems, and marks replays.</summary>
+    private static ProblemHttpResult? WriteProblem(HttpContext http, CommandResult result)
+    {
+        if (result.Outcome == CommandOutcome.IdempotencyConflict)
+        {
+            return Problems.Create(
+                StatusCodes.Status422UnprocessableEntity,
+                "idempotency-key-reused",
+                "The Idempotency-Key was used for a different request",
+                "Use a new Idempotency-Key for a different request; nothing was written.");
+        }
+
+        if (result.Replayed)
+        {
+            http.Response.Headers[ReplayedHeader] = "true";
+        }
+
+        return null;
     }
 
     public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");

@@ -14,6 +14,8 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Histogram<double> _commitLatency;
     private readonly Histogram<double> _readIndexLatency;
     private readonly Counter<long> _proposals;
+    private readonly Histogram<int> _entryCommands;
+    private readonly Counter<long> _proposalBytes;
     private readonly Counter<long> _staleReads;
     private readonly Counter<long> _rejected;
 
@@ -23,14 +25,18 @@ public sealed class NodeTelemetry : IDisposable
         _commitLatency = _meter.CreateHistogram<double>("aspirecache.write.commit_latency", "ms", "Propose to commit-and-apply on the leader.");
         _readIndexLatency = _meter.CreateHistogram<double>("aspirecache.read.read_index_latency", "ms", "Obtaining a confirmed read index and waiting for it to be applied.");
         _proposals = _meter.CreateCounter<long>("aspirecache.write.proposals", "{proposal}", "Log entries proposed by this node.");
+        _entryCommands = _meter.CreateHistogram<int>("aspirecache.write.commands_per_entry", "{command}", "Client commands coalesced into one log entry (group commit).");
+        _proposalBytes = _meter.CreateCounter<long>("aspirecache.write.proposal_bytes", "By", "Bytes of log entries proposed.");
         _staleReads = _meter.CreateCounter<long>("aspirecache.read.stale", "{read}", "Reads served without ReadIndex because the caller asked for consistent=false.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
     }
 
-    public void Committed(double milliseconds)
+    public void Committed(double milliseconds, int commands, int bytes)
     {
         _proposals.Add(1);
         _commitLatency.Record(milliseconds);
+        _entryCommands.Record(commands);
+        _proposalBytes.Add(bytes);
     }
 
     public void ReadIndexServed(double milliseconds, bool local) =>

@@ -40,6 +40,18 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ReadIndexTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Writes that may wait for the proposer; beyond this the leader answers 503 (back-pressure).</summary>
+    [Range(1, 1_000_000)]
+    public int MaxPendingWrites { get; set; } = 10_000;
+
+    /// <summary>Most client commands coalesced into one log entry (group commit).</summary>
+    [Range(1, 100_000)]
+    public int MaxCommandsPerEntry { get; set; } = 512;
+
+    /// <summary>Approximate byte bound of one log entry; a single larger command still goes alone.</summary>
+    [Range(1024, 256 * 1024 * 1024)]
+    public long MaxEntryBytes { get; set; } = 8L * 1024 * 1024;
+
     /// <summary>Retry-After seconds sent with 503 answers.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

@@ -11,6 +11,9 @@ public enum UnavailableReason
 
     /// <summary>The operation did not complete in time; a write's outcome is unknown (503).</summary>
     Timeout,
+
+    /// <summary>Too much work is queued; nothing was done (503).</summary>
+    Overloaded,
 }
 
 /// <summary>

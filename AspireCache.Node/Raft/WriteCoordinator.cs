@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.StateMachine;
 using DotNext.Net.Cluster.Consensus.Raft;
@@ -7,65 +8,198 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Node.Raft;
 
 /// <summary>
-/// The write path, start to finish: a validated command becomes one Raft log entry on the
-/// leader, is replicated to a majority (each fsyncs), committed, applied in log order, and only
-/// then is the caller answered with the result its own command produced. A follower refuses
-/// (the caller is told who leads); nothing is ever applied except through the log.
+/// The write path, start to finish. A validated command is queued on the leader; a single
+/// proposer loop takes every command waiting (group commit — bounded by count and bytes, no
+/// timer: a batch closes when the previous replication round completes), encodes them as ONE
+/// Raft log entry, replicates it to a majority (each fsyncs), and once it is committed and applied
+/// in log order hands each caller the result of its own command. A follower refuses (the caller
+/// learns who leads); nothing is ever applied except through the log.
 /// </summary>
-public sealed class WriteCoordinator(
-    ClusterView cluster,
-    TimeProvider clock,
-    NodeTelemetry telemetry,
-    IOptions<ClusterOptions> options)
+public sealed class WriteCoordinator : IAsyncDisposable
 {
-    private readonly ClusterOptions _options = options.Value;
+    private readonly ClusterView _cluster;
+    private readonly TimeProvider _clock;
+    private readonly NodeTelemetry _telemetry;
+    private readonly ClusterOptions _options;
+    private readonly Channel<PendingWrite> _queue;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _proposer;
+
+    public WriteCoordinator(ClusterView cluster, TimeProvider clock, NodeTelemetry telemetry, IOptions<ClusterOptions> options)
+    {
+        _cluster = cluster;
+        _clock = clock;
+        _telemetry = telemetry;
+        _options = options.Value;
+        _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(_options.MaxPendingWrites)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _proposer = Task.Run(ProposeLoopAsync);
+    }
+
+    /// <summary>Writes queued for the next proposal (bounded by <see cref="ClusterOptions.MaxPendingWrites"/>).</summary>
+    public int Pending => _queue.Reader.Count;
 
     public async Task<CommandResult> ProposeAsync(CacheCommand command, CancellationToken token)
     {
         using var activity = NodeTelemetry.Source.StartActivity("cache.write");
-        var leader = cluster.Leader;
-        if (!leader.IsLocal || !cluster.IsLeader)
+        var leader = _cluster.Leader;
+        if (!leader.IsLocal || !_cluster.IsLeader)
         {
             throw leader.LeaderId is null
                 ? new ClusterUnavailableException(UnavailableReason.NoLeader, "No leader is known; an election is in progress or the quorum is lost.")
                 : new ClusterUnavailableException(UnavailableReason.NotLeader, $"This node is not the leader; {leader.LeaderId} is.", leader);
         }
 
-        // The leader's clock stamps the entry: apply never consults a replica's own clock.
-        var batch = new CommandBatch(clock.GetUtcNow().ToUnixTimeMilliseconds(), [command]);
-        var payload = CommandCodec.Encode(batch);
-        var context = new ProposalContext(batch.Commands.Count);
+        var pending = new PendingWrite(command, EstimateBytes(command), activity?.Context ?? default);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            _telemetry.Rejected("write-queue-full");
+            throw new ClusterUnavailableException(UnavailableReason.Overloaded, $"More than {_options.MaxPendingWrites} writes are waiting for the log; retry shortly.");
+        }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-        timeout.CancelAfter(_options.WriteTimeout);
-        var started = Stopwatch.GetTimestamp();
         try
         {
-            using var replicate = NodeTelemetry.Source.StartActivity("raft.replicate");
-            replicate?.SetTag("raft.term", cluster.Term);
-            replicate?.SetTag("raft.batch_size", batch.Commands.Count);
-            replicate?.SetTag("raft.payload_bytes", payload.Length);
-            await cluster.Raft.ReplicateAsync(new ReadOnlyMemory<byte>(payload), context, timeout.Token);
+            var result = await pending.Completion.Task.WaitAsync(_options.WriteTimeout, token);
+            activity?.SetTag("cache.revision", result.Revision);
+            return result;
         }
-        catch (InvalidOperationException) when (!cluster.IsLeader)
-        {
-            // NotLeaderException: leadership was lost before the entry was appended.
-            throw new ClusterUnavailableException(UnavailableReason.NotLeader, "Leadership changed before the write was accepted; nothing was written.", cluster.Leader);
-        }
-        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        catch (TimeoutException)
         {
             throw new ClusterUnavailableException(UnavailableReason.Timeout, $"The write was not committed within {_options.WriteTimeout.TotalSeconds:0.#} s; it may or may not be applied.");
         }
+    }
 
-        if (!context.Applied)
+    private async Task ProposeLoopAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<PendingWrite>();
+        try
         {
-            throw new ClusterUnavailableException(UnavailableReason.Timeout, "Leadership changed while the write was replicating; it may or may not be applied.");
+            while (await reader.WaitToReadAsync(_stopping.Token))
+            {
+                batch.Clear();
+                long bytes = 0;
+                while (batch.Count < _options.MaxCommandsPerEntry && bytes < _options.MaxEntryBytes && reader.TryRead(out var next))
+                {
+                    batch.Add(next);
+                    bytes += next.EstimatedBytes;
+                }
+
+                await ReplicateAsync(batch, bytes);
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
         }
 
-        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        telemetry.Committed(elapsed);
-        var result = context.Results[0];
-        activity?.SetTag("cache.revision", result.Revision);
-        return result;
+        while (reader.TryRead(out var abandoned))
+        {
+            abandoned.Completion.TrySetException(new ClusterUnavailableException(UnavailableReason.NoLeader, "The node is shutting down; nothing was written."));
+        }
+    }
+
+    private async Task ReplicateAsync(List<PendingWrite> batch, long bytes)
+    {
+        var links = new ActivityLink[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            links[i] = new ActivityLink(batch[i].Caller);
+        }
+
+        using var activity = NodeTelemetry.Source.StartActivity("raft.replicate", ActivityKind.Internal, parentContext: batch.Count == 1 ? batch[0].Caller : default, links: batch.Count == 1 ? null : links);
+        var commands = new CacheCommand[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            commands[i] = batch[i].Command;
+        }
+
+        // The leader's clock stamps the entry: apply never consults a replica's own clock.
+        var entry = new CommandBatch(_clock.GetUtcNow().ToUnixTimeMilliseconds(), commands);
+        var payload = CommandCodec.Encode(entry);
+        var context = new ProposalContext(commands.Length);
+        activity?.SetTag("raft.term", _cluster.Term);
+        activity?.SetTag("raft.batch_size", commands.Length);
+        activity?.SetTag("raft.payload_bytes", payload.Length);
+
+        var started = Stopwatch.GetTimestamp();
+        Exception? failure = null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            timeout.CancelAfter(_options.WriteTimeout);
+            await _cluster.Raft.ReplicateAsync(new ReadOnlyMemory<byte>(payload), context, timeout.Token);
+            if (!context.Applied)
+            {
+                failure = new ClusterUnavailableException(UnavailableReason.Timeout, "Leadership changed while the write was replicating; it may or may not be applied.");
+            }
+        }
+        catch (InvalidOperationException) when (!_cluster.IsLeader)
+        {
+            // NotLeaderException: leadership was lost. If the entry was appended it may still commit.
+            failure = new ClusterUnavailableException(UnavailableReason.NotLeader, "Leadership changed before the write was confirmed; it may or may not be applied.", _cluster.Leader);
+        }
+        catch (OperationCanceledException)
+        {
+            failure = new ClusterUnavailableException(UnavailableReason.Timeout, $"The write was not committed within {_options.WriteTimeout.TotalSeconds:0.#} s; it may or may not be applied.");
+        }
+        catch (Exception ex) when (ex is QuorumUnreachableException)
+        {
+            failure = new ClusterUnavailableException(UnavailableReason.NoLeader, "The quorum is unreachable; the write may or may not be applied.");
+        }
+
+        if (failure is not null)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, failure.Message);
+            foreach (var write in batch)
+            {
+                write.Completion.TrySetException(failure);
+            }
+
+            return;
+        }
+
+        _telemetry.Committed(Stopwatch.GetElapsedTime(started).TotalMilliseconds, commands.Length, payload.Length);
+        activity?.SetTag("raft.applied_index", _cluster.AppliedIndex);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Completion.TrySetResult(context.Results[i]);
+        }
+    }
+
+    private static long EstimateBytes(CacheCommand command) => command switch
+    {
+        SetCommand set => 16 + (set.Key.Length * 3L) + set.Value.Length,
+        DeleteCommand delete => 16 + (delete.Key.Length * 3L),
+        BatchCommand batch => 16 + batch.Sets.Sum(s => 8 + (s.Key.Length * 3L) + s.Value.Length) + batch.Deletes.Sum(k => 8 + (k.Length * 3L)),
+        _ => 16,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        try
+        {
+            await _proposer.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        _stopping.Dispose();
+    }
+
+    private sealed class PendingWrite(CacheCommand command, long estimatedBytes, ActivityContext caller)
+    {
+        public CacheCommand Command { get; } = command;
+
+        public long EstimatedBytes { get; } = estimatedBytes;
+
+        public ActivityContext Caller { get; } = caller;
+
+        public TaskCompletionSource<CommandResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

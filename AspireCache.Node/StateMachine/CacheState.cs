@@ -18,7 +18,7 @@ public sealed record CacheEntry(ReadOnlyMemory<byte> Value, long Version, long C
 /// </summary>
 public sealed class CacheState
 {
-    private const byte SnapshotFormatVersion = 1;
+    private const byte SnapshotFormatVersion = 2;
 
     private ImmutableDictionary<string, CacheEntry> _entries = ImmutableDictionary.Create<string, CacheEntry>(StringComparer.Ordinal);
     private long _revision;
@@ -28,6 +28,9 @@ public sealed class CacheState
     public long Revision => Volatile.Read(ref _revision);
 
     public int Count => _entries.Count;
+
+    /// <summary>Recorded results of idempotent writes (replicated, snapshotted). Touched only by apply and snapshots.</summary>
+    public IdempotencyTable Idempotency { get; } = new();
 
     /// <summary>Bytes of keys and values currently stored.</summary>
     public long SizeBytes => Volatile.Read(ref _sizeBytes);
@@ -60,6 +63,27 @@ public sealed class CacheState
     }
 
     private CommandResult Apply(CacheCommand command, long timestamp)
+    {
+        if (command.IdempotencyKey is not { } idempotencyKey)
+        {
+            return ApplyCommand(command, timestamp);
+        }
+
+        Idempotency.Expire(timestamp);
+        var fingerprint = IdempotencyTable.Fingerprint(command);
+        if (Idempotency.TryGet(idempotencyKey, out var recorded))
+        {
+            return recorded.Fingerprint == fingerprint
+                ? recorded.Result with { Replayed = true }
+                : new CommandResult(CommandOutcome.IdempotencyConflict, _revision);
+        }
+
+        var result = ApplyCommand(command, timestamp);
+        Idempotency.Add(idempotencyKey, new IdempotencyTable.Record(fingerprint, result, timestamp));
+        return result;
+    }
+
+    private CommandResult ApplyCommand(CacheCommand command, long timestamp)
     {
         switch (command)
         {
@@ -141,8 +165,12 @@ public sealed class CacheState
 
     private static long SizeOf(string key, ReadOnlyMemory<byte> value) => (key.Length * 2L) + value.Length;
 
-    /// <summary>Writes a consistent snapshot of <paramref name="view"/> at <paramref name="revision"/>.</summary>
-    public static async ValueTask WriteSnapshotAsync(ImmutableDictionary<string, CacheEntry> view, long revision, Stream output, CancellationToken token)
+    /// <summary>
+    /// Writes a consistent snapshot of <paramref name="view"/> at <paramref name="revision"/>, then
+    /// the idempotency table (<paramref name="idempotency"/> must not change meanwhile: DotNext does
+    /// not apply while a snapshot is persisted).
+    /// </summary>
+    public static async ValueTask WriteSnapshotAsync(ImmutableDictionary<string, CacheEntry> view, long revision, IdempotencyTable? idempotency, Stream output, CancellationToken token)
     {
         var header = new byte[13];
         header[0] = SnapshotFormatVersion;
@@ -166,6 +194,26 @@ public sealed class CacheState
             await output.WriteAsync(buffer.WrittenMemory, token);
             await output.WriteAsync(meta, token);
         }
+
+        var records = idempotency?.Entries().ToList() ?? [];
+        var count = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(count, records.Count);
+        await output.WriteAsync(count, token);
+        var record = new byte[8 + 1 + 8 + 8];
+        foreach (var (key, value) in records)
+        {
+            buffer.ResetWrittenCount();
+            CommandCodec.Encode(new CommandBatch(0, [new DeleteCommand(key)]), buffer);
+            var length = new byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(length, buffer.WrittenCount);
+            await output.WriteAsync(length, token);
+            await output.WriteAsync(buffer.WrittenMemory, token);
+            BinaryPrimitives.WriteUInt64LittleEndian(record, value.Fingerprint);
+            record[8] = (byte)value.Result.Outcome;
+            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(9), value.Result.Revision);
+            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(17), value.RecordedUnixMs);
+            await output.WriteAsync(record, token);
+        }
     }
 
     /// <summary>Replaces this state with the snapshot read from <paramref name="input"/>.</summary>
@@ -187,10 +235,10 @@ public sealed class CacheState
         for (var i = 0; i < count; i++)
         {
             await input.ReadExactlyAsync(length, token);
-            var record = new byte[BinaryPrimitives.ReadInt32LittleEndian(length)];
-            await input.ReadExactlyAsync(record, token);
+            var encoded = new byte[BinaryPrimitives.ReadInt32LittleEndian(length)];
+            await input.ReadExactlyAsync(encoded, token);
             await input.ReadExactlyAsync(meta, token);
-            if (CommandCodec.Decode(record).Commands is not [SetCommand set])
+            if (CommandCodec.Decode(encoded).Commands is not [SetCommand set])
             {
                 throw new CommandFormatException("Snapshot record is not a single set.");
             }
@@ -201,6 +249,27 @@ public sealed class CacheState
                 BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(8)),
                 BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(16)));
             size += SizeOf(set.Key, set.Value);
+        }
+
+        Idempotency.Clear();
+        await input.ReadExactlyAsync(length, token);
+        var records = BinaryPrimitives.ReadInt32LittleEndian(length);
+        var record = new byte[25];
+        for (var i = 0; i < records; i++)
+        {
+            await input.ReadExactlyAsync(length, token);
+            var encodedKey = new byte[BinaryPrimitives.ReadInt32LittleEndian(length)];
+            await input.ReadExactlyAsync(encodedKey, token);
+            await input.ReadExactlyAsync(record, token);
+            if (CommandCodec.Decode(encodedKey).Commands is not [DeleteCommand { Key: var key }])
+            {
+                throw new CommandFormatException("Snapshot idempotency record is malformed.");
+            }
+
+            Idempotency.Add(key, new IdempotencyTable.Record(
+                BinaryPrimitives.ReadUInt64LittleEndian(record),
+                new CommandResult((CommandOutcome)record[8], BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(9))),
+                BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(17))));
         }
 
         Volatile.Write(ref _entries, builder.ToImmutable());

@@ -93,7 +93,7 @@ public sealed class CacheStateMachine : SimpleStateMachine
         var revision = State.Revision;
         var index = Applied.Value;
         using var buffer = new MemoryStream();
-        await CacheState.WriteSnapshotAsync(view, revision, buffer, token);
+        await CacheState.WriteSnapshotAsync(view, revision, State.Idempotency, buffer, token);
         await writer.Invoke(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
         Volatile.Write(ref _lastSnapshotIndex, index);
         NodeLog.SnapshotTaken(_logger, index, view.Count, buffer.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);

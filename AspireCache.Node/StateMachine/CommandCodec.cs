@@ -11,7 +11,8 @@ public sealed class CommandFormatException(string message) : FormatException(mes
 /// Compact binary encoding of a log entry's <see cref="CommandBatch"/>.
 /// <code>
 /// entry   := formatVersion:u8 timestamp:i64le count:varint command*
-/// command := 1 key value | 2 key | 3 setCount:varint (key value)* deleteCount:varint key*
+/// command := tag [idempotency-key] body          (tag bit 0x80: an idempotency key follows)
+/// body    := (tag 1) key value | (tag 2) key | (tag 3) setCount:varint (key value)* deleteCount:varint key*
 /// key     := len:varint utf8-bytes          value := len:varint bytes
 /// </code>
 /// Decoding never throws anything but <see cref="CommandFormatException"/>.
@@ -23,6 +24,7 @@ public static class CommandCodec
     private const byte SetTag = 1;
     private const byte DeleteTag = 2;
     private const byte BatchTag = 3;
+    private const byte HasIdempotencyKey = 0x80;
 
     /// <summary>Upper bound on any single length field; real limits are enforced by the API layer.</summary>
     private const int MaxFieldLength = 64 * 1024 * 1024;
@@ -45,19 +47,33 @@ public static class CommandCodec
         WriteVarint(writer, (uint)batch.Commands.Count);
         foreach (var command in batch.Commands)
         {
+            var tag = command switch
+            {
+                SetCommand => SetTag,
+                DeleteCommand => DeleteTag,
+                BatchCommand => BatchTag,
+                _ => throw new ArgumentException($"Unknown command type {command.GetType().Name}.", nameof(batch)),
+            };
+            if (command.IdempotencyKey is { } idempotencyKey)
+            {
+                WriteByte(writer, (byte)(tag | HasIdempotencyKey));
+                WriteKey(writer, idempotencyKey);
+            }
+            else
+            {
+                WriteByte(writer, tag);
+            }
+
             switch (command)
             {
                 case SetCommand set:
-                    WriteByte(writer, SetTag);
                     WriteKey(writer, set.Key);
                     WriteBytes(writer, set.Value.Span);
                     break;
                 case DeleteCommand delete:
-                    WriteByte(writer, DeleteTag);
                     WriteKey(writer, delete.Key);
                     break;
                 case BatchCommand b:
-                    WriteByte(writer, BatchTag);
                     WriteVarint(writer, (uint)b.Sets.Count);
                     foreach (var (key, value) in b.Sets)
                     {
@@ -72,8 +88,6 @@ public static class CommandCodec
                     }
 
                     break;
-                default:
-                    throw new ArgumentException($"Unknown command type {command.GetType().Name}.", nameof(batch));
             }
         }
     }
@@ -93,13 +107,15 @@ public static class CommandCodec
         for (var i = 0; i < count; i++)
         {
             var tag = reader.ReadByte();
-            commands.Add(tag switch
+            var idempotencyKey = (tag & HasIdempotencyKey) != 0 ? reader.ReadKey() : null;
+            CacheCommand command = (tag & ~HasIdempotencyKey) switch
             {
                 SetTag => new SetCommand(reader.ReadKey(), reader.ReadBytes()),
                 DeleteTag => new DeleteCommand(reader.ReadKey()),
                 BatchTag => ReadBatch(ref reader),
                 _ => throw new CommandFormatException($"Unknown command tag {tag}."),
-            });
+            };
+            commands.Add(idempotencyKey is null ? command : command with { IdempotencyKey = idempotencyKey });
         }
 
         if (!reader.End)

@@ -1,7 +1,14 @@
 namespace AspireCache.Node.StateMachine;
 
 /// <summary>A state-changing operation carried by the Raft log.</summary>
-public abstract record CacheCommand;
+public abstract record CacheCommand
+{
+    /// <summary>
+    /// The client's <c>Idempotency-Key</c>: apply records the result under it and answers a repeat
+    /// with that result instead of applying the command again (exactly-once across retries).
+    /// </summary>
+    public string? IdempotencyKey { get; init; }
+}
 
 /// <summary>Stores <paramref name="Value"/> under <paramref name="Key"/>.</summary>
 public sealed record SetCommand(string Key, ReadOnlyMemory<byte> Value) : CacheCommand;
@@ -26,9 +33,13 @@ public enum CommandOutcome : byte
     Deleted = 3,
     NotFound = 4,
     BatchApplied = 5,
+
+    /// <summary>The idempotency key was already used by a different request.</summary>
+    IdempotencyConflict = 6,
 }
 
 /// <summary>The result of one command, handed back to the client that proposed it.</summary>
 /// <param name="Outcome">What happened.</param>
 /// <param name="Revision">The revision the command produced (the key's new version), or the current revision if nothing changed.</param>
-public readonly record struct CommandResult(CommandOutcome Outcome, long Revision);
+/// <param name="Replayed">The result was recorded earlier under the command's idempotency key; nothing was applied now.</param>
+public readonly record struct CommandResult(CommandOutcome Outcome, long Revision, bool Replayed = false);

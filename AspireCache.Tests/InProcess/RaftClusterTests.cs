@@ -135,6 +135,65 @@ public sealed class RaftClusterTests(StableClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task Concurrent_writes_are_group_committed_into_fewer_log_entries_each_with_its_own_result()
+    {
+        var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var client = Cluster.Client(leader);
+        var before = await Cluster.StatusAsync(leader);
+
+        var writes = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => client.PutAsync($"/cache/inproc/group/{i}", new StringContent($"{i}"))));
+
+        Assert.All(writes, w => Assert.Equal(HttpStatusCode.Created, w.StatusCode));
+        var versions = writes.Select(w => w.Headers.ETag!.Tag).ToHashSet();
+        Assert.Equal(200, versions.Count); // every command has its own revision
+        var after = await Cluster.StatusAsync(leader);
+        Assert.Equal(before.Revision + 200, after.Revision);
+        Assert.True(after.LastIndex - before.LastIndex < 200, $"expected fewer than 200 log entries, got {after.LastIndex - before.LastIndex}");
+        for (var i = 0; i < 200; i += 37)
+        {
+            Assert.Equal($"{i}", await client.GetStringAsync($"/cache/inproc/group/{i}"));
+        }
+    }
+
+    [Fact]
+    public async Task A_retried_write_with_the_same_idempotency_key_is_applied_once()
+    {
+        var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var client = Cluster.Client(leader);
+        var key = Guid.NewGuid().ToString("N");
+
+        var first = await SendAsync(client, HttpMethod.Put, "/cache/inproc/idem", "one", key);
+        var revision = (await Cluster.StatusAsync(leader)).Revision;
+        var retry = await SendAsync(client, HttpMethod.Put, "/cache/inproc/idem", "one", key);
+        var reused = await SendAsync(client, HttpMethod.Put, "/cache/inproc/idem", "two", key);
+
+        Assert.Equal(first.StatusCode, retry.StatusCode);
+        Assert.Equal(first.Headers.ETag, retry.Headers.ETag);
+        Assert.Equal("true", retry.Headers.GetValues(CacheApi.ReplayedHeader).Single());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, reused.StatusCode);
+        Assert.Equal(revision, (await Cluster.StatusAsync(leader)).Revision);
+        Assert.Equal("one", await client.GetStringAsync("/cache/inproc/idem"));
+    }
+
+    [Fact]
+    public async Task An_invalid_idempotency_key_is_400()
+    {
+        var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var client = Cluster.Client(leader);
+
+        var response = await SendAsync(client, HttpMethod.Put, "/cache/inproc/idem-bad", "x", new string('k', 200));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    private static Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string path, string body, string idempotencyKey)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = new StringContent(body) };
+        request.Headers.Add(CacheApi.IdempotencyKeyHeader, idempotencyKey);
+        return client.SendAsync(request);
+    }
+
+    [Fact]
     public async Task Read_index_endpoint_on_a_follower_is_refused()
     {
         var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));

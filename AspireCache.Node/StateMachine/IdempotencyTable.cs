@@ -1,0 +1,86 @@
+namespace AspireCache.Node.StateMachine;
+
+/// <summary>
+/// Results of writes that carried an <c>Idempotency-Key</c>, recorded by apply. Part of the
+/// replicated state: bounded by count and by age in <em>log time</em> (the entries' leader
+/// timestamps), so every replica keeps and forgets exactly the same keys. Snapshotted.
+/// </summary>
+public sealed class IdempotencyTable
+{
+    /// <summary>Most keys remembered. Fixed, not configurable: replicas must agree on it.</summary>
+    public const int MaxEntries = 100_000;
+
+    /// <summary>How long (log time) a key is remembered. Fixed for the same reason.</summary>
+    public static readonly TimeSpan Retention = TimeSpan.FromMinutes(10);
+
+    private readonly Dictionary<string, Record> _records = new(StringComparer.Ordinal);
+    private readonly Queue<(string Key, long RecordedUnixMs)> _order = new();
+
+    /// <summary>What was recorded: a fingerprint of the request and the result it produced.</summary>
+    public readonly record struct Record(ulong Fingerprint, CommandResult Result, long RecordedUnixMs);
+
+    public int Count => _records.Count;
+
+    public bool TryGet(string key, out Record record) => _records.TryGetValue(key, out record);
+
+    /// <summary>Forgets keys older than <see cref="Retention"/> at log time <paramref name="nowUnixMs"/>.</summary>
+    public void Expire(long nowUnixMs)
+    {
+        var horizon = nowUnixMs - (long)Retention.TotalMilliseconds;
+        while (_order.TryPeek(out var oldest) && oldest.RecordedUnixMs < horizon)
+        {
+            Forget();
+        }
+    }
+
+    public void Add(string key, Record record)
+    {
+        while (_records.Count >= MaxEntries)
+        {
+            Forget();
+        }
+
+        _records[key] = record;
+        _order.Enqueue((key, record.RecordedUnixMs));
+    }
+
+    /// <summary>Entries in insertion order (for snapshots).</summary>
+    public IEnumerable<(string Key, Record Record)> Entries()
+    {
+        foreach (var (key, recorded) in _order)
+        {
+            if (_records.TryGetValue(key, out var record) && record.RecordedUnixMs == recorded)
+            {
+                yield return (key, record);
+            }
+        }
+    }
+
+    public void Clear()
+    {
+        _records.Clear();
+        _order.Clear();
+    }
+
+    private void Forget()
+    {
+        var (key, recorded) = _order.Dequeue();
+        if (_records.TryGetValue(key, out var record) && record.RecordedUnixMs == recorded)
+        {
+            _records.Remove(key);
+        }
+    }
+
+    /// <summary>FNV-1a over a command's encoded body: same request ⇒ same fingerprint on every replica.</summary>
+    public static ulong Fingerprint(CacheCommand command)
+    {
+        var bytes = CommandCodec.Encode(new CommandBatch(0, [command with { IdempotencyKey = null }]));
+        var hash = 14695981039346656037UL;
+        foreach (var b in bytes)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return hash;
+    }
+}
