@@ -86,6 +86,8 @@ public static class Extensions
 
     public static WebApplication MapCacheNode(this WebApplication app)
     {
+        // Subscribe to leader changes from the start (logs, metrics, /cluster/watch).
+        _ = app.Services.GetRequiredService<ClusterView>();
         app.UseExceptionHandler();
         app.Use(static (context, next) =>
         {

@@ -19,7 +19,7 @@ internal static class Extensions
         builder.Services.AddSingleton<RouterTelemetry>();
         builder.Services.AddSingleton<TopologyMonitor>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TopologyMonitor>());
-        builder.Services.AddSingleton<NoDestinationMiddleware>();
+        builder.Services.AddSingleton<RetryingProxySteps>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, NearestLoadBalancingPolicy>();
 
@@ -28,6 +28,7 @@ internal static class Extensions
 
         builder.Services.AddReverseProxy()
             .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes))
+            .AddTransforms(RetryingProxySteps.AddRetryTransform)
             .AddServiceDiscoveryDestinationResolver();
 
         builder.Services.AddHealthChecks().AddCheck<TopologyHealthCheck>("topology");
@@ -36,14 +37,12 @@ internal static class Extensions
 
     public static WebApplication MapRouter(this WebApplication app)
     {
-        var steps = app.Services.GetRequiredService<NoDestinationMiddleware>();
+        var steps = app.Services.GetRequiredService<RetryingProxySteps>();
         app.MapReverseProxy(proxy =>
         {
-            proxy.Use(steps.BeforeLoadBalancingAsync);
-            proxy.UseSessionAffinity();
+            proxy.Use(steps.PrepareAsync);
             proxy.UseLoadBalancing();
-            proxy.Use(steps.AfterLoadBalancingAsync);
-            proxy.UsePassiveHealthChecks();
+            proxy.Use(steps.ForwardAsync);
         });
 
         app.MapGet("/router/topology", (TopologyMonitor monitor) => TypedResults.Ok(new

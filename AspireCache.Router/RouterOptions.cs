@@ -22,6 +22,10 @@ public sealed class RouterOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a request may be retried on other nodes (writes: on the new leader) before 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan RetryDeadline { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The Retry-After a client gets when no destination can serve its request.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

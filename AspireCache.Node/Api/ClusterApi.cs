@@ -15,6 +15,7 @@ public static class ClusterApi
         var cluster = app.MapGroup("/cluster");
         cluster.MapGet("/status", GetStatus);
         cluster.MapPost("/read-index", ReadIndexAsync);
+        cluster.MapGet("/watch", WatchAsync);
         return app;
     }
 
@@ -43,6 +44,33 @@ public static class ClusterApi
             stateMachine.State.Count,
             stateMachine.LastSnapshotIndex,
             members));
+    }
+
+    /// <summary>
+    /// Long-poll for leader changes: answers with the current status as soon as the term or the
+    /// leader differs from what the caller knows (<c>term</c>, <c>leader</c>), or after <c>waitMs</c>
+    /// (≤ 30 s). The router keeps one open per node, so it follows an election within milliseconds.
+    /// </summary>
+    public static async Task<Ok<ClusterStatusResponse>> WatchAsync(long? term, string? leader, int? waitMs, ClusterView cluster, CacheStateMachine stateMachine, IHostApplicationLifetime lifetime, CancellationToken token)
+    {
+        var wait = TimeSpan.FromMilliseconds(Math.Clamp(waitMs ?? 30_000, 0, 30_000));
+
+        // A stopping node answers at once: open long-polls must not hold up its shutdown.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token, lifetime.ApplicationStopping);
+        timeout.CancelAfter(wait);
+        try
+        {
+            while (cluster.Term == term && string.Equals(cluster.Leader.LeaderId, leader, StringComparison.OrdinalIgnoreCase))
+            {
+                await cluster.WaitForChangeAsync(timeout.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        {
+            // No change within the wait: answer with the unchanged status.
+        }
+
+        return GetStatus(cluster, stateMachine);
     }
 
     /// <summary>Leader only: a read index confirmed by a quorum round that started after this request arrived.</summary>

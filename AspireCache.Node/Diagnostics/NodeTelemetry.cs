@@ -18,6 +18,8 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Counter<long> _proposalBytes;
     private readonly Counter<long> _staleReads;
     private readonly Counter<long> _rejected;
+    private readonly Counter<long> _leaderChanges;
+    private long _term;
 
     public NodeTelemetry(IMeterFactory meterFactory)
     {
@@ -28,6 +30,8 @@ public sealed class NodeTelemetry : IDisposable
         _entryCommands = _meter.CreateHistogram<int>("aspirecache.write.commands_per_entry", "{command}", "Client commands coalesced into one log entry (group commit).");
         _proposalBytes = _meter.CreateCounter<long>("aspirecache.write.proposal_bytes", "By", "Bytes of log entries proposed.");
         _staleReads = _meter.CreateCounter<long>("aspirecache.read.stale", "{read}", "Reads served without ReadIndex because the caller asked for consistent=false.");
+        _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
+        _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
     }
 
@@ -43,6 +47,12 @@ public sealed class NodeTelemetry : IDisposable
         _readIndexLatency.Record(milliseconds, new KeyValuePair<string, object?>("source", local ? "leader" : "follower"));
 
     public void StaleRead() => _staleReads.Add(1);
+
+    public void LeaderChanged(string? leader, long term)
+    {
+        _leaderChanges.Add(1, new KeyValuePair<string, object?>("leader", leader ?? "none"));
+        Volatile.Write(ref _term, term);
+    }
 
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -1,3 +1,4 @@
+using AspireCache.Node.Diagnostics;
 using AspireCache.Node.StateMachine;
 using DotNext.Net.Cluster.Consensus.Raft;
 using Microsoft.AspNetCore.Connections;
@@ -12,9 +13,37 @@ public readonly record struct LeaderInfo(string? LeaderId, Uri? LeaderUrl, bool 
 /// A read-only window on the local Raft member: role, term, leader (by node id, not Raft
 /// endpoint), indexes. Everything above the Raft layer asks this, never DotNext directly.
 /// </summary>
-public sealed class ClusterView(IRaftCluster cluster, CacheStateMachine stateMachine, IOptions<ClusterOptions> options)
+public sealed class ClusterView : IDisposable
 {
-    private readonly ClusterOptions _options = options.Value;
+    private readonly IRaftCluster cluster;
+    private readonly CacheStateMachine stateMachine;
+    private readonly ClusterOptions _options;
+    private readonly NodeTelemetry _telemetry;
+    private readonly ILogger<ClusterView> _logger;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ClusterView(IRaftCluster cluster, CacheStateMachine stateMachine, IOptions<ClusterOptions> options, NodeTelemetry telemetry, ILogger<ClusterView> logger)
+    {
+        this.cluster = cluster;
+        this.stateMachine = stateMachine;
+        _options = options.Value;
+        _telemetry = telemetry;
+        _logger = logger;
+        cluster.LeaderChanged += OnLeaderChanged;
+    }
+
+    /// <summary>Completes at the next leader change (or loss of the leader); for push notifications.</summary>
+    public Task WaitForChangeAsync(CancellationToken token) => Volatile.Read(ref _changed).Task.WaitAsync(token);
+
+    private void OnLeaderChanged(DotNext.Net.Cluster.ICluster sender, DotNext.Net.Cluster.IClusterMember? leader)
+    {
+        var info = Leader;
+        _telemetry.LeaderChanged(info.LeaderId, Term);
+        NodeLog.LeaderChanged(_logger, info.LeaderId ?? "(none)", Term, Role);
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    public void Dispose() => cluster.LeaderChanged -= OnLeaderChanged;
 
     public string NodeId => _options.NodeId;
 

@@ -29,7 +29,7 @@ public sealed class ClusterTopology
 
     public FrozenDictionary<string, NodeView> Nodes { get; }
 
-    /// <summary>The leader of the highest term any healthy node reports, if that leader itself is healthy and agrees.</summary>
+    /// <summary>The leader of the highest term any healthy node reports, as reported by that leader itself.</summary>
     public string? LeaderId { get; }
 
     public long Term { get; }

@@ -9,9 +9,14 @@ namespace AspireCache.Router.Topology;
 internal sealed record NodeStatus(string NodeId, string Role, long Term, string? LeaderId, long AppliedIndex);
 
 /// <summary>
-/// Polls every node's <c>/cluster/status</c> and publishes an immutable <see cref="ClusterTopology"/>.
-/// A proxied request that meets a "not leader" answer asks for an immediate refresh, so a leader
-/// change is followed well within a poll interval.
+/// Keeps the router's <see cref="ClusterTopology"/> current:
+/// <list type="bullet">
+/// <item><b>push</b>: one long-poll per node on <c>/cluster/watch</c>, which answers the moment that
+/// node's term or leader changes — the router follows an election within milliseconds;</item>
+/// <item><b>poll</b> (fallback, and latency): every node's <c>/cluster/status</c> each
+/// <see cref="RouterOptions.PollInterval"/>, or at once when a request asks for a refresh.</item>
+/// </list>
+/// Each update publishes a new immutable snapshot; load-balancing policies only ever read one.
 /// </summary>
 internal sealed class TopologyMonitor(
     IHttpClientFactory httpClientFactory,
@@ -22,14 +27,18 @@ internal sealed class TopologyMonitor(
     public const string HttpClientName = "node-status";
 
     private const double LatencySmoothing = 0.3;
+    private static readonly TimeSpan WatchWait = TimeSpan.FromSeconds(20);
 
     private readonly RouterOptions _options = options.Value;
     private readonly SemaphoreSlim _refresh = new(0, 1);
+    private readonly Lock _publish = new();
+    private readonly Dictionary<string, NodeView> _views = new(StringComparer.OrdinalIgnoreCase);
     private ClusterTopology _current = ClusterTopology.Empty;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ClusterTopology Current => Volatile.Read(ref _current);
 
-    /// <summary>Ask for a poll now (e.g. a node answered "not leader").</summary>
+    /// <summary>Ask for a poll now (e.g. a node answered "not leader" or could not be reached).</summary>
     public void RequestRefresh()
     {
         try
@@ -42,46 +51,148 @@ internal sealed class TopologyMonitor(
         }
     }
 
-    /// <summary>Completes once a leader is known or the timeout passes.</summary>
-    public async Task<ClusterTopology> WaitForLeaderAsync(TimeSpan timeout, CancellationToken token)
+    /// <summary>
+    /// Completes with a topology whose leader is known and is not <paramref name="notThisLeader"/>,
+    /// or with whatever is known when <paramref name="timeout"/> passes.
+    /// </summary>
+    public async Task<ClusterTopology> WaitForLeaderAsync(TimeSpan timeout, CancellationToken token, string? notThisLeader = null)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        var topology = Current;
-        while (topology.LeaderId is null && Stopwatch.GetTimestamp() < deadline)
+        while (true)
         {
+            var changed = Volatile.Read(ref _changed).Task;
+            var topology = Current;
+            if (topology.LeaderId is not null && !string.Equals(topology.LeaderId, notThisLeader, StringComparison.OrdinalIgnoreCase))
+            {
+                return topology;
+            }
+
+            var remaining = TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return topology;
+            }
+
             RequestRefresh();
-            await Task.Delay(20, token);
-            topology = Current;
-        }
-
-        return topology;
-    }
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var client = httpClientFactory.CreateClient(HttpClientName);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            await PollOnceAsync(client, stoppingToken);
             try
             {
-                await _refresh.WaitAsync(_options.PollInterval, stoppingToken);
+                // Woken by the next published topology, and at least every 50 ms to re-poll.
+                await changed.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(50, remaining.TotalMilliseconds)), token);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var client = httpClientFactory.CreateClient(HttpClientName);
+        var loops = new List<Task> { PollLoopAsync(client, stoppingToken) };
+        loops.AddRange(_options.Nodes.Select(node => WatchLoopAsync(client, node, stoppingToken)));
+        return Task.WhenAll(loops);
+    }
+
+    private async Task PollLoopAsync(HttpClient client, CancellationToken token)
+    {
+        while (!token.IsCancellationRequested)
+        {
+            await Task.WhenAll(_options.Nodes.Select(node => ProbeAsync(client, node, token)));
+            try
+            {
+                await _refresh.WaitAsync(_options.PollInterval, token);
             }
             catch (OperationCanceledException)
             {
-                break;
+                return;
             }
         }
     }
 
-    private async Task PollOnceAsync(HttpClient client, CancellationToken token)
+    private async Task ProbeAsync(HttpClient client, string node, CancellationToken token)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+            timeout.CancelAfter(_options.ProbeTimeout);
+            var status = await client.GetFromJsonAsync<NodeStatus>($"http://{node}/cluster/status", timeout.Token);
+            Update(node, status, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (Exception ex) when (IsTransient(ex, token))
+        {
+            MarkUnreachable(node, ex);
+        }
+    }
+
+    private async Task WatchLoopAsync(HttpClient client, string node, CancellationToken token)
+    {
+        while (!token.IsCancellationRequested)
+        {
+            var known = Current.Nodes.TryGetValue(node, out var view) && view.Healthy ? view : null;
+            var query = known is null ? "waitMs=0" : $"term={known.Term}&leader={Uri.EscapeDataString(known.LeaderId ?? "")}&waitMs={(int)WatchWait.TotalMilliseconds}";
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                timeout.CancelAfter(WatchWait + _options.ProbeTimeout);
+                var status = await client.GetFromJsonAsync<NodeStatus>($"http://{node}/cluster/watch?{query}", timeout.Token);
+                Update(node, status, latencyMs: null);
+                if (known is null)
+                {
+                    // The node was unknown or down: the probe loop will measure it; don't spin.
+                    await Task.Delay(_options.PollInterval, token);
+                }
+            }
+            catch (Exception ex) when (IsTransient(ex, token))
+            {
+                MarkUnreachable(node, ex);
+                await Task.Delay(_options.PollInterval, token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private void Update(string node, NodeStatus? status, double? latencyMs)
+    {
+        lock (_publish)
+        {
+            _views.TryGetValue(node, out var last);
+            if (status is null)
+            {
+                _views[node] = new NodeView(node, false, "unknown", last?.Term ?? 0, null, last?.AppliedIndex ?? 0, double.MaxValue);
+            }
+            else
+            {
+                var latency = latencyMs is not { } rtt
+                    ? last is { Healthy: true } ? last.LatencyMs : 1000
+                    : last is { Healthy: true } ? (LatencySmoothing * rtt) + ((1 - LatencySmoothing) * last.LatencyMs) : rtt;
+                _views[node] = new NodeView(node, true, status.Role, status.Term, status.LeaderId, status.AppliedIndex, latency);
+            }
+
+            PublishLocked();
+        }
+    }
+
+    private void MarkUnreachable(string node, Exception ex)
+    {
+        lock (_publish)
+        {
+            _views.TryGetValue(node, out var last);
+            if (last is { Healthy: true })
+            {
+                RouterLog.NodeUnreachable(logger, node, ex.Message);
+            }
+
+            _views[node] = new NodeView(node, false, "unknown", last?.Term ?? 0, null, last?.AppliedIndex ?? 0, double.MaxValue);
+            PublishLocked();
+        }
+    }
+
+    private void PublishLocked()
     {
         var previous = Current;
-        var probes = _options.Nodes.Select(node => ProbeAsync(client, node, previous, token)).ToArray();
-        var views = await Task.WhenAll(probes);
-        var next = ClusterTopology.From(views.ToDictionary(v => v.NodeId, StringComparer.OrdinalIgnoreCase));
+        var next = ClusterTopology.From(_views);
         Volatile.Write(ref _current, next);
-
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (next.LeaderId != previous.LeaderId)
         {
             telemetry.LeaderChanged(next.LeaderId);
@@ -89,29 +200,6 @@ internal sealed class TopologyMonitor(
         }
     }
 
-    private async Task<NodeView> ProbeAsync(HttpClient client, string node, ClusterTopology previous, CancellationToken token)
-    {
-        previous.Nodes.TryGetValue(node, out var last);
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-            timeout.CancelAfter(_options.ProbeTimeout);
-            var status = await client.GetFromJsonAsync<NodeStatus>($"http://{node}/cluster/status", timeout.Token);
-            var rtt = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            var latency = last is { Healthy: true } ? (LatencySmoothing * rtt) + ((1 - LatencySmoothing) * last.LatencyMs) : rtt;
-            return status is null
-                ? new NodeView(node, false, "unknown", 0, null, 0, double.MaxValue)
-                : new NodeView(node, true, status.Role, status.Term, status.LeaderId, status.AppliedIndex, latency);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException && !token.IsCancellationRequested)
-        {
-            if (last is { Healthy: true })
-            {
-                RouterLog.NodeUnreachable(logger, node, ex.Message);
-            }
-
-            return new NodeView(node, false, "unknown", last?.Term ?? 0, null, last?.AppliedIndex ?? 0, double.MaxValue);
-        }
-    }
+    private static bool IsTransient(Exception ex, CancellationToken token) =>
+        !token.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException;
 }

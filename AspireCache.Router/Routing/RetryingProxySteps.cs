@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using System.Globalization;
+using AspireCache.Router.Diagnostics;
+using AspireCache.Router.Topology;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Model;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace AspireCache.Router.Routing;
+
+/// <summary>
+/// The router's request path around YARP's load balancing and forwarding:
+/// <list type="number">
+/// <item><see cref="PrepareAsync"/>: a write gets an <c>Idempotency-Key</c> if it has none (before
+/// the first attempt, so every retry is the same request to the state machine), its body is buffered
+/// for retries, and while no leader is known the write waits for one (elections take a few hundred ms);</item>
+/// <item><see cref="ForwardAsync"/>: forwards; when a node answers "not leader" (421), is unreachable
+/// (502), or unavailable (503), the response is held back (<see cref="AddRetryTransform"/>) and the
+/// request goes to the new leader (writes) or another healthy node (reads), until
+/// <see cref="RouterOptions.RetryDeadline"/>; then an RFC 9457 503 with Retry-After.</item>
+/// </list>
+/// Retried writes cannot apply twice: the node's state machine answers a repeated idempotency key
+/// with the recorded result.
+/// </summary>
+internal sealed class RetryingProxySteps(
+    TopologyMonitor monitor,
+    RouterTelemetry telemetry,
+    IOptions<RouterOptions> options,
+    IProblemDetailsService problems)
+{
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+    private const string LeaderHeader = "X-AspireCache-Leader";
+    private const int MaxAttempts = 8;
+    private const long MaxBufferedBody = 16 * 1024 * 1024;
+
+    private readonly RouterOptions _options = options.Value;
+
+    /// <summary>Holds back retriable answers so the request can be sent again.</summary>
+    public static void AddRetryTransform(TransformBuilderContext builder) =>
+        builder.AddResponseTransform(static context =>
+        {
+            if (context.HttpContext.Items[typeof(RetryState)] is RetryState state
+                && context.ProxyResponse is { } response
+                && state.ShouldRetry((int)response.StatusCode))
+            {
+                state.LeaderHint = response.Headers.TryGetValues(LeaderHeader, out var leader) ? leader.FirstOrDefault() : null;
+                state.RetryRequested = true;
+                context.SuppressResponseBody = true;
+            }
+
+            return ValueTask.CompletedTask;
+        });
+
+    public async Task PrepareAsync(HttpContext context, Func<Task> next)
+    {
+        var route = context.GetReverseProxyFeature().Route.Config.RouteId;
+        var isWrite = route == ProxyRoutes.WritesRoute;
+        var state = new RetryState(isWrite, Stopwatch.GetTimestamp() + (long)(_options.RetryDeadline.TotalSeconds * Stopwatch.Frequency));
+        context.Items[typeof(RetryState)] = state;
+
+        if (isWrite)
+        {
+            if (!context.Request.Headers.ContainsKey(IdempotencyKeyHeader))
+            {
+                context.Request.Headers[IdempotencyKeyHeader] = Guid.NewGuid().ToString("N");
+            }
+
+            context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: MaxBufferedBody);
+            if (monitor.Current.LeaderId is null)
+            {
+                await monitor.WaitForLeaderAsync(state.Remaining, context.RequestAborted);
+            }
+        }
+
+        await next();
+    }
+
+    public async Task ForwardAsync(HttpContext context, Func<Task> next)
+    {
+        var feature = context.GetReverseProxyFeature();
+        var route = feature.Route.Config.RouteId;
+        var state = (RetryState)context.Items[typeof(RetryState)]!;
+        while (true)
+        {
+            if (feature.AvailableDestinations.Count == 0)
+            {
+                await WriteUnavailableAsync(context, route, state.IsWrite ? "no-leader" : "no-healthy-node");
+                return;
+            }
+
+            var destination = feature.AvailableDestinations[0];
+            state.Tried.Add(ClusterTopology.NodeIdOf(destination.DestinationId));
+            Activity.Current?.SetTag("aspirecache.route.destination", destination.DestinationId);
+            Activity.Current?.SetTag("aspirecache.route.reason", state.Attempts == 0 ? context.Items[RoutingItems.Reason] : "retry");
+            state.Attempts++;
+            state.RetryRequested = false;
+
+            await next();
+
+            var unreachable = context.Features.Get<IForwarderErrorFeature>() is not null;
+            if ((!state.RetryRequested && !unreachable) || context.Response.HasStarted)
+            {
+                if (context.Response.StatusCode == StatusCodes.Status421MisdirectedRequest)
+                {
+                    monitor.RequestRefresh();
+                }
+
+                return;
+            }
+
+            // Try again: forget this attempt's answer, rewind the body, choose the next node.
+            if (unreachable)
+            {
+                monitor.RequestRefresh();
+            }
+
+            telemetry.Retried(route, unreachable ? "unreachable" : context.Response.StatusCode.ToString(CultureInfo.InvariantCulture));
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.Clear();
+            if (context.Request.Body.CanSeek)
+            {
+                context.Request.Body.Position = 0;
+            }
+
+            var nextDestination = state.IsWrite
+                ? await NextLeaderAsync(feature, state, ClusterTopology.NodeIdOf(destination.DestinationId), unreachable, context.RequestAborted)
+                : NextReadNode(feature, state);
+            feature.AvailableDestinations = nextDestination is null ? [] : [nextDestination];
+        }
+    }
+
+    private async Task<DestinationState?> NextLeaderAsync(IReverseProxyFeature feature, RetryState state, string failedNode, bool unreachable, CancellationToken token)
+    {
+        if (state.LeaderHint is { } hint && !string.Equals(hint, failedNode, StringComparison.OrdinalIgnoreCase))
+        {
+            return Find(feature, hint);
+        }
+
+        if (!state.CanRetry)
+        {
+            return null;
+        }
+
+        // 502 from the leader: wait for a different one. 503: the same leader may recover (quorum back).
+        var topology = await monitor.WaitForLeaderAsync(state.Remaining, token, notThisLeader: unreachable ? failedNode : null);
+        if (!unreachable && string.Equals(topology.LeaderId, failedNode, StringComparison.OrdinalIgnoreCase))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), token);
+        }
+
+        return topology.LeaderId is { } leader ? Find(feature, leader) : null;
+    }
+
+    private DestinationState? NextReadNode(IReverseProxyFeature feature, RetryState state)
+    {
+        if (!state.CanRetry)
+        {
+            return null;
+        }
+
+        var nodes = monitor.Current.Nodes;
+        DestinationState? best = null;
+        var bestLatency = double.MaxValue;
+        foreach (var destination in feature.AllDestinations)
+        {
+            var node = ClusterTopology.NodeIdOf(destination.DestinationId);
+            if (state.Tried.Contains(node))
+            {
+                continue;
+            }
+
+            var latency = nodes.TryGetValue(node, out var view) && view.Healthy ? view.LatencyMs : double.MaxValue / 2;
+            if (latency < bestLatency)
+            {
+                best = destination;
+                bestLatency = latency;
+            }
+        }
+
+        return best;
+    }
+
+    private static DestinationState? Find(IReverseProxyFeature feature, string nodeId)
+    {
+        foreach (var destination in feature.AllDestinations)
+        {
+            if (string.Equals(ClusterTopology.NodeIdOf(destination.DestinationId), nodeId, StringComparison.OrdinalIgnoreCase))
+            {
+                return destination;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task WriteUnavailableAsync(HttpContext context, string route, string reason)
+    {
+        telemetry.Rejected(route, reason);
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers.RetryAfter = _options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Type = "https://aspirecache.dev/problems/" + (reason == "no-leader" ? "no-leader" : "no-node"),
+                Title = reason == "no-leader" ? "No leader is available" : "No node is available",
+                Detail = $"No node could serve the request within {_options.RetryDeadline.TotalSeconds:0.#} s: the cluster is electing a leader or has lost its quorum. Retry after the indicated delay.",
+            },
+        });
+    }
+
+    /// <summary>Per-request retry bookkeeping.</summary>
+    internal sealed class RetryState(bool isWrite, long deadline)
+    {
+        public bool IsWrite { get; } = isWrite;
+
+        public int Attempts { get; set; }
+
+        public bool RetryRequested { get; set; }
+
+        public string? LeaderHint { get; set; }
+
+        public HashSet<string> Tried { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        public bool CanRetry => Attempts < MaxAttempts && Stopwatch.GetTimestamp() < deadline;
+
+        public TimeSpan Remaining => TimeSpan.FromSeconds(Math.Max(0, (double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency));
+
+        public bool ShouldRetry(int status) => CanRetry && status switch
+        {
+            StatusCodes.Status421MisdirectedRequest => IsWrite,
+            StatusCodes.Status503ServiceUnavailable => true,
+            _ => false,
+        };
+    }
+}

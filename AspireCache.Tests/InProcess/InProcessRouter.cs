@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Sockets;
+using AspireCache.Router;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>The real router (YARP + policies + retries) in this process, in front of an <see cref="InProcessCluster"/>.</summary>
+public sealed class InProcessRouter : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private InProcessRouter(WebApplication app, Uri url)
+    {
+        _app = app;
+        Url = url;
+    }
+
+    public Uri Url { get; }
+
+    public HttpClient Client() => new() { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
+
+    public static async Task<InProcessRouter> StartAsync(InProcessCluster cluster, IDictionary<string, string?>? overrides = null)
+    {
+        var url = new Uri($"http://127.0.0.1:{FreePort()}");
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
+        var settings = new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Warning" };
+        for (var i = 0; i < InProcessCluster.Ids.Length; i++)
+        {
+            settings[$"services:{InProcessCluster.Ids[i]}:http:0"] = cluster.Urls[i].ToString();
+        }
+
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.WebHost.UseUrls(url.ToString());
+        builder.Logging.ClearProviders();
+        builder.Services.AddServiceDiscovery();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddHealthChecks();
+        builder.AddRouterServices();
+        var app = builder.Build();
+        app.MapRouter();
+        await app.StartAsync();
+        return new InProcessRouter(app, url);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
