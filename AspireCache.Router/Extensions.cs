@@ -18,6 +18,7 @@ internal static class Extensions
 
         builder.Services.AddSingleton<RouterTelemetry>();
         builder.Services.AddSingleton<TopologyMonitor>();
+        builder.Services.AddSingleton<ITopologySource>(sp => sp.GetRequiredService<TopologyMonitor>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TopologyMonitor>());
         builder.Services.AddSingleton<RetryingProxySteps>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();

@@ -5,7 +5,7 @@ using Yarp.ReverseProxy.Model;
 namespace AspireCache.Router.Routing;
 
 /// <summary>Writes go to the current leader, or nowhere (the pipeline then answers 503).</summary>
-internal sealed class LeaderLoadBalancingPolicy(TopologyMonitor monitor) : ILoadBalancingPolicy
+internal sealed class LeaderLoadBalancingPolicy(ITopologySource monitor) : ILoadBalancingPolicy
 {
     public const string PolicyName = "Leader";
 

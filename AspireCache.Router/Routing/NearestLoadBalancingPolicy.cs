@@ -8,7 +8,7 @@ namespace AspireCache.Router.Routing;
 /// Reads go to the healthy node with the lowest smoothed latency. Every node serves linearizable
 /// reads through ReadIndex, so any healthy node is correct; latency decides which is best.
 /// </summary>
-internal sealed class NearestLoadBalancingPolicy(TopologyMonitor monitor) : ILoadBalancingPolicy
+internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor) : ILoadBalancingPolicy
 {
     public const string PolicyName = "Nearest";
 

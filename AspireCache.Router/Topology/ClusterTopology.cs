@@ -53,3 +53,9 @@ public sealed class ClusterTopology
         return bracket < 0 ? destinationId : destinationId[..bracket];
     }
 }
+
+/// <summary>Where load-balancing policies read the current topology snapshot from.</summary>
+internal interface ITopologySource
+{
+    ClusterTopology Current { get; }
+}

@@ -22,7 +22,7 @@ internal sealed class TopologyMonitor(
     IHttpClientFactory httpClientFactory,
     IOptions<RouterOptions> options,
     RouterTelemetry telemetry,
-    ILogger<TopologyMonitor> logger) : BackgroundService
+    ILogger<TopologyMonitor> logger) : BackgroundService, ITopologySource
 {
     public const string HttpClientName = "node-status";
 

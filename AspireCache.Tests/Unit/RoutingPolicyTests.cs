@@ -1,0 +1,100 @@
+using AspireCache.Router.Topology;
+
+namespace AspireCache.Tests.Unit;
+
+public sealed class RoutingPolicyTests
+{
+    private static NodeView Node(string id, string role, long term, bool healthy = true, double latency = 1, string? leader = null) =>
+        new(id, healthy, role, term, leader, 0, latency);
+
+    [Fact]
+    public void The_leader_is_the_node_that_says_so_in_the_highest_term()
+    {
+        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        {
+            ["node1"] = Node("node1", "leader", 3),
+            ["node2"] = Node("node2", "leader", 4),
+            ["node3"] = Node("node3", "follower", 4, leader: "node2"),
+        });
+
+        Assert.Equal("node2", topology.LeaderId);
+        Assert.Equal(4, topology.Term);
+    }
+
+    [Fact]
+    public void A_deposed_leader_in_an_older_term_is_not_trusted()
+    {
+        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        {
+            ["node1"] = Node("node1", "leader", 3),
+            ["node2"] = Node("node2", "follower", 4),
+            ["node3"] = Node("node3", "follower", 4),
+        });
+
+        Assert.Null(topology.LeaderId);
+    }
+
+    [Fact]
+    public void An_unreachable_leader_is_not_the_leader()
+    {
+        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        {
+            ["node1"] = Node("node1", "leader", 5, healthy: false),
+            ["node2"] = Node("node2", "follower", 5),
+        });
+
+        Assert.Null(topology.LeaderId);
+    }
+
+    [Theory]
+    [InlineData("node1", "node1")]
+    [InlineData("node2[http://localhost:1234]", "node2")]
+    public void Destination_ids_map_to_node_ids(string destinationId, string nodeId) =>
+        Assert.Equal(nodeId, ClusterTopology.NodeIdOf(destinationId));
+}
+
+public sealed class LoadBalancingPolicyTests
+{
+    private sealed class FixedTopology(ClusterTopology topology) : ITopologySource
+    {
+        public ClusterTopology Current => topology;
+    }
+
+    private static readonly Yarp.ReverseProxy.Model.DestinationState[] Destinations =
+        new[] { "node1", "node2", "node3" }.Select(id => new Yarp.ReverseProxy.Model.DestinationState(id)).ToArray();
+
+    private static ClusterTopology Topology(params NodeView[] nodes) => ClusterTopology.From(nodes.ToDictionary(n => n.NodeId));
+
+    private static string? Pick(Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy policy) =>
+        policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), Destinations)?.DestinationId;
+
+    [Fact]
+    public void Leader_policy_picks_the_leader()
+    {
+        var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 1),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 9))));
+
+        Assert.Equal("node3", Pick(policy));
+    }
+
+    [Fact]
+    public void Leader_policy_picks_nothing_without_a_leader()
+    {
+        var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, null, 0, 1))));
+
+        Assert.Null(Pick(policy));
+    }
+
+    [Fact]
+    public void Nearest_policy_picks_the_healthy_node_with_the_lowest_latency()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", false, "follower", 2, "node3", 0, 0.1),
+            new NodeView("node2", true, "follower", 2, "node3", 0, 0.5),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 2))));
+
+        Assert.Equal("node2", Pick(policy));
+    }
+}
