@@ -44,8 +44,26 @@ void ConfigureNode<T>(IResourceBuilder<T> node, string name) where T : IResource
     node.WithEnvironment("Cluster__NodeId", name)
         .WithEnvironment("Cluster__LowerElectionTimeoutMs", options.LowerElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
         .WithEnvironment("Cluster__UpperElectionTimeoutMs", options.UpperElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
-        .WithHttpHealthCheck("/health");
+        .WithHttpHealthCheck("/health")
+        .WithHttpCommand("/admin/step-down", "Step down", commandName: "step-down", commandOptions: AdminCommand("Transfer leadership: this node resigns and the cluster elects a new leader.", "ArrowExit"))
+        .WithHttpCommand("/admin/snapshot", "Take snapshot", commandName: "take-snapshot", commandOptions: AdminCommand("Write a snapshot of this node's state now (the WAL can then be compacted).", "Camera"));
 }
+
+// Dashboard commands answer with the node's own words: what happened, or why not.
+static HttpCommandOptions AdminCommand(string description, string icon) => new()
+{
+    Method = HttpMethod.Post,
+    Description = description,
+    IconName = icon,
+    GetCommandResult = async context =>
+    {
+        using var body = System.Text.Json.JsonDocument.Parse(await context.Response.Content.ReadAsStringAsync(context.CancellationToken));
+        var root = body.RootElement;
+        return context.Response.IsSuccessStatusCode
+            ? CommandResults.Success(root.TryGetProperty("outcome", out var outcome) ? outcome.GetString() ?? "done" : "done")
+            : CommandResults.Failure(root.TryGetProperty("detail", out var detail) ? detail.GetString() : $"HTTP {(int)context.Response.StatusCode}");
+    },
+};
 
 // Every node gets the same static member list: id → its HTTP endpoint (which also carries Raft).
 foreach (var node in nodes)

@@ -76,6 +76,7 @@ public static class Extensions
     public static async Task RestoreCacheStateAsync(this WebApplication app, CancellationToken token = default)
     {
         await app.RestoreStateAsync<CacheStateMachine>(token);
+        app.Services.GetRequiredService<CacheStateMachine>().OnRestored();
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
         NodeLog.Starting(
             app.Logger,
@@ -100,6 +101,7 @@ public static class Extensions
         app.MapDefaultEndpoints();
         app.MapCacheApi();
         app.MapClusterApi();
+        app.MapAdminApi();
         return app;
     }
 }

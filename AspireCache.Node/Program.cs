@@ -3,7 +3,7 @@ using AspireCache.Node.Diagnostics;
 
 var builder = WebApplication.CreateBuilder(args);
 
-builder.AddBasicServiceDefaults(NodeTelemetry.Name);
+builder.AddBasicServiceDefaults([NodeTelemetry.Name, .. NodeTelemetry.RaftMeters]);
 builder.AddCacheNode();
 
 var app = builder.Build();

@@ -53,6 +53,8 @@ public static class CacheApi
             return Problems.BadRequest("Invalid consistency", "The 'consistent' query parameter must be 'true' or 'false'.");
         }
 
+        using var activity = NodeTelemetry.Source.StartActivity("cache.read");
+        activity?.SetTag("cache.consistency", consistent ? "linearizable" : "stale");
         var headers = http.Response.Headers;
         if (consistent)
         {
@@ -72,8 +74,12 @@ public static class CacheApi
         headers[AppliedIndexHeader] = stateMachine.Applied.Value.ToString(CultureInfo.InvariantCulture);
         if (!stateMachine.State.TryGet(key, out var entry))
         {
+            activity?.SetTag("cache.hit", false);
             return Problems.KeyNotFound(key);
         }
+
+        activity?.SetTag("cache.hit", true);
+        activity?.SetTag("cache.version", entry.Version);
 
         headers.ETag = ETag(entry.Version);
         return TypedResults.File(

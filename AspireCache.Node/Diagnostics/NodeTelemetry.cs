@@ -19,7 +19,11 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Counter<long> _staleReads;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _leaderChanges;
+    private readonly Histogram<double> _snapshotDuration;
     private long _term;
+    private long _snapshotBytes;
+    private Func<long>? _commitIndex;
+    private Func<long>? _appliedIndex;
 
     public NodeTelemetry(IMeterFactory meterFactory)
     {
@@ -33,6 +37,30 @@ public sealed class NodeTelemetry : IDisposable
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
+        _snapshotDuration = _meter.CreateHistogram<double>("aspirecache.snapshot.duration", "ms", "Time to write a snapshot of the state.");
+        _meter.CreateObservableGauge("aspirecache.snapshot.size", () => Volatile.Read(ref _snapshotBytes), "By", "Size of the last snapshot.");
+        _meter.CreateObservableGauge("aspirecache.raft.commit_index", () => _commitIndex?.Invoke() ?? 0, "{entry}", "Highest log index known to be committed.");
+        _meter.CreateObservableGauge("aspirecache.raft.applied_index", () => _appliedIndex?.Invoke() ?? 0, "{entry}", "Highest log index applied to the local state.");
+    }
+
+    /// <summary>DotNext meters worth exporting next to ours.</summary>
+    public static readonly string[] RaftMeters =
+    [
+        "DotNext.Net.Cluster.Consensus.Raft.Server",
+        "DotNext.Net.Cluster.Consensus.Raft.Client",
+        "DotNext.IO.WriteAheadLog",
+    ];
+
+    public void ObserveIndexes(Func<long> commitIndex, Func<long> appliedIndex)
+    {
+        _commitIndex = commitIndex;
+        _appliedIndex = appliedIndex;
+    }
+
+    public void SnapshotTaken(double milliseconds, long bytes)
+    {
+        _snapshotDuration.Record(milliseconds);
+        Volatile.Write(ref _snapshotBytes, bytes);
     }
 
     public void Committed(double milliseconds, int commands, int bytes)

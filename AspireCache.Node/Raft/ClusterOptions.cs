@@ -52,6 +52,10 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(1024, 256 * 1024 * 1024)]
     public long MaxEntryBytes { get; set; } = 8L * 1024 * 1024;
 
+    /// <summary>Health turns Degraded when more than this many committed entries are not yet applied here.</summary>
+    [Range(1, long.MaxValue)]
+    public long DegradedApplyLag { get; set; } = 10_000;
+
     /// <summary>Retry-After seconds sent with 503 answers.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

@@ -30,6 +30,7 @@ public sealed class ClusterView : IDisposable
         _telemetry = telemetry;
         _logger = logger;
         cluster.LeaderChanged += OnLeaderChanged;
+        telemetry.ObserveIndexes(() => CommitIndex, () => AppliedIndex);
     }
 
     /// <summary>Completes at the next leader change (or loss of the leader); for push notifications.</summary>

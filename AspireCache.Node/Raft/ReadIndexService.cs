@@ -53,8 +53,8 @@ public sealed class ReadIndexService
         _httpClientFactory = httpClientFactory;
         _telemetry = telemetry;
         _options = options.Value;
-        _leaderRounds = new(ConfirmLeadershipRoundAsync);
-        _followerRounds = new(AskLeaderRoundAsync);
+        _leaderRounds = new(ConfirmLeadershipRoundAsync, "raft.read_index.quorum_round");
+        _followerRounds = new(AskLeaderRoundAsync, "raft.read_index.ask_leader");
     }
 
     /// <summary>Quorum rounds run by this node as leader.</summary>
@@ -83,6 +83,7 @@ public sealed class ReadIndexService
             var waitStarted = Stopwatch.GetTimestamp();
             await _stateMachine.Applied.WaitForAsync(confirmed.ReadIndex, timeout.Token);
             activity?.SetTag("raft.apply_wait_ms", Stopwatch.GetElapsedTime(waitStarted).TotalMilliseconds);
+            activity?.SetTag("raft.applied_index", _stateMachine.Applied.Value);
             _telemetry.ReadIndexServed(Stopwatch.GetElapsedTime(started).TotalMilliseconds, local);
             return confirmed.ReadIndex;
         }

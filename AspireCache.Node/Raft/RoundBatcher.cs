@@ -6,11 +6,12 @@ namespace AspireCache.Node.Raft;
 /// starts when the current one ends: a round that began before the caller arrived must not answer
 /// for it (ReadIndex must be taken after the read arrives).
 /// </summary>
-public sealed class RoundBatcher<T>(Func<CancellationToken, Task<T>> round)
+public sealed class RoundBatcher<T>(Func<CancellationToken, Task<T>> round, string? activityName = null)
 {
     private readonly Lock _lock = new();
     private bool _running;
     private TaskCompletionSource<T>? _next;
+    private System.Diagnostics.ActivityContext _nextParent;
 
     /// <summary>Rounds started so far (for tests and metrics).</summary>
     public long Rounds => Interlocked.Read(ref _rounds);
@@ -24,7 +25,12 @@ public sealed class RoundBatcher<T>(Func<CancellationToken, Task<T>> round)
         {
             if (_running)
             {
-                _next ??= new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (_next is null)
+                {
+                    _next = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _nextParent = System.Diagnostics.Activity.Current?.Context ?? default;
+                }
+
                 task = _next.Task;
             }
             else
@@ -32,25 +38,37 @@ public sealed class RoundBatcher<T>(Func<CancellationToken, Task<T>> round)
                 _running = true;
                 var first = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
                 task = first.Task;
-                _ = RunAsync(first);
+                var parent = System.Diagnostics.Activity.Current?.Context ?? default;
+
+                // The loop outlives this caller: don't let it inherit the caller's ambient context.
+                using (ExecutionContext.SuppressFlow())
+                {
+                    _ = Task.Run(() => RunAsync(first, parent));
+                }
             }
         }
 
         return token.CanBeCanceled ? task.WaitAsync(token) : task;
     }
 
-    private async Task RunAsync(TaskCompletionSource<T> waiters)
+    private async Task RunAsync(TaskCompletionSource<T> waiters, System.Diagnostics.ActivityContext parent)
     {
         while (true)
         {
             Interlocked.Increment(ref _rounds);
-            try
+
+            // Each round is traced under the first caller that waits for it (others share it).
+            using (var activity = activityName is null ? null : Diagnostics.NodeTelemetry.Source.StartActivity(activityName, System.Diagnostics.ActivityKind.Internal, parent))
             {
-                waiters.TrySetResult(await round(CancellationToken.None));
-            }
-            catch (Exception ex)
-            {
-                waiters.TrySetException(ex);
+                try
+                {
+                    waiters.TrySetResult(await round(CancellationToken.None));
+                }
+                catch (Exception ex)
+                {
+                    activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+                    waiters.TrySetException(ex);
+                }
             }
 
             lock (_lock)
@@ -62,6 +80,7 @@ public sealed class RoundBatcher<T>(Func<CancellationToken, Task<T>> round)
                 }
 
                 waiters = _next;
+                parent = _nextParent;
                 _next = null;
             }
         }

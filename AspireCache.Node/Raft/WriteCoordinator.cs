@@ -72,6 +72,9 @@ public sealed class WriteCoordinator : IAsyncDisposable
         }
     }
 
+    /// <summary>Commits an entry with no commands (every node applies it; used to trigger snapshots).</summary>
+    public Task ProposeBarrierAsync(CancellationToken token) => ProposeAsync(new BatchCommand([], []), token);
+
     private async Task ProposeLoopAsync()
     {
         var reader = _queue.Reader;
@@ -119,7 +122,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
         // The leader's clock stamps the entry: apply never consults a replica's own clock.
         var entry = new CommandBatch(_clock.GetUtcNow().ToUnixTimeMilliseconds(), commands);
         var payload = CommandCodec.Encode(entry);
-        var context = new ProposalContext(commands.Length);
+        var context = new ProposalContext(commands.Length, activity?.Context ?? default);
         activity?.SetTag("raft.term", _cluster.Term);
         activity?.SetTag("raft.batch_size", commands.Length);
         activity?.SetTag("raft.payload_bytes", payload.Length);

@@ -108,6 +108,10 @@ public sealed class CacheState
                     return new(CommandOutcome.Deleted, revision);
                 }
 
+            case BatchCommand { Sets.Count: 0, Deletes.Count: 0 }:
+                // A barrier: nothing changes, the revision stays.
+                return new(CommandOutcome.BatchApplied, _revision);
+
             case BatchCommand batch:
                 {
                     var revision = _revision + 1;

@@ -10,9 +10,12 @@ namespace AspireCache.Node.StateMachine;
 /// Carries the proposer's waiting slot through the log: DotNext hands the proposing node's
 /// <c>LogEntry.Context</c> back to apply, which fills in one result per command.
 /// </summary>
-public sealed class ProposalContext(int commandCount)
+public sealed class ProposalContext(int commandCount, ActivityContext parent = default)
 {
     public CommandResult[] Results { get; } = new CommandResult[commandCount];
+
+    /// <summary>The proposer's <c>raft.replicate</c> span, so <c>raft.apply</c> joins the write's trace.</summary>
+    public ActivityContext Parent { get; } = parent;
 
     public bool Applied { get; set; }
 }
@@ -26,12 +29,15 @@ public sealed class CacheStateMachine : SimpleStateMachine
 {
     private readonly long _snapshotInterval;
     private readonly ILogger _logger;
+    private readonly NodeTelemetry? _telemetry;
     private long _lastSnapshotIndex;
+    private volatile bool _snapshotRequested;
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
-    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger)
+    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry)
         : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger)
     {
+        _telemetry = telemetry;
     }
 
     public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger)
@@ -51,6 +57,18 @@ public sealed class CacheStateMachine : SimpleStateMachine
     }
 
     public AppliedIndex Applied { get; } = new();
+
+    /// <summary>After startup restore: remember which index the restored snapshot covers.</summary>
+    public void OnRestored()
+    {
+        var index = ((ISnapshotManager)this).Snapshot?.Index ?? 0;
+        Volatile.Write(ref _lastSnapshotIndex, index);
+        Applied.Advance(index);
+        NodeLog.SnapshotRestored(_logger, index, State.Count);
+    }
+
+    /// <summary>Snapshot at the next applied entry regardless of the interval (the "Take snapshot" command).</summary>
+    public void RequestSnapshot() => _snapshotRequested = true;
 
     /// <summary>Index of the last snapshot written or restored.</summary>
     public long LastSnapshotIndex => Volatile.Read(ref _lastSnapshotIndex);
@@ -74,8 +92,13 @@ public sealed class CacheStateMachine : SimpleStateMachine
                 batch = new CommandBatch(0, []);
             }
 
+            var proposal = entry.Context as ProposalContext;
+            using var activity = proposal is null ? null : NodeTelemetry.Source.StartActivity("raft.apply", ActivityKind.Internal, proposal.Parent);
+            activity?.SetTag("raft.entry_index", entry.Index);
+            activity?.SetTag("raft.entry_term", entry.Term);
+            activity?.SetTag("raft.batch_size", batch.Commands.Count);
             var results = State.Apply(batch);
-            if (entry.Context is ProposalContext context && results.Length == context.Results.Length)
+            if (proposal is { } context && results.Length == context.Results.Length)
             {
                 results.CopyTo(context.Results, 0);
                 context.Applied = true;
@@ -83,6 +106,12 @@ public sealed class CacheStateMachine : SimpleStateMachine
         }
 
         Applied.Advance(entry.Index);
+        if (_snapshotRequested)
+        {
+            _snapshotRequested = false;
+            return new(true);
+        }
+
         return new(entry.Index - LastSnapshotIndex >= _snapshotInterval);
     }
 
@@ -96,13 +125,14 @@ public sealed class CacheStateMachine : SimpleStateMachine
         await CacheState.WriteSnapshotAsync(view, revision, State.Idempotency, buffer, token);
         await writer.Invoke(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
         Volatile.Write(ref _lastSnapshotIndex, index);
-        NodeLog.SnapshotTaken(_logger, index, view.Count, buffer.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        _telemetry?.SnapshotTaken(elapsed, buffer.Length);
+        NodeLog.SnapshotTaken(_logger, index, view.Count, buffer.Length, elapsed);
     }
 
     protected override async ValueTask RestoreAsync(FileInfo snapshotFile, CancellationToken token)
     {
         await using var stream = snapshotFile.OpenRead();
         await State.RestoreSnapshotAsync(stream, token);
-        NodeLog.SnapshotRestored(_logger, 0, State.Count);
     }
 }

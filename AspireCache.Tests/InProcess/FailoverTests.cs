@@ -153,5 +153,31 @@ public sealed class FailoverTests
         Assert.All(revisions, r => Assert.Equal(26, r));
     }
 
+    [Fact]
+    public async Task Take_snapshot_on_a_follower_writes_one_now_and_step_down_hands_leadership_over()
+    {
+        await using var cluster = await InProcessCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        using var leaderClient = cluster.Client(leader);
+        using var followerClient = cluster.Client(follower);
+        (await leaderClient.PutAsync("/cache/admin/k", new StringContent("v"))).EnsureSuccessStatusCode();
+        var before = (await cluster.StatusAsync(follower)).SnapshotIndex;
+
+        var snapshot = await followerClient.PostAsync("/admin/snapshot", null);
+        var refused = await followerClient.PostAsync("/admin/step-down", null);
+        var term = (await cluster.StatusAsync(leader)).Term;
+        var stepDown = await leaderClient.PostAsync("/admin/step-down", null);
+
+        Assert.Equal(HttpStatusCode.OK, snapshot.StatusCode);
+        Assert.Contains("Snapshot at index", await snapshot.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.True((await cluster.StatusAsync(follower)).SnapshotIndex > before);
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, stepDown.StatusCode);
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
+        Assert.True((await cluster.StatusAsync(leader)).Term > term, "a new election must have happened");
+        Assert.Equal("v", await followerClient.GetStringAsync("/cache/admin/k"));
+    }
+
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 }
