@@ -40,8 +40,26 @@ public sealed class AspireAppFixture : IAsyncLifetime
 
     public HttpClient Node(string name) => NewClient(App.GetEndpoint(name, "http"));
 
-    public Task ExecuteAsync(string resource, string command, CancellationToken token) =>
+    public Task<ExecuteCommandResult> ExecuteAsync(string resource, string command, CancellationToken token) =>
         App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(resource, command, token);
+
+    /// <summary>Starts a stopped resource and waits until it is healthy, retrying the start command if DCP refuses it.</summary>
+    public async Task StartAndWaitHealthyAsync(string resource, CancellationToken token)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var started = await ExecuteAsync(resource, KnownResourceCommands.StartCommand, token);
+            if (started.Success || attempt == 5)
+            {
+                Assert.True(started.Success, $"start of {resource} failed: {started.Message}");
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2), token);
+        }
+
+        await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, token);
+    }
 
     public async Task DisposeAsync()
     {
