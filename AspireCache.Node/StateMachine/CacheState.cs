@@ -8,36 +8,109 @@ namespace AspireCache.Node.StateMachine;
 /// <param name="Version">The revision of the last write to this key: the key's ETag.</param>
 /// <param name="CreatedUnixMs">Leader timestamp of the write that created the key.</param>
 /// <param name="UpdatedUnixMs">Leader timestamp of the last write.</param>
-public sealed record CacheEntry(ReadOnlyMemory<byte> Value, long Version, long CreatedUnixMs, long UpdatedUnixMs);
+/// <param name="ExpiresUnixMs">When the value expires (leader time); 0 = never.</param>
+/// <param name="Pinned">Never evicted under memory pressure.</param>
+public sealed record CacheEntry(ReadOnlyMemory<byte> Value, long Version, long CreatedUnixMs, long UpdatedUnixMs, long ExpiresUnixMs = 0, bool Pinned = false)
+{
+    public bool IsExpiredAt(long nowUnixMs) => ExpiresUnixMs != 0 && nowUnixMs >= ExpiresUnixMs;
+}
+
+/// <summary>
+/// An immutable, consistent view of the whole state: the entries and their keys in ordinal order
+/// (for prefix listing). Published as one reference, so readers see all of a command or none of it.
+/// </summary>
+public sealed class StateView(ImmutableDictionary<string, CacheEntry> entries, ImmutableSortedSet<string> keys, long revision)
+{
+    public static readonly StateView Empty = new(
+        ImmutableDictionary.Create<string, CacheEntry>(StringComparer.Ordinal),
+        ImmutableSortedSet.Create<string>(StringComparer.Ordinal),
+        0);
+
+    public ImmutableDictionary<string, CacheEntry> Entries { get; } = entries;
+
+    public ImmutableSortedSet<string> Keys { get; } = keys;
+
+    public long Revision { get; } = revision;
+
+    public int Count => Entries.Count;
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> live keys starting with <paramref name="prefix"/>, in ordinal
+    /// order, strictly after <paramref name="after"/> (pagination). O(limit · log n).
+    /// </summary>
+    public List<KeyValuePair<string, CacheEntry>> List(string prefix, string? after, int limit, long nowUnixMs, out bool more)
+    {
+        var start = after is not null && string.CompareOrdinal(after, prefix) >= 0 ? after : prefix;
+        var index = Keys.IndexOf(start);
+        index = index < 0 ? ~index : (start == after ? index + 1 : index);
+        var page = new List<KeyValuePair<string, CacheEntry>>(Math.Min(limit, 256));
+        more = false;
+        for (; index < Keys.Count; index++)
+        {
+            var key = Keys[index];
+            if (!key.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            var entry = Entries[key];
+            if (entry.IsExpiredAt(nowUnixMs))
+            {
+                continue;
+            }
+
+            if (page.Count == limit)
+            {
+                more = true;
+                break;
+            }
+
+            page.Add(new(key, entry));
+        }
+
+        return page;
+    }
+}
 
 /// <summary>
 /// The replicated key-value state: a pure function of the commands applied to it, in log order.
-/// It knows nothing of HTTP, Raft roles or clocks. Writers (the single apply loop) publish a new
-/// immutable map per command; readers take the current map without locks, so a read sees either
-/// all of a batch or none of it, and a snapshot is a consistent view for free (copy-on-write).
+/// It knows nothing of HTTP, Raft roles or clocks: time comes from the entry (the leader's clock).
+/// The single apply loop publishes a new immutable <see cref="StateView"/> per command; readers
+/// take the current view without locks, and a snapshot is a consistent view for free
+/// (copy-on-write: persisting it never blocks readers).
 /// </summary>
 public sealed class CacheState
 {
-    private const byte SnapshotFormatVersion = 2;
+    /// <summary>Accounting overhead per entry (dictionary node, sorted-set node, metadata).</summary>
+    public const long EntryOverheadBytes = 96;
 
-    private ImmutableDictionary<string, CacheEntry> _entries = ImmutableDictionary.Create<string, CacheEntry>(StringComparer.Ordinal);
-    private long _revision;
+    private const byte SnapshotFormatVersion = 3;
+
+    private readonly Lock _expiryLock = new();
+    private readonly SortedSet<(long ExpiresUnixMs, string Key)> _expiries = [];
+    private StateView _view = StateView.Empty;
     private long _sizeBytes;
 
     /// <summary>Advances by one for every command that changed something (etcd's revision).</summary>
-    public long Revision => Volatile.Read(ref _revision);
+    public long Revision => Volatile.Read(ref _view).Revision;
 
-    public int Count => _entries.Count;
+    public int Count => Volatile.Read(ref _view).Count;
 
     /// <summary>Recorded results of idempotent writes (replicated, snapshotted). Touched only by apply and snapshots.</summary>
     public IdempotencyTable Idempotency { get; } = new();
 
-    /// <summary>Bytes of keys and values currently stored.</summary>
+    /// <summary>Bytes of keys, values and per-entry overhead currently stored.</summary>
     public long SizeBytes => Volatile.Read(ref _sizeBytes);
+
+    /// <summary>The current immutable view.</summary>
+    public StateView Current => Volatile.Read(ref _view);
+
+    /// <summary>The current entries (for snapshots and tests).</summary>
+    public ImmutableDictionary<string, CacheEntry> View => Current.Entries;
 
     public bool TryGet(string key, out CacheEntry entry)
     {
-        if (Volatile.Read(ref _entries).TryGetValue(key, out var found))
+        if (Current.Entries.TryGetValue(key, out var found))
         {
             entry = found;
             return true;
@@ -47,8 +120,29 @@ public sealed class CacheState
         return false;
     }
 
-    /// <summary>An immutable view of every entry (for snapshots and tests).</summary>
-    public ImmutableDictionary<string, CacheEntry> View => Volatile.Read(ref _entries);
+    /// <summary>Keys whose TTL has passed at <paramref name="nowUnixMs"/>, with their versions (for the leader to remove).</summary>
+    public List<KeyValuePair<string, long>> ExpiredKeys(long nowUnixMs, int limit)
+    {
+        var expired = new List<KeyValuePair<string, long>>();
+        var view = Current;
+        lock (_expiryLock)
+        {
+            foreach (var (expires, key) in _expiries)
+            {
+                if (expires > nowUnixMs || expired.Count == limit)
+                {
+                    break;
+                }
+
+                if (view.Entries.TryGetValue(key, out var entry) && entry.ExpiresUnixMs == expires)
+                {
+                    expired.Add(new(key, entry.Version));
+                }
+            }
+        }
+
+        return expired;
+    }
 
     /// <summary>Applies the commands of one log entry in order; one result per command.</summary>
     public CommandResult[] Apply(CommandBatch batch)
@@ -75,7 +169,7 @@ public sealed class CacheState
         {
             return recorded.Fingerprint == fingerprint
                 ? recorded.Result with { Replayed = true }
-                : new CommandResult(CommandOutcome.IdempotencyConflict, _revision);
+                : new CommandResult(CommandOutcome.IdempotencyConflict, Revision);
         }
 
         var result = ApplyCommand(command, timestamp);
@@ -85,54 +179,94 @@ public sealed class CacheState
 
     private CommandResult ApplyCommand(CacheCommand command, long timestamp)
     {
+        var view = Current;
         switch (command)
         {
             case SetCommand set:
                 {
-                    var revision = _revision + 1;
-                    var created = Set(ref _entries, set.Key, set.Value, revision, timestamp);
-                    Publish(revision);
-                    return new(created ? CommandOutcome.Created : CommandOutcome.Updated, revision);
+                    view.Entries.TryGetValue(set.Key, out var current);
+                    if (set.ExpectedVersion is { } expected && !ExpectedVersion.Holds(expected, current))
+                    {
+                        return new(CommandOutcome.PreconditionFailed, current?.Version ?? 0);
+                    }
+
+                    var changes = new Changes(view);
+                    var revision = view.Revision + 1;
+                    changes.Set(set.Key, set.Value, revision, timestamp, set.TtlMs, set.Pinned);
+                    Publish(changes, revision);
+                    return new(current is null ? CommandOutcome.Created : CommandOutcome.Updated, revision);
                 }
 
             case DeleteCommand delete:
                 {
-                    if (!_entries.ContainsKey(delete.Key))
+                    view.Entries.TryGetValue(delete.Key, out var current);
+                    if (delete.ExpectedVersion is { } expected && !ExpectedVersion.Holds(expected, current))
                     {
-                        return new(CommandOutcome.NotFound, _revision);
+                        return new(CommandOutcome.PreconditionFailed, current?.Version ?? 0);
                     }
 
-                    var revision = _revision + 1;
-                    Remove(ref _entries, delete.Key);
-                    Publish(revision);
+                    if (current is null)
+                    {
+                        return new(CommandOutcome.NotFound, view.Revision);
+                    }
+
+                    var changes = new Changes(view);
+                    changes.Remove(delete.Key);
+                    var revision = view.Revision + 1;
+                    Publish(changes, revision);
                     return new(CommandOutcome.Deleted, revision);
                 }
 
             case BatchCommand { Sets.Count: 0, Deletes.Count: 0 }:
                 // A barrier: nothing changes, the revision stays.
-                return new(CommandOutcome.BatchApplied, _revision);
+                return new(CommandOutcome.BatchApplied, view.Revision);
 
             case BatchCommand batch:
                 {
-                    var revision = _revision + 1;
-                    var builder = _entries.ToBuilder();
+                    foreach (var (key, expected) in batch.Conditions)
+                    {
+                        view.Entries.TryGetValue(key, out var current);
+                        if (!ExpectedVersion.Holds(expected, current))
+                        {
+                            return new(CommandOutcome.PreconditionFailed, view.Revision, FailedKey: key);
+                        }
+                    }
+
+                    var revision = view.Revision + 1;
+                    var changes = new Changes(view);
                     foreach (var (key, value) in batch.Sets)
                     {
-                        Set(builder, key, value, revision, timestamp);
+                        changes.Set(key, value, revision, timestamp, ttlMs: 0, pinned: false);
                     }
 
                     foreach (var key in batch.Deletes)
                     {
-                        if (builder.Remove(key, out var old))
+                        changes.Remove(key);
+                    }
+
+                    Publish(changes, revision);
+                    return new(CommandOutcome.BatchApplied, revision);
+                }
+
+            case RemoveCommand remove:
+                {
+                    var changes = new Changes(view);
+                    foreach (var (key, version) in remove.Keys)
+                    {
+                        if (view.Entries.TryGetValue(key, out var current) && current.Version == version)
                         {
-                            _sizeBytes -= SizeOf(key, old.Value);
+                            changes.Remove(key);
                         }
                     }
 
-                    // One publication: readers never observe half a batch.
-                    Volatile.Write(ref _entries, builder.ToImmutable());
-                    Publish(revision);
-                    return new(CommandOutcome.BatchApplied, revision);
+                    if (!changes.Any)
+                    {
+                        return new(CommandOutcome.Removed, view.Revision);
+                    }
+
+                    var revision = view.Revision + 1;
+                    Publish(changes, revision);
+                    return new(CommandOutcome.Removed, revision);
                 }
 
             default:
@@ -140,59 +274,113 @@ public sealed class CacheState
         }
     }
 
-    private bool Set(ref ImmutableDictionary<string, CacheEntry> entries, string key, ReadOnlyMemory<byte> value, long revision, long timestamp)
+    /// <summary>One publication per command: readers never observe half a batch.</summary>
+    private void Publish(Changes changes, long revision)
     {
-        var created = !entries.TryGetValue(key, out var old);
-        var entry = new CacheEntry(value, revision, created ? timestamp : old!.CreatedUnixMs, timestamp);
-        _sizeBytes += SizeOf(key, value) - (created ? 0 : SizeOf(key, old!.Value));
-        Volatile.Write(ref entries, entries.SetItem(key, entry));
-        return created;
-    }
-
-    private void Set(ImmutableDictionary<string, CacheEntry>.Builder builder, string key, ReadOnlyMemory<byte> value, long revision, long timestamp)
-    {
-        var created = !builder.TryGetValue(key, out var old);
-        builder[key] = new CacheEntry(value, revision, created ? timestamp : old!.CreatedUnixMs, timestamp);
-        _sizeBytes += SizeOf(key, value) - (created ? 0 : SizeOf(key, old!.Value));
-    }
-
-    private void Remove(ref ImmutableDictionary<string, CacheEntry> entries, string key)
-    {
-        if (entries.TryGetValue(key, out var old))
+        _sizeBytes += changes.SizeDelta;
+        lock (_expiryLock)
         {
-            _sizeBytes -= SizeOf(key, old.Value);
-            Volatile.Write(ref entries, entries.Remove(key));
+            foreach (var removed in changes.RemovedExpiries)
+            {
+                _expiries.Remove(removed);
+            }
+
+            foreach (var added in changes.AddedExpiries)
+            {
+                _expiries.Add(added);
+            }
+        }
+
+        Volatile.Write(ref _view, new StateView(changes.Entries.ToImmutable(), changes.Keys.ToImmutable(), revision));
+    }
+
+    public static long SizeOf(string key, ReadOnlyMemory<byte> value) => (key.Length * 2L) + value.Length + EntryOverheadBytes;
+
+    /// <summary>Accumulates one command's changes on builders of the current view.</summary>
+    private sealed class Changes(StateView view)
+    {
+        public ImmutableDictionary<string, CacheEntry>.Builder Entries { get; } = view.Entries.ToBuilder();
+
+        public ImmutableSortedSet<string>.Builder Keys { get; } = view.Keys.ToBuilder();
+
+        public long SizeDelta { get; private set; }
+
+        public bool Any { get; private set; }
+
+        public List<(long, string)> AddedExpiries { get; } = [];
+
+        public List<(long, string)> RemovedExpiries { get; } = [];
+
+        public void Set(string key, ReadOnlyMemory<byte> value, long revision, long timestamp, long ttlMs, bool pinned)
+        {
+            var created = !Entries.TryGetValue(key, out var old);
+            var entry = new CacheEntry(value, revision, created ? timestamp : old!.CreatedUnixMs, timestamp, ttlMs > 0 ? timestamp + ttlMs : 0, pinned);
+            Entries[key] = entry;
+            if (created)
+            {
+                Keys.Add(key);
+            }
+            else
+            {
+                SizeDelta -= SizeOf(key, old!.Value);
+                if (old.ExpiresUnixMs != 0)
+                {
+                    RemovedExpiries.Add((old.ExpiresUnixMs, key));
+                }
+            }
+
+            if (entry.ExpiresUnixMs != 0)
+            {
+                AddedExpiries.Add((entry.ExpiresUnixMs, key));
+            }
+
+            SizeDelta += SizeOf(key, value);
+            Any = true;
+        }
+
+        public void Remove(string key)
+        {
+            if (Entries.TryGetValue(key, out var old))
+            {
+                Entries.Remove(key);
+                Keys.Remove(key);
+                SizeDelta -= SizeOf(key, old.Value);
+                if (old.ExpiresUnixMs != 0)
+                {
+                    RemovedExpiries.Add((old.ExpiresUnixMs, key));
+                }
+
+                Any = true;
+            }
         }
     }
 
-    private void Publish(long revision) => Volatile.Write(ref _revision, revision);
-
-    private static long SizeOf(string key, ReadOnlyMemory<byte> value) => (key.Length * 2L) + value.Length;
-
     /// <summary>
-    /// Writes a consistent snapshot of <paramref name="view"/> at <paramref name="revision"/>, then
-    /// the idempotency table (<paramref name="idempotency"/> must not change meanwhile: DotNext does
-    /// not apply while a snapshot is persisted).
+    /// Writes a consistent snapshot of <paramref name="view"/>, then the idempotency table
+    /// (<paramref name="idempotency"/> must not change meanwhile: DotNext does not apply while a
+    /// snapshot is persisted).
     /// </summary>
-    public static async ValueTask WriteSnapshotAsync(ImmutableDictionary<string, CacheEntry> view, long revision, IdempotencyTable? idempotency, Stream output, CancellationToken token)
+    public static async ValueTask WriteSnapshotAsync(StateView view, IdempotencyTable? idempotency, Stream output, CancellationToken token)
     {
         var header = new byte[13];
         header[0] = SnapshotFormatVersion;
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(1), revision);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(1), view.Revision);
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(9), view.Count);
         await output.WriteAsync(header, token);
 
         // Each record is encoded as a single-command batch so the snapshot reuses the log's codec.
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
-        var meta = new byte[24];
-        foreach (var (key, entry) in view)
+        var meta = new byte[33];
+        var length = new byte[4];
+        foreach (var (key, entry) in view.Entries)
         {
             buffer.ResetWrittenCount();
             CommandCodec.Encode(new CommandBatch(0, [new SetCommand(key, entry.Value)]), buffer);
             BinaryPrimitives.WriteInt64LittleEndian(meta, entry.Version);
             BinaryPrimitives.WriteInt64LittleEndian(meta.AsSpan(8), entry.CreatedUnixMs);
             BinaryPrimitives.WriteInt64LittleEndian(meta.AsSpan(16), entry.UpdatedUnixMs);
-            var length = new byte[4];
+            BinaryPrimitives.WriteInt64LittleEndian(meta.AsSpan(24), entry.ExpiresUnixMs);
+            meta[32] = entry.Pinned ? (byte)1 : (byte)0;
             BinaryPrimitives.WriteInt32LittleEndian(length, buffer.WrittenCount);
             await output.WriteAsync(length, token);
             await output.WriteAsync(buffer.WrittenMemory, token);
@@ -200,15 +388,13 @@ public sealed class CacheState
         }
 
         var records = idempotency?.Entries().ToList() ?? [];
-        var count = new byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(count, records.Count);
-        await output.WriteAsync(count, token);
-        var record = new byte[8 + 1 + 8 + 8];
+        BinaryPrimitives.WriteInt32LittleEndian(length, records.Count);
+        await output.WriteAsync(length, token);
+        var record = new byte[25];
         foreach (var (key, value) in records)
         {
             buffer.ResetWrittenCount();
             CommandCodec.Encode(new CommandBatch(0, [new DeleteCommand(key)]), buffer);
-            var length = new byte[4];
             BinaryPrimitives.WriteInt32LittleEndian(length, buffer.WrittenCount);
             await output.WriteAsync(length, token);
             await output.WriteAsync(buffer.WrittenMemory, token);
@@ -232,10 +418,12 @@ public sealed class CacheState
 
         var revision = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(1));
         var count = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(9));
-        var builder = ImmutableDictionary.CreateBuilder<string, CacheEntry>(StringComparer.Ordinal);
+        var entries = ImmutableDictionary.CreateBuilder<string, CacheEntry>(StringComparer.Ordinal);
+        var keys = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var expiries = new List<(long, string)>();
         long size = 0;
         var length = new byte[4];
-        var meta = new byte[24];
+        var meta = new byte[33];
         for (var i = 0; i < count; i++)
         {
             await input.ReadExactlyAsync(length, token);
@@ -247,11 +435,20 @@ public sealed class CacheState
                 throw new CommandFormatException("Snapshot record is not a single set.");
             }
 
-            builder[set.Key] = new CacheEntry(
+            var entry = new CacheEntry(
                 set.Value,
                 BinaryPrimitives.ReadInt64LittleEndian(meta),
                 BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(8)),
-                BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(16)));
+                BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(16)),
+                BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(24)),
+                meta[32] != 0);
+            entries[set.Key] = entry;
+            keys.Add(set.Key);
+            if (entry.ExpiresUnixMs != 0)
+            {
+                expiries.Add((entry.ExpiresUnixMs, set.Key));
+            }
+
             size += SizeOf(set.Key, set.Value);
         }
 
@@ -276,8 +473,13 @@ public sealed class CacheState
                 BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(17))));
         }
 
-        Volatile.Write(ref _entries, builder.ToImmutable());
+        lock (_expiryLock)
+        {
+            _expiries.Clear();
+            _expiries.UnionWith(expiries);
+        }
+
         Volatile.Write(ref _sizeBytes, size);
-        Volatile.Write(ref _revision, revision);
+        Volatile.Write(ref _view, new StateView(entries.ToImmutable(), keys.ToImmutable(), revision));
     }
 }

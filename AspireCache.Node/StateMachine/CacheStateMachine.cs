@@ -118,11 +118,10 @@ public sealed class CacheStateMachine : SimpleStateMachine
     protected override async ValueTask PersistAsync(IAsyncBinaryWriter writer, CancellationToken token)
     {
         var started = Stopwatch.GetTimestamp();
-        var view = State.View;
-        var revision = State.Revision;
+        var view = State.Current;
         var index = Applied.Value;
         using var buffer = new MemoryStream();
-        await CacheState.WriteSnapshotAsync(view, revision, State.Idempotency, buffer, token);
+        await CacheState.WriteSnapshotAsync(view, State.Idempotency, buffer, token);
         await writer.Invoke(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
         Volatile.Write(ref _lastSnapshotIndex, index);
         var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;

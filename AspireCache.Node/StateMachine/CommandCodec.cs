@@ -11,8 +11,12 @@ public sealed class CommandFormatException(string message) : FormatException(mes
 /// Compact binary encoding of a log entry's <see cref="CommandBatch"/>.
 /// <code>
 /// entry   := formatVersion:u8 timestamp:i64le count:varint command*
-/// command := tag [idempotency-key] body          (tag bit 0x80: an idempotency key follows)
-/// body    := (tag 1) key value | (tag 2) key | (tag 3) setCount:varint (key value)* deleteCount:varint key*
+/// command := tag [idempotency-key] [condition] [options] body
+///            (tag bits: 0x80 idempotency key follows · 0x40 condition · 0x20 set options)
+/// condition := expected:zigzag-varint64 (set/delete) | count:varint (key expected)* (batch)
+/// options := ttlMs:varint64 pinned:u8
+/// body    := (1 set) key value | (2 delete) key | (3 batch) setCount (key value)* deleteCount key*
+///          | (4 remove) count (key version:varint64)* reason:u8
 /// key     := len:varint utf8-bytes          value := len:varint bytes
 /// </code>
 /// Decoding never throws anything but <see cref="CommandFormatException"/>.
@@ -24,7 +28,11 @@ public static class CommandCodec
     private const byte SetTag = 1;
     private const byte DeleteTag = 2;
     private const byte BatchTag = 3;
+    private const byte RemoveTag = 4;
     private const byte HasIdempotencyKey = 0x80;
+    private const byte HasCondition = 0x40;
+    private const byte HasOptions = 0x20;
+    private const byte TagMask = 0x1F;
 
     /// <summary>Upper bound on any single length field; real limits are enforced by the API layer.</summary>
     private const int MaxFieldLength = 64 * 1024 * 1024;
@@ -52,16 +60,53 @@ public static class CommandCodec
                 SetCommand => SetTag,
                 DeleteCommand => DeleteTag,
                 BatchCommand => BatchTag,
+                RemoveCommand => RemoveTag,
                 _ => throw new ArgumentException($"Unknown command type {command.GetType().Name}.", nameof(batch)),
             };
+            var condition = command switch
+            {
+                SetCommand { ExpectedVersion: not null } => true,
+                DeleteCommand { ExpectedVersion: not null } => true,
+                BatchCommand { Conditions.Count: > 0 } => true,
+                _ => false,
+            };
+            var options = command is SetCommand { TtlMs: not 0 } or SetCommand { Pinned: true };
+            var flags = (byte)(tag
+                | (command.IdempotencyKey is null ? 0 : HasIdempotencyKey)
+                | (condition ? HasCondition : 0)
+                | (options ? HasOptions : 0));
+            WriteByte(writer, flags);
             if (command.IdempotencyKey is { } idempotencyKey)
             {
-                WriteByte(writer, (byte)(tag | HasIdempotencyKey));
                 WriteKey(writer, idempotencyKey);
             }
-            else
+
+            if (condition)
             {
-                WriteByte(writer, tag);
+                switch (command)
+                {
+                    case SetCommand { ExpectedVersion: { } expected }:
+                        WriteVarint64(writer, ZigZag(expected));
+                        break;
+                    case DeleteCommand { ExpectedVersion: { } expected }:
+                        WriteVarint64(writer, ZigZag(expected));
+                        break;
+                    case BatchCommand b:
+                        WriteVarint(writer, (uint)b.Conditions.Count);
+                        foreach (var (key, expected) in b.Conditions)
+                        {
+                            WriteKey(writer, key);
+                            WriteVarint64(writer, ZigZag(expected));
+                        }
+
+                        break;
+                }
+            }
+
+            if (options && command is SetCommand withOptions)
+            {
+                WriteVarint64(writer, (ulong)withOptions.TtlMs);
+                WriteByte(writer, withOptions.Pinned ? (byte)1 : (byte)0);
             }
 
             switch (command)
@@ -88,6 +133,16 @@ public static class CommandCodec
                     }
 
                     break;
+                case RemoveCommand remove:
+                    WriteVarint(writer, (uint)remove.Keys.Count);
+                    foreach (var (key, version) in remove.Keys)
+                    {
+                        WriteKey(writer, key);
+                        WriteVarint64(writer, (ulong)version);
+                    }
+
+                    WriteByte(writer, (byte)remove.Reason);
+                    break;
             }
         }
     }
@@ -108,11 +163,40 @@ public static class CommandCodec
         {
             var tag = reader.ReadByte();
             var idempotencyKey = (tag & HasIdempotencyKey) != 0 ? reader.ReadKey() : null;
-            CacheCommand command = (tag & ~HasIdempotencyKey) switch
+            long? expected = null;
+            List<KeyValuePair<string, long>>? conditions = null;
+            if ((tag & HasCondition) != 0)
             {
-                SetTag => new SetCommand(reader.ReadKey(), reader.ReadBytes()),
-                DeleteTag => new DeleteCommand(reader.ReadKey()),
-                BatchTag => ReadBatch(ref reader),
+                if ((tag & TagMask) == BatchTag)
+                {
+                    var count2 = reader.ReadCount();
+                    conditions = new List<KeyValuePair<string, long>>(Math.Min(count2, 1024));
+                    for (var c = 0; c < count2; c++)
+                    {
+                        var key = reader.ReadKey();
+                        conditions.Add(new(key, UnZigZag(reader.ReadVarint64())));
+                    }
+                }
+                else
+                {
+                    expected = UnZigZag(reader.ReadVarint64());
+                }
+            }
+
+            long ttl = 0;
+            var pinned = false;
+            if ((tag & HasOptions) != 0)
+            {
+                ttl = (long)reader.ReadVarint64();
+                pinned = reader.ReadByte() != 0;
+            }
+
+            CacheCommand command = (tag & TagMask) switch
+            {
+                SetTag => new SetCommand(reader.ReadKey(), reader.ReadBytes()) { ExpectedVersion = expected, TtlMs = ttl, Pinned = pinned },
+                DeleteTag => new DeleteCommand(reader.ReadKey()) { ExpectedVersion = expected },
+                BatchTag => ReadBatch(ref reader) with { Conditions = conditions ?? [] },
+                RemoveTag => ReadRemove(ref reader),
                 _ => throw new CommandFormatException($"Unknown command tag {tag}."),
             };
             commands.Add(idempotencyKey is null ? command : command with { IdempotencyKey = idempotencyKey });
@@ -144,6 +228,43 @@ public static class CommandCodec
         }
 
         return new BatchCommand(sets, deletes);
+    }
+
+    private static RemoveCommand ReadRemove(ref Reader reader)
+    {
+        var count = reader.ReadCount();
+        var keys = new List<KeyValuePair<string, long>>(Math.Min(count, 1024));
+        for (var i = 0; i < count; i++)
+        {
+            var key = reader.ReadKey();
+            keys.Add(new(key, (long)reader.ReadVarint64()));
+        }
+
+        var reason = reader.ReadByte();
+        if (reason is not ((byte)RemovalReason.Expired or (byte)RemovalReason.Evicted))
+        {
+            throw new CommandFormatException($"Unknown removal reason {reason}.");
+        }
+
+        return new RemoveCommand(keys, (RemovalReason)reason);
+    }
+
+    private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
+
+    private static long UnZigZag(ulong value) => (long)(value >> 1) ^ -(long)(value & 1);
+
+    private static void WriteVarint64(IBufferWriter<byte> writer, ulong value)
+    {
+        var span = writer.GetSpan(10);
+        var i = 0;
+        while (value >= 0x80)
+        {
+            span[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        span[i++] = (byte)value;
+        writer.Advance(i);
     }
 
     private static int EstimateSize(CommandBatch batch)
@@ -241,6 +362,22 @@ public static class CommandCodec
                     }
 
                     return (int)result;
+                }
+            }
+
+            throw new CommandFormatException("Malformed varint.");
+        }
+
+        public ulong ReadVarint64()
+        {
+            ulong result = 0;
+            for (var shift = 0; shift < 70; shift += 7)
+            {
+                var b = ReadByte();
+                result |= (ulong)(b & 0x7F) << shift;
+                if ((b & 0x80) == 0)
+                {
+                    return result;
                 }
             }
 

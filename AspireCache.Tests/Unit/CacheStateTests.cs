@@ -106,7 +106,7 @@ public sealed class CacheStateTests
         ApplyOne(state, new SetCommand("empty", Array.Empty<byte>()), timestamp: 50);
 
         using var stream = new MemoryStream();
-        await CacheState.WriteSnapshotAsync(state.View, state.Revision, state.Idempotency, stream, CancellationToken.None);
+        await CacheState.WriteSnapshotAsync(state.Current, state.Idempotency, stream, CancellationToken.None);
         stream.Position = 0;
         var restored = new CacheState();
         await restored.RestoreSnapshotAsync(stream, CancellationToken.None);

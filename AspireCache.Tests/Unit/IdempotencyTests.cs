@@ -69,7 +69,7 @@ public sealed class IdempotencyTests
         var state = new CacheState();
         var first = Apply(state, new BatchCommand([new("a", new byte[] { 1 })], []) { IdempotencyKey = "batch-1" });
         using var stream = new MemoryStream();
-        await CacheState.WriteSnapshotAsync(state.View, state.Revision, state.Idempotency, stream, CancellationToken.None);
+        await CacheState.WriteSnapshotAsync(state.Current, state.Idempotency, stream, CancellationToken.None);
         stream.Position = 0;
         var restored = new CacheState();
         await restored.RestoreSnapshotAsync(stream, CancellationToken.None);
