@@ -64,6 +64,7 @@ public static class Extensions
         services.AddSingleton<ClusterView>();
         services.AddSingleton<WriteCoordinator>();
         services.AddSingleton<ReadIndexService>();
+        services.AddHostedService<ExpiryService>();
         services.AddHttpClient(ReadIndexService.HttpClientName);
         services.AddProblemDetails();
         services.AddExceptionHandler<ClusterExceptionHandler>();

@@ -9,9 +9,10 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Node.Api;
 
 /// <summary>
-/// The key-value HTTP API. Handlers parse and validate, hand commands to the write path
-/// (<see cref="WriteCoordinator"/>) or run the read path (<see cref="ReadIndexService"/>), and map
-/// results to HTTP. Every limit is checked before anything is proposed: a rejected request changes nothing.
+/// The key-value HTTP API. Handlers parse and validate (<see cref="RequestParsing"/>), hand commands
+/// to the write path (<see cref="WriteCoordinator"/>) or run the read path
+/// (<see cref="ReadIndexService"/>), and map results to HTTP. Every limit and every header is
+/// checked before anything is proposed: a rejected request changes nothing.
 /// </summary>
 public static class CacheApi
 {
@@ -19,13 +20,14 @@ public static class CacheApi
     public const string AppliedIndexHeader = "X-AspireCache-Applied-Index";
     public const string CommitIndexHeader = "X-AspireCache-Commit-Index";
     public const string ReadIndexHeader = "X-AspireCache-Read-Index";
+    public const string TtlHeader = "X-AspireCache-Ttl-Ms";
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     public const string ReplayedHeader = "Idempotent-Replayed";
-    public const int MaxIdempotencyKeyLength = 128;
 
     public static IEndpointRouteBuilder MapCacheApi(this IEndpointRouteBuilder app)
     {
         var cache = app.MapGroup("/cache");
+        cache.MapGet("/", ListAsync);
         cache.MapPost("/batch", BatchAsync);
         cache.MapGet("/{**key}", GetAsync);
         cache.MapPut("/{**key}", PutAsync);
@@ -33,13 +35,14 @@ public static class CacheApi
         return app;
     }
 
-    public static async Task<Results<FileContentHttpResult, ProblemHttpResult>> GetAsync(
+    public static async Task<Results<FileContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
         string key,
         HttpContext http,
         ReadIndexService readIndex,
         CacheStateMachine stateMachine,
         ClusterView cluster,
         NodeTelemetry telemetry,
+        TimeProvider clock,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
@@ -48,31 +51,18 @@ public static class CacheApi
             return Problems.InvalidKey(invalid);
         }
 
-        if (!TryParseConsistent(http.Request.Query["consistent"], out var consistent))
+        if (!RequestParsing.TryGetConsistent(http.Request, out var consistent, out var badConsistency))
         {
-            return Problems.BadRequest("Invalid consistency", "The 'consistent' query parameter must be 'true' or 'false'.");
+            return badConsistency;
         }
 
         using var activity = NodeTelemetry.Source.StartActivity("cache.read");
         activity?.SetTag("cache.consistency", consistent ? "linearizable" : "stale");
-        var headers = http.Response.Headers;
-        if (consistent)
-        {
-            var index = await readIndex.EnsureLinearizableAsync(token);
-            headers[ConsistencyHeader] = "linearizable";
-            headers[ReadIndexHeader] = index.ToString(CultureInfo.InvariantCulture);
-        }
-        else
-        {
-            // Stale read: no ReadIndex. Say how stale it may be: what this node has applied versus
-            // the commit index it has heard of from the leader.
-            telemetry.StaleRead();
-            headers[ConsistencyHeader] = "stale";
-            headers[CommitIndexHeader] = cluster.CommitIndex.ToString(CultureInfo.InvariantCulture);
-        }
+        await EstablishConsistencyAsync(http, consistent, readIndex, stateMachine, cluster, telemetry, token);
 
-        headers[AppliedIndexHeader] = stateMachine.Applied.Value.ToString(CultureInfo.InvariantCulture);
-        if (!stateMachine.State.TryGet(key, out var entry))
+        // An expired value is never returned, even before the leader's delete reaches this node.
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        if (!stateMachine.State.TryGet(key, out var entry) || entry.IsExpiredAt(now))
         {
             activity?.SetTag("cache.hit", false);
             return Problems.KeyNotFound(key);
@@ -80,12 +70,79 @@ public static class CacheApi
 
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
-
+        var headers = http.Response.Headers;
         headers.ETag = ETag(entry.Version);
+        if (entry.ExpiresUnixMs != 0)
+        {
+            headers[TtlHeader] = (entry.ExpiresUnixMs - now).ToString(CultureInfo.InvariantCulture);
+            headers.Expires = DateTimeOffset.FromUnixTimeMilliseconds(entry.ExpiresUnixMs).ToString("R", CultureInfo.InvariantCulture);
+        }
+
+        // Conditional GET: a client polling its configuration pays for the value only when it changed.
+        if (http.Request.Headers.IfNoneMatch.Count > 0 && http.Request.Headers.IfNoneMatch.Any(v => v == headers.ETag || v == "*"))
+        {
+            return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+        }
+
         return TypedResults.File(
             entry.Value.ToArray(),
             "application/octet-stream",
             lastModified: DateTimeOffset.FromUnixTimeMilliseconds(entry.UpdatedUnixMs));
+    }
+
+    /// <summary><c>GET /cache?prefix=app/&amp;after=app/x&amp;limit=100&amp;values=true&amp;consistent=true</c>: one page of keys in order.</summary>
+    public static async Task<Results<Ok<ListResponse>, ProblemHttpResult>> ListAsync(
+        HttpContext http,
+        ReadIndexService readIndex,
+        CacheStateMachine stateMachine,
+        ClusterView cluster,
+        NodeTelemetry telemetry,
+        TimeProvider clock,
+        IOptions<CacheLimitsOptions> limits,
+        CancellationToken token)
+    {
+        var options = limits.Value;
+        var query = http.Request.Query;
+        var prefix = query["prefix"].ToString();
+        var after = query["after"].Count > 0 ? query["after"].ToString() : null;
+        if (!RequestParsing.TryGetConsistent(http.Request, out var consistent, out var badConsistency))
+        {
+            return badConsistency;
+        }
+
+        var limit = 100;
+        if (query["limit"].Count > 0 && (!int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 || limit > options.MaxListLimit))
+        {
+            return Problems.BadRequest("Invalid limit", $"'limit' must be between 1 and {options.MaxListLimit}.");
+        }
+
+        var withValues = !bool.TryParse(query["values"], out var values) || values;
+        using var activity = NodeTelemetry.Source.StartActivity("cache.list");
+        await EstablishConsistencyAsync(http, consistent, readIndex, stateMachine, cluster, telemetry, token);
+
+        var view = stateMachine.State.Current;
+        var page = view.List(prefix, after, limit, clock.GetUtcNow().ToUnixTimeMilliseconds(), out var more);
+        var items = new List<ListItem>(page.Count);
+        long bytes = 0;
+        foreach (var (key, entry) in page)
+        {
+            // Bound the response: stop early (and say there is more) past the byte budget.
+            if (withValues && bytes + entry.Value.Length > options.MaxListBytes && items.Count > 0)
+            {
+                more = true;
+                break;
+            }
+
+            bytes += entry.Value.Length;
+            items.Add(new ListItem(
+                key,
+                entry.Version,
+                withValues ? Convert.ToBase64String(entry.Value.Span) : null,
+                entry.Value.Length,
+                entry.ExpiresUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(entry.ExpiresUnixMs)));
+        }
+
+        return TypedResults.Ok(new ListResponse(items, more ? items[^1].Key : null, view.Revision));
     }
 
     public static async Task<Results<Created<WriteResponse>, Ok<WriteResponse>, ProblemHttpResult>> PutAsync(
@@ -101,9 +158,12 @@ public static class CacheApi
             return Problems.InvalidKey(invalid);
         }
 
-        if (!TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
+        if (!RequestParsing.TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var problem)
+            || !RequestParsing.TryGetCondition(http.Request, out var expected, out problem)
+            || !RequestParsing.TryGetTtl(http.Request, options, out var ttlMs, out problem)
+            || !RequestParsing.TryGetPin(http.Request, out var pinned, out problem))
         {
-            return badKey;
+            return problem;
         }
 
         var value = await RequestBody.ReadAsync(http.Request, options.MaxValueBytes, token);
@@ -112,10 +172,11 @@ public static class CacheApi
             return Problems.TooLarge($"The value exceeds the limit of {options.MaxValueBytes} bytes.");
         }
 
-        var result = await writes.ProposeAsync(new SetCommand(key, value) { IdempotencyKey = idempotencyKey }, token);
-        if (WriteProblem(http, result) is { } conflict)
+        var command = new SetCommand(key, value) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, TtlMs = ttlMs, Pinned = pinned };
+        var result = await writes.ProposeAsync(command, token);
+        if (WriteProblem(http, result, key) is { } failed)
         {
-            return conflict;
+            return failed;
         }
 
         http.Response.Headers.ETag = ETag(result.Revision);
@@ -137,16 +198,17 @@ public static class CacheApi
             return Problems.InvalidKey(invalid);
         }
 
-        if (!TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
+        if (!RequestParsing.TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var problem)
+            || !RequestParsing.TryGetCondition(http.Request, out var expected, out problem))
         {
-            return badKey;
+            return problem;
         }
 
-        // Existence is decided at apply time, in log order, so 404 vs 204 is itself linearizable.
-        var result = await writes.ProposeAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey }, token);
-        if (WriteProblem(http, result) is { } conflict)
+        // Existence and conditions are decided at apply time, in log order: 404/412/204 are linearizable.
+        var result = await writes.ProposeAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected }, token);
+        if (WriteProblem(http, result, key) is { } failed)
         {
-            return conflict;
+            return failed;
         }
 
         if (result.Outcome == CommandOutcome.NotFound)
@@ -165,7 +227,7 @@ public static class CacheApi
         CancellationToken token)
     {
         var options = limits.Value;
-        if (!TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
+        if (!RequestParsing.TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var badKey))
         {
             return badKey;
         }
@@ -193,49 +255,62 @@ public static class CacheApi
         }
 
         var result = await writes.ProposeAsync(parsed.Command! with { IdempotencyKey = idempotencyKey }, token);
-        if (WriteProblem(http, result) is { } conflict)
+        if (WriteProblem(http, result, result.FailedKey) is { } failed)
         {
-            return conflict;
+            return failed;
         }
 
         http.Response.Headers.ETag = ETag(result.Revision);
         return TypedResults.Ok(new BatchResponse(result.Revision, parsed.Command!.Sets.Count, parsed.Command.Deletes.Count));
     }
 
-    /// <summary>
-    /// <c>Idempotency-Key</c> (IETF httpapi draft): optional, 1–128 printable ASCII characters.
-    /// A repeated key with the same request returns the recorded result; with a different request, 422.
-    /// </summary>
-    private static bool TryGetIdempotencyKey(HttpRequest request, out string? key, out ProblemHttpResult problem)
+    public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");
+
+    /// <summary>Linearizable: wait for a confirmed read index. Stale: say how stale the answer may be.</summary>
+    private static async Task EstablishConsistencyAsync(HttpContext http, bool consistent, ReadIndexService readIndex, CacheStateMachine stateMachine, ClusterView cluster, NodeTelemetry telemetry, CancellationToken token)
     {
-        problem = null!;
-        key = null;
-        var values = request.Headers[IdempotencyKeyHeader];
-        if (values.Count == 0)
+        var headers = http.Response.Headers;
+        if (consistent)
         {
-            return true;
+            var index = await readIndex.EnsureLinearizableAsync(token);
+            headers[ConsistencyHeader] = "linearizable";
+            headers[ReadIndexHeader] = index.ToString(CultureInfo.InvariantCulture);
+        }
+        else
+        {
+            // No ReadIndex: what this node has applied versus the commit index it has heard of.
+            telemetry.StaleRead();
+            headers[ConsistencyHeader] = "stale";
+            headers[CommitIndexHeader] = cluster.CommitIndex.ToString(CultureInfo.InvariantCulture);
         }
 
-        key = values.Count == 1 ? values[0] : null;
-        if (string.IsNullOrEmpty(key) || key.Length > MaxIdempotencyKeyLength || key.Any(c => c is < (char)0x21 or > (char)0x7E))
-        {
-            problem = Problems.BadRequest("Invalid Idempotency-Key", $"The Idempotency-Key header must be one value of 1–{MaxIdempotencyKeyLength} printable ASCII characters.");
-            return false;
-        }
-
-        return true;
+        headers[AppliedIndexHeader] = stateMachine.Applied.Value.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>Maps results that are not successes to problems, and marks replays.</summary>
-    private static ProblemHttpResult? WriteProblem(HttpContext http, CommandResult result)
+    private static ProblemHttpResult? WriteProblem(HttpContext http, CommandResult result, string? key)
     {
-        if (result.Outcome == CommandOutcome.IdempotencyConflict)
+        switch (result.Outcome)
         {
-            return Problems.Create(
-                StatusCodes.Status422UnprocessableEntity,
-                "idempotency-key-reused",
-                "The Idempotency-Key was used for a different request",
-                "Use a new Idempotency-Key for a different request; nothing was written.");
+            case CommandOutcome.IdempotencyConflict:
+                return Problems.Create(
+                    StatusCodes.Status422UnprocessableEntity,
+                    "idempotency-key-reused",
+                    "The Idempotency-Key was used for a different request",
+                    "Use a new Idempotency-Key for a different request; nothing was written.");
+
+            case CommandOutcome.PreconditionFailed:
+                if (key is not null && result.Revision > 0 && result.FailedKey is null)
+                {
+                    http.Response.Headers.ETag = ETag(result.Revision);
+                }
+
+                return Problems.Create(
+                    StatusCodes.Status412PreconditionFailed,
+                    "precondition-failed",
+                    "A version condition did not hold",
+                    key is null ? "A condition did not hold; nothing was written." : $"The condition on '{key}' did not hold; nothing was written.",
+                    new Dictionary<string, object?> { ["key"] = key, ["currentVersion"] = result.FailedKey is null ? result.Revision : null });
         }
 
         if (result.Replayed)
@@ -244,19 +319,6 @@ public static class CacheApi
         }
 
         return null;
-    }
-
-    public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");
-
-    private static bool TryParseConsistent(Microsoft.Extensions.Primitives.StringValues values, out bool consistent)
-    {
-        consistent = true;
-        if (values.Count == 0)
-        {
-            return true;
-        }
-
-        return values.Count == 1 && bool.TryParse(values[0], out consistent);
     }
 }
 
@@ -269,12 +331,13 @@ public static class BatchParser
     {
         var sets = request?.Set ?? [];
         var deletes = request?.Delete ?? [];
+        var conditions = request?.If ?? [];
         if (sets.Count + deletes.Count == 0)
         {
             return Fail(Problems.BadRequest("Empty batch", "A batch needs at least one 'set' or 'delete'."));
         }
 
-        if (sets.Count + deletes.Count > options.MaxBatchKeys)
+        if (sets.Count + deletes.Count > options.MaxBatchKeys || conditions.Count > options.MaxBatchKeys)
         {
             return Fail(Problems.TooLarge($"A batch holds at most {options.MaxBatchKeys} keys; this one has {sets.Count + deletes.Count}."));
         }
@@ -319,7 +382,23 @@ public static class BatchParser
             }
         }
 
-        return new Parsed(new BatchCommand(commandSets, deletes), null);
+        var commandConditions = new List<KeyValuePair<string, long>>(conditions.Count);
+        foreach (var (key, version) in conditions)
+        {
+            if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
+            {
+                return Fail(Problems.InvalidKey($"'{key}': {invalid}"));
+            }
+
+            if (version < ExpectedVersion.Any)
+            {
+                return Fail(Problems.BadRequest("Invalid condition", $"The condition on '{key}' must be a version, 0 (absent) or -1 (exists)."));
+            }
+
+            commandConditions.Add(new(key, version));
+        }
+
+        return new Parsed(new BatchCommand(commandSets, deletes) { Conditions = commandConditions }, null);
     }
 
     private static Parsed Fail(ProblemHttpResult problem) => new(null, problem);

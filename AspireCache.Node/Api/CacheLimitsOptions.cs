@@ -22,4 +22,15 @@ public sealed class CacheLimitsOptions
     /// <summary>Largest batch request body. Default 4 MiB.</summary>
     [Range(1, 256 * 1024 * 1024)]
     public int MaxBatchBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Most keys in one listing page.</summary>
+    [Range(1, 100_000)]
+    public int MaxListLimit { get; set; } = 1000;
+
+    /// <summary>Value bytes in one listing page before it is cut short (the page then says there is more).</summary>
+    [Range(1, 256 * 1024 * 1024)]
+    public int MaxListBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Longest TTL accepted.</summary>
+    public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(365);
 }

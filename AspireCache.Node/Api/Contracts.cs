@@ -13,7 +13,16 @@ public sealed class BatchRequest
     public Dictionary<string, string>? Set { get; set; }
 
     public List<string>? Delete { get; set; }
+
+    /// <summary>Per-key conditions: key → version (0 = must be absent, -1 = must exist). Any failing → 412, nothing applied.</summary>
+    public Dictionary<string, long>? If { get; set; }
 }
+
+/// <summary>One key of a listing page.</summary>
+public sealed record ListItem(string Key, long Version, string? Value, int Size, DateTimeOffset? ExpiresAt);
+
+/// <summary>A page of <c>GET /cache?prefix=</c>; <see cref="Next"/> is the <c>after</c> for the next page.</summary>
+public sealed record ListResponse(IReadOnlyList<ListItem> Items, string? Next, long Revision);
 
 /// <summary>Answer to a successful batch: every change took effect at <see cref="Version"/>.</summary>
 public sealed record BatchResponse(long Version, int Set, int Deleted);
@@ -40,5 +49,7 @@ public sealed record ClusterStatusResponse(
 [JsonSerializable(typeof(BatchRequest))]
 [JsonSerializable(typeof(BatchResponse))]
 [JsonSerializable(typeof(ClusterStatusResponse))]
+[JsonSerializable(typeof(ListResponse))]
+[JsonSerializable(typeof(AdminApi.AdminResult))]
 [JsonSerializable(typeof(ReadIndexResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -24,6 +24,12 @@ internal static partial class NodeLog
     [LoggerMessage(1008, LogLevel.Error, "Log entry {Index} could not be decoded and was skipped: {Reason}")]
     public static partial void UndecodableEntry(ILogger logger, long index, string reason);
 
+    [LoggerMessage(1009, LogLevel.Information, "Removal of {Count} keys deferred: {Reason}")]
+    public static partial void RemovalDeferred(ILogger logger, int count, string reason);
+
+    [LoggerMessage(1010, LogLevel.Information, "Memory budget exceeded ({SizeBytes} of {BudgetBytes} bytes): evicting {Count} least recently used keys")]
+    public static partial void Evicting(ILogger logger, long sizeBytes, long budgetBytes, int count);
+
     [LoggerMessage(1007, LogLevel.Error, "Unhandled error while serving {Path}")]
     public static partial void UnhandledError(ILogger logger, Exception exception, string path);
 }

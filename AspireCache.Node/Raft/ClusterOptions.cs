@@ -56,6 +56,10 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(1, long.MaxValue)]
     public long DegradedApplyLag { get; set; } = 10_000;
 
+    /// <summary>How often the leader looks for expired keys to remove through the log.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan ExpiryScanInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Retry-After seconds sent with 503 answers.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;
