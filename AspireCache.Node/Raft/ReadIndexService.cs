@@ -73,9 +73,19 @@ public sealed class ReadIndexService
         try
         {
             var local = _cluster.IsLeader;
-            var confirmed = local
-                ? await _leaderRounds.JoinAsync(timeout.Token)
-                : await _followerRounds.JoinAsync(timeout.Token);
+            ReadIndexResponse confirmed;
+            try
+            {
+                confirmed = local
+                    ? await _leaderRounds.JoinAsync(timeout.Token)
+                    : await _followerRounds.JoinAsync(timeout.Token);
+            }
+            catch (ClusterUnavailableException) when (local)
+            {
+                // Deposed while confirming: ask the new leader like any follower would.
+                local = false;
+                confirmed = await _followerRounds.JoinAsync(timeout.Token);
+            }
             activity?.SetTag("raft.read_index", confirmed.ReadIndex);
             activity?.SetTag("raft.confirmed_by", confirmed.LeaderId);
             activity?.SetTag("raft.role", local ? "leader" : "follower");
@@ -129,41 +139,65 @@ public sealed class ReadIndexService
         return new ReadIndexResponse(_stateMachine.Applied.Value, term, _cluster.NodeId);
     }
 
+    /// <summary>
+    /// One follower round: ask whoever leads now for a confirmed read index. During an election
+    /// (no leader known, the old leader unreachable or deposed) keep trying until a new leader
+    /// answers or <see cref="ClusterOptions.ReadIndexTimeout"/> passes — every attempt starts after
+    /// the waiting reads arrived, so any answer is a valid read index for all of them.
+    /// </summary>
     private async Task<ReadIndexResponse> AskLeaderRoundAsync(CancellationToken token)
     {
         using var timeout = new CancellationTokenSource(_options.ReadIndexTimeout);
-        var leader = _cluster.Leader;
-        while (leader.LeaderUrl is null)
-        {
-            // An election is under way: wait for it rather than fail at once.
-            await Task.Delay(20, timeout.Token);
-            leader = _cluster.Leader;
-        }
-
-        if (leader.IsLocal)
-        {
-            return await _leaderRounds.JoinAsync(timeout.Token);
-        }
-
         var client = _httpClientFactory.CreateClient(HttpClientName);
-        HttpResponseMessage response;
-        try
+        string? lastFailure = null;
+        while (true)
         {
-            response = await client.PostAsync(new Uri(leader.LeaderUrl, ReadIndexPath), content: null, timeout.Token);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"The leader {leader.LeaderId} is unreachable: {ex.Message}");
-        }
+            var leader = _cluster.Leader;
+            try
+            {
+                if (leader.IsLocal)
+                {
+                    return await _leaderRounds.JoinAsync(timeout.Token);
+                }
 
-        using var _ = response;
-        if (response.StatusCode == HttpStatusCode.OK)
-        {
-            return await response.Content.ReadFromJsonAsync<ReadIndexResponse>(timeout.Token)
-                   ?? throw new ClusterUnavailableException(UnavailableReason.NoLeader, "The leader sent an empty read index.");
-        }
+                if (leader.LeaderUrl is not null)
+                {
+                    using var response = await client.PostAsync(new Uri(leader.LeaderUrl, ReadIndexPath), content: null, timeout.Token);
+                    if (response.StatusCode == HttpStatusCode.OK
+                        && await response.Content.ReadFromJsonAsync<ReadIndexResponse>(timeout.Token) is { } confirmed)
+                    {
+                        return confirmed;
+                    }
 
-        throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"{leader.LeaderId} could not confirm a read index ({(int)response.StatusCode}).");
+                    lastFailure = $"{leader.LeaderId} answered {(int)response.StatusCode}";
+                }
+            }
+            catch (HttpRequestException ex)
+            {
+                lastFailure = $"{leader.LeaderId} is unreachable: {ex.Message}";
+            }
+            catch (ClusterUnavailableException ex)
+            {
+                lastFailure = ex.Message;
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"No leader confirmed a read index within {_options.ReadIndexTimeout.TotalSeconds:0.#} s{(lastFailure is null ? "" : $" ({lastFailure})")}.");
+            }
+
+            // Wait for the election to move on (or a short beat), then ask again.
+            try
+            {
+                await _cluster.WaitForChangeAsync(timeout.Token).WaitAsync(TimeSpan.FromMilliseconds(50), timeout.Token);
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"No leader confirmed a read index within {_options.ReadIndexTimeout.TotalSeconds:0.#} s{(lastFailure is null ? "" : $" ({lastFailure})")}.");
+            }
+        }
     }
 
     private ClusterUnavailableException NotLeader()

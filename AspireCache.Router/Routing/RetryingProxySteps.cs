@@ -32,7 +32,7 @@ internal sealed class RetryingProxySteps(
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     private const string LeaderHeader = "X-AspireCache-Leader";
-    private const int MaxAttempts = 8;
+    private const int MaxAttempts = 16;
     private const long MaxBufferedBody = 16 * 1024 * 1024;
 
     private readonly RouterOptions _options = options.Value;
@@ -126,7 +126,7 @@ internal sealed class RetryingProxySteps(
 
             var nextDestination = state.IsWrite
                 ? await NextLeaderAsync(feature, state, ClusterTopology.NodeIdOf(destination.DestinationId), unreachable, context.RequestAborted)
-                : NextReadNode(feature, state);
+                : await NextReadNodeAsync(feature, state, context.RequestAborted);
             feature.AvailableDestinations = nextDestination is null ? [] : [nextDestination];
         }
     }
@@ -153,11 +153,22 @@ internal sealed class RetryingProxySteps(
         return topology.LeaderId is { } leader ? Find(feature, leader) : null;
     }
 
-    private DestinationState? NextReadNode(IReverseProxyFeature feature, RetryState state)
+    private async Task<DestinationState?> NextReadNodeAsync(IReverseProxyFeature feature, RetryState state, CancellationToken token)
     {
         if (!state.CanRetry)
         {
             return null;
+        }
+
+        if (state.Tried.Count >= feature.AllDestinations.Count)
+        {
+            // Every node answered "unavailable" (an election): wait for the cluster to settle, then go round again.
+            await monitor.WaitForLeaderAsync(TimeSpan.FromMilliseconds(Math.Min(500, state.Remaining.TotalMilliseconds)), token);
+            state.Tried.Clear();
+            if (!state.CanRetry)
+            {
+                return null;
+            }
         }
 
         var nodes = monitor.Current.Nodes;

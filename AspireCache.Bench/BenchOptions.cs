@@ -1,0 +1,431 @@
+using System.Globalization;
+
+namespace AspireCache.Bench;
+
+public enum BenchSystem
+{
+    AspireCache,
+    Etcd,
+}
+
+public enum BenchMode
+{
+    /// <summary>Closed-loop throughput/latency run.</summary>
+    Load,
+
+    /// <summary>Continuous writes + linearizable reads; gaps, errors and lost writes are reported.</summary>
+    Failover,
+
+    /// <summary>Polls the targets' status until one names a leader in term &gt;= <see cref="BenchOptions.MinTerm"/> (see <see cref="LeaderWatch"/>).</summary>
+    LeaderWatch,
+}
+
+public enum KeyDistribution
+{
+    Uniform,
+    Zipf,
+}
+
+public enum ReadConsistency
+{
+    /// <summary>AspireCache <c>consistent=true</c> (ReadIndex); etcd <c>serializable=false</c>.</summary>
+    Linearizable,
+
+    /// <summary>AspireCache <c>consistent=false</c> (local read); etcd <c>serializable=true</c>.</summary>
+    Stale,
+}
+
+/// <summary>Everything a run needs. Settable so tests can build one directly; <see cref="Parse"/> reads command-line arguments.</summary>
+public sealed class BenchOptions
+{
+    public IList<Uri> Targets { get; set; } = [new Uri("http://127.0.0.1:5080/")];
+
+    /// <summary>Concurrent closed-loop workers; also the connection-pool size per server.</summary>
+    public int Connections { get; set; } = 64;
+
+    public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan Warmup { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Fraction of operations that are reads (0..1). The rest are writes.</summary>
+    public double ReadFraction { get; set; } = 0.9;
+
+    /// <summary>True when the mix was given explicitly (failover mode defaults to half readers, half writers otherwise).</summary>
+    public bool MixSpecified { get; set; }
+
+    public int Keys { get; set; } = 10_000;
+
+    public KeyDistribution Distribution { get; set; } = KeyDistribution.Uniform;
+
+    public double ZipfS { get; set; } = 0.99;
+
+    public int ValueSize { get; set; } = 256;
+
+    public ReadConsistency Consistency { get; set; } = ReadConsistency.Linearizable;
+
+    public BenchSystem System { get; set; } = BenchSystem.AspireCache;
+
+    public BenchMode Mode { get; set; } = BenchMode.Load;
+
+    /// <summary>Write every key once before measuring so reads hit.</summary>
+    public bool Preload { get; set; }
+
+    public string? JsonPath { get; set; }
+
+    public string KeyPrefix { get; set; } = "bench/";
+
+    /// <summary>Free-text name of the run, echoed in the output and the JSON.</summary>
+    public string? Label { get; set; }
+
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Pause after a failed request (null: 0 in load mode, 10 ms in failover mode).</summary>
+    public TimeSpan? ErrorBackoff { get; set; }
+
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Failover mode: how long the final verification may retry before giving up on a key.</summary>
+    public TimeSpan VerifyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Seed for key choice and values (workers derive their own seeds from it).</summary>
+    public int Seed { get; set; } = 12345;
+
+    /// <summary>Leader-watch mode: the smallest term that counts as a new leader.</summary>
+    public long MinTerm { get; set; } = 1;
+
+    /// <summary>Leader-watch mode: time between polls.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Leader-watch mode: path polled on each target (<c>cluster/status</c>, or <c>router/topology</c> on the router).</summary>
+    public string WatchPath { get; set; } = "cluster/status";
+
+    public bool ShowHelp { get; set; }
+
+    internal TimeSpan EffectiveErrorBackoff =>
+        ErrorBackoff ?? (Mode == BenchMode.Failover ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero);
+
+    public const string Usage = """
+        AspireCache.Bench — closed-loop HTTP/1.1 load generator for AspireCache (and etcd's v3 JSON gateway)
+
+        Options:
+          --target <url>[,<url>...]   router URL, a node URL, or a list (round-robin per worker)   [http://127.0.0.1:5080]
+          --connections N             concurrent workers = keep-alive connections                  [64]
+          --duration 10s              measured time (ms, s, m suffixes)                            [10s]
+          --warmup 2s                 unmeasured time before measuring                              [2s]
+          --mix read:90,write:10      operation mix (or --reads 0.9)                               [read:90,write:10]
+          --keys N                    key space size                                               [10000]
+          --distribution uniform|zipf (--zipf-s 0.99)                                              [uniform]
+          --value-size N              bytes per value                                              [256]
+          --consistency linearizable|stale                                                         [linearizable]
+          --system aspirecache|etcd   etcd: POST /v3/kv/put and /v3/kv/range (JSON gateway)        [aspirecache]
+          --preload                   write every key once before measuring, so reads hit
+          --mode load|failover        failover: continuous writes + linearizable reads, gaps, lost-write check
+          --json <file>               also write the results as JSON
+          --label <text>              name of the run (shown in output and JSON)
+          --key-prefix <text>         prefix of every key                                          [bench/]
+          --request-timeout 10s       per-request timeout                                          [10s]
+          --error-backoff 0ms         pause after an error                                         [0 load, 10ms failover]
+          --verify-timeout 30s        failover: retry budget of the final verification             [30s]
+          --seed N                    random seed                                                  [12345]
+
+        Leader-watch mode (used by bench/failover.sh): --mode leader-watch --target <nodes> --min-term N
+          [--interval 10ms] [--watch-path cluster/status|router/topology] [--duration 30s]
+          polls until a target reports a leader in term >= N; prints leader=<id> term=<n> unix_ms=<t>
+        """;
+
+    /// <summary>Parses <c>--name value</c> and <c>--name=value</c> arguments. Throws <see cref="ArgumentException"/> on bad input.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new BenchOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith('-'))
+            {
+                throw new ArgumentException($"Unexpected argument '{arg}'.");
+            }
+
+            string name;
+            string? inline = null;
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0)
+            {
+                name = arg[..eq];
+                inline = arg[(eq + 1)..];
+            }
+            else
+            {
+                name = arg;
+            }
+
+            name = name.TrimStart('-').ToLowerInvariant();
+
+            string Value()
+            {
+                if (inline is not null)
+                {
+                    return inline;
+                }
+
+                if (i + 1 >= args.Count)
+                {
+                    throw new ArgumentException($"Option --{name} needs a value.");
+                }
+
+                return args[++i];
+            }
+
+            switch (name)
+            {
+                case "h" or "help" or "?":
+                    o.ShowHelp = true;
+                    break;
+                case "target" or "targets" or "t":
+                    o.Targets = ParseTargets(Value());
+                    break;
+                case "connections" or "c" or "concurrency":
+                    o.Connections = ParseInt(name, Value(), 1, 100_000);
+                    break;
+                case "duration" or "d":
+                    o.Duration = ParseDuration(name, Value());
+                    break;
+                case "warmup":
+                    o.Warmup = ParseDuration(name, Value(), allowZero: true);
+                    break;
+                case "mix":
+                    o.ReadFraction = ParseMix(Value());
+                    o.MixSpecified = true;
+                    break;
+                case "reads":
+                    o.ReadFraction = ParseDouble(name, Value(), 0, 1);
+                    o.MixSpecified = true;
+                    break;
+                case "keys":
+                    o.Keys = ParseInt(name, Value(), 1, 100_000_000);
+                    break;
+                case "distribution":
+                    o.Distribution = ParseEnum<KeyDistribution>(name, Value());
+                    break;
+                case "zipf-s" or "zipf":
+                    o.ZipfS = ParseDouble(name, Value(), 0, 10);
+                    break;
+                case "value-size":
+                    o.ValueSize = ParseInt(name, Value(), 1, 64 * 1024 * 1024);
+                    break;
+                case "consistency":
+                    o.Consistency = Value().ToLowerInvariant() switch
+                    {
+                        "linearizable" or "strong" or "consistent" or "true" => ReadConsistency.Linearizable,
+                        "stale" or "serializable" or "false" => ReadConsistency.Stale,
+                        var v => throw new ArgumentException($"--consistency must be linearizable or stale, not '{v}'."),
+                    };
+                    break;
+                case "system":
+                    o.System = ParseEnum<BenchSystem>(name, Value());
+                    break;
+                case "mode":
+                    o.Mode = ParseEnum<BenchMode>(name, Value());
+                    break;
+                case "preload":
+                    o.Preload = inline is null || bool.Parse(inline);
+                    break;
+                case "json":
+                    o.JsonPath = Value();
+                    break;
+                case "label":
+                    o.Label = Value();
+                    break;
+                case "key-prefix":
+                    o.KeyPrefix = Value();
+                    break;
+                case "request-timeout":
+                    o.RequestTimeout = ParseDuration(name, Value());
+                    break;
+                case "error-backoff":
+                    o.ErrorBackoff = ParseDuration(name, Value(), allowZero: true);
+                    break;
+                case "verify-timeout":
+                    o.VerifyTimeout = ParseDuration(name, Value(), allowZero: true);
+                    break;
+                case "progress-interval":
+                    o.ProgressInterval = ParseDuration(name, Value());
+                    break;
+                case "min-term":
+                    o.MinTerm = ParseInt(name, Value(), 0, int.MaxValue);
+                    break;
+                case "interval" or "poll-interval":
+                    o.PollInterval = ParseDuration(name, Value());
+                    break;
+                case "watch-path":
+                    o.WatchPath = Value().TrimStart('/');
+                    break;
+                case "seed":
+                    o.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue);
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown option '{arg}'. Use --help.");
+            }
+        }
+
+        o.Validate();
+        return o;
+    }
+
+    public void Validate()
+    {
+        if (Targets.Count == 0)
+        {
+            throw new ArgumentException("At least one --target is required.");
+        }
+
+        if (Mode == BenchMode.Failover && ValueSize < 16)
+        {
+            throw new ArgumentException("Failover mode needs --value-size of at least 16 bytes (the value carries writer id and sequence).");
+        }
+
+        if (Mode == BenchMode.Failover && Connections < 2)
+        {
+            throw new ArgumentException("Failover mode needs at least 2 connections (one writer, one reader).");
+        }
+
+        if (ReadFraction is < 0 or > 1)
+        {
+            throw new ArgumentException("The read fraction must be within 0..1.");
+        }
+    }
+
+    public static IList<Uri> ParseTargets(string value)
+    {
+        var list = new List<Uri>();
+        foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var text = part.Contains("://", StringComparison.Ordinal) ? part : "http://" + part;
+            if (!text.EndsWith('/'))
+            {
+                text += "/";
+            }
+
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new ArgumentException($"Invalid target URL '{part}'.");
+            }
+
+            list.Add(uri);
+        }
+
+        if (list.Count == 0)
+        {
+            throw new ArgumentException("--target needs at least one URL.");
+        }
+
+        return list;
+    }
+
+    /// <summary><c>read:90,write:10</c> → 0.9. Weights need not add up to 100.</summary>
+    public static double ParseMix(string value)
+    {
+        double reads = 0, writes = 0;
+        foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = part.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                throw new ArgumentException($"Invalid --mix entry '{part}' (expected read:N or write:N).");
+            }
+
+            var weight = ParseDouble("mix", part[(colon + 1)..], 0, double.MaxValue);
+            switch (part[..colon].ToLowerInvariant())
+            {
+                case "read" or "reads" or "r" or "get":
+                    reads += weight;
+                    break;
+                case "write" or "writes" or "w" or "put" or "set":
+                    writes += weight;
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown operation '{part[..colon]}' in --mix (use read and write).");
+            }
+        }
+
+        if (reads + writes <= 0)
+        {
+            throw new ArgumentException("--mix needs a positive weight.");
+        }
+
+        return reads / (reads + writes);
+    }
+
+    /// <summary><c>500ms</c>, <c>10s</c>, <c>1.5s</c>, <c>2m</c>, or a bare number of seconds.</summary>
+    public static TimeSpan ParseDuration(string name, string value, bool allowZero = false)
+    {
+        var text = value.Trim().ToLowerInvariant();
+        double factorMs;
+        if (text.EndsWith("ms", StringComparison.Ordinal))
+        {
+            factorMs = 1;
+            text = text[..^2];
+        }
+        else if (text.EndsWith('s'))
+        {
+            factorMs = 1000;
+            text = text[..^1];
+        }
+        else if (text.EndsWith('m'))
+        {
+            factorMs = 60_000;
+            text = text[..^1];
+        }
+        else
+        {
+            factorMs = 1000;
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || number < 0 || (!allowZero && number == 0))
+        {
+            throw new ArgumentException($"Invalid duration for --{name}: '{value}'.");
+        }
+
+        return TimeSpan.FromMilliseconds(number * factorMs);
+    }
+
+    private static int ParseInt(string name, string value, int min, int max) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"Invalid value for --{name}: '{value}'.");
+
+    private static double ParseDouble(string name, string value, double min, double max) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"Invalid value for --{name}: '{value}'.");
+
+    private static T ParseEnum<T>(string name, string value)
+        where T : struct, Enum =>
+        value.Length > 0 && !char.IsDigit(value[0]) && Enum.TryParse<T>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var result) && Enum.IsDefined(result)
+            ? result
+            : throw new ArgumentException($"Invalid value for --{name}: '{value}' (one of {string.Join(", ", Enum.GetNames<T>()).ToLowerInvariant()}).");
+
+    internal string Describe()
+    {
+        var targets = string.Join(",", Targets);
+        var reads = ReadFraction * 100;
+        var consistency = System == BenchSystem.Etcd
+            ? (Consistency == ReadConsistency.Linearizable ? "linearizable (serializable=false)" : "serializable")
+            : (Consistency == ReadConsistency.Linearizable ? "linearizable" : "stale");
+        var dist = Distribution == KeyDistribution.Zipf
+            ? string.Create(CultureInfo.InvariantCulture, $"zipf(s={ZipfS})")
+            : "uniform";
+        var common = string.Create(
+            CultureInfo.InvariantCulture,
+            $"system={System.ToString().ToLowerInvariant()} mode={Mode.ToString().ToLowerInvariant()} target={targets} connections={Connections} " +
+            $"duration={Duration.TotalSeconds:0.###}s value-size={ValueSize}");
+        if (Mode == BenchMode.Failover)
+        {
+            return common + string.Create(CultureInfo.InvariantCulture, $" keys={Keys} reads=linearizable");
+        }
+
+        return common + string.Create(
+            CultureInfo.InvariantCulture,
+            $" warmup={Warmup.TotalSeconds:0.###}s mix=read:{reads:0.##},write:{100 - reads:0.##} " +
+            $"keys={Keys} distribution={dist} reads={consistency} preload={Preload.ToString().ToLowerInvariant()}");
+    }
+}

@@ -1,0 +1,42 @@
+using AspireCache.Bench;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Message}");
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+
+if (options.ShowHelp)
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cts.Cancel();
+};
+
+if (options.Mode == BenchMode.LeaderWatch)
+{
+    return await LeaderWatch.RunAsync(options, Console.Out, cts.Token) is null ? 1 : 0;
+}
+
+var result = await BenchRunner.RunAsync(options, Console.Out, cts.Token);
+ResultWriter.WriteTable(result, Console.Out);
+if (options.JsonPath is { } path)
+{
+    await ResultWriter.WriteJsonAsync(result, path);
+    Console.WriteLine($"json: {path}");
+}
+
+// Failover mode fails the process when an acknowledged write was lost or a linearizable read was stale.
+return result.Failover is { LostWrites: > 0 } or { StaleReads: > 0 } ? 1 : 0;

@@ -1,0 +1,43 @@
+using AspireCache.Bench;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>The benchmark tool itself works end to end (a tiny run; real numbers come from bench/).</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class BenchSmokeTests
+{
+    [Fact]
+    public async Task A_short_mixed_run_through_the_router_measures_reads_and_writes_without_errors()
+    {
+        await using var cluster = await InProcessCluster.StartAsync();
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using (var client = router.Client())
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (!(await client.PutAsync("/cache/bench-smoke/ready", new StringContent("1"), cts.Token)).IsSuccessStatusCode)
+            {
+                await Task.Delay(50, cts.Token);
+            }
+        }
+
+        var options = new BenchOptions
+        {
+            Targets = [router.Url],
+            Connections = 4,
+            Duration = TimeSpan.FromSeconds(2),
+            Warmup = TimeSpan.FromMilliseconds(200),
+            ReadFraction = 0.5,
+            MixSpecified = true,
+            Keys = 50,
+            ValueSize = 32,
+            Preload = true,
+        };
+
+        var result = await BenchRunner.RunAsync(options, TextWriter.Null, CancellationToken.None);
+
+        Assert.Equal(0, result.TotalErrors);
+        Assert.True(result.TotalOperations > 0);
+        Assert.True(result.Operations["read"].Count > 0 && result.Operations["write"].Count > 0);
+        Assert.True(result.Total.P99Ms > 0);
+    }
+}

@@ -1,0 +1,305 @@
+# shellcheck shell=bash
+# Helpers for the benchmark scripts: build, start/stop AspireCache (3 nodes + router, Release, no
+# Aspire/dashboard) and etcd (3 members) on loopback ports, find the leader, run the bench tool.
+#
+#   source bench/lib.sh
+#   trap bench_cleanup EXIT
+#   bench_build
+#   ac_start_cluster 7101 7102 7103 7100      # node1..3 ports, router port; data in a temp dir
+#   ac_leader                                 # -> node2
+#   bench_tool --target "$AC_ROUTER_URL" --duration 5s
+#
+# Everything started here is recorded in BENCH_PIDS and stopped (by PID) by bench_cleanup.
+
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+AC_NODE_DLL="$BENCH_ROOT/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll"
+AC_ROUTER_DLL="$BENCH_ROOT/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll"
+AC_BENCH_DLL="$BENCH_ROOT/AspireCache.Bench/bin/Release/net10.0/AspireCache.Bench.dll"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+BENCH_PIDS=()
+BENCH_TMP=""
+declare -A AC_NODE_PID=()
+declare -A AC_NODE_PORT=()
+AC_ROUTER_PID=""
+AC_ROUTER_URL=""
+AC_DATA_ROOT=""
+declare -A ETCD_PID=() # etcd member name -> pid (for scripts that stop one member)
+ETCD_CLIENT_URLS=""
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+now_ms() { date +%s%3N; }
+
+# Sets BENCH_TMP: one temp dir for data and logs, removed by bench_cleanup unless KEEP_TMP=1.
+# (Call it directly, not in $(...): a subshell's assignment would be lost.)
+bench_tmp_init() {
+  if [[ -z "$BENCH_TMP" ]]; then
+    BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aspirecache-bench.XXXXXX")
+  fi
+}
+
+# Builds Node, Router and the bench tool in Release (skip with SKIP_BUILD=1).
+bench_build() {
+  if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+    log "SKIP_BUILD=1: using the existing Release build"
+  else
+    local p
+    for p in AspireCache.Node AspireCache.Router AspireCache.Bench; do
+      log "building $p (Release)"
+      (cd "$BENCH_ROOT" && dotnet build "$p/$p.csproj" -c Release -nologo -v quiet) >&2
+    done
+  fi
+  local f
+  for f in "$AC_NODE_DLL" "$AC_ROUTER_DLL" "$AC_BENCH_DLL"; do
+    [[ -f "$f" ]] || { log "missing $f"; return 1; }
+  done
+}
+
+# Runs the bench tool with the given arguments.
+bench_tool() {
+  dotnet "$AC_BENCH_DLL" "$@"
+}
+
+# Stops one PID: SIGTERM, then SIGKILL after 5 s (says so when the graceful stop was slow).
+stop_pid() {
+  local pid=$1 i start
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  start=$(now_ms)
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      (($(now_ms) - start > 2000)) && log "pid $pid took $(($(now_ms) - start)) ms to stop after SIGTERM"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "pid $pid still running 5 s after SIGTERM: SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# Stops everything this shell started (by PID) and removes the temp dir unless KEEP_TMP=1.
+bench_cleanup() {
+  local pid
+  for pid in "${BENCH_PIDS[@]}"; do
+    stop_pid "$pid"
+  done
+  BENCH_PIDS=()
+  if [[ -n "$BENCH_TMP" && -d "$BENCH_TMP" ]]; then
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+      log "kept $BENCH_TMP"
+    else
+      rm -rf "$BENCH_TMP"
+    fi
+  fi
+}
+
+# Fails if something already listens on one of the ports.
+ports_free() {
+  local p
+  for p in "$@"; do
+    if [[ -n $(ss -Htln "sport = :$p") ]]; then
+      log "port $p is already in use"
+      return 1
+    fi
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# AspireCache
+# ---------------------------------------------------------------------------------------------
+
+# ac_start_cluster P1 P2 P3 ROUTER_PORT: starts node1..node3 and the router, waits for a leader.
+ac_start_cluster() {
+  AC_NODE_PORT[1]=$1 AC_NODE_PORT[2]=$2 AC_NODE_PORT[3]=$3
+  local rport=$4 i
+  ports_free "$1" "$2" "$3" "$rport"
+  bench_tmp_init
+  AC_DATA_ROOT="$BENCH_TMP/aspirecache"
+  mkdir -p "$AC_DATA_ROOT"
+  for i in 1 2 3; do
+    ac_start_node "$i"
+  done
+  ac_start_router "$rport"
+  ac_wait_leader 60
+  ac_wait_http "$AC_ROUTER_URL/health" 60
+  log "AspireCache up: nodes ${AC_NODE_PORT[1]},${AC_NODE_PORT[2]},${AC_NODE_PORT[3]} router $rport leader $(ac_leader) (data $AC_DATA_ROOT)"
+}
+
+ac_node_url() { printf 'http://127.0.0.1:%s' "${AC_NODE_PORT[$1]}"; }
+
+# ac_start_node I: (re)starts nodeI on its port with its data dir (a restart keeps the data).
+ac_start_node() {
+  local i=$1
+  local dir
+  dir=$(dirname "$AC_NODE_DLL")
+  (
+    cd "$dir" || exit 1
+    exec env \
+      ASPNETCORE_URLS="http://127.0.0.1:${AC_NODE_PORT[$i]}" \
+      ASPNETCORE_ENVIRONMENT=Production \
+      Cluster__NodeId="node$i" \
+      Cluster__Members__node1="$(ac_node_url 1)" \
+      Cluster__Members__node2="$(ac_node_url 2)" \
+      Cluster__Members__node3="$(ac_node_url 3)" \
+      Cluster__DataDirectory="$AC_DATA_ROOT/node$i" \
+      'Logging__LogLevel__Default=Warning' \
+      'Logging__LogLevel__Microsoft.AspNetCore=Warning' \
+      'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information' \
+      dotnet "$AC_NODE_DLL"
+  ) >>"$AC_DATA_ROOT/node$i.log" 2>&1 &
+  AC_NODE_PID[$i]=$!
+  BENCH_PIDS+=("$!")
+  log "started node$i pid ${AC_NODE_PID[$i]} on ${AC_NODE_PORT[$i]}"
+}
+
+ac_start_router() {
+  local rport=$1 dir
+  dir=$(dirname "$AC_ROUTER_DLL")
+  AC_ROUTER_URL="http://127.0.0.1:$rport"
+  (
+    cd "$dir" || exit 1
+    exec env \
+      ASPNETCORE_URLS="$AC_ROUTER_URL" \
+      ASPNETCORE_ENVIRONMENT=Production \
+      services__node1__http__0="$(ac_node_url 1)" \
+      services__node2__http__0="$(ac_node_url 2)" \
+      services__node3__http__0="$(ac_node_url 3)" \
+      'Logging__LogLevel__Default=Warning' \
+      'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information' \
+      'Logging__LogLevel__Yarp=Warning' \
+      dotnet "$AC_ROUTER_DLL"
+  ) >>"$AC_DATA_ROOT/router.log" 2>&1 &
+  AC_ROUTER_PID=$!
+  BENCH_PIDS+=("$!")
+  log "started router pid $AC_ROUTER_PID on $rport"
+}
+
+# ac_check_alive: warns (and fails) when a node or the router started here is no longer running.
+# (On a shared machine another session's cleanup may stop them; the numbers of that run are void.)
+ac_check_alive() {
+  local i ok=0
+  for i in "${!AC_NODE_PID[@]}"; do
+    if ! kill -0 "${AC_NODE_PID[$i]}" 2>/dev/null; then
+      log "WARNING: node$i (pid ${AC_NODE_PID[$i]}) is not running; see $AC_DATA_ROOT/node$i.log"
+      ok=1
+    fi
+  done
+  if [[ -n "$AC_ROUTER_PID" ]] && ! kill -0 "$AC_ROUTER_PID" 2>/dev/null; then
+    log "WARNING: the router (pid $AC_ROUTER_PID) is not running; see $AC_DATA_ROOT/router.log"
+    ok=1
+  fi
+  return "$ok"
+}
+
+# ac_wait_http URL SECONDS: waits for a 2xx.
+ac_wait_http() {
+  local url=$1 timeout=${2:-30} deadline
+  deadline=$(($(date +%s) + timeout))
+  until curl -sf -o /dev/null --max-time 1 "$url"; do
+    if (($(date +%s) >= deadline)); then
+      log "timed out waiting for $url"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# ac_status I: /cluster/status of nodeI (empty on failure).
+ac_status() {
+  curl -s --max-time "${2:-1}" "$(ac_node_url "$1")/cluster/status" 2>/dev/null || true
+}
+
+# ac_leader: id of the node that says it is the leader (empty if none).
+ac_leader() {
+  local i s
+  for i in 1 2 3; do
+    s=$(ac_status "$i")
+    if [[ -n "$s" ]] && [[ $(jq -r '.role // empty' <<<"$s" 2>/dev/null) == leader ]]; then
+      jq -r '.nodeId' <<<"$s"
+      return 0
+    fi
+  done
+}
+
+# ac_wait_leader SECONDS: waits until every node is healthy (each knows the leader).
+ac_wait_leader() {
+  local timeout=${1:-60} i
+  for i in 1 2 3; do
+    ac_wait_http "$(ac_node_url "$i")/health" "$timeout"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# etcd
+# ---------------------------------------------------------------------------------------------
+
+# Installs Debian's etcd-server/etcd-client if etcd is not on PATH.
+etcd_ensure_installed() {
+  if ! command -v etcd >/dev/null 2>&1; then
+    log "etcd not found: installing etcd-server etcd-client (apt)"
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server etcd-client >&2
+  fi
+  etcd --version | sed -n 1p >&2
+}
+
+# etcd_start_cluster C1 C2 C3 P1 P2 P3: 3 members, client ports C*, peer ports P*, temp data dirs.
+etcd_start_cluster() {
+  local c=("$1" "$2" "$3") p=("$4" "$5" "$6") i initial="" root
+  ports_free "$@"
+  bench_tmp_init
+  root="$BENCH_TMP/etcd"
+  mkdir -p "$root"
+  for i in 0 1 2; do
+    initial+="${initial:+,}e$((i + 1))=http://127.0.0.1:${p[$i]}"
+  done
+  ETCD_CLIENT_URLS=""
+  for i in 0 1 2; do
+    local name="e$((i + 1))"
+    etcd \
+      --name "$name" \
+      --data-dir "$root/$name" \
+      --listen-client-urls "http://127.0.0.1:${c[$i]}" \
+      --advertise-client-urls "http://127.0.0.1:${c[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${p[$i]}" \
+      --initial-advertise-peer-urls "http://127.0.0.1:${p[$i]}" \
+      --initial-cluster "$initial" \
+      --initial-cluster-state new \
+      --initial-cluster-token aspirecache-bench \
+      --logger zap --log-level warn \
+      >>"$root/$name.log" 2>&1 &
+    ETCD_PID[$name]=$!
+    BENCH_PIDS+=("$!")
+    ETCD_CLIENT_URLS+="${ETCD_CLIENT_URLS:+,}http://127.0.0.1:${c[$i]}"
+    log "started etcd $name pid $! client ${c[$i]} peer ${p[$i]}"
+  done
+  # Healthy = every member answers /health with "true" (a leader is known and it can serve).
+  local url deadline
+  deadline=$(($(date +%s) + 60))
+  for url in ${ETCD_CLIENT_URLS//,/ }; do
+    until [[ $(curl -s --max-time 1 "$url/health" 2>/dev/null || true) == *'"health":"true"'* ]]; do
+      if (($(date +%s) >= deadline)); then
+        log "etcd at $url did not become healthy"
+        return 1
+      fi
+      sleep 0.2
+    done
+  done
+  log "etcd up: $ETCD_CLIENT_URLS"
+}
+
+# etcd_check_alive: warns (and fails) when an etcd member started here is no longer running.
+etcd_check_alive() {
+  local name ok=0
+  for name in "${!ETCD_PID[@]}"; do
+    if ! kill -0 "${ETCD_PID[$name]}" 2>/dev/null; then
+      log "WARNING: etcd $name (pid ${ETCD_PID[$name]}) is not running"
+      ok=1
+    fi
+  done
+  return "$ok"
+}
