@@ -65,6 +65,13 @@ public static class Extensions
         services.AddSingleton<WriteCoordinator>();
         services.AddSingleton<ReadIndexService>();
         services.AddHostedService<ExpiryService>();
+        services.AddOptions<Eviction.EvictionOptions>()
+            .BindConfiguration(Eviction.EvictionOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<Eviction.AccessTracker>();
+        services.AddHostedService<Eviction.EvictionService>();
+        services.AddHostedService<Eviction.AccessReporter>();
         services.AddHttpClient(ReadIndexService.HttpClientName);
         services.AddProblemDetails();
         services.AddExceptionHandler<ClusterExceptionHandler>();
@@ -90,6 +97,9 @@ public static class Extensions
     {
         // Subscribe to leader changes from the start (logs, metrics, /cluster/watch).
         _ = app.Services.GetRequiredService<ClusterView>();
+        var state = app.Services.GetRequiredService<CacheStateMachine>().State;
+        var eviction = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Eviction.EvictionOptions>>().Value;
+        app.Services.GetRequiredService<NodeTelemetry>().ObserveMemory(() => state.SizeBytes, eviction.ResolveBudget, () => state.Count);
         app.UseExceptionHandler();
         app.Use(static (context, next) =>
         {

@@ -70,6 +70,7 @@ public static class CacheApi
 
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
+        http.RequestServices.GetRequiredService<Eviction.AccessTracker>().Touch(key);
         var headers = http.Response.Headers;
         headers.ETag = ETag(entry.Version);
         if (entry.ExpiresUnixMs != 0)
@@ -172,6 +173,11 @@ public static class CacheApi
             return Problems.TooLarge($"The value exceeds the limit of {options.MaxValueBytes} bytes.");
         }
 
+        if (MemoryProblem(http, CacheState.SizeOf(key, value)) is { } full)
+        {
+            return full;
+        }
+
         var command = new SetCommand(key, value) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, TtlMs = ttlMs, Pinned = pinned };
         var result = await writes.ProposeAsync(command, token);
         if (WriteProblem(http, result, key) is { } failed)
@@ -254,6 +260,11 @@ public static class CacheApi
             return problem;
         }
 
+        if (MemoryProblem(http, parsed.Command!.Sets.Sum(s => CacheState.SizeOf(s.Key, s.Value))) is { } full)
+        {
+            return full;
+        }
+
         var result = await writes.ProposeAsync(parsed.Command! with { IdempotencyKey = idempotencyKey }, token);
         if (WriteProblem(http, result, result.FailedKey) is { } failed)
         {
@@ -285,6 +296,28 @@ public static class CacheApi
         }
 
         headers[AppliedIndexHeader] = stateMachine.Applied.Value.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// 507 when a write can never fit the memory budget, or when the state is past the hard limit
+    /// (eviction cannot keep up, or pinned keys fill the budget). Nothing is written.
+    /// </summary>
+    private static ProblemHttpResult? MemoryProblem(HttpContext http, long addedBytes)
+    {
+        var options = http.RequestServices.GetRequiredService<IOptions<Eviction.EvictionOptions>>().Value;
+        var state = http.RequestServices.GetRequiredService<CacheStateMachine>().State;
+        var budget = options.ResolveBudget();
+        if (addedBytes > budget)
+        {
+            return Problems.Create(StatusCodes.Status507InsufficientStorage, "exceeds-memory-budget", "The write can never fit the memory budget", $"It needs {addedBytes} bytes; the budget is {budget} bytes. Nothing was written.");
+        }
+
+        if (state.SizeBytes + addedBytes > budget * options.HardLimitFactor)
+        {
+            return Problems.Create(StatusCodes.Status507InsufficientStorage, "memory-budget-exhausted", "The memory budget is exhausted", "Eviction has not freed enough memory yet (or pinned keys fill the budget). Retry later; nothing was written.");
+        }
+
+        return null;
     }
 
     /// <summary>Maps results that are not successes to problems, and marks replays.</summary>

@@ -16,6 +16,7 @@ public static class ClusterApi
         cluster.MapGet("/status", GetStatus);
         cluster.MapPost("/read-index", ReadIndexAsync);
         cluster.MapGet("/watch", WatchAsync);
+        cluster.MapPost("/access", ReportAccess);
         return app;
     }
 
@@ -42,6 +43,7 @@ public static class ClusterApi
             stateMachine.Applied.Value,
             stateMachine.State.Revision,
             stateMachine.State.Count,
+            stateMachine.State.SizeBytes,
             stateMachine.LastSnapshotIndex,
             members));
     }
@@ -71,6 +73,13 @@ public static class ClusterApi
         }
 
         return GetStatus(cluster, stateMachine);
+    }
+
+    /// <summary>Followers report the keys they served (for LRU); the leader records them as accessed now.</summary>
+    public static NoContent ReportAccess(List<string> keys, Eviction.AccessTracker access, TimeProvider clock)
+    {
+        access.Touch(keys, clock.GetUtcNow().ToUnixTimeMilliseconds());
+        return TypedResults.NoContent();
     }
 
     /// <summary>Leader only: a read index confirmed by a quorum round that started after this request arrived.</summary>

@@ -41,6 +41,7 @@ public sealed record ClusterStatusResponse(
     long AppliedIndex,
     long Revision,
     int Keys,
+    long SizeBytes,
     long SnapshotIndex,
     IReadOnlyList<MemberStatus> Members);
 
@@ -50,6 +51,7 @@ public sealed record ClusterStatusResponse(
 [JsonSerializable(typeof(BatchResponse))]
 [JsonSerializable(typeof(ClusterStatusResponse))]
 [JsonSerializable(typeof(ListResponse))]
+[JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(AdminApi.AdminResult))]
 [JsonSerializable(typeof(ReadIndexResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -53,6 +53,13 @@ public sealed class NodeTelemetry : IDisposable
         "DotNext.IO.WriteAheadLog",
     ];
 
+    public void ObserveMemory(Func<long> sizeBytes, Func<long> budgetBytes, Func<long> keys)
+    {
+        _meter.CreateObservableGauge("aspirecache.memory.size", sizeBytes, "By", "Bytes of keys, values and per-entry overhead held by the state.");
+        _meter.CreateObservableGauge("aspirecache.memory.budget", budgetBytes, "By", "The memory budget that triggers LRU eviction.");
+        _meter.CreateObservableGauge("aspirecache.keys", keys, "{key}", "Keys in the state.");
+    }
+
     public void ObserveIndexes(Func<long> commitIndex, Func<long> appliedIndex)
     {
         _commitIndex = commitIndex;

@@ -1,0 +1,175 @@
+using System.Diagnostics;
+
+namespace AspireCache.Tests.Verification;
+
+/// <summary>A pending operation of a <see cref="HistoryRecorder"/>; complete it exactly once.</summary>
+public sealed class OperationHandle
+{
+    internal OperationHandle(HistoryRecorder owner, int index, OpKind kind)
+    {
+        Owner = owner;
+        Index = index;
+        Kind = kind;
+    }
+
+    internal HistoryRecorder Owner { get; }
+
+    /// <summary>Position of the operation in the recorder's history (invoke order).</summary>
+    public int Index { get; }
+
+    public OpKind Kind { get; }
+}
+
+/// <summary>
+/// Thread-safe recorder of a concurrent history. Call a <c>Begin…</c> method immediately before sending a request
+/// (it takes the invoke timestamp), then <see cref="Complete"/> (or a typed <c>Complete…</c>) as soon as the response
+/// arrives, or <see cref="CompleteUnknown"/> on a timeout / reset connection / 5xx whose effect is unknown.
+/// Timestamps are <see cref="Stopwatch.GetTimestamp"/> values (monotonic).
+/// </summary>
+public sealed class HistoryRecorder
+{
+    private readonly Lock _gate = new();
+    private readonly List<Operation> _operations = [];
+    private readonly List<bool> _completed = [];
+
+    /// <summary>Number of operations begun so far.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _operations.Count;
+            }
+        }
+    }
+
+    public OperationHandle BeginRead(int clientId, string key) =>
+        Begin(new Operation(clientId, OpKind.Read, Require(key), null, null, null, null, false, null, null, null, 0, long.MaxValue));
+
+    public OperationHandle BeginWrite(int clientId, string key, string value) =>
+        Begin(new Operation(clientId, OpKind.Write, Require(key), Require(value), null, null, null, false, null, null, null, 0, long.MaxValue));
+
+    public OperationHandle BeginDelete(int clientId, string key) =>
+        Begin(new Operation(clientId, OpKind.Delete, Require(key), null, null, null, null, false, null, null, null, 0, long.MaxValue));
+
+    /// <param name="expectedVersion">The version the key must have; <c>null</c> means "the key must be absent".</param>
+    public OperationHandle BeginCompareAndSet(int clientId, string key, long? expectedVersion, string value) =>
+        Begin(new Operation(clientId, OpKind.CompareAndSet, Require(key), Require(value), expectedVersion, null, null, false, null, null, null, 0, long.MaxValue));
+
+    public OperationHandle BeginBatch(int clientId, IReadOnlyDictionary<string, string>? set, IReadOnlyList<string>? delete)
+    {
+        // Copy the inputs: the caller may reuse its collections.
+        var setCopy = new Dictionary<string, string>(set ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        var deleteCopy = (delete ?? []).ToArray();
+        if (setCopy.Count + deleteCopy.Length == 0)
+        {
+            throw new ArgumentException("A batch must touch at least one key.");
+        }
+
+        return Begin(new Operation(clientId, OpKind.Batch, string.Empty, null, null, setCopy, deleteCopy, false, null, null, null, 0, long.MaxValue));
+    }
+
+    /// <summary>Records the response of <paramref name="handle"/>'s operation.</summary>
+    public void Complete(OperationHandle handle, OpResult result)
+    {
+        var now = Stopwatch.GetTimestamp();
+        Finish(handle, op =>
+        {
+            switch (op.Kind)
+            {
+                case OpKind.Read:
+                    if (result.Success is not null)
+                    {
+                        throw new ArgumentException("A read has no Success output.", nameof(result));
+                    }
+
+                    return op with { Known = true, ReadValue = result.ReadValue, Version = result.ReadValue is null ? null : result.Version, Complete = now };
+
+                case OpKind.Delete:
+                case OpKind.CompareAndSet:
+                    if (result.Success is not { } success)
+                    {
+                        throw new ArgumentException($"A {op.Kind} needs its Success output.", nameof(result));
+                    }
+
+                    return op with { Known = true, Success = success, Version = success ? result.Version : null, Complete = now };
+
+                default:
+                    return op with { Known = true, Version = result.Version, Complete = now };
+            }
+        });
+    }
+
+    public void CompleteRead(OperationHandle handle, string? value, long? version) => Complete(Expect(handle, OpKind.Read), OpResult.ReadOk(value, version));
+
+    public void CompleteWrite(OperationHandle handle, long? version) => Complete(Expect(handle, OpKind.Write), OpResult.Written(version));
+
+    public void CompleteDelete(OperationHandle handle, bool found, long? version = null) => Complete(Expect(handle, OpKind.Delete), OpResult.Deleted(found, version));
+
+    public void CompleteCompareAndSet(OperationHandle handle, bool success, long? newVersion) =>
+        Complete(Expect(handle, OpKind.CompareAndSet), OpResult.CompareAndSetDone(success, newVersion));
+
+    public void CompleteBatch(OperationHandle handle, long? version) => Complete(Expect(handle, OpKind.Batch), OpResult.BatchApplied(version));
+
+    /// <summary>The operation's outcome is unknown (it may or may not have taken effect).</summary>
+    public void CompleteUnknown(OperationHandle handle) => Finish(handle, op => op with { Known = false, Complete = long.MaxValue });
+
+    /// <summary>
+    /// A copy of the history so far, in invoke order. Operations not completed yet appear with an unknown outcome.
+    /// </summary>
+    public IReadOnlyList<Operation> Snapshot()
+    {
+        lock (_gate)
+        {
+            return _operations.ToArray();
+        }
+    }
+
+    private OperationHandle Begin(Operation template)
+    {
+        lock (_gate)
+        {
+            // The timestamp is taken under the lock so that list order is invoke order; taking it a little late is
+            // harmless since the request is only sent after Begin returns.
+            var op = template with { Invoke = Stopwatch.GetTimestamp() };
+            _operations.Add(op);
+            _completed.Add(false);
+            return new OperationHandle(this, _operations.Count - 1, op.Kind);
+        }
+    }
+
+    private void Finish(OperationHandle handle, Func<Operation, Operation> complete)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        if (!ReferenceEquals(handle.Owner, this))
+        {
+            throw new ArgumentException("The handle belongs to another recorder.", nameof(handle));
+        }
+
+        lock (_gate)
+        {
+            if (_completed[handle.Index])
+            {
+                throw new InvalidOperationException($"Operation {handle.Index} ({handle.Kind}) was already completed.");
+            }
+
+            _operations[handle.Index] = complete(_operations[handle.Index]);
+            _completed[handle.Index] = true;
+        }
+    }
+
+    private static OperationHandle Expect(OperationHandle handle, OpKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        return handle.Kind == kind
+            ? handle
+            : throw new InvalidOperationException($"Operation {handle.Index} is a {handle.Kind}, not a {kind}.");
+    }
+
+    private static string Require(string value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(value, name);
+        return value;
+    }
+}
