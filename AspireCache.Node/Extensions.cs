@@ -1,5 +1,6 @@
 using AspireCache.Node.Api;
 using AspireCache.Node.Diagnostics;
+using AspireCache.Node.Faults;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using DotNext.Net.Cluster.Consensus.Raft;
@@ -51,6 +52,11 @@ public static class Extensions
         // Consensus RPCs must never pass through generic retry/circuit-breaker handlers.
         services.AddHttpClient("raftClient")
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear());
+        if (builder.Configuration.IsFaultInjectionEnabled())
+        {
+            // Tests only: network partitions inside the node-to-node transport.
+            services.AddFaultInjection("raftClient", ReadIndexService.HttpClientName);
+        }
         builder.JoinCluster((member, _, _) =>
         {
             member.PublicEndPoint = self;
@@ -70,6 +76,7 @@ public static class Extensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<Eviction.AccessTracker>();
+        services.AddSingleton(sp => new HotKeyTracker(clock: sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<Eviction.EvictionService>();
         services.AddHostedService<Eviction.AccessReporter>();
         services.AddHttpClient(ReadIndexService.HttpClientName);
@@ -99,7 +106,9 @@ public static class Extensions
         _ = app.Services.GetRequiredService<ClusterView>();
         var state = app.Services.GetRequiredService<CacheStateMachine>().State;
         var eviction = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Eviction.EvictionOptions>>().Value;
-        app.Services.GetRequiredService<NodeTelemetry>().ObserveMemory(() => state.SizeBytes, eviction.ResolveBudget, () => state.Count);
+        var telemetry = app.Services.GetRequiredService<NodeTelemetry>();
+        telemetry.ObserveMemory(() => state.SizeBytes, eviction.ResolveBudget, () => state.Count);
+        telemetry.ObserveHotKeys(app.Services.GetRequiredService<HotKeyTracker>());
         app.UseExceptionHandler();
         app.Use(static (context, next) =>
         {
@@ -113,6 +122,10 @@ public static class Extensions
         app.MapCacheApi();
         app.MapClusterApi();
         app.MapAdminApi();
+        if (app.Configuration.IsFaultInjectionEnabled())
+        {
+            app.MapFaultInjection();
+        }
         return app;
     }
 }

@@ -28,6 +28,7 @@ public static class CacheApi
     {
         var cache = app.MapGroup("/cache");
         cache.MapGet("/", ListAsync);
+        cache.MapGet("/hot", HotKeys);
         cache.MapPost("/batch", BatchAsync);
         cache.MapGet("/{**key}", GetAsync);
         cache.MapPut("/{**key}", PutAsync);
@@ -71,6 +72,7 @@ public static class CacheApi
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
         http.RequestServices.GetRequiredService<Eviction.AccessTracker>().Touch(key);
+        http.RequestServices.GetRequiredService<HotKeyTracker>().Record(key);
         var headers = http.Response.Headers;
         headers.ETag = ETag(entry.Version);
         if (entry.ExpiresUnixMs != 0)
@@ -85,10 +87,25 @@ public static class CacheApi
             return TypedResults.StatusCode(StatusCodes.Status304NotModified);
         }
 
+        // Values are immutable once applied: serve the stored bytes without copying.
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(entry.Value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : entry.Value.ToArray();
         return TypedResults.File(
-            entry.Value.ToArray(),
+            bytes,
             "application/octet-stream",
             lastModified: DateTimeOffset.FromUnixTimeMilliseconds(entry.UpdatedUnixMs));
+    }
+
+    /// <summary>
+    /// <c>GET /cache/hot?count=10</c>: this node's hottest keys by read rate (a decaying count-min
+    /// sketch with a top-K; estimates, per node). The key name <c>hot</c> is therefore reserved.
+    /// </summary>
+    public static Ok<HotKeysResponse> HotKeys(HttpContext http, HotKeyTracker tracker, ClusterView cluster)
+    {
+        var count = int.TryParse(http.Request.Query["count"], NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? Math.Clamp(n, 1, 100) : 10;
+        var top = tracker.Top(count);
+        return TypedResults.Ok(new HotKeysResponse(cluster.NodeId, tracker.HalfLife.TotalSeconds, [.. top.Select(h => new HotKeyItem(h.Key, h.EstimatedCount))]));
     }
 
     /// <summary><c>GET /cache?prefix=app/&amp;after=app/x&amp;limit=100&amp;values=true&amp;consistent=true</c>: one page of keys in order.</summary>
@@ -157,6 +174,11 @@ public static class CacheApi
         if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
         {
             return Problems.InvalidKey(invalid);
+        }
+
+        if (KeyValidator.IsReserved(key))
+        {
+            return Problems.InvalidKey($"'{key}' is reserved (GET /cache/{key} is an endpoint).");
         }
 
         if (!RequestParsing.TryGetIdempotencyKey(http.Request, out var idempotencyKey, out var problem)
@@ -381,6 +403,11 @@ public static class BatchParser
             if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
             {
                 return Fail(Problems.InvalidKey($"'{key}': {invalid}"));
+            }
+
+            if (KeyValidator.IsReserved(key))
+            {
+                return Fail(Problems.InvalidKey($"'{key}' is reserved."));
             }
 
             byte[] value;

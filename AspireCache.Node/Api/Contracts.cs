@@ -18,6 +18,11 @@ public sealed class BatchRequest
     public Dictionary<string, long>? If { get; set; }
 }
 
+public sealed record HotKeyItem(string Key, long EstimatedReads);
+
+/// <summary><c>GET /cache/hot</c>: estimated reads with a decaying half-life, heaviest first.</summary>
+public sealed record HotKeysResponse(string NodeId, double HalfLifeSeconds, IReadOnlyList<HotKeyItem> Keys);
+
 /// <summary>One key of a listing page.</summary>
 public sealed record ListItem(string Key, long Version, string? Value, int Size, DateTimeOffset? ExpiresAt);
 
@@ -52,6 +57,8 @@ public sealed record ClusterStatusResponse(
 [JsonSerializable(typeof(ClusterStatusResponse))]
 [JsonSerializable(typeof(ListResponse))]
 [JsonSerializable(typeof(List<string>))]
+[JsonSerializable(typeof(HotKeysResponse))]
+[JsonSerializable(typeof(Faults.FaultInjectionExtensions.PartitionRequest))]
 [JsonSerializable(typeof(AdminApi.AdminResult))]
 [JsonSerializable(typeof(ReadIndexResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

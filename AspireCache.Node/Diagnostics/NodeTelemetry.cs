@@ -60,6 +60,14 @@ public sealed class NodeTelemetry : IDisposable
         _meter.CreateObservableGauge("aspirecache.keys", keys, "{key}", "Keys in the state.");
     }
 
+    /// <summary>The five hottest keys' estimated read counts (bounded cardinality: top 5 only).</summary>
+    public void ObserveHotKeys(HotKeyTracker tracker) =>
+        _meter.CreateObservableGauge(
+            "aspirecache.read.hot_keys",
+            () => tracker.Top(5).Select(h => new Measurement<long>(h.EstimatedCount, new KeyValuePair<string, object?>("key", h.Key))),
+            "{read}",
+            "Estimated recent reads of this node's hottest keys (decaying count-min sketch).");
+
     public void ObserveIndexes(Func<long> commitIndex, Func<long> appliedIndex)
     {
         _commitIndex = commitIndex;

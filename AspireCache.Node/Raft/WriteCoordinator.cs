@@ -142,7 +142,11 @@ public sealed class WriteCoordinator : IAsyncDisposable
         catch (InvalidOperationException) when (!_cluster.IsLeader)
         {
             // NotLeaderException: leadership was lost. If the entry was appended it may still commit.
-            failure = new ClusterUnavailableException(UnavailableReason.NotLeader, "Leadership changed before the write was confirmed; it may or may not be applied.", _cluster.Leader);
+            var leader = _cluster.Leader;
+            failure = new ClusterUnavailableException(
+                leader.LeaderId is null || leader.IsLocal ? UnavailableReason.NoLeader : UnavailableReason.NotLeader,
+                "Leadership changed before the write was confirmed; it may or may not be applied.",
+                leader);
         }
         catch (OperationCanceledException)
         {

@@ -161,6 +161,26 @@ public sealed class CacheFeatureTests(StableClusterFixture fixture) : IClassFixt
         Assert.Equal(HttpStatusCode.BadRequest, (await follower.GetAsync("/cache?prefix=x&limit=0")).StatusCode);
     }
 
+    [Fact]
+    public async Task Each_node_reports_its_hottest_keys()
+    {
+        var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var writer = Cluster.Client(leader);
+        await writer.PutAsync("/cache/hotkeys/very-hot", new StringContent("x"));
+        await writer.PutAsync("/cache/hotkeys/lukewarm", new StringContent("x"));
+        using var reader = Cluster.Client((leader + 1) % 3);
+        for (var i = 0; i < 200; i++)
+        {
+            await reader.GetAsync(i % 20 == 0 ? "/cache/hotkeys/lukewarm" : "/cache/hotkeys/very-hot?consistent=false");
+        }
+
+        var hot = (await reader.GetFromJsonAsync<HotKeysResponse>("/cache/hot?count=5"))!;
+
+        Assert.Equal("hotkeys/very-hot", hot.Keys[0].Key);
+        Assert.True(hot.Keys[0].EstimatedReads >= 190);
+        Assert.Equal(HttpStatusCode.BadRequest, (await writer.PutAsync("/cache/hot", new StringContent("x"))).StatusCode);
+    }
+
     private static Task<HttpResponseMessage> Send(HttpClient client, HttpMethod method, string path, string? body, Action<HttpRequestMessage> configure)
     {
         var request = new HttpRequestMessage(method, path);
