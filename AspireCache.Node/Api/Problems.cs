@@ -50,6 +50,8 @@ internal sealed class ClusterExceptionHandler(
         {
             ClusterUnavailableException { Reason: UnavailableReason.NotLeader } e =>
                 (StatusCodes.Status421MisdirectedRequest, "not-leader", "This node is not the leader", e.Message),
+            ClusterUnavailableException { Reason: UnavailableReason.LeadershipLost } e =>
+                (StatusCodes.Status421MisdirectedRequest, "leadership-lost", "Leadership moved during the write; its outcome is unknown", e.Message),
             ClusterUnavailableException { Reason: UnavailableReason.NoLeader } e =>
                 (StatusCodes.Status503ServiceUnavailable, "no-leader", "No leader is available", e.Message),
             ClusterUnavailableException { Reason: UnavailableReason.Overloaded } e =>

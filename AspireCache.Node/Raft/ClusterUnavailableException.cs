@@ -6,6 +6,9 @@ public enum UnavailableReason
     /// <summary>This node is not the leader; <see cref="ClusterUnavailableException.Leader"/> says who is (421).</summary>
     NotLeader,
 
+    /// <summary>Leadership moved while a write was replicating: its outcome is unknown; retry at the new leader with the same Idempotency-Key (421).</summary>
+    LeadershipLost,
+
     /// <summary>No leader is known: an election is under way or the quorum is lost (503).</summary>
     NoLeader,
 

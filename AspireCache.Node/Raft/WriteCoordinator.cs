@@ -144,7 +144,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
             // NotLeaderException: leadership was lost. If the entry was appended it may still commit.
             var leader = _cluster.Leader;
             failure = new ClusterUnavailableException(
-                leader.LeaderId is null || leader.IsLocal ? UnavailableReason.NoLeader : UnavailableReason.NotLeader,
+                leader.LeaderId is null || leader.IsLocal ? UnavailableReason.NoLeader : UnavailableReason.LeadershipLost,
                 "Leadership changed before the write was confirmed; it may or may not be applied.",
                 leader);
         }

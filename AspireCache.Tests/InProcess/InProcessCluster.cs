@@ -58,6 +58,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public bool IsRunning(int index) => _apps[index] is not null;
 
+    /// <summary>The running node's host (a new object after each restart), or null.</summary>
+    public WebApplication? AppOf(int index) => _apps[index];
+
     public T Service<T>(int index) where T : notnull => _apps[index]!.Services.GetRequiredService<T>();
 
     public HttpClient Client(int index) => new() { BaseAddress = Urls[index], Timeout = TimeSpan.FromSeconds(30) };

@@ -115,6 +115,16 @@ public sealed class HistoryRecorder
     /// <summary>The operation's outcome is unknown (it may or may not have taken effect).</summary>
     public void CompleteUnknown(OperationHandle handle) => Finish(handle, op => op with { Known = false, Complete = long.MaxValue });
 
+    /// <summary>The operation definitely did not take effect (rejected before anything was proposed): drop it.</summary>
+    public void Discard(OperationHandle handle)
+    {
+        Finish(handle, op => op with { Known = false, Complete = long.MaxValue });
+        lock (_gate)
+        {
+            _discarded.Add(handle.Index);
+        }
+    }
+
     /// <summary>
     /// A copy of the history so far, in invoke order. Operations not completed yet appear with an unknown outcome.
     /// </summary>
@@ -122,9 +132,13 @@ public sealed class HistoryRecorder
     {
         lock (_gate)
         {
-            return _operations.ToArray();
+            return _discarded.Count == 0
+                ? _operations.ToArray()
+                : _operations.Where((_, i) => !_discarded.Contains(i)).ToArray();
         }
     }
+
+    private readonly HashSet<int> _discarded = [];
 
     private OperationHandle Begin(Operation template)
     {

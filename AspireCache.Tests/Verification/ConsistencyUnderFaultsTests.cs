@@ -1,0 +1,360 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using AspireCache.Node.Api;
+using AspireCache.Tests.InProcess;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.Verification;
+
+/// <summary>
+/// Jepsen-style: concurrent clients (through the router and straight to each node) read, write,
+/// compare-and-set and delete a few keys while a nemesis stops nodes and cuts the network; the
+/// recorded history must be linearizable, every node must end identical, and applied indexes
+/// must never go backwards. CI runs it for <c>JEPSEN_SECONDS</c> (default 25 s);
+/// <c>verify/jepsen.sh</c> runs it longer.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
+{
+    private const int Keys = 4;
+
+    [Fact]
+    public async Task Histories_under_crashes_and_partitions_are_linearizable_and_replicas_converge()
+    {
+        var seconds = int.TryParse(Environment.GetEnvironmentVariable("JEPSEN_SECONDS"), CultureInfo.InvariantCulture, out var s) ? s : 25;
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>(PartitionTests.FaultSettings)
+        {
+            ["Cluster:SnapshotInterval"] = "50",
+        });
+        await using var router = await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:02" });
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+
+        var prefix = $"jepsen-{Guid.NewGuid():N}/";
+        var keys = Enumerable.Range(0, Keys).Select(i => $"{prefix}{i}").ToArray();
+        var history = new HistoryRecorder();
+        var faults = new ConcurrentQueue<string>();
+        var regressions = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+
+        var clients = new List<Task>();
+        for (var c = 0; c < 6; c++)
+        {
+            // Clients 0–2 go through the router; 3–5 talk to node 0–2 directly.
+            var clientId = c;
+            Func<HttpClient> connect = c < 3 ? router.Client : () => cluster.Client(clientId - 3);
+            clients.Add(Task.Run(() => RunClientAsync(clientId, connect, keys, history, stop.Token)));
+        }
+
+        var monitor = Task.Run(() => MonitorAppliedIndexesAsync(cluster, regressions, stop.Token));
+        await RunNemesisAsync(cluster, faults, stop.Token);
+        await Task.WhenAll(clients);
+        await monitor;
+
+        // Heal everything, then read every key from every node: the final state joins the history.
+        await PartitionTests.Heal(cluster);
+        for (var i = 0; i < 3; i++)
+        {
+            if (!cluster.IsRunning(i))
+            {
+                await cluster.StartNodeAsync(i);
+            }
+        }
+
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        var finals = new Dictionary<int, List<string?>>();
+        for (var node = 0; node < 3; node++)
+        {
+            using var client = cluster.Client(node);
+            finals[node] = [];
+            foreach (var key in keys)
+            {
+                var handle = history.BeginRead(100 + node, key);
+                var (found, value, version) = await ReadWithRetryAsync(client, key);
+                history.CompleteRead(handle, found ? value : null, version);
+                finals[node].Add(found ? $"{value}@{version}" : null);
+            }
+        }
+
+        var operations = history.Snapshot();
+        var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
+        var unknown = operations.Count(o => !o.Known);
+        output.WriteLine($"writes acknowledged: {operations.Count(o => o.Known && o.Kind != OpKind.Read)}, reads: {operations.Count(o => o.Kind == OpKind.Read)}");
+        output.WriteLine($"{operations.Count} operations ({unknown} with unknown outcome) over {seconds} s; faults: {string.Join(", ", faults)}");
+        output.WriteLine(result.Describe());
+
+        Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
+        Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20, "too few successful writes to mean anything");
+        Assert.Empty(regressions);
+        Assert.Equal(finals[0], finals[1]);
+        Assert.Equal(finals[0], finals[2]);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StatusAsync));
+        Assert.Single(statuses.Select(st => st.Revision).Distinct());
+    }
+
+    private static async Task RunClientAsync(int clientId, Func<HttpClient> connect, string[] keys, HistoryRecorder history, CancellationToken stop)
+    {
+        using var client = connect();
+        client.Timeout = TimeSpan.FromSeconds(4);
+        var random = new Random(clientId * 7919);
+        var lastVersion = new Dictionary<string, long?>();
+        var n = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var key = keys[random.Next(keys.Length)];
+            var roll = random.Next(100);
+            var path = $"/cache/{key}";
+            try
+            {
+                if (roll < 50)
+                {
+                    var handle = history.BeginRead(clientId, key);
+                    var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Get, path));
+                    if (response?.StatusCode == HttpStatusCode.OK)
+                    {
+                        var version = VersionOf(response);
+                        history.CompleteRead(handle, await response.Content.ReadAsStringAsync(CancellationToken.None), version);
+                        lastVersion[key] = version;
+                    }
+                    else if (response?.StatusCode == HttpStatusCode.NotFound)
+                    {
+                        history.CompleteRead(handle, null, null);
+                        lastVersion[key] = null;
+                    }
+                    else
+                    {
+                        history.Discard(handle); // a failed read observed nothing
+                    }
+                }
+                else if (roll < 80)
+                {
+                    var value = $"c{clientId}-{n++}";
+                    var handle = history.BeginWrite(clientId, key, value);
+                    var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Put, path) { Content = new StringContent(value) });
+                    if (response is { IsSuccessStatusCode: true })
+                    {
+                        history.CompleteWrite(handle, VersionOf(response));
+                    }
+                    else if (await IsDefinitelyNotAppliedAsync(response))
+                    {
+                        history.Discard(handle);
+                    }
+                    else
+                    {
+                        history.CompleteUnknown(handle);
+                    }
+                }
+                else if (roll < 92)
+                {
+                    var value = $"c{clientId}-{n++}";
+                    lastVersion.TryGetValue(key, out var expected);
+                    var handle = history.BeginCompareAndSet(clientId, key, expected, value);
+                    var request = new HttpRequestMessage(HttpMethod.Put, path) { Content = new StringContent(value) };
+                    if (expected is { } version)
+                    {
+                        request.Headers.IfMatch.Add(new EntityTagHeaderValue($"\"{version}\""));
+                    }
+                    else
+                    {
+                        request.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Any);
+                    }
+
+                    var response = await SafeSendAsync(client, request);
+                    if (response is { IsSuccessStatusCode: true })
+                    {
+                        history.CompleteCompareAndSet(handle, true, VersionOf(response));
+                    }
+                    else if (response?.StatusCode == HttpStatusCode.PreconditionFailed)
+                    {
+                        history.CompleteCompareAndSet(handle, false, null);
+                    }
+                    else if (await IsDefinitelyNotAppliedAsync(response))
+                    {
+                        history.Discard(handle);
+                    }
+                    else
+                    {
+                        history.CompleteUnknown(handle);
+                    }
+                }
+                else
+                {
+                    var handle = history.BeginDelete(clientId, key);
+                    var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Delete, path));
+                    if (response?.StatusCode == HttpStatusCode.NoContent)
+                    {
+                        history.CompleteDelete(handle, true, VersionOf(response));
+                    }
+                    else if (response?.StatusCode == HttpStatusCode.NotFound)
+                    {
+                        history.CompleteDelete(handle, false);
+                    }
+                    else if (await IsDefinitelyNotAppliedAsync(response))
+                    {
+                        history.Discard(handle);
+                    }
+                    else
+                    {
+                        history.CompleteUnknown(handle);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>"Not leader" (checked before proposing) and 4xx rejections change nothing: such writes never happened.</summary>
+    private static async Task<bool> IsDefinitelyNotAppliedAsync(HttpResponseMessage? response)
+    {
+        if (response is null)
+        {
+            return false;
+        }
+
+        if (response.StatusCode == HttpStatusCode.MisdirectedRequest)
+        {
+            var problem = await response.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>();
+            return problem?.Type == Problems.TypeBase + "not-leader";
+        }
+
+        return false;
+    }
+
+    /// <summary>Any transport failure is an unknown outcome, never an exception.</summary>
+    private static async Task<HttpResponseMessage?> SafeSendAsync(HttpClient client, HttpRequestMessage request)
+    {
+        try
+        {
+            return await client.SendAsync(request);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private static long? VersionOf(HttpResponseMessage response) =>
+        response.Headers.ETag is { } tag && long.TryParse(tag.Tag.Trim('"'), CultureInfo.InvariantCulture, out var v) ? v : null;
+
+    private static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Get, $"/cache/{key}"));
+            if (response?.StatusCode == HttpStatusCode.OK)
+            {
+                return (true, await response.Content.ReadAsStringAsync(), VersionOf(response));
+            }
+
+            if (response?.StatusCode == HttpStatusCode.NotFound)
+            {
+                return (false, null, null);
+            }
+
+            await Task.Delay(100, cts.Token);
+        }
+    }
+
+    /// <summary>One fault at a time, each healed before the next: crash, partitions 2+1 and 1+1+1, follower crash.</summary>
+    private static async Task RunNemesisAsync(InProcessCluster cluster, ConcurrentQueue<string> faults, CancellationToken stop)
+    {
+        var step = 0;
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), stop);
+            while (!stop.IsCancellationRequested)
+            {
+                var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(20));
+                switch (step++ % 4)
+                {
+                    case 0:
+                        faults.Enqueue($"stop leader node{leader + 1}");
+                        await cluster.StopNodeAsync(leader);
+                        await Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None);
+                        await cluster.StartNodeAsync(leader);
+                        break;
+                    case 1:
+                        faults.Enqueue($"partition node{leader + 1} | rest");
+                        await PartitionTests.Partition(cluster, [[leader], [.. Enumerable.Range(0, 3).Where(i => i != leader)]]);
+                        await Task.Delay(TimeSpan.FromSeconds(2.5), CancellationToken.None);
+                        await PartitionTests.Heal(cluster);
+                        break;
+                    case 2:
+                        faults.Enqueue("partition 1+1+1");
+                        await PartitionTests.Partition(cluster, [[0], [1], [2]]);
+                        await Task.Delay(TimeSpan.FromSeconds(1.5), CancellationToken.None);
+                        await PartitionTests.Heal(cluster);
+                        break;
+                    default:
+                        var follower = (leader + 1) % 3;
+                        faults.Enqueue($"stop follower node{follower + 1}");
+                        await cluster.StopNodeAsync(follower);
+                        await Task.Delay(TimeSpan.FromSeconds(1.5), CancellationToken.None);
+                        await cluster.StartNodeAsync(follower);
+                        break;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1.5), stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Within one process lifetime a node's applied index only moves forward.</summary>
+    private static async Task MonitorAppliedIndexesAsync(InProcessCluster cluster, ConcurrentQueue<string> regressions, CancellationToken stop)
+    {
+        var last = new long[3];
+        var incarnation = new object?[3];
+        while (!stop.IsCancellationRequested)
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var app = cluster.AppOf(i);
+                if (app is null)
+                {
+                    continue;
+                }
+
+                if (!ReferenceEquals(app, incarnation[i]))
+                {
+                    (incarnation[i], last[i]) = (app, 0);
+                }
+
+                long applied;
+                try
+                {
+                    applied = app.Services.GetRequiredService<AspireCache.Node.StateMachine.CacheStateMachine>().Applied.Value;
+                }
+                catch (ObjectDisposedException)
+                {
+                    continue; // stopped meanwhile
+                }
+
+                if (applied < last[i])
+                {
+                    regressions.Enqueue($"node{i + 1}: applied {last[i]} then {applied}");
+                }
+
+                last[i] = applied;
+            }
+
+            try
+            {
+                await Task.Delay(20, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
