@@ -20,43 +20,38 @@ internal sealed class EvictionService(
     NodeTelemetry telemetry,
     TimeProvider clock,
     IOptions<EvictionOptions> options,
-    ILogger<EvictionService> logger) : BackgroundService
+    ILogger<EvictionService> logger) : LeaderRemovalService(cluster, writes, telemetry, clock, logger)
 {
-    private const int MaxKeysPerEntry = 1000;
     private readonly Random _random = new();
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => options.Value.Interval;
+
+    protected override RemovalReason Reason => RemovalReason.Evicted;
+
+    protected override List<KeyValuePair<string, long>> Choose()
     {
-        using var timer = new PeriodicTimer(options.Value.Interval, clock);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        var budget = options.Value.ResolveBudget();
+        var size = stateMachine.State.SizeBytes;
+        if (size <= budget)
         {
-            var budget = options.Value.ResolveBudget();
-            var size = stateMachine.State.SizeBytes;
-            if (!cluster.IsLeader || size <= budget)
-            {
-                continue;
-            }
+            return [];
+        }
 
-            var victims = ChooseVictims(stateMachine.State.Current, size - budget);
-            if (victims.Count == 0)
-            {
-                continue; // everything left is pinned: writes are refused at the hard limit instead
-            }
-
+        // Empty when everything left is pinned: writes are then refused at the hard limit instead.
+        var victims = ChooseVictims(stateMachine.State.Current, size - budget);
+        if (victims.Count > 0)
+        {
             NodeLog.Evicting(logger, size, budget, victims.Count);
-            try
-            {
-                await writes.ProposeAsync(new RemoveCommand(victims, RemovalReason.Evicted), stoppingToken);
-                telemetry.Removed(victims.Count, RemovalReason.Evicted);
-                foreach (var (key, _) in victims)
-                {
-                    access.Forget(key);
-                }
-            }
-            catch (ClusterUnavailableException ex)
-            {
-                NodeLog.RemovalDeferred(logger, victims.Count, ex.Message);
-            }
+        }
+
+        return victims;
+    }
+
+    protected override void OnRemoved(List<KeyValuePair<string, long>> keys)
+    {
+        foreach (var (key, _) in keys)
+        {
+            access.Forget(key);
         }
     }
 

@@ -290,19 +290,7 @@ public static class CommandCodec
         writer.Advance(1);
     }
 
-    private static void WriteVarint(IBufferWriter<byte> writer, uint value)
-    {
-        var span = writer.GetSpan(5);
-        var i = 0;
-        while (value >= 0x80)
-        {
-            span[i++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        span[i++] = (byte)value;
-        writer.Advance(i);
-    }
+    private static void WriteVarint(IBufferWriter<byte> writer, uint value) => WriteVarint64(writer, value);
 
     private static void WriteKey(IBufferWriter<byte> writer, string key)
     {

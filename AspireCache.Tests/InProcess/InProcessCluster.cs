@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using AspireCache.Node;
 using AspireCache.Node.Api;
 using Microsoft.AspNetCore.Builder;
@@ -26,7 +25,7 @@ public sealed class InProcessCluster : IAsyncDisposable
     public InProcessCluster(IDictionary<string, string?>? overrides = null)
     {
         DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
-        Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{FreePort()}")).ToArray();
+        Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
         _settings = new Dictionary<string, string?>
         {
             ["Cluster:LowerElectionTimeoutMs"] = "300",
@@ -141,10 +140,4 @@ public sealed class InProcessCluster : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using AspireCache.Router;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -26,7 +24,7 @@ public sealed class InProcessRouter : IAsyncDisposable
 
     public static async Task<InProcessRouter> StartAsync(InProcessCluster cluster, IDictionary<string, string?>? overrides = null)
     {
-        var url = new Uri($"http://127.0.0.1:{FreePort()}");
+        var url = new Uri($"http://127.0.0.1:{TestPorts.Free()}");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
         var settings = new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Warning" };
         for (var i = 0; i < InProcessCluster.Ids.Length; i++)
@@ -58,10 +56,4 @@ public sealed class InProcessRouter : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

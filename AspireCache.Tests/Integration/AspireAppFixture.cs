@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
@@ -27,7 +25,7 @@ public sealed class AspireAppFixture : IAsyncLifetime
     {
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AspireCache_AppHost>(
-            [$"--AspireCache:DataRoot={_dataRoot}", $"--AspireCache:RouterPort={FreePort()}"],
+            [$"--AspireCache:DataRoot={_dataRoot}", $"--AspireCache:RouterPort={TestPorts.Free()}"],
             (options, _) => options.DisableDashboard = true,
             cts.Token);
 
@@ -96,12 +94,6 @@ public sealed class AspireAppFixture : IAsyncLifetime
 
     private static HttpClient NewClient(Uri baseAddress) => new() { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 [CollectionDefinition(Name)]
