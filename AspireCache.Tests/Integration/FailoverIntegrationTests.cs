@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aspire.Hosting.ApplicationModel;
+using AspireCache.Node.Api;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.Integration;
+
+/// <summary>The real processes under Aspire: the leader resource is stopped while clients keep writing through the router.</summary>
+[Collection(AspireCollection.Name)]
+public sealed class FailoverIntegrationTests(AspireAppFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Stopping_the_leader_resource_loses_no_acknowledged_write_and_applies_none_twice()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var leader = await LeaderAsync(timeout.Token);
+        var prefix = $"it/failover-{Guid.NewGuid():N}/";
+        var startRevisions = await RevisionAsync(AspireAppFixture.Nodes.First(n => n != leader), timeout.Token);
+
+        using var writing = new CancellationTokenSource();
+        var acknowledged = new List<int>();
+        var attempted = 0;
+        var longestGap = TimeSpan.Zero;
+        var writer = Task.Run(async () =>
+        {
+            var sinceSuccess = Stopwatch.StartNew();
+            for (var i = 0; !writing.IsCancellationRequested; i++)
+            {
+                attempted++;
+                var response = await fixture.Router.PutAsync($"/cache/{prefix}{i}", new StringContent($"v{i}"), CancellationToken.None);
+                if (response.IsSuccessStatusCode)
+                {
+                    acknowledged.Add(i);
+                    longestGap = sinceSuccess.Elapsed > longestGap ? sinceSuccess.Elapsed : longestGap;
+                    sinceSuccess.Restart();
+                }
+            }
+        });
+
+        await Task.Delay(TimeSpan.FromSeconds(1), timeout.Token);
+        await fixture.ExecuteAsync(leader, KnownResourceCommands.StopCommand, timeout.Token);
+        var newLeader = await LeaderAsync(timeout.Token, notThis: leader);
+        await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token); // writes continue on the new leader
+        await writing.CancelAsync();
+        await writer;
+        output.WriteLine($"leader {leader} stopped, {newLeader} elected; attempted {attempted}, acknowledged {acknowledged.Count}, longest gap between acknowledged writes {longestGap.TotalMilliseconds:0} ms");
+
+        await fixture.StartAndWaitHealthyAsync(leader, timeout.Token);
+        foreach (var node in AspireAppFixture.Nodes)
+        {
+            using var client = fixture.Node(node);
+            foreach (var i in acknowledged)
+            {
+                Assert.Equal($"v{i}", await client.GetStringAsync($"/cache/{prefix}{i}", timeout.Token));
+            }
+        }
+
+        var applied = await RevisionAsync(newLeader, timeout.Token) - startRevisions;
+        Assert.InRange(applied, acknowledged.Count, attempted); // never more than one revision per attempted write
+        Assert.True(acknowledged.Count > 10);
+        Assert.True(longestGap < TimeSpan.FromSeconds(30), $"writes stalled for {longestGap}");
+    }
+
+    private async Task<string> LeaderAsync(CancellationToken token, string? notThis = null)
+    {
+        while (true)
+        {
+            using var topology = JsonDocument.Parse(await fixture.Router.GetStringAsync("/router/topology", token));
+            if (topology.RootElement.GetProperty("leaderId").GetString() is { } leader && leader != notThis)
+            {
+                return leader;
+            }
+
+            await Task.Delay(50, token);
+        }
+    }
+
+    private async Task<long> RevisionAsync(string node, CancellationToken token)
+    {
+        using var client = fixture.Node(node);
+        await client.GetAsync("/cache/it/sync", token); // linearizable: everything acknowledged is applied
+        return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", token))!.Revision;
+    }
+}
