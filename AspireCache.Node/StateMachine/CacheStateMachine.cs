@@ -120,13 +120,18 @@ public sealed class CacheStateMachine : SimpleStateMachine
         var started = Stopwatch.GetTimestamp();
         var view = State.Current;
         var index = Applied.Value;
-        using var buffer = new MemoryStream();
-        await CacheState.WriteSnapshotAsync(view, State.Idempotency, buffer, token);
-        await writer.Invoke(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), token);
+        // Streamed through a buffered adapter: memory stays bounded however large the state is.
+        var sink = new AsyncBinaryWriterStream(writer);
+        await using (var output = new BufferedStream(sink, 64 * 1024))
+        {
+            await CacheState.WriteSnapshotAsync(view, State.Idempotency, output, token);
+            await output.FlushAsync(token);
+        }
+
         Volatile.Write(ref _lastSnapshotIndex, index);
         var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        _telemetry?.SnapshotTaken(elapsed, buffer.Length);
-        NodeLog.SnapshotTaken(_logger, index, view.Count, buffer.Length, elapsed);
+        _telemetry?.SnapshotTaken(elapsed, sink.Length);
+        NodeLog.SnapshotTaken(_logger, index, view.Count, sink.Length, elapsed);
     }
 
     protected override async ValueTask RestoreAsync(FileInfo snapshotFile, CancellationToken token)
@@ -134,4 +139,47 @@ public sealed class CacheStateMachine : SimpleStateMachine
         await using var stream = snapshotFile.OpenRead();
         await State.RestoreSnapshotAsync(stream, token);
     }
+}
+
+/// <summary>A write-only stream over DotNext's snapshot writer.</summary>
+internal sealed class AsyncBinaryWriterStream(IAsyncBinaryWriter writer) : Stream
+{
+    private long _position;
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => _position;
+
+    public override long Position
+    {
+        get => _position;
+        set => throw new NotSupportedException();
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await writer.Invoke(buffer, cancellationToken);
+        _position += buffer.Length;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
 }
