@@ -262,7 +262,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>One fault at a time, each healed before the next: crash, partitions 2+1 and 1+1+1, follower crash.</summary>
+    /// <summary>One fault at a time, each healed before the next: leader crash, partitions 2+1 and 1+1+1, restart of all nodes, follower crash.</summary>
     private static async Task RunNemesisAsync(InProcessCluster cluster, ConcurrentQueue<string> faults, CancellationToken stop)
     {
         var step = 0;
@@ -272,7 +272,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
             while (!stop.IsCancellationRequested)
             {
                 var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(20));
-                switch (step++ % 4)
+                switch (step++ % 5)
                 {
                     case 0:
                         faults.Enqueue($"stop leader node{leader + 1}");
@@ -291,6 +291,11 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                         await PartitionTests.Partition(cluster, [[0], [1], [2]]);
                         await Task.Delay(TimeSpan.FromSeconds(1.5), CancellationToken.None);
                         await PartitionTests.Heal(cluster);
+                        break;
+                    case 3:
+                        faults.Enqueue("restart all nodes");
+                        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StopNodeAsync));
+                        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
                         break;
                     default:
                         var follower = (leader + 1) % 3;
