@@ -45,7 +45,8 @@ public static class ClusterApi
             stateMachine.State.Count,
             stateMachine.State.SizeBytes,
             stateMachine.LastSnapshotIndex,
-            members));
+            members,
+            Environment.ProcessId));
     }
 
     /// <summary>

@@ -48,7 +48,8 @@ public sealed record ClusterStatusResponse(
     int Keys,
     long SizeBytes,
     long SnapshotIndex,
-    IReadOnlyList<MemberStatus> Members);
+    IReadOnlyList<MemberStatus> Members,
+    int ProcessId);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WriteResponse))]

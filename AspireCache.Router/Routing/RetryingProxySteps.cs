@@ -41,12 +41,22 @@ internal sealed class RetryingProxySteps(
     public static void AddRetryTransform(TransformBuilderContext builder) =>
         builder.AddResponseTransform(static context =>
         {
-            if (context.HttpContext.Items[typeof(RetryState)] is RetryState state
-                && context.ProxyResponse is { } response
-                && state.ShouldRetry((int)response.StatusCode))
+            if (context.HttpContext.Items[typeof(RetryState)] is not RetryState state || context.ProxyResponse is not { } response)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            if (state.ShouldRetry((int)response.StatusCode))
             {
                 state.LeaderHint = response.Headers.TryGetValues(LeaderHeader, out var leader) ? leader.FirstOrDefault() : null;
                 state.RetryRequested = true;
+                context.SuppressResponseBody = true;
+            }
+            else if (state.IsWrite && state.Attempts > 1 && (int)response.StatusCode is StatusCodes.Status421MisdirectedRequest or StatusCodes.Status503ServiceUnavailable)
+            {
+                // The last attempt's "not leader" does not speak for the earlier ones, which may
+                // still commit: the client must hear "outcome unknown", never "not applied".
+                state.OutcomeUnknown = true;
                 context.SuppressResponseBody = true;
             }
 
@@ -99,7 +109,19 @@ internal sealed class RetryingProxySteps(
 
             await next();
 
+            if (state.OutcomeUnknown && !context.Response.HasStarted)
+            {
+                await WriteOutcomeUnknownAsync(context, route);
+                return;
+            }
+
             var unreachable = context.Features.Get<IForwarderErrorFeature>() is not null;
+            if (unreachable && state.IsWrite && !state.CanRetry && state.Attempts > 1 && !context.Response.HasStarted)
+            {
+                await WriteOutcomeUnknownAsync(context, route);
+                return;
+            }
+
             if ((!state.RetryRequested && !unreachable) || context.Response.HasStarted)
             {
                 if (context.Response.StatusCode == StatusCodes.Status421MisdirectedRequest)
@@ -225,6 +247,25 @@ internal sealed class RetryingProxySteps(
         });
     }
 
+    private async Task WriteOutcomeUnknownAsync(HttpContext context, string route)
+    {
+        telemetry.Rejected(route, "outcome-unknown");
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers.RetryAfter = _options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Type = "https://aspirecache.dev/problems/timeout",
+                Title = "The write's outcome is unknown",
+                Detail = $"The write was sent to a leader that was lost, and no new leader confirmed it within {_options.RetryDeadline.TotalSeconds:0.#} s. It may or may not be applied: retry with the same Idempotency-Key.",
+            },
+        });
+    }
+
     /// <summary>Per-request retry bookkeeping.</summary>
     internal sealed class RetryState(bool isWrite, long deadline)
     {
@@ -233,6 +274,9 @@ internal sealed class RetryingProxySteps(
         public int Attempts { get; set; }
 
         public bool RetryRequested { get; set; }
+
+        /// <summary>An earlier attempt may have applied the write: never report a definite failure.</summary>
+        public bool OutcomeUnknown { get; set; }
 
         public string? LeaderHint { get; set; }
 

@@ -95,7 +95,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         Assert.Single(statuses.Select(st => st.Revision).Distinct());
     }
 
-    private static async Task RunClientAsync(int clientId, Func<HttpClient> connect, string[] keys, HistoryRecorder history, CancellationToken stop)
+    internal static async Task RunClientAsync(int clientId, Func<HttpClient> connect, string[] keys, HistoryRecorder history, CancellationToken stop)
     {
         using var client = connect();
         client.Timeout = TimeSpan.FromSeconds(4);
@@ -226,15 +226,22 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         return false;
     }
 
-    /// <summary>Any transport failure is an unknown outcome, never an exception.</summary>
+    /// <summary>Any transport failure is an unknown outcome, never an exception (and a short pause, so a dead node is not hammered).</summary>
     private static async Task<HttpResponseMessage?> SafeSendAsync(HttpClient client, HttpRequestMessage request)
     {
         try
         {
-            return await client.SendAsync(request);
+            var response = await client.SendAsync(request);
+            if ((int)response.StatusCode >= 500)
+            {
+                await Task.Delay(20);
+            }
+
+            return response;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
+            await Task.Delay(50);
             return null;
         }
     }
@@ -242,7 +249,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
     private static long? VersionOf(HttpResponseMessage response) =>
         response.Headers.ETag is { } tag && long.TryParse(tag.Tag.Trim('"'), CultureInfo.InvariantCulture, out var v) ? v : null;
 
-    private static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key)
+    internal static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)

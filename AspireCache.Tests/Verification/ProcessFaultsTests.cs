@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AspireCache.Node.Api;
+using AspireCache.Tests.Integration;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.Verification;
+
+/// <summary>
+/// Process-level faults on the real Aspire app: <c>kill -9</c> of the leader and of a follower
+/// (restarted from disk by Aspire), and <c>SIGSTOP</c>/<c>SIGCONT</c> pauses longer than the election
+/// timeout — while clients read, write, CAS and delete through the router and directly. The history
+/// must be linearizable and every node must end identical.
+/// </summary>
+[Collection(AspireCollection.Name)]
+public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Histories_under_kill_9_and_pauses_are_linearizable_and_replicas_converge()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var prefix = $"jepsen-proc-{Guid.NewGuid():N}/";
+        var keys = Enumerable.Range(0, 4).Select(i => $"{prefix}{i}").ToArray();
+        var history = new HistoryRecorder();
+        var faults = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+
+        var clients = new List<Task>();
+        for (var c = 0; c < 5; c++)
+        {
+            // Clients 0–2 go through the router; 3–4 talk to node1 and node2 directly.
+            var clientId = c;
+            Func<HttpClient> connect = c < 3
+                ? () => new HttpClient { BaseAddress = fixture.Router.BaseAddress }
+                : () => fixture.Node(AspireAppFixture.Nodes[clientId - 3]);
+            clients.Add(Task.Run(() => ConsistencyUnderFaultsTests.RunClientAsync(clientId, connect, keys, history, stop.Token)));
+        }
+
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
+            await KillAndRestartAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
+            await PauseAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
+            await PauseAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
+            await KillAndRestartAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
+            await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(clients);
+        }
+
+        // Final reads of every key from every node join the history.
+        var finals = new List<string>();
+        foreach (var node in AspireAppFixture.Nodes)
+        {
+            using var client = fixture.Node(node);
+            var state = new List<string?>();
+            foreach (var key in keys)
+            {
+                var handle = history.BeginRead(100, key);
+                var (found, value, version) = await ConsistencyUnderFaultsTests.ReadWithRetryAsync(client, key);
+                history.CompleteRead(handle, found ? value : null, version);
+                state.Add(found ? $"{value}@{version}" : null);
+            }
+
+            finals.Add(string.Join(", ", state));
+        }
+
+        var operations = history.Snapshot();
+        var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
+        output.WriteLine($"{operations.Count} operations ({operations.Count(o => !o.Known)} unknown outcome); faults: {string.Join(", ", faults)}");
+        output.WriteLine(result.Describe());
+
+        Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
+        Assert.Single(finals.Distinct());
+        Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20);
+    }
+
+    private async Task KillAndRestartAsync(string node, string role, ConcurrentQueue<string> faults, CancellationToken token)
+    {
+        var pid = await ProcessIdAsync(node, token);
+        faults.Enqueue($"kill -9 {role} {node}");
+        Process.GetProcessById(pid).Kill();
+        await Task.Delay(TimeSpan.FromSeconds(2), token);
+        await fixture.StartAndWaitHealthyAsync(node, token);
+    }
+
+    private async Task PauseAsync(string node, string role, ConcurrentQueue<string> faults, CancellationToken token)
+    {
+        var pid = await ProcessIdAsync(node, token);
+        faults.Enqueue($"SIGSTOP {role} {node} 3 s");
+        await Signal("STOP", pid);
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3), token); // longer than the election timeout
+        }
+        finally
+        {
+            await Signal("CONT", pid);
+        }
+
+        await fixture.App.ResourceNotifications.WaitForResourceHealthyAsync(node, token);
+    }
+
+    private static async Task Signal(string signal, int pid)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {pid}") { UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+    }
+
+    private async Task<int> ProcessIdAsync(string node, CancellationToken token)
+    {
+        using var client = fixture.Node(node);
+        return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", token))!.ProcessId;
+    }
+
+    private async Task<string> LeaderAsync(CancellationToken token)
+    {
+        while (true)
+        {
+            using var topology = JsonDocument.Parse(await fixture.Router.GetStringAsync("/router/topology", token));
+            if (topology.RootElement.GetProperty("leaderId").GetString() is { } leader)
+            {
+                return leader;
+            }
+
+            await Task.Delay(50, token);
+        }
+    }
+
+    private async Task<string> FollowerAsync(CancellationToken token)
+    {
+        var leader = await LeaderAsync(token);
+        return AspireAppFixture.Nodes.First(n => n != leader);
+    }
+}
