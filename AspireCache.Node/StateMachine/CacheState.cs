@@ -85,6 +85,7 @@ public sealed class CacheState
     public const long EntryOverheadBytes = 96;
 
     private const byte SnapshotFormatVersion = 3;
+    private const int ChunkBytes = 1024 * 1024;
 
     private readonly Lock _expiryLock = new();
     private readonly SortedSet<(long ExpiresUnixMs, string Key)> _expiries = [];
@@ -368,29 +369,40 @@ public sealed class CacheState
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(9), view.Count);
         await output.WriteAsync(header, token);
 
-        // Each record is encoded as a single-command batch so the snapshot reuses the log's codec.
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
-        var meta = new byte[33];
-        var length = new byte[4];
+        // Each record is a single-set log payload (the log's codec), its length, and its metadata.
+        // Records are encoded synchronously into a chunk that is written out every 1 MiB: no
+        // per-record async I/O, no per-record allocation.
+        var chunk = new System.Buffers.ArrayBufferWriter<byte>(ChunkBytes + (64 * 1024));
+        var record = new System.Buffers.ArrayBufferWriter<byte>(4096);
         foreach (var (key, entry) in view.Entries)
         {
-            buffer.ResetWrittenCount();
-            CommandCodec.Encode(new CommandBatch(0, [new SetCommand(key, entry.Value)]), buffer);
+            record.ResetWrittenCount();
+            CommandCodec.EncodeSingleSet(key, entry.Value.Span, record);
+            var span = chunk.GetSpan(4 + record.WrittenCount + 33);
+            BinaryPrimitives.WriteInt32LittleEndian(span, record.WrittenCount);
+            record.WrittenSpan.CopyTo(span[4..]);
+            var meta = span[(4 + record.WrittenCount)..];
             BinaryPrimitives.WriteInt64LittleEndian(meta, entry.Version);
-            BinaryPrimitives.WriteInt64LittleEndian(meta.AsSpan(8), entry.CreatedUnixMs);
-            BinaryPrimitives.WriteInt64LittleEndian(meta.AsSpan(16), entry.UpdatedUnixMs);
-            BinaryPrimitives.WriteInt64LittleEndian(meta.AsSpan(24), entry.ExpiresUnixMs);
+            BinaryPrimitives.WriteInt64LittleEndian(meta[8..], entry.CreatedUnixMs);
+            BinaryPrimitives.WriteInt64LittleEndian(meta[16..], entry.UpdatedUnixMs);
+            BinaryPrimitives.WriteInt64LittleEndian(meta[24..], entry.ExpiresUnixMs);
             meta[32] = entry.Pinned ? (byte)1 : (byte)0;
-            BinaryPrimitives.WriteInt32LittleEndian(length, buffer.WrittenCount);
-            await output.WriteAsync(length, token);
-            await output.WriteAsync(buffer.WrittenMemory, token);
-            await output.WriteAsync(meta, token);
+            chunk.Advance(4 + record.WrittenCount + 33);
+            if (chunk.WrittenCount >= ChunkBytes)
+            {
+                await output.WriteAsync(chunk.WrittenMemory, token);
+                chunk.ResetWrittenCount();
+            }
         }
+
+        await output.WriteAsync(chunk.WrittenMemory, token);
+        var buffer = record;
+        var length = new byte[4];
 
         var records = idempotency?.Entries().ToList() ?? [];
         BinaryPrimitives.WriteInt32LittleEndian(length, records.Count);
         await output.WriteAsync(length, token);
-        var record = new byte[25];
+        var fixedPart = new byte[25];
         foreach (var (key, value) in records)
         {
             buffer.ResetWrittenCount();
@@ -398,11 +410,11 @@ public sealed class CacheState
             BinaryPrimitives.WriteInt32LittleEndian(length, buffer.WrittenCount);
             await output.WriteAsync(length, token);
             await output.WriteAsync(buffer.WrittenMemory, token);
-            BinaryPrimitives.WriteUInt64LittleEndian(record, value.Fingerprint);
-            record[8] = (byte)value.Result.Outcome;
-            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(9), value.Result.Revision);
-            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(17), value.RecordedUnixMs);
-            await output.WriteAsync(record, token);
+            BinaryPrimitives.WriteUInt64LittleEndian(fixedPart, value.Fingerprint);
+            fixedPart[8] = (byte)value.Result.Outcome;
+            BinaryPrimitives.WriteInt64LittleEndian(fixedPart.AsSpan(9), value.Result.Revision);
+            BinaryPrimitives.WriteInt64LittleEndian(fixedPart.AsSpan(17), value.RecordedUnixMs);
+            await output.WriteAsync(fixedPart, token);
         }
     }
 

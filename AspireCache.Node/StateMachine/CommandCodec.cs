@@ -147,6 +147,22 @@ public static class CommandCodec
         }
     }
 
+    /// <summary>
+    /// The bytes of <c>Encode(new CommandBatch(0, [new SetCommand(key, value)]))</c>, written without
+    /// allocating: snapshots store one such record per key.
+    /// </summary>
+    public static void EncodeSingleSet(string key, ReadOnlySpan<byte> value, IBufferWriter<byte> writer)
+    {
+        var header = writer.GetSpan(11);
+        header[0] = FormatVersion;
+        BinaryPrimitives.WriteInt64LittleEndian(header[1..], 0);
+        header[9] = 1; // one command
+        header[10] = SetTag;
+        writer.Advance(11);
+        WriteKey(writer, key);
+        WriteBytes(writer, value);
+    }
+
     public static CommandBatch Decode(ReadOnlySpan<byte> payload)
     {
         var reader = new Reader(payload);
