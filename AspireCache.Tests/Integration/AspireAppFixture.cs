@@ -41,22 +41,57 @@ public sealed class AspireAppFixture : IAsyncLifetime
     public Task<ExecuteCommandResult> ExecuteAsync(string resource, string command, CancellationToken token) =>
         App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(resource, command, token);
 
-    /// <summary>Starts a stopped resource and waits until it is healthy, retrying the start command if DCP refuses it.</summary>
+    /// <summary>
+    /// Starts a stopped (or killed) resource and waits until it is healthy. DCP may refuse the start
+    /// while it still processes the exit, or report a start that raced the exit as failed: retry a few
+    /// times, and on final failure include the resource's last log lines in the message.
+    /// </summary>
     public async Task StartAndWaitHealthyAsync(string resource, CancellationToken token)
     {
         for (var attempt = 1; ; attempt++)
         {
             var started = await ExecuteAsync(resource, KnownResourceCommands.StartCommand, token);
-            if (started.Success || attempt == 5)
+            if (started.Success)
             {
-                Assert.True(started.Success, $"start of {resource} failed: {started.Message}");
-                break;
+                try
+                {
+                    await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, token);
+                    return;
+                }
+                catch (DistributedApplicationException) when (attempt < 5)
+                {
+                    // "failed to start": try again below.
+                }
+                catch (DistributedApplicationException ex)
+                {
+                    Assert.Fail($"{resource} did not become healthy: {ex.Message}\n{await RecentLogsAsync(resource)}");
+                }
+            }
+            else if (attempt == 5)
+            {
+                Assert.Fail($"start of {resource} failed: {started.Message}\n{await RecentLogsAsync(resource)}");
             }
 
             await Task.Delay(TimeSpan.FromSeconds(2), token);
         }
+    }
 
-        await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, token);
+    private async Task<string> RecentLogsAsync(string resource)
+    {
+        var lines = new List<string>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await foreach (var batch in App.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(resource).WithCancellation(cts.Token))
+            {
+                lines.AddRange(batch.Select(l => l.Content));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return string.Join('\n', lines.TakeLast(40));
     }
 
     public async Task DisposeAsync()

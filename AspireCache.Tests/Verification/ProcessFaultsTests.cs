@@ -20,7 +20,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
     [Fact]
     public async Task Histories_under_kill_9_and_pauses_are_linearizable_and_replicas_converge()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(60));
         var prefix = $"jepsen-proc-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, 4).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
@@ -38,14 +38,21 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             clients.Add(Task.Run(() => ConsistencyUnderFaultsTests.RunClientAsync(clientId, connect, keys, history, stop.Token)));
         }
 
+        // One cycle of the four faults in CI; JEPSEN_PROCESS_SECONDS repeats cycles (verify/jepsen.sh).
+        var seconds = int.TryParse(Environment.GetEnvironmentVariable("JEPSEN_PROCESS_SECONDS"), System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : 0;
+        var until = DateTime.UtcNow.AddSeconds(seconds);
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
-            await KillAndRestartAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
-            await PauseAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
-            await PauseAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
-            await KillAndRestartAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
-            await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
+            do
+            {
+                await KillAndRestartAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
+                await PauseAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
+                await PauseAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
+                await KillAndRestartAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
+                await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
+            }
+            while (DateTime.UtcNow < until);
         }
         finally
         {
@@ -73,6 +80,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         var operations = history.Snapshot();
         var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
         output.WriteLine($"{operations.Count} operations ({operations.Count(o => !o.Known)} unknown outcome); faults: {string.Join(", ", faults)}");
+        output.WriteLine($"writes acknowledged: {operations.Count(o => o.Known && o.Kind != OpKind.Read)}; final state identical on all nodes: {finals.Distinct().Count() == 1}");
         output.WriteLine(result.Describe());
 
         Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
@@ -86,6 +94,23 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         faults.Enqueue($"kill -9 {role} {node}");
         Process.GetProcessById(pid).Kill();
         await Task.Delay(TimeSpan.FromSeconds(2), token);
+
+        // Let DCP see the exit before asking it to start the resource again.
+        using (var seen = CancellationTokenSource.CreateLinkedTokenSource(token))
+        {
+            seen.CancelAfter(TimeSpan.FromSeconds(20));
+            try
+            {
+                await fixture.App.ResourceNotifications.WaitForResourceAsync(
+                    node,
+                    e => Aspire.Hosting.ApplicationModel.KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text),
+                    seen.Token);
+            }
+            catch (OperationCanceledException) when (!token.IsCancellationRequested)
+            {
+            }
+        }
+
         await fixture.StartAndWaitHealthyAsync(node, token);
     }
 
