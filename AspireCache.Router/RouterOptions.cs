@@ -14,6 +14,13 @@ public sealed class RouterOptions
     [MinLength(1)]
     public string[] Nodes { get; set; } = ["node1", "node2", "node3"];
 
+    /// <summary>This router's zone: reads prefer healthy nodes reporting the same <c>Cluster:Zone</c>.</summary>
+    public string? Zone { get; set; }
+
+    /// <summary>Reads skip a node whose applied index trails the most advanced healthy node by more than this.</summary>
+    [Range(0, long.MaxValue)]
+    public long MaxReadLagEntries { get; set; } = 10_000;
+
     /// <summary>How often every node's <c>/cluster/status</c> is polled.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);

@@ -46,7 +46,8 @@ public static class ClusterApi
             stateMachine.State.SizeBytes,
             stateMachine.LastSnapshotIndex,
             members,
-            Environment.ProcessId));
+            Environment.ProcessId,
+            cluster.Zone));
     }
 
     /// <summary>

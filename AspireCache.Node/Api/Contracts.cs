@@ -49,7 +49,8 @@ public sealed record ClusterStatusResponse(
     long SizeBytes,
     long SnapshotIndex,
     IReadOnlyList<MemberStatus> Members,
-    int ProcessId);
+    int ProcessId,
+    string? Zone);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WriteResponse))]

@@ -18,6 +18,9 @@ public sealed class ClusterOptions : IValidatableObject
     [MinLength(1)]
     public Dictionary<string, Uri> Members { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Optional zone (e.g. availability zone) reported to routers, which prefer same-zone nodes for reads.</summary>
+    public string? Zone { get; set; }
+
     /// <summary>Where the WAL and snapshots live. Defaults to <c>.data/{NodeId}</c> under the working directory.</summary>
     public string? DataDirectory { get; set; }
 

@@ -48,6 +48,8 @@ public sealed class ClusterView : IDisposable
 
     public string NodeId => _options.NodeId;
 
+    public string? Zone => _options.Zone;
+
     public IRaftCluster Raft => cluster;
 
     public long Term => cluster.Term;

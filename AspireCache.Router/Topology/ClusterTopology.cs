@@ -10,7 +10,8 @@ namespace AspireCache.Router.Topology;
 /// <param name="LeaderId">Whom the node believes to be leader.</param>
 /// <param name="AppliedIndex">The node's applied index.</param>
 /// <param name="LatencyMs">Smoothed (EWMA) probe round-trip time.</param>
-public sealed record NodeView(string NodeId, bool Healthy, string Role, long Term, string? LeaderId, long AppliedIndex, double LatencyMs);
+/// <param name="Zone">The node's zone, if it reports one.</param>
+public sealed record NodeView(string NodeId, bool Healthy, string Role, long Term, string? LeaderId, long AppliedIndex, double LatencyMs, string? Zone = null);
 
 /// <summary>
 /// An immutable snapshot of the cluster as the router sees it. Load-balancing policies read

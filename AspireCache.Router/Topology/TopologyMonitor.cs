@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Router.Topology;
 
 /// <summary>The subset of a node's <c>GET /cluster/status</c> the router needs.</summary>
-internal sealed record NodeStatus(string NodeId, string Role, long Term, string? LeaderId, long AppliedIndex);
+internal sealed record NodeStatus(string NodeId, string Role, long Term, string? LeaderId, long AppliedIndex, string? Zone = null);
 
 /// <summary>
 /// Keeps the router's <see cref="ClusterTopology"/> current:
@@ -165,7 +165,7 @@ internal sealed class TopologyMonitor(
                 var latency = latencyMs is not { } rtt
                     ? last is { Healthy: true } ? last.LatencyMs : 1000
                     : last is { Healthy: true } ? (LatencySmoothing * rtt) + ((1 - LatencySmoothing) * last.LatencyMs) : rtt;
-                _views[node] = new NodeView(node, true, status.Role, status.Term, status.LeaderId, status.AppliedIndex, latency);
+                _views[node] = new NodeView(node, true, status.Role, status.Term, status.LeaderId, status.AppliedIndex, latency, status.Zone);
             }
 
             PublishLocked();

@@ -93,8 +93,33 @@ public sealed class LoadBalancingPolicyTests
         var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
             new NodeView("node1", false, "follower", 2, "node3", 0, 0.1),
             new NodeView("node2", true, "follower", 2, "node3", 0, 0.5),
-            new NodeView("node3", true, "leader", 2, "node3", 0, 2))));
+            new NodeView("node3", true, "leader", 2, "node3", 0, 2))), Options());
 
         Assert.Equal("node2", Pick(policy));
     }
+
+    [Fact]
+    public void Nearest_policy_prefers_the_routers_zone_over_latency()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 0.1, Zone: "west"),
+            new NodeView("node2", true, "follower", 2, "node3", 0, 3.0, Zone: "east"),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 2.0, Zone: "west"))), Options(zone: "east"));
+
+        Assert.Equal("node2", Pick(policy));
+    }
+
+    [Fact]
+    public void Nearest_policy_skips_a_node_that_lags_far_behind()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 10, 0.1),
+            new NodeView("node2", true, "follower", 2, "node3", 50_000, 3.0),
+            new NodeView("node3", true, "leader", 2, "node3", 50_000, 2.0))), Options());
+
+        Assert.Equal("node3", Pick(policy));
+    }
+
+    private static Microsoft.Extensions.Options.IOptions<AspireCache.Router.RouterOptions> Options(string? zone = null) =>
+        Microsoft.Extensions.Options.Options.Create(new AspireCache.Router.RouterOptions { Zone = zone });
 }
