@@ -42,6 +42,7 @@ for (var i = 0; i < names.Length; i++)
 void ConfigureNode<T>(IResourceBuilder<T> node, string name) where T : IResourceWithEnvironment, IResourceWithEndpoints
 {
     node.WithEnvironment("Cluster__NodeId", name)
+        .WithEnvironment("Cluster__SnapshotInterval", options.SnapshotInterval.ToString(System.Globalization.CultureInfo.InvariantCulture))
         .WithEnvironment("Cluster__LowerElectionTimeoutMs", options.LowerElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
         .WithEnvironment("Cluster__UpperElectionTimeoutMs", options.UpperElectionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture))
         .WithHttpHealthCheck("/health")

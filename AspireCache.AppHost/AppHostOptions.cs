@@ -17,6 +17,9 @@ internal sealed class AppHostOptions
     /// <summary>The router's port in run mode (the one the README's curl examples use).</summary>
     public int? RouterPort { get; set; } = 5080;
 
+    /// <summary>Entries between snapshots on every node (tests lower it to exercise snapshots).</summary>
+    public long SnapshotInterval { get; set; } = 10_000;
+
     public int LowerElectionTimeoutMs { get; set; } = 500;
 
     public int UpperElectionTimeoutMs { get; set; } = 1000;

@@ -25,7 +25,8 @@ public sealed class AspireAppFixture : IAsyncLifetime
     {
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AspireCache_AppHost>(
-            [$"--AspireCache:DataRoot={_dataRoot}", $"--AspireCache:RouterPort={TestPorts.Free()}"],
+            // Frequent snapshots: restarts and kill -9 then exercise snapshot + log recovery.
+            [$"--AspireCache:DataRoot={_dataRoot}", $"--AspireCache:RouterPort={TestPorts.Free()}", "--AspireCache:SnapshotInterval=300"],
             (options, _) => options.DisableDashboard = true,
             cts.Token);
 

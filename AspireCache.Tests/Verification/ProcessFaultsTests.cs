@@ -75,6 +75,8 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             }
 
             finals.Add(string.Join(", ", state));
+            var status = (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", timeout.Token))!;
+            output.WriteLine($"{node}: {finals[^1]} | revision {status.Revision}, applied {status.AppliedIndex}, commit {status.CommitIndex}, snapshot {status.SnapshotIndex}, role {status.Role}, term {status.Term}");
         }
 
         var operations = history.Snapshot();
