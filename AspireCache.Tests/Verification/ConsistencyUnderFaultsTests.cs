@@ -22,6 +22,9 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
 {
     private const int Keys = 4;
 
+    /// <summary>How each written value's request ended (status, problem type, node) — to trace a violation back to its write.</summary>
+    internal static readonly ConcurrentDictionary<string, string> WriteOutcomes = new();
+
     [Fact]
     public async Task Histories_under_crashes_and_partitions_are_linearizable_and_replicas_converge()
     {
@@ -134,6 +137,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                     var value = $"c{clientId}-{n++}";
                     var handle = history.BeginWrite(clientId, key, value);
                     var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Put, path) { Content = new StringContent(value) });
+                    await RecordOutcomeAsync(value, key, response);
                     if (response is { IsSuccessStatusCode: true })
                     {
                         history.CompleteWrite(handle, VersionOf(response));
@@ -163,6 +167,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                     }
 
                     var response = await SafeSendAsync(client, request);
+                    await RecordOutcomeAsync(value, key, response);
                     if (response is { IsSuccessStatusCode: true })
                     {
                         history.CompleteCompareAndSet(handle, true, VersionOf(response));
@@ -207,6 +212,20 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                 return;
             }
         }
+    }
+
+    private static async Task RecordOutcomeAsync(string value, string key, HttpResponseMessage? response)
+    {
+        if (response is null)
+        {
+            WriteOutcomes[value] = $"{key}: no response";
+            return;
+        }
+
+        var body = response.IsSuccessStatusCode ? "" : await response.Content.ReadAsStringAsync();
+        var node = response.Headers.TryGetValues("X-AspireCache-Node", out var n) ? n.First() : "?";
+        var replayed = response.Headers.Contains("Idempotent-Replayed") ? " replayed" : "";
+        WriteOutcomes[value] = $"{key}: {(int)response.StatusCode} from {node} etag {response.Headers.ETag?.Tag}{replayed} {body}";
     }
 
     /// <summary>"Not leader" (checked before proposing) and 4xx rejections change nothing: such writes never happened.</summary>

@@ -85,6 +85,15 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         output.WriteLine($"writes acknowledged: {operations.Count(o => o.Known && o.Kind != OpKind.Read)}; final state identical on all nodes: {finals.Distinct().Count() == 1}");
         output.WriteLine(result.Describe());
 
+        if (result.Outcome == CheckOutcome.Violation)
+        {
+            foreach (System.Text.RegularExpressions.Match value in System.Text.RegularExpressions.Regex.Matches(result.Describe(), "\"(c\\d+-\\d+)\""))
+            {
+                var v = value.Groups[1].Value;
+                output.WriteLine($"write {v}: {(ConsistencyUnderFaultsTests.WriteOutcomes.TryGetValue(v, out var o) ? o : "never sent")}");
+            }
+        }
+
         Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
         Assert.Single(finals.Distinct());
         Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20);
