@@ -39,6 +39,21 @@ public sealed class AspireAppFixture : IAsyncLifetime
 
     public HttpClient Node(string name) => NewClient(App.GetEndpoint(name, "http"));
 
+    /// <summary>The leader as the router sees it (optionally: a leader other than <paramref name="notThis"/>).</summary>
+    public async Task<string> LeaderAsync(CancellationToken token, string? notThis = null)
+    {
+        while (true)
+        {
+            using var topology = System.Text.Json.JsonDocument.Parse(await Router.GetStringAsync("/router/topology", token));
+            if (topology.RootElement.GetProperty("leaderId").GetString() is { } leader && leader != notThis)
+            {
+                return leader;
+            }
+
+            await Task.Delay(50, token);
+        }
+    }
+
     public Task<ExecuteCommandResult> ExecuteAsync(string resource, string command, CancellationToken token) =>
         App.Services.GetRequiredService<ResourceCommandService>().ExecuteCommandAsync(resource, command, token);
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
 using AspireCache.Node.Api;
 using Xunit.Abstractions;
@@ -15,7 +14,7 @@ public sealed class FailoverIntegrationTests(AspireAppFixture fixture, ITestOutp
     public async Task Stopping_the_leader_resource_loses_no_acknowledged_write_and_applies_none_twice()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        var leader = await LeaderAsync(timeout.Token);
+        var leader = await fixture.LeaderAsync(timeout.Token);
         var prefix = $"it/failover-{Guid.NewGuid():N}/";
         var startRevisions = await RevisionAsync(AspireAppFixture.Nodes.First(n => n != leader), timeout.Token);
 
@@ -41,7 +40,7 @@ public sealed class FailoverIntegrationTests(AspireAppFixture fixture, ITestOutp
 
         await Task.Delay(TimeSpan.FromSeconds(1), timeout.Token);
         await fixture.ExecuteAsync(leader, KnownResourceCommands.StopCommand, timeout.Token);
-        var newLeader = await LeaderAsync(timeout.Token, notThis: leader);
+        var newLeader = await fixture.LeaderAsync(timeout.Token, notThis: leader);
         await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token); // writes continue on the new leader
         await writing.CancelAsync();
         await writer;
@@ -63,19 +62,6 @@ public sealed class FailoverIntegrationTests(AspireAppFixture fixture, ITestOutp
         Assert.True(longestGap < TimeSpan.FromSeconds(30), $"writes stalled for {longestGap}");
     }
 
-    private async Task<string> LeaderAsync(CancellationToken token, string? notThis = null)
-    {
-        while (true)
-        {
-            using var topology = JsonDocument.Parse(await fixture.Router.GetStringAsync("/router/topology", token));
-            if (topology.RootElement.GetProperty("leaderId").GetString() is { } leader && leader != notThis)
-            {
-                return leader;
-            }
-
-            await Task.Delay(50, token);
-        }
-    }
 
     private async Task<long> RevisionAsync(string node, CancellationToken token)
     {

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Text.Json;
 using AspireCache.Node.Api;
 using AspireCache.Tests.Integration;
 using Xunit.Abstractions;
@@ -46,9 +45,9 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
             do
             {
-                await KillAndRestartAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
+                await KillAndRestartAsync(await fixture.LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
                 await PauseAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
-                await PauseAsync(await LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
+                await PauseAsync(await fixture.LeaderAsync(timeout.Token), "leader", faults, timeout.Token);
                 await KillAndRestartAsync(await FollowerAsync(timeout.Token), "follower", faults, timeout.Token);
                 await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
             }
@@ -154,23 +153,10 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", token))!.ProcessId;
     }
 
-    private async Task<string> LeaderAsync(CancellationToken token)
-    {
-        while (true)
-        {
-            using var topology = JsonDocument.Parse(await fixture.Router.GetStringAsync("/router/topology", token));
-            if (topology.RootElement.GetProperty("leaderId").GetString() is { } leader)
-            {
-                return leader;
-            }
-
-            await Task.Delay(50, token);
-        }
-    }
 
     private async Task<string> FollowerAsync(CancellationToken token)
     {
-        var leader = await LeaderAsync(token);
+        var leader = await fixture.LeaderAsync(token);
         return AspireAppFixture.Nodes.First(n => n != leader);
     }
 }
