@@ -156,6 +156,12 @@ public sealed class WriteCoordinator : IAsyncDisposable
         {
             failure = new ClusterUnavailableException(UnavailableReason.NoLeader, "The quorum is unreachable; the write may or may not be applied.");
         }
+        catch (Exception ex)
+        {
+            // Anything else (the log shutting down, an I/O failure) fails this batch only: the
+            // proposer loop must survive, or every later write would wait forever.
+            failure = new ClusterUnavailableException(UnavailableReason.Timeout, $"The write could not be confirmed ({ex.GetType().Name}); it may or may not be applied.");
+        }
 
         if (failure is not null)
         {

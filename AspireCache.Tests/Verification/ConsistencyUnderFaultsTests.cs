@@ -57,7 +57,8 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         await Task.WhenAll(clients);
         await monitor;
 
-        // Heal everything, then read every key from every node: the final state joins the history.
+        // Heal everything, let the router finish any retry (2 s deadline here), then read every key
+        // from every node: the final state joins the history.
         await PartitionTests.Heal(cluster);
         for (var i = 0; i < 3; i++)
         {
@@ -68,6 +69,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         }
 
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3));
         var finals = new Dictionary<int, List<string?>>();
         for (var node = 0; node < 3; node++)
         {

@@ -59,6 +59,10 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             await Task.WhenAll(clients);
         }
 
+        // The router may still be retrying a write its client gave up on (up to its 5 s deadline):
+        // let it finish, so the final reads see a quiet cluster.
+        await Task.Delay(TimeSpan.FromSeconds(6), timeout.Token);
+
         // Final reads of every key from every node join the history.
         var finals = new List<string>();
         foreach (var node in AspireAppFixture.Nodes)
