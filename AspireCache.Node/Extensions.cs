@@ -102,17 +102,16 @@ public static class Extensions
 
     public static WebApplication MapCacheNode(this WebApplication app)
     {
-        // Subscribe to leader changes from the start (logs, metrics, /cluster/watch).
-        _ = app.Services.GetRequiredService<ClusterView>();
+        // Resolving ClusterView subscribes it to leader changes from the start (logs, metrics, /cluster/watch).
+        var cluster = app.Services.GetRequiredService<ClusterView>();
         var state = app.Services.GetRequiredService<CacheStateMachine>().State;
         var eviction = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Eviction.EvictionOptions>>().Value;
         var telemetry = app.Services.GetRequiredService<NodeTelemetry>();
         telemetry.ObserveMemory(() => state.SizeBytes, eviction.ResolveBudget, () => state.Count);
         telemetry.ObserveHotKeys(app.Services.GetRequiredService<HotKeyTracker>());
         app.UseExceptionHandler();
-        app.Use(static (context, next) =>
+        app.Use((context, next) =>
         {
-            var cluster = context.RequestServices.GetRequiredService<ClusterView>();
             context.Response.Headers[ClusterApi.NodeHeader] = cluster.NodeId;
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);

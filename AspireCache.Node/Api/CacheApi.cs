@@ -44,6 +44,8 @@ public static class CacheApi
         ClusterView cluster,
         NodeTelemetry telemetry,
         TimeProvider clock,
+        Eviction.AccessTracker access,
+        HotKeyTracker hotKeys,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
@@ -71,8 +73,8 @@ public static class CacheApi
 
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
-        http.RequestServices.GetRequiredService<Eviction.AccessTracker>().Touch(key);
-        http.RequestServices.GetRequiredService<HotKeyTracker>().Record(key);
+        access.Touch(key);
+        hotKeys.Record(key);
         var headers = http.Response.Headers;
         headers.ETag = ETag(entry.Version);
         if (entry.ExpiresUnixMs != 0)
@@ -475,18 +477,32 @@ internal static class RequestBody
             return null;
         }
 
-        var capacity = request.ContentLength is { } length ? (int)length : 4096;
-        using var buffer = new MemoryStream(capacity);
-        var chunk = new byte[Math.Min(81920, limit + 1)];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, token)) > 0)
+        // Usual case: the length is declared, so read straight into the value's own array.
+        if (request.ContentLength is { } declared)
         {
-            if (buffer.Length + read > limit)
+            var value = new byte[declared];
+            var filled = 0;
+            int read;
+            while (filled < value.Length && (read = await request.Body.ReadAsync(value.AsMemory(filled), token)) > 0)
+            {
+                filled += read;
+            }
+
+            // Kestrel enforces Content-Length; a short body fails the read above as a bad request.
+            return filled == value.Length ? value : value[..filled];
+        }
+
+        using var buffer = new MemoryStream(4096);
+        var chunk = new byte[Math.Min(81920, limit + 1)];
+        int n;
+        while ((n = await request.Body.ReadAsync(chunk, token)) > 0)
+        {
+            if (buffer.Length + n > limit)
             {
                 return null;
             }
 
-            buffer.Write(chunk, 0, read);
+            buffer.Write(chunk, 0, n);
         }
 
         return buffer.ToArray();

@@ -12,14 +12,10 @@ internal static partial class NodeLog
     [LoggerMessage(1003, LogLevel.Information, "State restored from snapshot at index {Index}: {Keys} keys")]
     public static partial void SnapshotRestored(ILogger logger, long index, int keys);
 
-    [LoggerMessage(1004, LogLevel.Warning, "Request rejected ({Reason}): {Detail}")]
-    public static partial void RequestRejected(ILogger logger, string reason, string detail);
 
     [LoggerMessage(1005, LogLevel.Information, "Node {NodeId} starting; members {Members}; data directory {DataDirectory}")]
     public static partial void Starting(ILogger logger, string nodeId, string members, string dataDirectory);
 
-    [LoggerMessage(1006, LogLevel.Warning, "Read index request failed: {Reason}")]
-    public static partial void ReadIndexFailed(ILogger logger, string reason);
 
     [LoggerMessage(1008, LogLevel.Error, "Log entry {Index} could not be decoded and was skipped: {Reason}")]
     public static partial void UndecodableEntry(ILogger logger, long index, string reason);

@@ -86,6 +86,18 @@ public sealed class ClusterView : IDisposable
 
     public string Role => IsLeader ? "leader" : "follower";
 
+    /// <summary>
+    /// The error for "this node cannot act as leader": 421 naming the leader when one is known
+    /// elsewhere, otherwise 503 (an election is under way or the quorum is lost).
+    /// </summary>
+    public ClusterUnavailableException NotLeaderError(string noLeaderDetail)
+    {
+        var leader = Leader;
+        return leader.LeaderId is null || leader.IsLocal
+            ? new ClusterUnavailableException(UnavailableReason.NoLeader, noLeaderDetail)
+            : new ClusterUnavailableException(UnavailableReason.NotLeader, $"This node is not the leader; {leader.LeaderId} is.", leader);
+    }
+
     /// <summary>Maps a Raft endpoint back to the configured member id.</summary>
     public string? IdOf(System.Net.EndPoint? endPoint)
     {

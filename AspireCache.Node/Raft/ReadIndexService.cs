@@ -182,7 +182,7 @@ public sealed class ReadIndexService
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"No leader confirmed a read index within {_options.ReadIndexTimeout.TotalSeconds:0.#} s{(lastFailure is null ? "" : $" ({lastFailure})")}.");
+                throw NoConfirmation(lastFailure);
             }
 
             // Wait for the election to move on (or a short beat), then ask again.
@@ -195,16 +195,13 @@ public sealed class ReadIndexService
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"No leader confirmed a read index within {_options.ReadIndexTimeout.TotalSeconds:0.#} s{(lastFailure is null ? "" : $" ({lastFailure})")}.");
+                throw NoConfirmation(lastFailure);
             }
         }
     }
 
-    private ClusterUnavailableException NotLeader()
-    {
-        var leader = _cluster.Leader;
-        return leader.LeaderId is null || leader.IsLocal
-            ? new ClusterUnavailableException(UnavailableReason.NoLeader, "Leadership could not be confirmed by a quorum.")
-            : new ClusterUnavailableException(UnavailableReason.NotLeader, $"This node is not the leader; {leader.LeaderId} is.", leader);
-    }
+    private ClusterUnavailableException NoConfirmation(string? lastFailure) =>
+        new(UnavailableReason.NoLeader, $"No leader confirmed a read index within {_options.ReadIndexTimeout.TotalSeconds:0.#} s{(lastFailure is null ? "" : $" ({lastFailure})")}.");
+
+    private ClusterUnavailableException NotLeader() => _cluster.NotLeaderError("Leadership could not be confirmed by a quorum.");
 }

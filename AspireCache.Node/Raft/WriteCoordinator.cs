@@ -45,12 +45,9 @@ public sealed class WriteCoordinator : IAsyncDisposable
     public async Task<CommandResult> ProposeAsync(CacheCommand command, CancellationToken token)
     {
         using var activity = NodeTelemetry.Source.StartActivity("cache.write");
-        var leader = _cluster.Leader;
-        if (!leader.IsLocal || !_cluster.IsLeader)
+        if (!_cluster.IsLeader || !_cluster.Leader.IsLocal)
         {
-            throw leader.LeaderId is null
-                ? new ClusterUnavailableException(UnavailableReason.NoLeader, "No leader is known; an election is in progress or the quorum is lost.")
-                : new ClusterUnavailableException(UnavailableReason.NotLeader, $"This node is not the leader; {leader.LeaderId} is.", leader);
+            throw _cluster.NotLeaderError("No leader is known; an election is in progress or the quorum is lost.");
         }
 
         var pending = new PendingWrite(command, EstimateBytes(command), activity?.Context ?? default);

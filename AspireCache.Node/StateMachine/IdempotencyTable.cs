@@ -71,16 +71,47 @@ public sealed class IdempotencyTable
         }
     }
 
-    /// <summary>FNV-1a over a command's encoded body: same request ⇒ same fingerprint on every replica.</summary>
+    /// <summary>
+    /// FNV-1a over a command's encoded body: same request ⇒ same fingerprint on every replica. The
+    /// bytes are hashed as the codec writes them (runs on apply for every keyed write: no copy of the value).
+    /// </summary>
     public static ulong Fingerprint(CacheCommand command)
     {
-        var bytes = CommandCodec.Encode(new CommandBatch(0, [command with { IdempotencyKey = null }]));
-        var hash = 14695981039346656037UL;
-        foreach (var b in bytes)
+        var hasher = new HashingWriter();
+        CommandCodec.Encode(new CommandBatch(0, [command with { IdempotencyKey = null }]), hasher);
+        return hasher.Hash;
+    }
+
+    /// <summary>An <see cref="System.Buffers.IBufferWriter{T}"/> that folds what is written into an FNV-1a hash.</summary>
+    private sealed class HashingWriter : System.Buffers.IBufferWriter<byte>
+    {
+        private byte[] _scratch = new byte[256];
+
+        public ulong Hash { get; private set; } = 14695981039346656037UL;
+
+        public void Advance(int count)
         {
-            hash = (hash ^ b) * 1099511628211UL;
+            var hash = Hash;
+            foreach (var b in _scratch.AsSpan(0, count))
+            {
+                hash = (hash ^ b) * 1099511628211UL;
+            }
+
+            Hash = hash;
         }
 
-        return hash;
+        public Memory<byte> GetMemory(int sizeHint = 0) => Ensure(sizeHint);
+
+        public Span<byte> GetSpan(int sizeHint = 0) => Ensure(sizeHint);
+
+        private byte[] Ensure(int sizeHint)
+        {
+            if (sizeHint > _scratch.Length)
+            {
+                _scratch = new byte[sizeHint];
+            }
+
+            return _scratch;
+        }
     }
 }

@@ -8,7 +8,4 @@ internal static partial class RouterLog
 
     [LoggerMessage(2002, LogLevel.Warning, "Node {Node} is unreachable: {Reason}")]
     public static partial void NodeUnreachable(ILogger logger, string node, string reason);
-
-    [LoggerMessage(2003, LogLevel.Debug, "No destination for route {Route}: {Reason}")]
-    public static partial void NoDestination(ILogger logger, string route, string reason);
 }

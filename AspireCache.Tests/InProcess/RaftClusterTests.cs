@@ -115,10 +115,13 @@ public sealed class RaftClusterTests(StableClusterFixture fixture) : IClassFixtu
         (await writer.PutAsync("/cache/inproc/stale", new StringContent("s"))).EnsureSuccessStatusCode();
         using var follower = Cluster.Client((leader + 1) % 3);
 
+        Assert.Equal("s", await follower.GetStringAsync("/cache/inproc/stale")); // linearizable: applied here now
+
         var response = await follower.GetAsync("/cache/inproc/stale?consistent=false");
 
         Assert.Equal("stale", response.Headers.GetValues(CacheApi.ConsistencyHeader).Single());
-        Assert.True(long.Parse(response.Headers.GetValues(CacheApi.AppliedIndexHeader).Single(), System.Globalization.CultureInfo.InvariantCulture) >= 0);
+        Assert.Equal("s", await response.Content.ReadAsStringAsync());
+        Assert.True(long.Parse(response.Headers.GetValues(CacheApi.AppliedIndexHeader).Single(), System.Globalization.CultureInfo.InvariantCulture) > 0);
         Assert.True(response.Headers.Contains(CacheApi.CommitIndexHeader));
     }
 

@@ -130,8 +130,10 @@ public sealed class CacheStateTests
     [Fact]
     public async Task Corrupt_snapshot_is_a_format_error()
     {
-        using var stream = new MemoryStream([42, 0, 0]);
+        var header = new byte[13];
+        header[0] = 42; // unknown snapshot format version
+        using var stream = new MemoryStream(header);
 
-        await Assert.ThrowsAnyAsync<Exception>(async () => await new CacheState().RestoreSnapshotAsync(stream, CancellationToken.None));
+        await Assert.ThrowsAsync<CommandFormatException>(async () => await new CacheState().RestoreSnapshotAsync(stream, CancellationToken.None));
     }
 }
