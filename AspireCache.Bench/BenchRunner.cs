@@ -120,23 +120,7 @@ public static class BenchRunner
         await stopProgress.CancelAsync();
         await progressTask;
 
-        var reads = Stats.Build("read", stats.Select(s => s.Reads), elapsed);
-        var writes = Stats.Build("write", stats.Select(s => s.Writes), elapsed);
-        var total = Stats.Build("total", stats.Select(s => s.Reads).Concat(stats.Select(s => s.Writes)), elapsed);
-        return new BenchResult
-        {
-            Options = options,
-            ElapsedSeconds = elapsed,
-            Throughput = total.Throughput,
-            TotalOperations = total.Count,
-            TotalErrors = total.Errors,
-            Operations = new Dictionary<string, OperationStats>(StringComparer.Ordinal) { ["read"] = reads, ["write"] = writes },
-            Total = total,
-            Errors = Stats.MergeErrors(stats),
-            ClientCpuPercent = cpuPercent,
-            PreloadSeconds = preloadSeconds,
-            PreloadErrors = preloadErrors,
-        };
+        return Stats.ToResult(options, elapsed, stats, cpuPercent, preloadSeconds, preloadErrors);
     }
 
     /// <summary>Closed-loop workers sharing the phase flag. Only operations that start and end while measuring are recorded.</summary>

@@ -82,13 +82,10 @@ internal static class FailoverRunner
         progress.WriteLine("verifying every written key with linearizable reads...");
         var verify = await state.VerifyAsync(client, contexts, options.VerifyTimeout, token);
 
-        var reads = Stats.Build("read", stats.Select(s => s.Reads), elapsed);
-        var writes = Stats.Build("write", stats.Select(s => s.Writes), elapsed);
-        var total = Stats.Build("total", stats.Select(s => s.Reads).Concat(stats.Select(s => s.Writes)), elapsed);
         var examples = state.Examples.ToList();
         examples.AddRange(verify.Examples);
 
-        var report = new FailoverReport
+        return Stats.ToResult(options, elapsed, stats, cpuPercent, failover: (reads, writes) => new FailoverReport
         {
             Writers = writers,
             Readers = readers,
@@ -109,21 +106,7 @@ internal static class FailoverRunner
             KeysUnverified = verify.Unverified,
             VerifySeconds = verify.Seconds,
             Examples = examples.Take(20).ToList(),
-        };
-
-        return new BenchResult
-        {
-            Options = options,
-            ElapsedSeconds = elapsed,
-            Throughput = total.Throughput,
-            TotalOperations = total.Count,
-            TotalErrors = total.Errors,
-            Operations = new Dictionary<string, OperationStats>(StringComparer.Ordinal) { ["read"] = reads, ["write"] = writes },
-            Total = total,
-            Errors = Stats.MergeErrors(stats),
-            ClientCpuPercent = cpuPercent,
-            Failover = report,
-        };
+        });
     }
 
     /// <summary>Longest interval between run start, successful completions and run end.</summary>

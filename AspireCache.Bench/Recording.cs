@@ -103,6 +103,36 @@ internal sealed class LiveCounters
 
 internal static class Stats
 {
+    /// <summary>The result of a run: per-operation and total statistics over the measured window.</summary>
+    public static BenchResult ToResult(
+        BenchOptions options,
+        double elapsed,
+        WorkerStats[] stats,
+        double cpuPercent,
+        double preloadSeconds = 0,
+        long preloadErrors = 0,
+        Func<OperationStats, OperationStats, FailoverReport>? failover = null)
+    {
+        var reads = Build("read", stats.Select(s => s.Reads), elapsed);
+        var writes = Build("write", stats.Select(s => s.Writes), elapsed);
+        var total = Build("total", stats.Select(s => s.Reads).Concat(stats.Select(s => s.Writes)), elapsed);
+        return new BenchResult
+        {
+            Options = options,
+            ElapsedSeconds = elapsed,
+            Throughput = total.Throughput,
+            TotalOperations = total.Count,
+            TotalErrors = total.Errors,
+            Operations = new Dictionary<string, OperationStats>(StringComparer.Ordinal) { ["read"] = reads, ["write"] = writes },
+            Total = total,
+            Errors = MergeErrors(stats),
+            ClientCpuPercent = cpuPercent,
+            PreloadSeconds = preloadSeconds,
+            PreloadErrors = preloadErrors,
+            Failover = failover?.Invoke(reads, writes),
+        };
+    }
+
     public static OperationStats Build(string name, IEnumerable<OpRecorder> recorders, double seconds)
     {
         var histogram = new LongHistogram(1, OpRecorder.HighestMicros, 3);
