@@ -90,8 +90,7 @@ public static class Extensions
     /// <summary>Restores the state machine from its latest snapshot; must run before the host starts.</summary>
     public static async Task RestoreCacheStateAsync(this WebApplication app, CancellationToken token = default)
     {
-        await app.RestoreStateAsync<CacheStateMachine>(token);
-        app.Services.GetRequiredService<CacheStateMachine>().OnRestored();
+        await app.Services.GetRequiredService<CacheStateMachine>().RestoreAsync(token);
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
         NodeLog.Starting(
             app.Logger,

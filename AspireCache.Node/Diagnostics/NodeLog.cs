@@ -13,6 +13,12 @@ internal static partial class NodeLog
     public static partial void SnapshotRestored(ILogger logger, long index, int keys);
 
 
+    [LoggerMessage(1004, LogLevel.Error, "Snapshot at index {Index} could not be written; the next one will be tried at the next interval")]
+    public static partial void SnapshotFailed(ILogger logger, Exception exception, long index);
+
+    [LoggerMessage(1011, LogLevel.Information, "Snapshot at index {Index} received from the leader and installed: {Keys} keys, {Bytes} bytes in {ElapsedMs} ms")]
+    public static partial void SnapshotInstalled(ILogger logger, long index, int keys, long bytes, double elapsedMs);
+
     [LoggerMessage(1005, LogLevel.Information, "Node {NodeId} starting; members {Members}; data directory {DataDirectory}")]
     public static partial void Starting(ILogger logger, string nodeId, string members, string dataDirectory);
 

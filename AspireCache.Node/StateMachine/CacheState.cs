@@ -356,12 +356,15 @@ public sealed class CacheState
         }
     }
 
+    /// <summary>Writes a snapshot of <paramref name="view"/> and the idempotency table as it is now (callers must not apply meanwhile).</summary>
+    public static ValueTask WriteSnapshotAsync(StateView view, IdempotencyTable? idempotency, Stream output, CancellationToken token) =>
+        WriteSnapshotAsync(view, idempotency?.Entries().ToArray() ?? [], output, token);
+
     /// <summary>
-    /// Writes a consistent snapshot of <paramref name="view"/>, then the idempotency table
-    /// (<paramref name="idempotency"/> must not change meanwhile: DotNext does not apply while a
-    /// snapshot is persisted).
+    /// Writes a consistent snapshot: the immutable <paramref name="view"/>, then the idempotency
+    /// records captured with it. Neither changes while this runs, so applies may go on meanwhile.
     /// </summary>
-    public static async ValueTask WriteSnapshotAsync(StateView view, IdempotencyTable? idempotency, Stream output, CancellationToken token)
+    public static async ValueTask WriteSnapshotAsync(StateView view, IReadOnlyCollection<(string Key, IdempotencyTable.Record Record)> idempotency, Stream output, CancellationToken token)
     {
         var header = new byte[13];
         header[0] = SnapshotFormatVersion;
@@ -399,11 +402,10 @@ public sealed class CacheState
         var buffer = record;
         var length = new byte[4];
 
-        var records = idempotency?.Entries().ToList() ?? [];
-        BinaryPrimitives.WriteInt32LittleEndian(length, records.Count);
+        BinaryPrimitives.WriteInt32LittleEndian(length, idempotency.Count);
         await output.WriteAsync(length, token);
         var fixedPart = new byte[25];
-        foreach (var (key, value) in records)
+        foreach (var (key, value) in idempotency)
         {
             buffer.ResetWrittenCount();
             CommandCodec.Encode(new CommandBatch(0, [new DeleteCommand(key)]), buffer);

@@ -21,16 +21,32 @@ public sealed class ProposalContext(int commandCount, ActivityContext parent = d
 }
 
 /// <summary>
-/// DotNext's view of the cache: decodes committed entries and applies them to <see cref="CacheState"/>
-/// in log order, takes a snapshot every <c>snapshotInterval</c> entries so the WAL can be
-/// compacted, and restores from the latest snapshot on start. It never looks at HTTP, roles or clocks.
+/// DotNext's view of the cache (<see cref="IStateMachine"/>): decodes committed entries and applies
+/// them to <see cref="CacheState"/> in log order, restores from the latest snapshot on start, and
+/// keeps the log bounded with copy-on-write snapshots.
+/// <para>
+/// A snapshot captures the immutable <see cref="StateView"/> (and a copy of the idempotency table)
+/// on the apply loop — O(1) plus the table copy — and is written to disk on a background task while
+/// the apply loop goes on. It is published to DotNext (<see cref="ISnapshotManager.Snapshot"/>, which
+/// lets the WAL compact and followers be sent it) only once the file is complete and flushed. One
+/// snapshot is written at a time; a due snapshot waits for the previous one to finish.
+/// </para>
+/// <para>
+/// A snapshot sent by the leader replaces the state and advances the applied index to its index,
+/// so the read path (which waits for an applied index) sees it.
+/// </para>
+/// It never looks at HTTP, roles or clocks.
 /// </summary>
-public sealed class CacheStateMachine : SimpleStateMachine
+public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 {
+    private readonly DirectoryInfo _location;
     private readonly long _snapshotInterval;
     private readonly ILogger _logger;
     private readonly NodeTelemetry? _telemetry;
-    private long _lastSnapshotIndex;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Lock _publishLock = new();
+    private volatile FileSnapshot? _snapshot;
+    private Task _writer = Task.CompletedTask; // only the apply loop (and dispose) touches it
     private volatile bool _snapshotRequested;
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
@@ -41,103 +57,288 @@ public sealed class CacheStateMachine : SimpleStateMachine
     }
 
     public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger)
-        : base(EnsureExists(location))
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(snapshotInterval, 1);
+        location.Create();
+        _location = location;
         _snapshotInterval = snapshotInterval;
         _logger = logger;
     }
 
     public CacheState State { get; } = new();
 
-    private static DirectoryInfo EnsureExists(DirectoryInfo location)
-    {
-        location.Create();
-        return location;
-    }
-
     public AppliedIndex Applied { get; } = new();
 
-    /// <summary>After startup restore: remember which index the restored snapshot covers.</summary>
-    public void OnRestored()
-    {
-        var index = ((ISnapshotManager)this).Snapshot?.Index ?? 0;
-        Volatile.Write(ref _lastSnapshotIndex, index);
-        Applied.Advance(index);
-        NodeLog.SnapshotRestored(_logger, index, State.Count);
-    }
+    /// <summary>Index of the latest durable snapshot (written, restored or installed).</summary>
+    public long LastSnapshotIndex => _snapshot?.Index ?? 0;
+
+    /// <summary>Test seam: runs on the snapshot task after the view is captured, before the file is written.</summary>
+    internal Func<CancellationToken, Task>? BeforeSnapshotWrite { get; set; }
 
     /// <summary>Snapshot at the next applied entry regardless of the interval (the "Take snapshot" command).</summary>
     public void RequestSnapshot() => _snapshotRequested = true;
 
-    /// <summary>Index of the last snapshot written or restored.</summary>
-    public long LastSnapshotIndex => Volatile.Read(ref _lastSnapshotIndex);
-
-    protected override ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
+    /// <summary>
+    /// Restores the state from the latest snapshot on disk. Must run before DotNext's WAL is
+    /// created: the WAL starts applying after <see cref="ISnapshotManager.Snapshot"/>'s index.
+    /// </summary>
+    public async ValueTask RestoreAsync(CancellationToken token = default)
     {
-        if (!entry.IsConfiguration && entry.Length is not 0 && entry.TryGetPayload(out var payload) && payload.Length > 0)
+        foreach (var leftover in _location.EnumerateFiles(FileSnapshot.TempMask))
         {
-            CommandBatch batch;
-            try
-            {
-                batch = payload.IsSingleSegment
-                    ? CommandCodec.Decode(payload.FirstSpan)
-                    : CommandCodec.Decode(payload.ToArray());
-            }
-            catch (CommandFormatException ex)
-            {
-                // A throwing ApplyAsync breaks DotNext's WAL for good. Every replica decodes the
-                // same bytes the same way, so skipping an undecodable entry keeps them identical.
-                NodeLog.UndecodableEntry(_logger, entry.Index, ex.Message);
-                batch = new CommandBatch(0, []);
-            }
-
-            var proposal = entry.Context as ProposalContext;
-            using var activity = proposal is null ? null : NodeTelemetry.Source.StartActivity("raft.apply", ActivityKind.Internal, proposal.Parent);
-            activity?.SetTag("raft.entry_index", entry.Index);
-            activity?.SetTag("raft.entry_term", entry.Term);
-            activity?.SetTag("raft.batch_size", batch.Commands.Count);
-            var results = State.Apply(batch);
-            if (proposal is { } context && results.Length == context.Results.Length)
-            {
-                results.CopyTo(context.Results, 0);
-                context.Applied = true;
-            }
+            leftover.Delete(); // a snapshot interrupted by a crash: never published
         }
 
+        if (FileSnapshot.Latest(_location) is { } latest)
+        {
+            await using (var stream = OpenRead(latest.File))
+            {
+                await State.RestoreSnapshotAsync(stream, token);
+            }
+
+            _snapshot = latest;
+            Applied.Advance(latest.Index);
+        }
+
+        NodeLog.SnapshotRestored(_logger, LastSnapshotIndex, State.Count);
+    }
+
+    ISnapshot? ISnapshotManager.Snapshot => _snapshot;
+
+    ValueTask<long> IStateMachine.ApplyAsync(LogEntry entry, CancellationToken token)
+    {
+        var applied = Applied.Value;
+        if (entry.Index <= applied)
+        {
+            return new(applied);
+        }
+
+        if (entry.IsSnapshot)
+        {
+            return InstallAsync(entry, token);
+        }
+
+        Apply(entry);
         Applied.Advance(entry.Index);
-        if (_snapshotRequested)
+        if ((_snapshotRequested || entry.Index - LastSnapshotIndex >= _snapshotInterval) && _writer.IsCompleted)
         {
             _snapshotRequested = false;
-            return new(true);
+            _writer = WriteSnapshotAsync(State.Current, State.Idempotency.Entries().ToArray(), entry.Index, entry.Term);
         }
 
-        return new(entry.Index - LastSnapshotIndex >= _snapshotInterval);
+        return new(entry.Index);
     }
 
-    protected override async ValueTask PersistAsync(IAsyncBinaryWriter writer, CancellationToken token)
+    private void Apply(LogEntry entry)
+    {
+        if (entry.IsConfiguration || entry.Length is 0 || !entry.TryGetPayload(out var payload) || payload.Length == 0)
+        {
+            return;
+        }
+
+        CommandBatch batch;
+        try
+        {
+            batch = payload.IsSingleSegment
+                ? CommandCodec.Decode(payload.FirstSpan)
+                : CommandCodec.Decode(payload.ToArray());
+        }
+        catch (CommandFormatException ex)
+        {
+            // A throwing ApplyAsync breaks DotNext's WAL for good. Every replica decodes the
+            // same bytes the same way, so skipping an undecodable entry keeps them identical.
+            NodeLog.UndecodableEntry(_logger, entry.Index, ex.Message);
+            return;
+        }
+
+        var proposal = entry.Context as ProposalContext;
+        using var activity = proposal is null ? null : NodeTelemetry.Source.StartActivity("raft.apply", ActivityKind.Internal, proposal.Parent);
+        activity?.SetTag("raft.entry_index", entry.Index);
+        activity?.SetTag("raft.entry_term", entry.Term);
+        activity?.SetTag("raft.batch_size", batch.Commands.Count);
+        var results = State.Apply(batch);
+        if (proposal is { } context && results.Length == context.Results.Length)
+        {
+            results.CopyTo(context.Results, 0);
+            context.Applied = true;
+        }
+    }
+
+    /// <summary>Writes the captured view to a temporary file, flushes it, renames it into place and publishes it.</summary>
+    private async Task WriteSnapshotAsync(StateView view, (string Key, IdempotencyTable.Record Record)[] idempotency, long index, long term)
+    {
+        await Task.Yield(); // off the apply loop from here on
+        var started = Stopwatch.GetTimestamp();
+        var temp = FileSnapshot.TempFile(_location, index, term);
+        try
+        {
+            if (BeforeSnapshotWrite is { } hook)
+            {
+                await hook(_lifetime.Token);
+            }
+
+            long bytes;
+            await using (var output = OpenWrite(temp))
+            {
+                await CacheState.WriteSnapshotAsync(view, idempotency, output, _lifetime.Token);
+                await output.FlushAsync(_lifetime.Token);
+                output.Flush(flushToDisk: true);
+                bytes = output.Length;
+            }
+
+            var published = Publish(temp, index, term);
+            var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (published)
+            {
+                _telemetry?.SnapshotTaken(elapsed, bytes);
+                NodeLog.SnapshotTaken(_logger, index, view.Count, bytes, elapsed);
+            }
+        }
+        catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
+        {
+            TryDelete(temp);
+        }
+        catch (Exception ex)
+        {
+            // A failed snapshot only delays compaction; the log still holds everything.
+            TryDelete(temp);
+            NodeLog.SnapshotFailed(_logger, ex, index);
+        }
+    }
+
+    /// <summary>A snapshot sent by the leader: persist it, replace the state, advance the applied index.</summary>
+    private async ValueTask<long> InstallAsync(LogEntry entry, CancellationToken token)
     {
         var started = Stopwatch.GetTimestamp();
-        var view = State.Current;
-        var index = Applied.Value;
-        // Streamed through a buffered adapter: memory stays bounded however large the state is.
-        var sink = new AsyncBinaryWriterStream(writer);
-        await using (var output = new BufferedStream(sink, 64 * 1024))
+        var temp = FileSnapshot.TempFile(_location, entry.Index, entry.Term);
+        try
         {
-            await CacheState.WriteSnapshotAsync(view, State.Idempotency, output, token);
-            await output.FlushAsync(token);
+            await using (var output = OpenWrite(temp))
+            {
+                await entry.WriteToAsync(output, 64 * 1024, token);
+                await output.FlushAsync(token);
+                output.Flush(flushToDisk: true);
+            }
+
+            await using (var input = OpenRead(temp))
+            {
+                await State.RestoreSnapshotAsync(input, token);
+            }
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
         }
 
-        Volatile.Write(ref _lastSnapshotIndex, index);
-        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        _telemetry?.SnapshotTaken(elapsed, sink.Length);
-        NodeLog.SnapshotTaken(_logger, index, view.Count, sink.Length, elapsed);
+        Publish(temp, entry.Index, entry.Term);
+        Applied.Advance(entry.Index);
+        NodeLog.SnapshotInstalled(_logger, entry.Index, State.Count, new FileInfo(FileSnapshot.PathOf(_location, entry.Index, entry.Term)).Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return entry.Index;
     }
 
-    protected override async ValueTask RestoreAsync(FileInfo snapshotFile, CancellationToken token)
+    /// <summary>Renames a complete temporary file into place and makes it the current snapshot unless a newer one already is.</summary>
+    private bool Publish(FileInfo temp, long index, long term)
     {
-        await using var stream = snapshotFile.OpenRead();
-        await State.RestoreSnapshotAsync(stream, token);
+        lock (_publishLock)
+        {
+            if (_snapshot is { } current && current.Index >= index)
+            {
+                TryDelete(temp); // overtaken (e.g. by a snapshot installed from the leader meanwhile)
+                return false;
+            }
+
+            var destination = FileSnapshot.PathOf(_location, index, term);
+            temp.MoveTo(destination, overwrite: true);
+            _snapshot = new FileSnapshot(new FileInfo(destination), index, term);
+            return true;
+        }
+    }
+
+    ValueTask ISnapshotManager.ReclaimGarbageAsync(long watermark, CancellationToken token)
+    {
+        // DotNext guarantees nobody reads a snapshot older than the watermark any more.
+        foreach (var candidate in FileSnapshot.All(_location))
+        {
+            if (candidate.Index < watermark && candidate.Index < LastSnapshotIndex)
+            {
+                TryDelete(candidate.File);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_lifetime.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _lifetime.CancelAsync();
+        await _writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _lifetime.Dispose();
+    }
+
+    private static FileStream OpenWrite(FileInfo file) =>
+        new(file.FullName, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 64 * 1024, Options = FileOptions.Asynchronous });
+
+    private static FileStream OpenRead(FileInfo file) =>
+        new(file.FullName, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, BufferSize = 64 * 1024, Options = FileOptions.Asynchronous | FileOptions.SequentialScan });
+
+    private static void TryDelete(FileInfo file)
+    {
+        try
+        {
+            file.Delete();
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>A durable snapshot file named <c>{index}-{term}</c> (DotNext's <c>SimpleStateMachine</c> naming, so existing data directories restore).</summary>
+    private sealed class FileSnapshot(FileInfo file, long index, long term) : ISnapshot
+    {
+        public const string TempMask = "*.tmp";
+
+        public FileInfo File { get; } = file;
+
+        public long Index { get; } = index;
+
+        public long Term { get; } = term;
+
+        long? IDataTransferObject.Length => File.Length;
+
+        bool IDataTransferObject.IsReusable => true;
+
+        public static string PathOf(DirectoryInfo location, long index, long term) =>
+            Path.Combine(location.FullName, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{index}-{term}"));
+
+        public static FileInfo TempFile(DirectoryInfo location, long index, long term) =>
+            new(PathOf(location, index, term) + $".{Guid.NewGuid():N}.tmp");
+
+        public static IEnumerable<FileSnapshot> All(DirectoryInfo location)
+        {
+            foreach (var file in location.EnumerateFiles("*-*"))
+            {
+                if (file.Name.Split('-') is [var i, var t]
+                    && long.TryParse(i, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
+                    && long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var term))
+                {
+                    yield return new FileSnapshot(file, index, term);
+                }
+            }
+        }
+
+        public static FileSnapshot? Latest(DirectoryInfo location) => All(location).MaxBy(s => s.Index);
+
+        async ValueTask IDataTransferObject.WriteToAsync<TWriter>(TWriter writer, CancellationToken token)
+        {
+            await using var stream = OpenRead(File);
+            await writer.CopyFromAsync(stream, token: token);
+        }
     }
 }
 

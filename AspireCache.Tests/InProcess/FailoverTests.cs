@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using AspireCache.Node.Api;
+using AspireCache.Node.StateMachine;
 
 namespace AspireCache.Tests.InProcess;
 
@@ -109,6 +110,93 @@ public sealed class FailoverTests
 
         var status = await cluster.StatusAsync(follower);
         Assert.True(status.SnapshotIndex > 0, "the restarted node should have restored a snapshot");
+    }
+
+    [Fact]
+    public async Task A_follower_brought_up_to_date_by_a_snapshot_serves_linearizable_reads_without_further_writes()
+    {
+        // The leader's log ends exactly at its snapshot, so the returning follower gets the
+        // snapshot and no entry after it: its read path must still see the snapshot as applied.
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:SnapshotInterval"] = "100000",
+            ["Cluster:ReadIndexTimeout"] = "00:00:02",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        await cluster.StopNodeAsync(follower);
+        using var client = cluster.Client(leader);
+        for (var i = 0; i < 20; i++)
+        {
+            (await client.PutAsync($"/cache/installed/{i}", new StringContent($"{i}"))).EnsureSuccessStatusCode();
+        }
+
+        (await client.PostAsync("/admin/snapshot", null)).EnsureSuccessStatusCode();
+        var snapshotIndex = (await cluster.StatusAsync(leader)).SnapshotIndex;
+        Assert.Equal((await cluster.StatusAsync(leader)).CommitIndex, snapshotIndex);
+
+        await cluster.StartNodeAsync(follower);
+        using var restarted = cluster.Client(follower);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        HttpResponseMessage read;
+        while ((read = await restarted.GetAsync("/cache/installed/19")).StatusCode != HttpStatusCode.OK && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+        Assert.Equal("19", await read.Content.ReadAsStringAsync());
+        var status = await cluster.StatusAsync(follower);
+        Assert.Equal(snapshotIndex, status.SnapshotIndex); // it was sent the snapshot, not entries
+        Assert.True(status.AppliedIndex >= snapshotIndex, $"applied {status.AppliedIndex} < installed snapshot {snapshotIndex}");
+    }
+
+    [Fact]
+    public async Task Writes_are_applied_while_a_snapshot_is_being_written_and_the_snapshot_is_published_once_durable()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:SnapshotInterval"] = "100000",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var stateMachine = cluster.Service<CacheStateMachine>(leader);
+        var writing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        stateMachine.BeforeSnapshotWrite = async token =>
+        {
+            writing.TrySetResult();
+            await release.Task.WaitAsync(token);
+        };
+
+        using var client = cluster.Client(leader);
+        (await client.PutAsync("/cache/cow/before", new StringContent("1"))).EnsureSuccessStatusCode();
+        var snapshot = client.PostAsync("/admin/snapshot", null);
+        await writing.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var snapshotIndex = stateMachine.Applied.Value;
+
+        // The snapshot is stuck in its writer: applies and reads go on, nothing is published yet.
+        for (var i = 0; i < 20; i++)
+        {
+            var put = await client.PutAsync($"/cache/cow/{i}", new StringContent($"{i}")).WaitAsync(TimeSpan.FromSeconds(10));
+            put.EnsureSuccessStatusCode();
+        }
+
+        Assert.Equal("19", await client.GetStringAsync("/cache/cow/19"));
+        Assert.True(stateMachine.Applied.Value > snapshotIndex);
+        Assert.Equal(0, (await cluster.StatusAsync(leader)).SnapshotIndex);
+        Assert.False(snapshot.IsCompleted);
+
+        release.SetResult();
+        (await snapshot.WaitAsync(TimeSpan.FromSeconds(30))).EnsureSuccessStatusCode();
+        Assert.Equal(snapshotIndex, (await cluster.StatusAsync(leader)).SnapshotIndex);
+
+        // The published snapshot holds the state as of its index: a node restored from it plus the log has everything.
+        await cluster.StopNodeAsync(leader);
+        await cluster.StartNodeAsync(leader);
+        using var restarted = cluster.Client(leader);
+        Assert.Equal("1", await restarted.GetStringAsync("/cache/cow/before"));
+        Assert.Equal("19", await restarted.GetStringAsync("/cache/cow/19"));
+        Assert.Equal(snapshotIndex, (await cluster.StatusAsync(leader)).SnapshotIndex);
     }
 
     [Fact]

@@ -92,7 +92,7 @@ public sealed class AspireAppFixture : IAsyncLifetime
         }
     }
 
-    private async Task<string> RecentLogsAsync(string resource)
+    public async Task<string> RecentLogsAsync(string resource)
     {
         var lines = new List<string>();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));

@@ -270,11 +270,18 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
     private static long? VersionOf(HttpResponseMessage response) =>
         response.Headers.ETag is { } tag && long.TryParse(tag.Tag.Trim('"'), CultureInfo.InvariantCulture, out var v) ? v : null;
 
+    /// <summary>
+    /// Reads until the node answers 200 or 404 (30 s at most); on timeout the exception names the
+    /// last answer (status and problem body, or the transport error) so a stuck node explains itself.
+    /// </summary>
     internal static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key)
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var last = "no answer yet";
+        var attempts = 0;
         while (true)
         {
+            attempts++;
             var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Get, $"/cache/{key}"));
             if (response?.StatusCode == HttpStatusCode.OK)
             {
@@ -286,7 +293,13 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                 return (false, null, null);
             }
 
-            await Task.Delay(100, cts.Token);
+            last = response is null ? "transport error or client timeout" : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"GET {client.BaseAddress}cache/{key}: no 200/404 in 30 s ({attempts} attempts); last answer: {last}");
+            }
+
+            await Task.Delay(100);
         }
     }
 

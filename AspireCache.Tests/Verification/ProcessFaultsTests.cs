@@ -72,7 +72,24 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             foreach (var key in keys)
             {
                 var handle = history.BeginRead(100, key);
-                var (found, value, version) = await ConsistencyUnderFaultsTests.ReadWithRetryAsync(client, key);
+                bool found;
+                string? value;
+                long? version;
+                try
+                {
+                    (found, value, version) = await ConsistencyUnderFaultsTests.ReadWithRetryAsync(client, key);
+                }
+                catch (TimeoutException ex)
+                {
+                    var logs = new System.Text.StringBuilder(ex.Message).Append("\nfaults: ").AppendJoin(", ", faults);
+                    foreach (var n in AspireAppFixture.Nodes)
+                    {
+                        logs.Append($"\n--- {n} recent log ---\n").Append(await fixture.RecentLogsAsync(n));
+                    }
+
+                    throw new TimeoutException(logs.ToString(), ex);
+                }
+
                 history.CompleteRead(handle, found ? value : null, version);
                 state.Add(found ? $"{value}@{version}" : null);
             }
