@@ -18,6 +18,9 @@ public enum BenchMode
 
     /// <summary>Polls the targets' status until one names a leader in term &gt;= <see cref="BenchOptions.MinTerm"/> (see <see cref="LeaderWatch"/>).</summary>
     LeaderWatch,
+
+    /// <summary>Loads many keys, keeps writers busy and takes a snapshot on the target leader: reports write stalls (see <see cref="SnapshotRunner"/>).</summary>
+    Snapshot,
 }
 
 public enum KeyDistribution
@@ -127,6 +130,10 @@ public sealed class BenchOptions
           --error-backoff 0ms         pause after an error                                         [0 load, 10ms failover]
           --verify-timeout 30s        failover: retry budget of the final verification             [30s]
           --seed N                    random seed                                                  [12345]
+
+        Snapshot mode (used by bench/snapshot-stall.sh): --mode snapshot --target <leader node URL> --keys 1000000
+          loads the keys (1,000-key batches), keeps --connections writers busy, POSTs /admin/snapshot and
+          prints the longest time no write completed before and during the snapshot
 
         Leader-watch mode (used by bench/failover.sh): --mode leader-watch --target <nodes> --min-term N
           [--interval 10ms] [--watch-path cluster/status|router/topology] [--duration 30s]

@@ -30,6 +30,11 @@ if (options.Mode == BenchMode.LeaderWatch)
     return await LeaderWatch.RunAsync(options, Console.Out, cts.Token) is null ? 1 : 0;
 }
 
+if (options.Mode == BenchMode.Snapshot)
+{
+    return await SnapshotRunner.RunAsync(options, Console.Out, cts.Token);
+}
+
 var result = await BenchRunner.RunAsync(options, Console.Out, cts.Token);
 ResultWriter.WriteTable(result, Console.Out);
 if (options.JsonPath is { } path)

@@ -132,6 +132,7 @@ ac_start_cluster() {
 ac_node_url() { printf 'http://127.0.0.1:%s' "${AC_NODE_PORT[$1]}"; }
 
 # ac_start_node I: (re)starts nodeI on its port with its data dir (a restart keeps the data).
+# AC_NODE_EXTRA_ENV: extra NAME=value settings for every node (space-separated).
 ac_start_node() {
   local i=$1
   local dir
@@ -149,6 +150,7 @@ ac_start_node() {
       'Logging__LogLevel__Default=Warning' \
       'Logging__LogLevel__Microsoft.AspNetCore=Warning' \
       'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information' \
+      ${AC_NODE_EXTRA_ENV:-} \
       dotnet "$AC_NODE_DLL"
   ) >>"$AC_DATA_ROOT/node$i.log" 2>&1 &
   AC_NODE_PID[$i]=$!

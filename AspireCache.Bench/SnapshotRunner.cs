@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+
+namespace AspireCache.Bench;
+
+/// <summary>
+/// Snapshot mode: how long do writes stall while the leader writes a large snapshot?
+/// Loads <see cref="BenchOptions.Keys"/> keys with batch writes, then keeps
+/// <see cref="BenchOptions.Connections"/> writers busy on the leader, asks it for a snapshot
+/// (<c>POST /admin/snapshot</c>) and reports the longest time no write completed — before and during
+/// the snapshot — plus the longest single write. A write completes only once applied, so an apply
+/// loop that waits for snapshot I/O shows up as a gap.
+/// </summary>
+public static class SnapshotRunner
+{
+    private const int BatchKeys = 1000;
+
+    public static async Task<int> RunAsync(BenchOptions options, TextWriter output, CancellationToken token)
+    {
+        options.Validate();
+        using var http = BenchRunner.CreateHttpClient(options);
+        http.Timeout = TimeSpan.FromMinutes(5);
+        var target = options.Targets[0];
+        var keys = BenchRunner.BuildKeys(options.KeyPrefix, options.Keys);
+
+        await PreloadAsync(http, target, keys, options.ValueSize, output, token);
+
+        var completions = new List<(long At, double Ms)>[options.Connections];
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, options.Connections).Select(i =>
+        {
+            completions[i] = new List<(long, double)>(100_000);
+            return WriterAsync(http, target, keys, options.ValueSize, options.Seed + i, completions[i], stop.Token);
+        }).ToArray();
+
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(options.Warmup + TimeSpan.FromSeconds(3), token);
+        var snapshotStart = Stopwatch.GetTimestamp();
+        using var response = await http.PostAsync(new Uri(target, "admin/snapshot"), null, token);
+        var snapshotEnd = Stopwatch.GetTimestamp();
+        var answer = await response.Content.ReadAsStringAsync(token);
+        await Task.Delay(TimeSpan.FromSeconds(3), token);
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+
+        var all = completions.SelectMany(c => c).OrderBy(c => c.At).ToArray();
+        var warm = Stopwatch.GetTimestamp() - (long)((clock.Elapsed - options.Warmup).TotalSeconds * Stopwatch.Frequency);
+        var before = all.Where(c => c.At >= warm && c.At < snapshotStart).ToArray();
+        var during = all.Where(c => c.At >= snapshotStart && c.At <= snapshotEnd).ToArray();
+        output.WriteLine($"snapshot: HTTP {(int)response.StatusCode} in {Ms(snapshotEnd - snapshotStart):0} ms — {answer}");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"writes before the snapshot: {before.Length}, longest gap {LongestGap(before, warm, snapshotStart):0.0} ms, slowest write {Max(before):0.0} ms"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"writes during the snapshot: {during.Length}, longest gap {LongestGap(during, snapshotStart, snapshotEnd):0.0} ms, slowest write {Max(during):0.0} ms"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"longest apply stall (no write completed) while snapshotting {options.Keys} keys: {LongestGap(during, snapshotStart, snapshotEnd):0.0} ms"));
+        return response.IsSuccessStatusCode ? 0 : 1;
+    }
+
+    private static async Task PreloadAsync(HttpClient http, Uri target, string[] keys, int valueSize, TextWriter output, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        var value = Convert.ToBase64String(Enumerable.Range(0, valueSize).Select(i => (byte)i).ToArray());
+        var next = -1;
+        async Task Loader()
+        {
+            int batch;
+            while ((batch = Interlocked.Increment(ref next)) * BatchKeys < keys.Length)
+            {
+                var body = new StringBuilder("{\"set\":{");
+                for (var k = batch * BatchKeys; k < Math.Min(keys.Length, (batch + 1) * BatchKeys); k++)
+                {
+                    body.Append(k == batch * BatchKeys ? "" : ",").Append('"').Append(keys[k]).Append("\":\"").Append(value).Append('"');
+                }
+
+                body.Append("}}");
+                for (var attempt = 0; ; attempt++)
+                {
+                    using var response = await http.PostAsync(new Uri(target, "cache/batch"), new StringContent(body.ToString(), Encoding.UTF8, "application/json"), token);
+                    if (response.IsSuccessStatusCode)
+                    {
+                        break;
+                    }
+
+                    if (attempt == 4)
+                    {
+                        throw new InvalidOperationException($"preload batch {batch} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(token)}");
+                    }
+
+                    await Task.Delay(200, token);
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Loader()));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preload: {keys.Length} keys × {valueSize} B in {clock.Elapsed.TotalSeconds:0.0} s"));
+    }
+
+    private static async Task WriterAsync(HttpClient http, Uri target, string[] keys, int valueSize, int seed, List<(long, double)> completions, CancellationToken stop)
+    {
+        await Task.Yield();
+        var random = new Random(seed);
+        var value = new byte[valueSize];
+        while (!stop.IsCancellationRequested)
+        {
+            random.NextBytes(value);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                using var response = await http.PutAsync(new Uri(target, "cache/" + keys[random.Next(keys.Length)]), new ByteArrayContent(value), stop);
+                if (response.IsSuccessStatusCode)
+                {
+                    var done = Stopwatch.GetTimestamp();
+                    completions.Add((done, Ms(done - started)));
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+        }
+    }
+
+    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
+    private static double Max((long At, double Ms)[] writes) => writes.Length == 0 ? 0 : writes.Max(w => w.Ms);
+
+    private static double LongestGap((long At, double Ms)[] writes, long from, long to)
+    {
+        var previous = from;
+        long longest = 0;
+        foreach (var (at, _) in writes)
+        {
+            longest = Math.Max(longest, at - previous);
+            previous = at;
+        }
+
+        return Ms(Math.Max(longest, to - previous));
+    }
+}
