@@ -48,6 +48,7 @@ public static class Extensions
         services.UseStateMachine<CacheStateMachine>(new WriteAheadLog.Options
         {
             Location = Path.Combine(dataDirectory, "wal"),
+            ChunkSize = WalLayout.ResolvePageBytes(Path.Combine(dataDirectory, "wal"), cluster.WalPageBytes),
         });
         // Consensus RPCs must never pass through generic retry/circuit-breaker handlers.
         services.AddHttpClient("raftClient")

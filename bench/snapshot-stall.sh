@@ -18,7 +18,7 @@ log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; th
 
 bench_build
 # Only the requested snapshot: no interval snapshot during the load.
-AC_NODE_EXTRA_ENV="Cluster__SnapshotInterval=100000000" ac_start_cluster 7161 7162 7163 7160
+AC_NODE_EXTRA_ENV="Cluster__SnapshotInterval=200000 Cluster__SnapshotLogBytes=1000000000000" ac_start_cluster 7161 7162 7163 7160
 leader=$(ac_leader)
 leader_url=$(ac_node_url "${leader#node}")
 log "leader $leader at $leader_url"

@@ -24,9 +24,27 @@ public sealed class ClusterOptions : IValidatableObject
     /// <summary>Where the WAL and snapshots live. Defaults to <c>.data/{NodeId}</c> under the working directory.</summary>
     public string? DataDirectory { get; set; }
 
-    /// <summary>A snapshot is taken every this many applied entries, so the WAL can be compacted.</summary>
-    [Range(1, long.MaxValue)]
+    /// <summary>
+    /// A snapshot is taken every this many applied entries, so the WAL can be compacted. At most
+    /// 200,000: DotNext keeps one open, mapped 4 KiB metadata page per ~64 entries of log.
+    /// </summary>
+    [Range(1, 200_000)]
     public long SnapshotInterval { get; set; } = 10_000;
+
+    /// <summary>
+    /// A snapshot is also taken once this many bytes of entries were applied since the last one,
+    /// so the WAL stays bounded in bytes as well as entries, whatever the value sizes.
+    /// </summary>
+    [Range(64 * 1024, long.MaxValue)]
+    public long SnapshotLogBytes { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>
+    /// Size of one WAL data page. DotNext keeps every page file open and memory-mapped; its default
+    /// (the 4 KiB OS page) meant one file descriptor per 4 KiB of log, which ran a node out of
+    /// descriptors with ~80 MB of log. Fixed when a WAL is created (<see cref="WalLayout"/>).
+    /// </summary>
+    [Range(64 * 1024, 256 * 1024 * 1024)]
+    public int WalPageBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>Election timeout bounds. Chosen so that CPU saturation on 2 cores does not cause spurious elections.</summary>
     [Range(50, 60_000)]

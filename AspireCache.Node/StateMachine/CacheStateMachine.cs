@@ -41,6 +41,8 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 {
     private readonly DirectoryInfo _location;
     private readonly long _snapshotInterval;
+    private readonly long _snapshotLogBytes;
+    private long _bytesSinceSnapshot; // apply loop only
     private readonly ILogger _logger;
     private readonly NodeTelemetry? _telemetry;
     private readonly CancellationTokenSource _lifetime = new();
@@ -51,17 +53,18 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
     public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry)
-        : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger)
+        : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger, options.Value.SnapshotLogBytes)
     {
         _telemetry = telemetry;
     }
 
-    public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger)
+    public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger, long snapshotLogBytes = long.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(snapshotInterval, 1);
         location.Create();
         _location = location;
         _snapshotInterval = snapshotInterval;
+        _snapshotLogBytes = snapshotLogBytes;
         _logger = logger;
     }
 
@@ -120,9 +123,11 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
         Apply(entry);
         Applied.Advance(entry.Index);
-        if ((_snapshotRequested || entry.Index - LastSnapshotIndex >= _snapshotInterval) && _writer.IsCompleted)
+        _bytesSinceSnapshot += entry.Length ?? 0;
+        if ((_snapshotRequested || entry.Index - LastSnapshotIndex >= _snapshotInterval || _bytesSinceSnapshot >= _snapshotLogBytes) && _writer.IsCompleted)
         {
             _snapshotRequested = false;
+            _bytesSinceSnapshot = 0;
             _writer = WriteSnapshotAsync(State.Current, State.Idempotency.Entries().ToArray(), entry.Index, entry.Term);
         }
 

@@ -1,0 +1,32 @@
+using System.Globalization;
+
+namespace AspireCache.Node.Raft;
+
+/// <summary>
+/// The WAL's data page size is part of its on-disk layout (DotNext locates an entry by address ÷
+/// page size), so it is fixed when a WAL is created and recorded next to it; a WAL written before
+/// the marker existed used DotNext's default, the 4 KiB OS page.
+/// </summary>
+public static class WalLayout
+{
+    public const string MarkerFile = "aspirecache-page-bytes";
+    public const int LegacyPageBytes = 4096;
+
+    /// <summary>The page size to open <paramref name="walDirectory"/> with: recorded, legacy, or <paramref name="configured"/> for a new WAL.</summary>
+    public static int ResolvePageBytes(string walDirectory, int configured)
+    {
+        var marker = Path.Combine(walDirectory, MarkerFile);
+        if (File.Exists(marker) && int.TryParse(File.ReadAllText(marker).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var recorded) && recorded > 0)
+        {
+            return recorded;
+        }
+
+        var dataPages = Path.Combine(walDirectory, "data");
+        var pageBytes = Directory.Exists(dataPages) && Directory.EnumerateFileSystemEntries(dataPages).Any()
+            ? LegacyPageBytes
+            : configured;
+        Directory.CreateDirectory(walDirectory);
+        File.WriteAllText(marker, pageBytes.ToString(CultureInfo.InvariantCulture));
+        return pageBytes;
+    }
+}
