@@ -104,6 +104,9 @@ public sealed class BenchOptions
 
     public bool ShowHelp { get; set; }
 
+    /// <summary>AspireCache: send an <c>Idempotency-Key</c> with every write.</summary>
+    public bool IdempotencyKeys { get; set; }
+
     internal TimeSpan EffectiveErrorBackoff =>
         ErrorBackoff ?? (Mode == BenchMode.Failover ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero);
 
@@ -130,10 +133,12 @@ public sealed class BenchOptions
           --error-backoff 0ms         pause after an error                                         [0 load, 10ms failover]
           --verify-timeout 30s        failover: retry budget of the final verification             [30s]
           --seed N                    random seed                                                  [12345]
+          --idempotency-keys          AspireCache: a fresh Idempotency-Key header on every write (as the router adds)
 
         Snapshot mode (used by bench/snapshot-stall.sh): --mode snapshot --target <leader node URL> --keys 1000000
-          loads the keys (1,000-key batches), keeps --connections writers busy, POSTs /admin/snapshot and
-          prints the longest time no write completed before and during the snapshot
+          loads the keys (1,000-key batches), keeps --connections writers busy for --warmup + --duration,
+          POSTs /admin/snapshot, writes --duration more, and prints the longest time no write completed
+          before and during the snapshot
 
         Leader-watch mode (used by bench/failover.sh): --mode leader-watch --target <nodes> --min-term N
           [--interval 10ms] [--watch-path cluster/status|router/topology] [--duration 30s]
@@ -265,6 +270,9 @@ public sealed class BenchOptions
                     break;
                 case "watch-path":
                     o.WatchPath = Value().TrimStart('/');
+                    break;
+                case "idempotency-keys":
+                    o.IdempotencyKeys = inline is null || bool.Parse(inline);
                     break;
                 case "seed":
                     o.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue);

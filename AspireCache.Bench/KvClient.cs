@@ -62,7 +62,7 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
     public static KvClient Create(BenchOptions options, HttpClient http, string[] keys, bool linearizable) =>
         options.System == BenchSystem.Etcd
             ? new EtcdClient(http, options.Targets, keys, linearizable)
-            : new AspireCacheClient(http, options.Targets, keys, linearizable);
+            : new AspireCacheClient(http, options.Targets, keys, linearizable) { IdempotencyKeys = options.IdempotencyKeys };
 
     public abstract ValueTask<OpResult> PutAsync(WorkerContext worker, int key, ReadOnlyMemory<byte> value, CancellationToken token);
 
@@ -196,6 +196,9 @@ internal sealed class AspireCacheClient : KvClient
     private readonly Uri?[][] _readUris;
     private readonly string _readQuery;
 
+    /// <summary>Send a fresh <c>Idempotency-Key</c> with every write (what the router does for clients that do not).</summary>
+    public bool IdempotencyKeys { get; init; }
+
     public AspireCacheClient(HttpClient http, IList<Uri> targets, string[] keys, bool linearizable)
         : base(http, targets, keys)
     {
@@ -227,6 +230,11 @@ internal sealed class AspireCacheClient : KvClient
             {
                 Content = new ReadOnlyMemoryContent(value),
             };
+            if (IdempotencyKeys)
+            {
+                request.Headers.TryAddWithoutValidation("Idempotency-Key", Guid.NewGuid().ToString("N"));
+            }
+
             var (status, length) = await SendAsync(request, worker, token);
             return status is HttpStatusCode.OK or HttpStatusCode.Created or HttpStatusCode.NoContent
                 ? OpResult.Written

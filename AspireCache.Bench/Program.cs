@@ -32,7 +32,7 @@ if (options.Mode == BenchMode.LeaderWatch)
 
 if (options.Mode == BenchMode.Snapshot)
 {
-    return await SnapshotRunner.RunAsync(options, Console.Out, cts.Token);
+    return (await SnapshotRunner.RunAsync(options, Console.Out, cts.Token)).SnapshotSucceeded ? 0 : 1;
 }
 
 var result = await BenchRunner.RunAsync(options, Console.Out, cts.Token);

@@ -15,9 +15,13 @@ namespace AspireCache.Bench;
 /// </summary>
 public static class SnapshotRunner
 {
+    /// <summary>What one snapshot-mode run measured.</summary>
+    public sealed record SnapshotStall(bool SnapshotSucceeded, double SnapshotMs, int WritesBefore, int WritesDuring, double LongestGapBeforeMs, double LongestGapDuringMs);
+
     private const int BatchKeys = 1000;
 
-    public static async Task<int> RunAsync(BenchOptions options, TextWriter output, CancellationToken token)
+    /// <summary>Runs the scenario; the measured window is <see cref="BenchOptions.Duration"/> of writes before the snapshot and as long after it.</summary>
+    public static async Task<SnapshotStall> RunAsync(BenchOptions options, TextWriter output, CancellationToken token)
     {
         options.Validate();
         using var http = BenchRunner.CreateHttpClient(options);
@@ -36,12 +40,12 @@ public static class SnapshotRunner
         }).ToArray();
 
         var clock = Stopwatch.StartNew();
-        await Task.Delay(options.Warmup + TimeSpan.FromSeconds(3), token);
+        await Task.Delay(options.Warmup + options.Duration, token);
         var snapshotStart = Stopwatch.GetTimestamp();
         using var response = await http.PostAsync(new Uri(target, "admin/snapshot"), null, token);
         var snapshotEnd = Stopwatch.GetTimestamp();
         var answer = await response.Content.ReadAsStringAsync(token);
-        await Task.Delay(TimeSpan.FromSeconds(3), token);
+        await Task.Delay(options.Duration, token);
         await stop.CancelAsync();
         await Task.WhenAll(writers);
 
@@ -58,7 +62,13 @@ public static class SnapshotRunner
             $"writes during the snapshot: {during.Length}, longest gap {LongestGap(during, snapshotStart, snapshotEnd):0.0} ms, slowest write in flight during it {Max(overlapping):0.0} ms"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"longest apply stall (no write completed) while snapshotting {options.Keys} keys: {LongestGap(during, snapshotStart, snapshotEnd):0.0} ms"));
-        return response.IsSuccessStatusCode ? 0 : 1;
+        return new SnapshotStall(
+            response.IsSuccessStatusCode,
+            Ms(snapshotEnd - snapshotStart),
+            before.Length,
+            during.Length,
+            LongestGap(before, warm, snapshotStart),
+            LongestGap(during, snapshotStart, snapshotEnd));
     }
 
     private static async Task PreloadAsync(HttpClient http, Uri target, string[] keys, int valueSize, TextWriter output, CancellationToken token)

@@ -23,4 +23,4 @@ leader=$(ac_leader)
 leader_url=$(ac_node_url "${leader#node}")
 log "leader $leader at $leader_url"
 bench_tool --mode snapshot --target "$leader_url/" --keys "$KEYS" --value-size "$VALUE_SIZE" \
-  --connections "$CONNECTIONS" --warmup 2s --request-timeout 60s
+  --connections "$CONNECTIONS" --warmup 2s --duration 3s --request-timeout 60s

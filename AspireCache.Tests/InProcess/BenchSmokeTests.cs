@@ -40,4 +40,29 @@ public sealed class BenchSmokeTests
         Assert.True(result.Operations["read"].Count > 0 && result.Operations["write"].Count > 0);
         Assert.True(result.Total.P99Ms > 0);
     }
+
+    [Fact]
+    public async Task Snapshot_mode_loads_keys_snapshots_the_leader_and_writes_keep_completing_meanwhile()
+    {
+        await using var cluster = await InProcessCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var options = new BenchOptions
+        {
+            Mode = BenchMode.Snapshot,
+            Targets = [cluster.Urls[leader]],
+            Connections = 2,
+            Duration = TimeSpan.FromMilliseconds(700),
+            Warmup = TimeSpan.Zero,
+            Keys = 3000,
+            ValueSize = 64,
+        };
+
+        var result = await SnapshotRunner.RunAsync(options, TextWriter.Null, CancellationToken.None);
+
+        Assert.True(result.SnapshotSucceeded);
+        Assert.True(result.WritesBefore > 0);
+        var status = await cluster.StatusAsync(leader);
+        Assert.True(status.SnapshotIndex > 0);
+        Assert.True(status.Keys >= 3000, $"{status.Keys} keys after loading 3000");
+    }
 }
