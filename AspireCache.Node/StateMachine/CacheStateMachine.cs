@@ -255,6 +255,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
             var destination = FileSnapshot.PathOf(_location, index, term);
             temp.MoveTo(destination, overwrite: true);
+            DirectorySync.Flush(_location.FullName); // the rename must survive a power loss before the log it covers is deleted
             _snapshot = new FileSnapshot(new FileInfo(destination), index, term);
             return true;
         }
@@ -283,7 +284,6 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
         await _lifetime.CancelAsync();
         await _writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _lifetime.Dispose();
     }
 
     private static FileStream OpenWrite(FileInfo file) =>
