@@ -53,6 +53,12 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             }
             while (DateTime.UtcNow < until);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException || !timeout.IsCancellationRequested)
+        {
+            // A fault step failed (a node that did not come back, a status that did not answer):
+            // fail with what the nodes said last, not only the exception.
+            throw new InvalidOperationException($"fault step failed after {string.Join(", ", faults)}: {ex.Message}\n{await NodeLogsAsync()}", ex);
+        }
         finally
         {
             await stop.CancelAsync();
@@ -81,13 +87,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
                 }
                 catch (TimeoutException ex)
                 {
-                    var logs = new System.Text.StringBuilder(ex.Message).Append("\nfaults: ").AppendJoin(", ", faults);
-                    foreach (var n in AspireAppFixture.Nodes)
-                    {
-                        logs.Append($"\n--- {n} recent log ---\n").Append(await fixture.RecentLogsAsync(n));
-                    }
-
-                    throw new TimeoutException(logs.ToString(), ex);
+                    throw new TimeoutException($"{ex.Message}\nfaults: {string.Join(", ", faults)}\n{await NodeLogsAsync()}", ex);
                 }
 
                 history.CompleteRead(handle, found ? value : null, version);
@@ -168,10 +168,33 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         await kill.WaitForExitAsync();
     }
 
+    /// <summary>The node's process id from its status (a node restarted a moment ago may take a few seconds to listen).</summary>
     private async Task<int> ProcessIdAsync(string node, CancellationToken token)
     {
         using var client = fixture.Node(node);
-        return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", token))!.ProcessId;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", token))!.ProcessId;
+            }
+            catch (HttpRequestException) when (attempt < 50)
+            {
+                await Task.Delay(200, token);
+            }
+        }
+    }
+
+    private async Task<string> NodeLogsAsync()
+    {
+        var logs = new System.Text.StringBuilder();
+        foreach (var n in AspireAppFixture.Nodes)
+        {
+            var state = fixture.App.ResourceNotifications.TryGetCurrentState(n, out var e) ? e.Snapshot.State?.Text : "?";
+            logs.Append($"--- {n} ({state}) recent log ---\n").Append(await fixture.RecentLogsAsync(n)).Append('\n');
+        }
+
+        return logs.ToString();
     }
 
 
