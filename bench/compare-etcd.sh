@@ -70,6 +70,10 @@ run() { # run NAME TAG SYSTEM TARGETS ARGS...   (results in $RESULTS_DIR/NAME.TA
   etcd_check_alive || { log "etcd lost a member during $name/$tag: results are void"; exit 1; }
 }
 
+# Elections under load: the term of every node before the measured runs and after them.
+ac_terms() { local i; for i in 1 2 3; do ac_status "$i" | jq -r '.term // "?"'; done | sort -u | tr '\n' ' '; }
+terms_before=$(ac_terms)
+
 for w in "${WORKLOADS[@]}"; do
   name=${w%%|*}
   read -r -a args <<<"${w#*|}"
@@ -81,6 +85,8 @@ for w in "${WORKLOADS[@]}"; do
     run "$name" aspirecache-direct aspirecache "$AC_NODES" "${direct_args[@]}"
   fi
 done
+
+terms_after=$(ac_terms)
 
 # ---- side-by-side table -------------------------------------------------------------------
 j() { jq -r "$2" "$RESULTS_DIR/$1.json"; }
@@ -109,6 +115,8 @@ summary="$RESULTS_DIR/summary.md"
   done
   echo
   echo "ratio = AspireCache / etcd (throughput: higher is better for AspireCache; p99: lower is better)."
+  echo
+  echo "AspireCache Raft term before the measured runs: ${terms_before}— after: ${terms_after}(unchanged = no election under load)."
   echo
   echo "Conditions per run (1-min load average when it started; CPU of the load generator itself, % of one core):"
   for f in "$RESULTS_DIR"/*.json; do

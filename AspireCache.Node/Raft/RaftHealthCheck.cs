@@ -9,18 +9,21 @@ namespace AspireCache.Node.Raft;
 /// </summary>
 internal sealed class RaftHealthCheck(ClusterView cluster, IOptions<ClusterOptions> options) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Evaluate(cluster.Leader.LeaderId, cluster.Role, cluster.Term, cluster.AppliedIndex, cluster.CommitIndex, options.Value.DegradedApplyLag));
+
+    /// <summary>The health decision from a node's Raft view.</summary>
+    public static HealthCheckResult Evaluate(string? leaderId, string role, long term, long applied, long commit, long degradedApplyLag)
     {
-        var leader = cluster.Leader;
-        if (leader.LeaderId is null)
+        if (leaderId is null)
         {
-            return Task.FromResult(HealthCheckResult.Unhealthy($"no leader known (term {cluster.Term})"));
+            return HealthCheckResult.Unhealthy($"no leader known (term {term})");
         }
 
-        var lag = cluster.CommitIndex - cluster.AppliedIndex;
-        var description = $"{cluster.Role}; leader {leader.LeaderId}, term {cluster.Term}, applied {cluster.AppliedIndex}, commit {cluster.CommitIndex}";
-        return Task.FromResult(lag > options.Value.DegradedApplyLag
+        var lag = commit - applied;
+        var description = $"{role}; leader {leaderId}, term {term}, applied {applied}, commit {commit}";
+        return lag > degradedApplyLag
             ? HealthCheckResult.Degraded($"{lag} committed entries not yet applied; {description}")
-            : HealthCheckResult.Healthy(description));
+            : HealthCheckResult.Healthy(description);
     }
 }
