@@ -97,6 +97,11 @@ public sealed class ClusterOptions : IValidatableObject
             yield return new ValidationResult($"Cluster:NodeId '{NodeId}' is not one of Cluster:Members ({string.Join(", ", Members.Keys)}).");
         }
 
+        if (!int.IsPow2(WalPageBytes))
+        {
+            yield return new ValidationResult("Cluster:WalPageBytes must be a power of two (DotNext addresses pages with shifts and masks).");
+        }
+
         if (LowerElectionTimeoutMs >= UpperElectionTimeoutMs)
         {
             yield return new ValidationResult("Cluster:LowerElectionTimeoutMs must be below Cluster:UpperElectionTimeoutMs.");

@@ -15,6 +15,12 @@ public static class WalLayout
     /// <summary>The page size to open <paramref name="walDirectory"/> with: recorded, legacy, or <paramref name="configured"/> for a new WAL.</summary>
     public static int ResolvePageBytes(string walDirectory, int configured)
     {
+        // DotNext locates pages with shifts and masks: only powers of two address correctly.
+        if (configured < LegacyPageBytes || !int.IsPow2(configured))
+        {
+            throw new ArgumentOutOfRangeException(nameof(configured), configured, "Cluster:WalPageBytes must be a power of two of at least 4096.");
+        }
+
         var marker = Path.Combine(walDirectory, MarkerFile);
         if (File.Exists(marker) && int.TryParse(File.ReadAllText(marker).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var recorded) && recorded > 0)
         {
@@ -26,7 +32,16 @@ public static class WalLayout
             ? LegacyPageBytes
             : configured;
         Directory.CreateDirectory(walDirectory);
-        File.WriteAllText(marker, pageBytes.ToString(CultureInfo.InvariantCulture));
+
+        // Durable before DotNext creates its first page: a marker lost to a power failure would
+        // make the next start take a new WAL for a legacy one.
+        using (var stream = new FileStream(marker, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(System.Text.Encoding.ASCII.GetBytes(pageBytes.ToString(CultureInfo.InvariantCulture)));
+            stream.Flush(flushToDisk: true);
+        }
+
+        StateMachine.DirectorySync.Flush(walDirectory);
         return pageBytes;
     }
 }

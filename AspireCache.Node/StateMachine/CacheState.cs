@@ -98,7 +98,7 @@ public sealed class CacheState
     public int Count => Volatile.Read(ref _view).Count;
 
     /// <summary>Recorded results of idempotent writes (replicated, snapshotted). Touched only by apply and snapshots.</summary>
-    public IdempotencyTable Idempotency { get; } = new();
+    public IdempotencyTable Idempotency { get; private set; } = new();
 
     /// <summary>Bytes of keys, values and per-entry overhead currently stored.</summary>
     public long SizeBytes => Volatile.Read(ref _sizeBytes);
@@ -466,7 +466,9 @@ public sealed class CacheState
             size += SizeOf(set.Key, set.Value);
         }
 
-        Idempotency.Clear();
+        // Everything is read into new objects and swapped in at the end: a restore that fails or is
+        // cancelled half-way (an install from the leader) leaves the current state untouched.
+        var idempotency = new IdempotencyTable();
         await input.ReadExactlyAsync(length, token);
         var records = BinaryPrimitives.ReadInt32LittleEndian(length);
         var record = new byte[25];
@@ -481,12 +483,13 @@ public sealed class CacheState
                 throw new CommandFormatException("Snapshot idempotency record is malformed.");
             }
 
-            Idempotency.Add(key, new IdempotencyTable.Record(
+            idempotency.Add(key, new IdempotencyTable.Record(
                 BinaryPrimitives.ReadUInt64LittleEndian(record),
                 new CommandResult((CommandOutcome)record[8], BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(9))),
                 BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(17))));
         }
 
+        Idempotency = idempotency;
         lock (_expiryLock)
         {
             _expiries.Clear();

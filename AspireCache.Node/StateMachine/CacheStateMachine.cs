@@ -43,6 +43,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private readonly long _snapshotInterval;
     private readonly long _snapshotLogBytes;
     private long _bytesSinceSnapshot; // apply loop only
+    private long _lastAttemptIndex; // apply loop only: index of the last snapshot started, restored or installed
     private readonly ILogger _logger;
     private readonly NodeTelemetry? _telemetry;
     private readonly CancellationTokenSource _lifetime = new();
@@ -100,6 +101,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             }
 
             _snapshot = latest;
+            _lastAttemptIndex = latest.Index;
             Applied.Advance(latest.Index);
         }
 
@@ -124,10 +126,12 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         Apply(entry);
         Applied.Advance(entry.Index);
         _bytesSinceSnapshot += entry.Length ?? 0;
-        if ((_snapshotRequested || entry.Index - LastSnapshotIndex >= _snapshotInterval || _bytesSinceSnapshot >= _snapshotLogBytes) && _writer.IsCompleted)
+        // Counted from the last attempt, so a failing disk is retried once per interval, not per entry.
+        if ((_snapshotRequested || entry.Index - _lastAttemptIndex >= _snapshotInterval || _bytesSinceSnapshot >= _snapshotLogBytes) && _writer.IsCompleted)
         {
             _snapshotRequested = false;
             _bytesSinceSnapshot = 0;
+            _lastAttemptIndex = entry.Index;
             _writer = WriteSnapshotAsync(State.Current, State.Idempotency.Entries().ToArray(), entry.Index, entry.Term);
         }
 
@@ -175,6 +179,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         await Task.Yield(); // off the apply loop from here on
         var started = Stopwatch.GetTimestamp();
         var temp = FileSnapshot.TempFile(_location, index, term);
+        var tempPath = temp.FullName; // MoveTo re-points `temp` at the published file: clean up by path only
         try
         {
             if (BeforeSnapshotWrite is { } hook)
@@ -201,12 +206,12 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {
-            TryDelete(temp);
+            TryDelete(tempPath);
         }
         catch (Exception ex)
         {
             // A failed snapshot only delays compaction; the log still holds everything.
-            TryDelete(temp);
+            TryDelete(tempPath);
             NodeLog.SnapshotFailed(_logger, ex, index);
         }
     }
@@ -232,12 +237,16 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         }
         catch
         {
-            TryDelete(temp);
+            TryDelete(temp.FullName); // the state was not touched: RestoreSnapshotAsync swaps only when complete
             throw;
         }
 
-        Publish(temp, entry.Index, entry.Term);
+        // The state is now the snapshot's: mark it applied before anything else can fail, so the WAL
+        // never re-applies older committed entries on top of it.
         Applied.Advance(entry.Index);
+        _lastAttemptIndex = entry.Index;
+        _bytesSinceSnapshot = 0;
+        Publish(temp, entry.Index, entry.Term);
         NodeLog.SnapshotInstalled(_logger, entry.Index, State.Count, new FileInfo(FileSnapshot.PathOf(_location, entry.Index, entry.Term)).Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return entry.Index;
     }
@@ -249,7 +258,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         {
             if (_snapshot is { } current && current.Index >= index)
             {
-                TryDelete(temp); // overtaken (e.g. by a snapshot installed from the leader meanwhile)
+                TryDelete(temp.FullName); // overtaken (e.g. by a snapshot installed from the leader meanwhile)
                 return false;
             }
 
@@ -268,7 +277,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         {
             if (candidate.Index < watermark && candidate.Index < LastSnapshotIndex)
             {
-                TryDelete(candidate.File);
+                TryDelete(candidate.File.FullName);
             }
         }
 
@@ -292,11 +301,11 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private static FileStream OpenRead(FileInfo file) =>
         new(file.FullName, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, BufferSize = 64 * 1024, Options = FileOptions.Asynchronous | FileOptions.SequentialScan });
 
-    private static void TryDelete(FileInfo file)
+    private static void TryDelete(string path)
     {
         try
         {
-            file.Delete();
+            File.Delete(path);
         }
         catch (IOException)
         {

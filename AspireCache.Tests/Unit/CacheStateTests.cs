@@ -96,6 +96,27 @@ public sealed class CacheStateTests
     }
 
     [Fact]
+    public async Task A_restore_that_fails_half_way_leaves_the_state_and_its_idempotency_records_untouched()
+    {
+        var source = new CacheState();
+        ApplyOne(source, new SetCommand("s1", new byte[] { 1 }) { IdempotencyKey = "from-leader" }, timestamp: 10);
+        using var full = new MemoryStream();
+        await CacheState.WriteSnapshotAsync(source.Current, source.Idempotency, full, CancellationToken.None);
+
+        var state = new CacheState();
+        ApplyOne(state, new SetCommand("mine", new byte[] { 7 }) { IdempotencyKey = "local" }, timestamp: 5);
+        var before = state.Current;
+
+        // Cut inside the idempotency records: the entries were all read, the table not yet.
+        var truncated = new MemoryStream(full.ToArray()[..^5]);
+        await Assert.ThrowsAnyAsync<EndOfStreamException>(() => state.RestoreSnapshotAsync(truncated, CancellationToken.None).AsTask());
+
+        Assert.Same(before, state.Current);
+        Assert.True(state.Idempotency.TryGet("local", out _));
+        Assert.False(state.Idempotency.TryGet("from-leader", out _));
+    }
+
+    [Fact]
     public async Task Snapshot_then_restore_gives_the_same_state()
     {
         var state = new CacheState();

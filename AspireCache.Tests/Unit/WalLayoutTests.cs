@@ -23,6 +23,15 @@ public sealed class WalLayoutTests : IDisposable
         Assert.Equal(WalLayout.LegacyPageBytes, WalLayout.ResolvePageBytes(_wal, 1 << 22));
     }
 
+    [Theory]
+    [InlineData(100_000)]
+    [InlineData(2048)]
+    public void A_page_size_that_is_not_a_power_of_two_of_at_least_4_KiB_is_refused_before_anything_is_written(int pageBytes)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => WalLayout.ResolvePageBytes(_wal, pageBytes));
+        Assert.False(File.Exists(Path.Combine(_wal, WalLayout.MarkerFile)));
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_wal))
