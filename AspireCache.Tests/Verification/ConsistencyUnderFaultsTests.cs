@@ -90,6 +90,10 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         output.WriteLine($"writes acknowledged: {operations.Count(o => o.Known && o.Kind != OpKind.Read)}, reads: {operations.Count(o => o.Kind == OpKind.Read)}");
         output.WriteLine($"{operations.Count} operations ({unknown} with unknown outcome) over {seconds} s; faults: {string.Join(", ", faults)}");
         output.WriteLine(result.Describe());
+        if (result.Outcome == CheckOutcome.Violation)
+        {
+            output.WriteLine($"full history: {history.Dump("in-process", WriteOutcomes)}");
+        }
 
         Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
         Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20, "too few successful writes to mean anything");

@@ -126,6 +126,27 @@ public sealed class HistoryRecorder
     }
 
     /// <summary>
+    /// Writes every operation (discarded ones too, marked) as JSON lines to a file under the temp
+    /// directory and returns its path: a violating history can then be re-checked and read offline.
+    /// </summary>
+    public string Dump(string name, IReadOnlyDictionary<string, string>? outcomes = null)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"aspirecache-history-{name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}.jsonl");
+        using var writer = new StreamWriter(path);
+        lock (_gate)
+        {
+            for (var i = 0; i < _operations.Count; i++)
+            {
+                var op = _operations[i];
+                var outcome = op.Value is { } v && outcomes is not null && outcomes.TryGetValue(v, out var o) ? o : null;
+                writer.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { index = i, discarded = _discarded.Contains(i), op, response = outcome }));
+            }
+        }
+
+        return path;
+    }
+
+    /// <summary>
     /// A copy of the history so far, in invoke order. Operations not completed yet appear with an unknown outcome.
     /// </summary>
     public IReadOnlyList<Operation> Snapshot()

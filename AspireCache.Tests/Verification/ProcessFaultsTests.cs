@@ -107,6 +107,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
 
         if (result.Outcome == CheckOutcome.Violation)
         {
+            output.WriteLine($"full history: {history.Dump("process-faults", ConsistencyUnderFaultsTests.WriteOutcomes)}");
             foreach (System.Text.RegularExpressions.Match value in System.Text.RegularExpressions.Regex.Matches(result.Describe(), "\"(c\\d+-\\d+)\""))
             {
                 var v = value.Groups[1].Value;
