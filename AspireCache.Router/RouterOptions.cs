@@ -21,6 +21,14 @@ public sealed class RouterOptions
     [Range(0, long.MaxValue)]
     public long MaxReadLagEntries { get; set; } = 10_000;
 
+    /// <summary>
+    /// Reads are spread over the nodes whose smoothed latency is within this many milliseconds of
+    /// the nearest one (in the preferred zone), by fewest requests in flight; farther nodes get
+    /// reads only when no near node can serve.
+    /// </summary>
+    [Range(0, 10_000)]
+    public double NearLatencyToleranceMs { get; set; } = 2;
+
     /// <summary>How often every node's <c>/cluster/status</c> is polled.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);

@@ -6,10 +6,13 @@ using Yarp.ReverseProxy.Model;
 namespace AspireCache.Router.Routing;
 
 /// <summary>
-/// Reads go to the best healthy node: same zone as the router first (when zones are configured),
-/// then the lowest smoothed latency; nodes lagging far behind the most advanced one are skipped
-/// (they would make a linearizable read wait for apply). Any healthy node is correct — every node
-/// serves linearizable reads through ReadIndex — so this only chooses the fastest.
+/// Reads go to a near healthy node: same zone as the router first (when zones are configured), then
+/// any node whose smoothed latency is within <see cref="RouterOptions.NearLatencyToleranceMs"/> of the
+/// nearest one; among those, the one with the fewest requests in flight (ties: lower latency), so
+/// near-equal nodes share the read load instead of one node taking all of it. Nodes lagging far
+/// behind the most advanced one are skipped (a linearizable read there would wait for apply). Any
+/// healthy node is correct — every node serves linearizable reads through ReadIndex — so this only
+/// chooses the fastest.
 /// </summary>
 internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptions<RouterOptions> options) : ILoadBalancingPolicy
 {
@@ -20,7 +23,7 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
         var nodes = monitor.Current.Nodes;
-        var zone = options.Value.Zone;
+        var settings = options.Value;
         long mostApplied = 0;
         foreach (var view in nodes.Values)
         {
@@ -30,32 +33,66 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
             }
         }
 
-        DestinationState? best = null;
-        var bestScore = (SameZone: false, Latency: double.MaxValue);
+        // Pass 1: the best tier (same zone or not) and the lowest latency in it.
+        var anySameZone = false;
+        var nearest = double.MaxValue;
         foreach (var destination in availableDestinations)
         {
-            if (!nodes.TryGetValue(ClusterTopology.NodeIdOf(destination.DestinationId), out var view)
-                || !view.Healthy
-                || mostApplied - view.AppliedIndex > options.Value.MaxReadLagEntries)
+            if (Eligible(destination, nodes, mostApplied, settings) is not { } view)
             {
                 continue;
             }
 
-            var sameZone = zone is not null && string.Equals(view.Zone, zone, StringComparison.OrdinalIgnoreCase);
-            if (best is null || (sameZone && !bestScore.SameZone) || (sameZone == bestScore.SameZone && view.LatencyMs < bestScore.Latency))
+            var sameZone = IsSameZone(view, settings.Zone);
+            if (sameZone && !anySameZone)
+            {
+                anySameZone = true;
+                nearest = view.LatencyMs;
+            }
+            else if (sameZone == anySameZone)
+            {
+                nearest = Math.Min(nearest, view.LatencyMs);
+            }
+        }
+
+        // Pass 2: among the near nodes of that tier, the least busy.
+        DestinationState? best = null;
+        var bestLoad = (InFlight: int.MaxValue, Latency: double.MaxValue);
+        foreach (var destination in availableDestinations)
+        {
+            if (Eligible(destination, nodes, mostApplied, settings) is not { } view
+                || IsSameZone(view, settings.Zone) != anySameZone
+                || view.LatencyMs > nearest + settings.NearLatencyToleranceMs)
+            {
+                continue;
+            }
+
+            var load = (destination.ConcurrentRequestCount, view.LatencyMs);
+            if (best is null || load.ConcurrentRequestCount < bestLoad.InFlight
+                || (load.ConcurrentRequestCount == bestLoad.InFlight && load.LatencyMs < bestLoad.Latency))
             {
                 best = destination;
-                bestScore = (sameZone, view.LatencyMs);
+                bestLoad = load;
             }
         }
 
         if (best is not null)
         {
-            context.Items[RoutingItems.Reason] = bestScore.SameZone ? "same-zone" : "nearest";
+            context.Items[RoutingItems.Reason] = anySameZone ? "same-zone" : "nearest";
         }
 
         return best;
     }
+
+    private static NodeView? Eligible(DestinationState destination, IReadOnlyDictionary<string, NodeView> nodes, long mostApplied, RouterOptions settings) =>
+        nodes.TryGetValue(ClusterTopology.NodeIdOf(destination.DestinationId), out var view)
+            && view.Healthy
+            && mostApplied - view.AppliedIndex <= settings.MaxReadLagEntries
+                ? view
+                : null;
+
+    private static bool IsSameZone(NodeView view, string? zone) =>
+        zone is not null && string.Equals(view.Zone, zone, StringComparison.OrdinalIgnoreCase);
 }
 
 internal static class RoutingItems

@@ -120,6 +120,41 @@ public sealed class LoadBalancingPolicyTests
         Assert.Equal("node3", Pick(policy));
     }
 
+    [Fact]
+    public void Nearest_policy_spreads_reads_over_near_equal_nodes_by_requests_in_flight()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 1.0),
+            new NodeView("node2", true, "follower", 2, "node3", 0, 1.4),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 1.2))), Options());
+        var destinations = new[] { "node1", "node2", "node3" }.Select(id => new Yarp.ReverseProxy.Model.DestinationState(id)).ToArray();
+        var picks = new List<string>();
+        for (var i = 0; i < 9; i++)
+        {
+            var picked = policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), destinations)!;
+            picked.ConcurrentRequestCount++; // the read is now in flight there
+            picks.Add(picked.DestinationId);
+        }
+
+        // Every near node took its share: three reads each, none piled onto the single fastest node.
+        Assert.All(new[] { "node1", "node2", "node3" }, id => Assert.Equal(3, picks.Count(p => p == id)));
+    }
+
+    [Fact]
+    public void Nearest_policy_keeps_reads_off_a_far_node_even_when_the_near_one_is_busier()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 0.5),
+            new NodeView("node2", true, "follower", 2, "node3", 0, 40.0),
+            new NodeView("node3", false, "leader", 2, "node3", 0, 0.4))), Options());
+        var destinations = new[] { "node1", "node2", "node3" }.Select(id => new Yarp.ReverseProxy.Model.DestinationState(id)).ToArray();
+        destinations[0].ConcurrentRequestCount = 50;
+
+        var picked = policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), destinations);
+
+        Assert.Equal("node1", picked?.DestinationId);
+    }
+
     private static Microsoft.Extensions.Options.IOptions<AspireCache.Router.RouterOptions> Options(string? zone = null) =>
         Microsoft.Extensions.Options.Options.Create(new AspireCache.Router.RouterOptions { Zone = zone });
 }
