@@ -60,13 +60,17 @@ public sealed class LoadBalancingPolicyTests
         public ClusterTopology Current => topology;
     }
 
-    private static readonly Yarp.ReverseProxy.Model.DestinationState[] Destinations =
+    private static readonly Yarp.ReverseProxy.Model.DestinationState[] Destinations = NewDestinations();
+
+    private static Yarp.ReverseProxy.Model.DestinationState[] NewDestinations() =>
         new[] { "node1", "node2", "node3" }.Select(id => new Yarp.ReverseProxy.Model.DestinationState(id)).ToArray();
 
     private static ClusterTopology Topology(params NodeView[] nodes) => ClusterTopology.From(nodes.ToDictionary(n => n.NodeId));
 
-    private static string? Pick(Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy policy) =>
-        policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), Destinations)?.DestinationId;
+    private static string? Pick(Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy policy) => PickFrom(policy, Destinations)?.DestinationId;
+
+    private static Yarp.ReverseProxy.Model.DestinationState? PickFrom(Yarp.ReverseProxy.LoadBalancing.ILoadBalancingPolicy policy, Yarp.ReverseProxy.Model.DestinationState[] destinations) =>
+        policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), destinations);
 
     [Fact]
     public void Leader_policy_picks_the_leader()
@@ -127,11 +131,11 @@ public sealed class LoadBalancingPolicyTests
             new NodeView("node1", true, "follower", 2, "node3", 0, 1.0),
             new NodeView("node2", true, "follower", 2, "node3", 0, 1.4),
             new NodeView("node3", true, "leader", 2, "node3", 0, 1.2))), Options());
-        var destinations = new[] { "node1", "node2", "node3" }.Select(id => new Yarp.ReverseProxy.Model.DestinationState(id)).ToArray();
+        var destinations = NewDestinations();
         var picks = new List<string>();
         for (var i = 0; i < 9; i++)
         {
-            var picked = policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), destinations)!;
+            var picked = PickFrom(policy, destinations)!;
             picked.ConcurrentRequestCount++; // the read is now in flight there
             picks.Add(picked.DestinationId);
         }
@@ -147,10 +151,10 @@ public sealed class LoadBalancingPolicyTests
             new NodeView("node1", true, "follower", 2, "node3", 0, 0.5),
             new NodeView("node2", true, "follower", 2, "node3", 0, 40.0),
             new NodeView("node3", false, "leader", 2, "node3", 0, 0.4))), Options());
-        var destinations = new[] { "node1", "node2", "node3" }.Select(id => new Yarp.ReverseProxy.Model.DestinationState(id)).ToArray();
+        var destinations = NewDestinations();
         destinations[0].ConcurrentRequestCount = 50;
 
-        var picked = policy.PickDestination(new Microsoft.AspNetCore.Http.DefaultHttpContext(), new Yarp.ReverseProxy.Model.ClusterState("c"), destinations);
+        var picked = PickFrom(policy, destinations);
 
         Assert.Equal("node1", picked?.DestinationId);
     }
