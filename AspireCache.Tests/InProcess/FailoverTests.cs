@@ -131,9 +131,27 @@ public sealed class FailoverTests
             (await client.PutAsync($"/cache/installed/{i}", new StringContent($"{i}"))).EnsureSuccessStatusCode();
         }
 
+        // Both running nodes snapshot at the same (last) entry, so whichever of them leads when the
+        // follower returns — an election may happen on a loaded machine — sends it this snapshot.
+        var other = 3 - leader - follower;
+        var written = (await cluster.StatusAsync(leader)).AppliedIndex;
+        var deadlineOther = DateTime.UtcNow.AddSeconds(10);
+        while ((await cluster.StatusAsync(other)).AppliedIndex < written)
+        {
+            Assert.True(DateTime.UtcNow < deadlineOther, "the other node did not apply the writes");
+            await Task.Delay(20);
+        }
+
+        cluster.Service<CacheStateMachine>(other).RequestSnapshot(); // at the barrier entry below, like the leader
         (await client.PostAsync("/admin/snapshot", null)).EnsureSuccessStatusCode();
         var snapshotIndex = (await cluster.StatusAsync(leader)).SnapshotIndex;
-        Assert.Equal((await cluster.StatusAsync(leader)).CommitIndex, snapshotIndex);
+        Assert.Equal((await cluster.StatusAsync(leader)).AppliedIndex, snapshotIndex);
+        deadlineOther = DateTime.UtcNow.AddSeconds(10);
+        while ((await cluster.StatusAsync(other)).SnapshotIndex != snapshotIndex)
+        {
+            Assert.True(DateTime.UtcNow < deadlineOther, "the other node did not snapshot at the barrier");
+            await Task.Delay(20);
+        }
 
         await cluster.StartNodeAsync(follower);
         using var restarted = cluster.Client(follower);
