@@ -90,12 +90,12 @@ public sealed class BenchResult
     public double ElapsedSeconds { get; init; }
 
     /// <summary>Successful operations per second over the measured window.</summary>
-    public double Throughput { get; init; }
+    public double Throughput => Total.Throughput;
 
     /// <summary>Successful operations in the measured window.</summary>
-    public long TotalOperations { get; init; }
+    public long TotalOperations => Total.Count;
 
-    public long TotalErrors { get; init; }
+    public long TotalErrors => Total.Errors;
 
     /// <summary>Per operation type: <c>read</c>, <c>write</c>.</summary>
     public required IReadOnlyDictionary<string, OperationStats> Operations { get; init; }

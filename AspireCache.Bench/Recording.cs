@@ -120,9 +120,6 @@ internal static class Stats
         {
             Options = options,
             ElapsedSeconds = elapsed,
-            Throughput = total.Throughput,
-            TotalOperations = total.Count,
-            TotalErrors = total.Errors,
             Operations = new Dictionary<string, OperationStats>(StringComparer.Ordinal) { ["read"] = reads, ["write"] = writes },
             Total = total,
             Errors = MergeErrors(stats),

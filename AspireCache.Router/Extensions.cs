@@ -46,12 +46,16 @@ internal static class Extensions
             proxy.Use(steps.ForwardAsync);
         });
 
-        app.MapGet("/router/topology", (TopologyMonitor monitor) => TypedResults.Ok(new
+        app.MapGet("/router/topology", (TopologyMonitor monitor) =>
         {
-            leaderId = monitor.Current.LeaderId,
-            term = monitor.Current.Term,
-            nodes = monitor.Current.Nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal),
-        }));
+            var topology = monitor.Current; // one snapshot: leader and term must belong together
+            return TypedResults.Ok(new
+            {
+                leaderId = topology.LeaderId,
+                term = topology.Term,
+                nodes = topology.Nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal),
+            });
+        });
         return app;
     }
 }

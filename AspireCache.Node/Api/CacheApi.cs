@@ -73,10 +73,11 @@ public static class CacheApi
 
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
-        access.Touch(key);
+        access.Touch(key, now);
         hotKeys.Record(key);
         var headers = http.Response.Headers;
-        headers.ETag = ETag(entry.Version);
+        var etag = ETag(entry.Version);
+        headers.ETag = etag;
         if (entry.ExpiresUnixMs != 0)
         {
             headers[TtlHeader] = (entry.ExpiresUnixMs - now).ToString(CultureInfo.InvariantCulture);
@@ -84,9 +85,12 @@ public static class CacheApi
         }
 
         // Conditional GET: a client polling its configuration pays for the value only when it changed.
-        if (http.Request.Headers.IfNoneMatch.Count > 0 && http.Request.Headers.IfNoneMatch.Any(v => v == headers.ETag || v == "*"))
+        foreach (var candidate in http.Request.Headers.IfNoneMatch)
         {
-            return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+            if (candidate == etag || candidate == "*")
+            {
+                return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+            }
         }
 
         // Values are immutable once applied: serve the stored bytes without copying.
@@ -169,7 +173,9 @@ public static class CacheApi
         string key,
         HttpContext http,
         WriteCoordinator writes,
+        CacheStateMachine stateMachine,
         IOptions<CacheLimitsOptions> limits,
+        IOptions<Eviction.EvictionOptions> eviction,
         CancellationToken token)
     {
         var options = limits.Value;
@@ -197,7 +203,7 @@ public static class CacheApi
             return Problems.TooLarge($"The value exceeds the limit of {options.MaxValueBytes} bytes.");
         }
 
-        if (MemoryProblem(http, CacheState.SizeOf(key, value)) is { } full)
+        if (MemoryProblem(eviction.Value, stateMachine.State, CacheState.SizeOf(key, value)) is { } full)
         {
             return full;
         }
@@ -253,7 +259,9 @@ public static class CacheApi
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> BatchAsync(
         HttpContext http,
         WriteCoordinator writes,
+        CacheStateMachine stateMachine,
         IOptions<CacheLimitsOptions> limits,
+        IOptions<Eviction.EvictionOptions> eviction,
         CancellationToken token)
     {
         var options = limits.Value;
@@ -284,7 +292,7 @@ public static class CacheApi
             return problem;
         }
 
-        if (MemoryProblem(http, parsed.Command!.Sets.Sum(s => CacheState.SizeOf(s.Key, s.Value))) is { } full)
+        if (MemoryProblem(eviction.Value, stateMachine.State, parsed.Command!.Sets.Sum(s => CacheState.SizeOf(s.Key, s.Value))) is { } full)
         {
             return full;
         }
@@ -326,10 +334,8 @@ public static class CacheApi
     /// 507 when a write can never fit the memory budget, or when the state is past the hard limit
     /// (eviction cannot keep up, or pinned keys fill the budget). Nothing is written.
     /// </summary>
-    private static ProblemHttpResult? MemoryProblem(HttpContext http, long addedBytes)
+    private static ProblemHttpResult? MemoryProblem(Eviction.EvictionOptions options, CacheState state, long addedBytes)
     {
-        var options = http.RequestServices.GetRequiredService<IOptions<Eviction.EvictionOptions>>().Value;
-        var state = http.RequestServices.GetRequiredService<CacheStateMachine>().State;
         var budget = options.ResolveBudget();
         if (addedBytes > budget)
         {

@@ -8,14 +8,15 @@ namespace AspireCache.Node.Eviction;
 /// includes reads served anywhere. Approximate on purpose: it is a hint for choosing victims,
 /// never part of the replicated state.
 /// </summary>
-public sealed class AccessTracker(TimeProvider clock)
+public sealed class AccessTracker
 {
     private readonly ConcurrentDictionary<string, long> _lastAccess = new(StringComparer.Ordinal);
     private ConcurrentDictionary<string, byte> _unreported = new(StringComparer.Ordinal);
 
-    public void Touch(string key)
+    /// <summary>A read served here at <paramref name="atUnixMs"/> (the caller already has the time).</summary>
+    public void Touch(string key, long atUnixMs)
     {
-        _lastAccess[key] = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        _lastAccess[key] = atUnixMs;
         _unreported.TryAdd(key, 0);
     }
 
@@ -49,6 +50,4 @@ public sealed class AccessTracker(TimeProvider clock)
 
         return keys;
     }
-
-    public int Count => _lastAccess.Count;
 }

@@ -279,16 +279,21 @@ public sealed class CacheState
     private void Publish(Changes changes, long revision)
     {
         _sizeBytes += changes.SizeDelta;
-        lock (_expiryLock)
-        {
-            foreach (var removed in changes.RemovedExpiries)
-            {
-                _expiries.Remove(removed);
-            }
 
-            foreach (var added in changes.AddedExpiries)
+        // Only commands that touch a TTL take the expiry index's lock (most commands do not).
+        if (changes.AddedExpiries.Count + changes.RemovedExpiries.Count > 0)
+        {
+            lock (_expiryLock)
             {
-                _expiries.Add(added);
+                foreach (var removed in changes.RemovedExpiries)
+                {
+                    _expiries.Remove(removed);
+                }
+
+                foreach (var added in changes.AddedExpiries)
+                {
+                    _expiries.Add(added);
+                }
             }
         }
 

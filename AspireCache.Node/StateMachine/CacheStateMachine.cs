@@ -221,6 +221,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     {
         var started = Stopwatch.GetTimestamp();
         var temp = FileSnapshot.TempFile(_location, entry.Index, entry.Term);
+        long bytes;
         try
         {
             await using (var output = OpenWrite(temp))
@@ -228,6 +229,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
                 await entry.WriteToAsync(output, 64 * 1024, token);
                 await output.FlushAsync(token);
                 output.Flush(flushToDisk: true);
+                bytes = output.Length;
             }
 
             await using (var input = OpenRead(temp))
@@ -247,7 +249,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         _lastAttemptIndex = entry.Index;
         _bytesSinceSnapshot = 0;
         Publish(temp, entry.Index, entry.Term);
-        NodeLog.SnapshotInstalled(_logger, entry.Index, State.Count, new FileInfo(FileSnapshot.PathOf(_location, entry.Index, entry.Term)).Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        NodeLog.SnapshotInstalled(_logger, entry.Index, State.Count, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return entry.Index;
     }
 
@@ -354,47 +356,4 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             await writer.CopyFromAsync(stream, token: token);
         }
     }
-}
-
-/// <summary>A write-only stream over DotNext's snapshot writer.</summary>
-internal sealed class AsyncBinaryWriterStream(IAsyncBinaryWriter writer) : Stream
-{
-    private long _position;
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => _position;
-
-    public override long Position
-    {
-        get => _position;
-        set => throw new NotSupportedException();
-    }
-
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        await writer.Invoke(buffer, cancellationToken);
-        _position += buffer.Length;
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 }

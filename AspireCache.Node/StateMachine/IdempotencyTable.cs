@@ -56,12 +56,6 @@ public sealed class IdempotencyTable
         }
     }
 
-    public void Clear()
-    {
-        _records.Clear();
-        _order.Clear();
-    }
-
     private void Forget()
     {
         var (key, recorded) = _order.Dequeue();

@@ -228,7 +228,26 @@ internal sealed class RetryingProxySteps(
         return null;
     }
 
-    private async Task WriteUnavailableAsync(HttpContext context, string route, string reason)
+    private Task WriteUnavailableAsync(HttpContext context, string route, string reason) =>
+        WriteServiceUnavailableAsync(
+            context,
+            route,
+            reason,
+            reason == "no-leader" ? "no-leader" : "no-node",
+            reason == "no-leader" ? "No leader is available" : "No node is available",
+            $"No node could serve the request within {_options.RetryDeadline.TotalSeconds:0.#} s: the cluster is electing a leader or has lost its quorum. Retry after the indicated delay.");
+
+    private Task WriteOutcomeUnknownAsync(HttpContext context, string route) =>
+        WriteServiceUnavailableAsync(
+            context,
+            route,
+            "outcome-unknown",
+            "timeout",
+            "The write's outcome is unknown",
+            $"The write was sent to a leader that was lost, and no new leader confirmed it within {_options.RetryDeadline.TotalSeconds:0.#} s. It may or may not be applied: retry with the same Idempotency-Key.");
+
+    /// <summary>503 + Retry-After as an RFC 9457 problem, counted as a rejection for <paramref name="reason"/>.</summary>
+    private async Task WriteServiceUnavailableAsync(HttpContext context, string route, string reason, string type, string title, string detail)
     {
         telemetry.Rejected(route, reason);
         context.Response.Clear();
@@ -240,28 +259,9 @@ internal sealed class RetryingProxySteps(
             ProblemDetails =
             {
                 Status = StatusCodes.Status503ServiceUnavailable,
-                Type = "https://aspirecache.dev/problems/" + (reason == "no-leader" ? "no-leader" : "no-node"),
-                Title = reason == "no-leader" ? "No leader is available" : "No node is available",
-                Detail = $"No node could serve the request within {_options.RetryDeadline.TotalSeconds:0.#} s: the cluster is electing a leader or has lost its quorum. Retry after the indicated delay.",
-            },
-        });
-    }
-
-    private async Task WriteOutcomeUnknownAsync(HttpContext context, string route)
-    {
-        telemetry.Rejected(route, "outcome-unknown");
-        context.Response.Clear();
-        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-        context.Response.Headers.RetryAfter = _options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Type = "https://aspirecache.dev/problems/timeout",
-                Title = "The write's outcome is unknown",
-                Detail = $"The write was sent to a leader that was lost, and no new leader confirmed it within {_options.RetryDeadline.TotalSeconds:0.#} s. It may or may not be applied: retry with the same Idempotency-Key.",
+                Type = "https://aspirecache.dev/problems/" + type,
+                Title = title,
+                Detail = detail,
             },
         });
     }

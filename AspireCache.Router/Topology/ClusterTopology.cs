@@ -48,11 +48,11 @@ public sealed class ClusterTopology
     }
 
     /// <summary>Maps a YARP destination id (the node id, or <c>node1[...]</c> after service discovery expansion) to a node id.</summary>
-    public static string NodeIdOf(string destinationId)
-    {
-        var bracket = destinationId.IndexOf('[', StringComparison.Ordinal);
-        return bracket < 0 ? destinationId : destinationId[..bracket];
-    }
+    public static string NodeIdOf(string destinationId) =>
+        NodeIds.GetOrAdd(destinationId, static id => id.IndexOf('[', StringComparison.Ordinal) is var bracket and >= 0 ? id[..bracket] : id);
+
+    // A handful of destination ids for the process lifetime: cut each one once, not on every request.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> NodeIds = new(StringComparer.Ordinal);
 }
 
 /// <summary>Where load-balancing policies read the current topology snapshot from.</summary>

@@ -41,6 +41,11 @@ internal sealed class TopologyMonitor(
     /// <summary>Ask for a poll now (e.g. a node answered "not leader" or could not be reached).</summary>
     public void RequestRefresh()
     {
+        if (_refresh.CurrentCount != 0)
+        {
+            return; // a refresh is already pending (writes waiting for a leader ask every 50 ms)
+        }
+
         try
         {
             _refresh.Release();
@@ -158,7 +163,7 @@ internal sealed class TopologyMonitor(
             _views.TryGetValue(node, out var last);
             if (status is null)
             {
-                _views[node] = new NodeView(node, false, "unknown", last?.Term ?? 0, null, last?.AppliedIndex ?? 0, double.MaxValue);
+                _views[node] = Unreachable(node, last);
             }
             else
             {
@@ -182,7 +187,7 @@ internal sealed class TopologyMonitor(
                 RouterLog.NodeUnreachable(logger, node, ex.Message);
             }
 
-            _views[node] = new NodeView(node, false, "unknown", last?.Term ?? 0, null, last?.AppliedIndex ?? 0, double.MaxValue);
+            _views[node] = Unreachable(node, last);
             PublishLocked();
         }
     }
@@ -202,4 +207,8 @@ internal sealed class TopologyMonitor(
 
     private static bool IsTransient(Exception ex, CancellationToken token) =>
         !token.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException;
+
+    /// <summary>A node that did not answer: unhealthy, keeping the last term and applied index it reported.</summary>
+    private static NodeView Unreachable(string node, NodeView? last) =>
+        new(node, false, "unknown", last?.Term ?? 0, null, last?.AppliedIndex ?? 0, double.MaxValue);
 }

@@ -42,7 +42,7 @@ public sealed class BenchSmokeTests
     }
 
     [Fact]
-    public async Task Snapshot_mode_loads_keys_snapshots_the_leader_and_writes_keep_completing_meanwhile()
+    public async Task Snapshot_mode_loads_keys_snapshots_the_leader_and_reports_the_write_gaps()
     {
         await using var cluster = await InProcessCluster.StartAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));

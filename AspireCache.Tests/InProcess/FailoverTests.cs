@@ -135,23 +135,13 @@ public sealed class FailoverTests
         // follower returns — an election may happen on a loaded machine — sends it this snapshot.
         var other = 3 - leader - follower;
         var written = (await cluster.StatusAsync(leader)).AppliedIndex;
-        var deadlineOther = DateTime.UtcNow.AddSeconds(10);
-        while ((await cluster.StatusAsync(other)).AppliedIndex < written)
-        {
-            Assert.True(DateTime.UtcNow < deadlineOther, "the other node did not apply the writes");
-            await Task.Delay(20);
-        }
+        await EventuallyAsync(async () => (await cluster.StatusAsync(other)).AppliedIndex >= written, "the other node did not apply the writes");
 
         cluster.Service<CacheStateMachine>(other).RequestSnapshot(); // at the barrier entry below, like the leader
         (await client.PostAsync("/admin/snapshot", null)).EnsureSuccessStatusCode();
         var snapshotIndex = (await cluster.StatusAsync(leader)).SnapshotIndex;
         Assert.Equal((await cluster.StatusAsync(leader)).AppliedIndex, snapshotIndex);
-        deadlineOther = DateTime.UtcNow.AddSeconds(10);
-        while ((await cluster.StatusAsync(other)).SnapshotIndex != snapshotIndex)
-        {
-            Assert.True(DateTime.UtcNow < deadlineOther, "the other node did not snapshot at the barrier");
-            await Task.Delay(20);
-        }
+        await EventuallyAsync(async () => (await cluster.StatusAsync(other)).SnapshotIndex == snapshotIndex, "the other node did not snapshot at the barrier");
 
         await cluster.StartNodeAsync(follower);
         using var restarted = cluster.Client(follower);
@@ -283,6 +273,17 @@ public sealed class FailoverTests
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
         Assert.True((await cluster.StatusAsync(leader)).Term > term, "a new election must have happened");
         Assert.Equal("v", await followerClient.GetStringAsync("/cache/admin/k"));
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="failure"/> after 10 s.</summary>
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(20);
+        }
     }
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");

@@ -95,7 +95,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
             output.WriteLine($"full history: {history.Dump("in-process", WriteOutcomes)}");
         }
 
-        Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
+        Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe()); // "unknown" (search budget spent) is not a pass
         Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20, "too few successful writes to mean anything");
         Assert.Empty(regressions);
         Assert.Equal(finals[0], finals[1]);

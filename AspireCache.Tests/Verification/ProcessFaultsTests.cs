@@ -115,7 +115,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             }
         }
 
-        Assert.NotEqual(CheckOutcome.Violation, result.Outcome);
+        Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe()); // "unknown" (search budget spent) is not a pass
         Assert.Single(finals.Distinct());
         Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20);
     }
