@@ -154,8 +154,10 @@ public sealed class FailoverTests
 
         Assert.Equal(HttpStatusCode.OK, read.StatusCode);
         Assert.Equal("19", await read.Content.ReadAsStringAsync());
+        // It was sent the snapshot, not entries. An install marks the state applied first and then
+        // publishes the file (rename + fsync), so the snapshot index may show a moment after the read.
+        await EventuallyAsync(async () => (await cluster.StatusAsync(follower)).SnapshotIndex == snapshotIndex, "the follower did not install the leader's snapshot");
         var status = await cluster.StatusAsync(follower);
-        Assert.Equal(snapshotIndex, status.SnapshotIndex); // it was sent the snapshot, not entries
         Assert.True(status.AppliedIndex >= snapshotIndex, $"applied {status.AppliedIndex} < installed snapshot {snapshotIndex}");
     }
 
