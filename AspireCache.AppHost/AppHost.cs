@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using AspireCache.AppHost;
 using Microsoft.Extensions.Configuration;
 
@@ -29,7 +27,7 @@ for (var i = 0; i < names.Length; i++)
     {
         // Raft peers address each other by URL, so the port must survive a node restart, and the
         // peer-to-peer path should not cross a proxy: a fixed, non-proxied port per node.
-        var port = options.NodePorts.ElementAtOrDefault(i) is > 0 and var fixedPort ? fixedPort : FreePort();
+        var port = options.NodePorts.ElementAtOrDefault(i) is > 0 and var fixedPort ? fixedPort : LoopbackPorts.Free();
         var project = builder.AddProject<Projects.AspireCache_Node>(names[i], launchProfileName: null)
             .WithHttpEndpoint(port: port, isProxied: false)
             .WithEnvironment("Cluster__DataDirectory", Path.Combine(dataRoot, names[i]));
@@ -85,27 +83,3 @@ for (var i = 0; i < names.Length; i++)
 }
 
 builder.Build().Run();
-
-static int FreePort()
-{
-    // Below every OS's ephemeral range (Linux 32768–60999, Windows/macOS 49152–65535): a port from
-    // that range can be taken as the source port of some outgoing connection while its node is
-    // stopped, and a restarted node must get its own port back (it is its Raft address).
-    for (var attempt = 0; attempt < 200; attempt++)
-    {
-        var port = Random.Shared.Next(20_000, 32_000);
-        try
-        {
-            using var probe = new TcpListener(IPAddress.Loopback, port);
-            probe.Start();
-            return port;
-        }
-        catch (SocketException)
-        {
-        }
-    }
-
-    using var listener = new TcpListener(IPAddress.Loopback, 0);
-    listener.Start();
-    return ((IPEndPoint)listener.LocalEndpoint).Port;
-}

@@ -1,32 +1,7 @@
-using System.Net;
-using System.Net.Sockets;
-
 namespace AspireCache.Tests;
 
-/// <summary>Free loopback ports for test hosts.</summary>
+/// <summary>Free loopback ports for test hosts: the same rule as the AppHost's nodes.</summary>
 internal static class TestPorts
 {
-    public static int Free()
-    {
-        // Below every OS's ephemeral range (Linux 32768–60999, Windows/macOS 49152–65535): a port from
-        // that range can be taken as the source port of some outgoing connection while its node is
-        // stopped, and a restarted node must get its own port back (it is its Raft address).
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            var port = Random.Shared.Next(20_000, 32_000);
-            try
-            {
-                using var probe = new TcpListener(IPAddress.Loopback, port);
-                probe.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int Free() => AspireCache.AppHost.LoopbackPorts.Free();
 }
