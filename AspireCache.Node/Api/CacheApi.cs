@@ -353,6 +353,12 @@ public static class CacheApi
     /// <summary>Maps results that are not successes to problems, and marks replays.</summary>
     private static ProblemHttpResult? WriteProblem(HttpContext http, CommandResult result, string? key)
     {
+        if (result.Replayed)
+        {
+            // Also on a replayed 412/404: the caller learns that this is the original outcome, not a new one.
+            http.Response.Headers[ReplayedHeader] = "true";
+        }
+
         switch (result.Outcome)
         {
             case CommandOutcome.IdempotencyConflict:
@@ -374,11 +380,6 @@ public static class CacheApi
                     "A version condition did not hold",
                     key is null ? "A condition did not hold; nothing was written." : $"The condition on '{key}' did not hold; nothing was written.",
                     new Dictionary<string, object?> { ["key"] = key, ["currentVersion"] = result.FailedKey is null ? result.Revision : null });
-        }
-
-        if (result.Replayed)
-        {
-            http.Response.Headers[ReplayedHeader] = "true";
         }
 
         return null;

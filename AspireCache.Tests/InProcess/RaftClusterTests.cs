@@ -179,6 +179,32 @@ public sealed class RaftClusterTests(StableClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_retried_failed_condition_replays_its_412_and_says_so()
+    {
+        var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var client = Cluster.Client(leader);
+        var key = Guid.NewGuid().ToString("N");
+        var stale = $"\"{long.Parse((await client.PutAsync("/cache/inproc/idem-cas", new StringContent("base"))).Headers.ETag!.Tag.Trim('"'), System.Globalization.CultureInfo.InvariantCulture) + 1000}\"";
+
+        HttpRequestMessage Conditional()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, "/cache/inproc/idem-cas") { Content = new StringContent("new") };
+            request.Headers.Add(CacheApi.IdempotencyKeyHeader, key);
+            request.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue(stale));
+            return request;
+        }
+
+        var first = await client.SendAsync(Conditional());
+        var retry = await client.SendAsync(Conditional());
+
+        Assert.Equal(HttpStatusCode.PreconditionFailed, first.StatusCode);
+        Assert.False(first.Headers.Contains(CacheApi.ReplayedHeader));
+        Assert.Equal(HttpStatusCode.PreconditionFailed, retry.StatusCode);
+        Assert.Equal("true", retry.Headers.GetValues(CacheApi.ReplayedHeader).Single());
+        Assert.Equal("base", await client.GetStringAsync("/cache/inproc/idem-cas"));
+    }
+
+    [Fact]
     public async Task An_invalid_idempotency_key_is_400()
     {
         var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));

@@ -39,6 +39,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         var prefix = $"jepsen-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, Keys).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
+        var unknowns = new OutcomeResolver();
         var faults = new ConcurrentQueue<string>();
         var regressions = new ConcurrentQueue<string>();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
@@ -49,7 +50,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
             // Clients 0–2 go through the router; 3–5 talk to node 0–2 directly.
             var clientId = c;
             Func<HttpClient> connect = c < 3 ? router.Client : () => cluster.Client(clientId - 3);
-            clients.Add(Task.Run(() => RunClientAsync(clientId, connect, keys, history, stop.Token)));
+            clients.Add(Task.Run(() => RunClientAsync(clientId, connect, keys, history, unknowns, stop.Token)));
         }
 
         var monitor = Task.Run(() => MonitorAppliedIndexesAsync(cluster, regressions, stop.Token));
@@ -70,6 +71,12 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
 
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         await Task.Delay(TimeSpan.FromSeconds(3));
+        using (var resolveClient = router.Client())
+        {
+            var (replayed, appliedNow, unresolved) = await unknowns.ResolveAsync(resolveClient, history, CancellationToken.None);
+            output.WriteLine($"unknown outcomes resolved by idempotent retry: {replayed} had taken effect, {appliedNow} had not; {unresolved} unresolved");
+        }
+
         var finals = new Dictionary<int, List<string?>>();
         for (var node = 0; node < 3; node++)
         {
@@ -104,18 +111,38 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         Assert.Single(statuses.Select(st => st.Revision).Distinct());
     }
 
-    internal static async Task RunClientAsync(int clientId, Func<HttpClient> connect, string[] keys, HistoryRecorder history, CancellationToken stop)
+    internal static async Task RunClientAsync(int clientId, Func<HttpClient> connect, string[] keys, HistoryRecorder history, OutcomeResolver unknowns, CancellationToken stop)
     {
         using var client = connect();
         client.Timeout = TimeSpan.FromSeconds(4);
         var random = new Random(clientId * 7919);
         var lastVersion = new Dictionary<string, long?>();
+        var run = Guid.NewGuid().ToString("N")[..8];
         var n = 0;
         while (!stop.IsCancellationRequested)
         {
             var key = keys[random.Next(keys.Length)];
             var roll = random.Next(100);
             var path = $"/cache/{key}";
+
+            // Every mutation carries its own Idempotency-Key, so that an unknown outcome can be learnt afterwards.
+            var idempotencyKey = $"{run}-c{clientId}-{n}";
+            HttpRequestMessage Mutation(HttpMethod method, string? value, long? expected, bool conditional)
+            {
+                var request = new HttpRequestMessage(method, path) { Content = value is null ? null : new StringContent(value) };
+                request.Headers.Add(CacheApi.IdempotencyKeyHeader, idempotencyKey);
+                if (conditional && expected is { } version)
+                {
+                    request.Headers.IfMatch.Add(new EntityTagHeaderValue($"\"{version}\""));
+                }
+                else if (conditional)
+                {
+                    request.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Any);
+                }
+
+                return request;
+            }
+
             try
             {
                 if (roll < 50)
@@ -142,7 +169,8 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                 {
                     var value = $"c{clientId}-{n++}";
                     var handle = history.BeginWrite(clientId, key, value);
-                    var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Put, path) { Content = new StringContent(value) });
+                    var request = () => Mutation(HttpMethod.Put, value, null, conditional: false);
+                    var response = await SafeSendAsync(client, request());
                     await RecordOutcomeAsync(value, key, response);
                     if (response is { IsSuccessStatusCode: true })
                     {
@@ -155,6 +183,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                     else
                     {
                         history.CompleteUnknown(handle);
+                        unknowns.Add(handle, request);
                     }
                 }
                 else if (roll < 92)
@@ -162,17 +191,8 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                     var value = $"c{clientId}-{n++}";
                     lastVersion.TryGetValue(key, out var expected);
                     var handle = history.BeginCompareAndSet(clientId, key, expected, value);
-                    var request = new HttpRequestMessage(HttpMethod.Put, path) { Content = new StringContent(value) };
-                    if (expected is { } version)
-                    {
-                        request.Headers.IfMatch.Add(new EntityTagHeaderValue($"\"{version}\""));
-                    }
-                    else
-                    {
-                        request.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Any);
-                    }
-
-                    var response = await SafeSendAsync(client, request);
+                    var request = () => Mutation(HttpMethod.Put, value, expected, conditional: true);
+                    var response = await SafeSendAsync(client, request());
                     await RecordOutcomeAsync(value, key, response);
                     if (response is { IsSuccessStatusCode: true })
                     {
@@ -189,12 +209,15 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                     else
                     {
                         history.CompleteUnknown(handle);
+                        unknowns.Add(handle, request);
                     }
                 }
                 else
                 {
+                    n++;
                     var handle = history.BeginDelete(clientId, key);
-                    var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Delete, path));
+                    var request = () => Mutation(HttpMethod.Delete, null, null, conditional: false);
+                    var response = await SafeSendAsync(client, request());
                     if (response?.StatusCode == HttpStatusCode.NoContent)
                     {
                         history.CompleteDelete(handle, true, VersionOf(response));
@@ -210,6 +233,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
                     else
                     {
                         history.CompleteUnknown(handle);
+                        unknowns.Add(handle, request);
                     }
                 }
             }

@@ -74,31 +74,89 @@ public sealed class HistoryRecorder
     public void Complete(OperationHandle handle, OpResult result)
     {
         var now = Stopwatch.GetTimestamp();
-        Finish(handle, op =>
+        Finish(handle, op => WithResult(op, result, now));
+    }
+
+    /// <summary>
+    /// A new pending operation with the same inputs as <paramref name="original"/> (invoked now): the same request
+    /// sent again under the same Idempotency-Key to learn an unknown outcome (see <see cref="OutcomeResolver"/>).
+    /// </summary>
+    public OperationHandle BeginRetry(OperationHandle original)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        Operation template;
+        lock (_gate)
         {
-            switch (op.Kind)
+            template = _operations[original.Index];
+        }
+
+        return Begin(template with { Known = false, ReadValue = null, Version = null, Success = null, Complete = long.MaxValue });
+    }
+
+    /// <summary>
+    /// The outcome of an operation recorded as unknown has been learnt (its idempotent retry replayed the recorded
+    /// result): it took effect with <paramref name="result"/> somewhere between its invoke and now.
+    /// </summary>
+    public void Resolve(OperationHandle handle, OpResult result)
+    {
+        var now = Stopwatch.GetTimestamp();
+        Reopen(handle, op => WithResult(op, result, now));
+    }
+
+    /// <summary>An operation recorded as unknown is now known never to have taken effect: drop it.</summary>
+    public void Withdraw(OperationHandle handle)
+    {
+        Reopen(handle, op => op);
+        lock (_gate)
+        {
+            _discarded.Add(handle.Index);
+        }
+    }
+
+    private static Operation WithResult(Operation op, OpResult result, long now)
+    {
+        switch (op.Kind)
+        {
+            case OpKind.Read:
+                if (result.Success is not null)
+                {
+                    throw new ArgumentException("A read has no Success output.", nameof(result));
+                }
+
+                return op with { Known = true, ReadValue = result.ReadValue, Version = result.ReadValue is null ? null : result.Version, Complete = now };
+
+            case OpKind.Delete:
+            case OpKind.CompareAndSet:
+                if (result.Success is not { } success)
+                {
+                    throw new ArgumentException($"A {op.Kind} needs its Success output.", nameof(result));
+                }
+
+                return op with { Known = true, Success = success, Version = success ? result.Version : null, Complete = now };
+
+            default:
+                return op with { Known = true, Version = result.Version, Complete = now };
+        }
+    }
+
+    private void Reopen(OperationHandle handle, Func<Operation, Operation> change)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        if (!ReferenceEquals(handle.Owner, this))
+        {
+            throw new ArgumentException("The handle belongs to another recorder.", nameof(handle));
+        }
+
+        lock (_gate)
+        {
+            var op = _operations[handle.Index];
+            if (!_completed[handle.Index] || op.Known || _discarded.Contains(handle.Index))
             {
-                case OpKind.Read:
-                    if (result.Success is not null)
-                    {
-                        throw new ArgumentException("A read has no Success output.", nameof(result));
-                    }
-
-                    return op with { Known = true, ReadValue = result.ReadValue, Version = result.ReadValue is null ? null : result.Version, Complete = now };
-
-                case OpKind.Delete:
-                case OpKind.CompareAndSet:
-                    if (result.Success is not { } success)
-                    {
-                        throw new ArgumentException($"A {op.Kind} needs its Success output.", nameof(result));
-                    }
-
-                    return op with { Known = true, Success = success, Version = success ? result.Version : null, Complete = now };
-
-                default:
-                    return op with { Known = true, Version = result.Version, Complete = now };
+                throw new InvalidOperationException($"Operation {handle.Index} ({handle.Kind}) is not an operation of unknown outcome.");
             }
-        });
+
+            _operations[handle.Index] = change(op);
+        }
     }
 
     public void CompleteRead(OperationHandle handle, string? value, long? version) => Complete(Expect(handle, OpKind.Read), OpResult.ReadOk(value, version));

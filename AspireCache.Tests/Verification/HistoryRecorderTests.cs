@@ -28,4 +28,52 @@ public sealed class HistoryRecorderTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void A_resolved_unknown_outcome_becomes_known_and_its_retry_leaves_the_history()
+    {
+        var history = new HistoryRecorder();
+        var write = history.BeginWrite(1, "k", "c1-0");
+        history.CompleteUnknown(write);
+
+        var retry = history.BeginRetry(write);
+        history.Resolve(write, OpResult.Written(7));
+        history.Discard(retry);
+
+        var op = Assert.Single(history.Snapshot());
+        Assert.True(op.Known);
+        Assert.Equal(7, op.Version);
+        Assert.Equal("c1-0", op.Value);
+        Assert.Throws<InvalidOperationException>(() => history.Resolve(write, OpResult.Written(8))); // known already
+    }
+
+    [Fact]
+    public void A_withdrawn_unknown_outcome_leaves_the_history_and_its_retry_takes_its_place()
+    {
+        var history = new HistoryRecorder();
+        var cas = history.BeginCompareAndSet(1, "k", 3, "c1-0");
+        history.CompleteUnknown(cas);
+
+        var retry = history.BeginRetry(cas);
+        history.Withdraw(cas);
+        history.Complete(retry, OpResult.CompareAndSetDone(false, null));
+
+        var op = Assert.Single(history.Snapshot());
+        Assert.Equal(OpKind.CompareAndSet, op.Kind);
+        Assert.Equal(3, op.ExpectedVersion);
+        Assert.Equal(false, op.Success);
+        Assert.True(op.Invoke > 0);
+    }
+
+    [Fact]
+    public void Only_an_unknown_outcome_can_be_resolved_or_withdrawn()
+    {
+        var history = new HistoryRecorder();
+        var pending = history.BeginWrite(1, "k", "a");
+        var done = history.BeginWrite(1, "k", "b");
+        history.CompleteWrite(done, 2);
+
+        Assert.Throws<InvalidOperationException>(() => history.Resolve(pending, OpResult.Written(1)));
+        Assert.Throws<InvalidOperationException>(() => history.Withdraw(done));
+    }
 }

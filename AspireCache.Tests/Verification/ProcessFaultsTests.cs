@@ -23,6 +23,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         var prefix = $"jepsen-proc-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, 4).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
+        var unknowns = new OutcomeResolver();
         var faults = new ConcurrentQueue<string>();
         using var stop = new CancellationTokenSource();
 
@@ -34,7 +35,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             Func<HttpClient> connect = c < 3
                 ? () => new HttpClient { BaseAddress = fixture.Router.BaseAddress }
                 : () => fixture.Node(AspireAppFixture.Nodes[clientId - 3]);
-            clients.Add(Task.Run(() => ConsistencyUnderFaultsTests.RunClientAsync(clientId, connect, keys, history, stop.Token)));
+            clients.Add(Task.Run(() => ConsistencyUnderFaultsTests.RunClientAsync(clientId, connect, keys, history, unknowns, stop.Token)));
         }
 
         // One cycle of the four faults in CI; JEPSEN_PROCESS_SECONDS repeats cycles (verify/jepsen.sh).
@@ -68,6 +69,11 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         // The router may still be retrying a write its client gave up on (up to its 5 s deadline):
         // let it finish, so the final reads see a quiet cluster.
         await Task.Delay(TimeSpan.FromSeconds(6), timeout.Token);
+        using (var resolveClient = new HttpClient { BaseAddress = fixture.Router.BaseAddress })
+        {
+            var (replayed, appliedNow, unresolved) = await unknowns.ResolveAsync(resolveClient, history, timeout.Token);
+            output.WriteLine($"unknown outcomes resolved by idempotent retry: {replayed} had taken effect, {appliedNow} had not; {unresolved} unresolved");
+        }
 
         // Final reads of every key from every node join the history.
         var finals = new List<string>();
