@@ -302,7 +302,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
     /// Reads until the node answers 200 or 404 (30 s at most); on timeout the exception names the
     /// last answer (status and problem body, or the transport error) so a stuck node explains itself.
     /// </summary>
-    internal static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key)
+    internal static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key, Action<string>? log = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         var last = "no answer yet";
@@ -322,6 +322,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
             }
 
             last = response is null ? "transport error or client timeout" : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            log?.Invoke($"GET {client.BaseAddress}cache/{key} attempt {attempts}: {last}");
             if (DateTime.UtcNow > deadline)
             {
                 throw new TimeoutException($"GET {client.BaseAddress}cache/{key}: no 200/404 in 30 s ({attempts} attempts); last answer: {last}");
