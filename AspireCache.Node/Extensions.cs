@@ -33,8 +33,10 @@ public static class Extensions
             throw new InvalidOperationException($"Cluster:NodeId '{cluster.NodeId}' is not one of Cluster:Members.");
         }
 
+        // Nothing in the data directory is touched before this process holds it exclusively.
         var dataDirectory = cluster.ResolveDataDirectory();
-        Directory.CreateDirectory(dataDirectory);
+        var dataLock = DataDirectoryLock.Acquire(dataDirectory, cluster.DataDirectoryLockWait);
+        services.AddSingleton(_ => dataLock); // the container disposes it (after the WAL: see RestoreCacheStateAsync)
 
         // Static membership: every node starts with the same member list and never bootstraps a
         // cluster of its own (ColdStart = false), so a misconfigured node cannot elect itself alone.
@@ -91,6 +93,13 @@ public static class Extensions
     /// <summary>Restores the state machine from its latest snapshot; must run before the host starts.</summary>
     public static async Task RestoreCacheStateAsync(this WebApplication app, CancellationToken token = default)
     {
+        // Resolved before anything that opens files, so that the container disposes it last.
+        var dataLock = app.Services.GetRequiredService<DataDirectoryLock>();
+        if (dataLock.Waited > TimeSpan.FromMilliseconds(200))
+        {
+            NodeLog.DataDirectoryWaited(app.Logger, dataLock.Directory, dataLock.Waited.TotalMilliseconds);
+        }
+
         await app.Services.GetRequiredService<CacheStateMachine>().RestoreAsync(token);
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
         NodeLog.Starting(

@@ -81,6 +81,7 @@ public static class Extensions
                                       && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
                 .AddHttpClientInstrumentation())
             .UseOtlpExporter();
+        builder.Services.AddHostedService<TelemetryShutdown>();
 
         return builder;
     }

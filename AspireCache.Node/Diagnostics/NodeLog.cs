@@ -3,6 +3,9 @@ namespace AspireCache.Node.Diagnostics;
 /// <summary>Node log messages (event ids 1000–1099). Successful requests are never logged.</summary>
 internal static partial class NodeLog
 {
+    [LoggerMessage(1012, LogLevel.Warning, "Waited {WaitedMs} ms for the data directory {Directory}: another process (a previous instance still stopping?) held it")]
+    public static partial void DataDirectoryWaited(ILogger logger, string directory, double waitedMs);
+
     [LoggerMessage(1001, LogLevel.Information, "Leader changed to {Leader} (term {Term}); this node is {Role}")]
     public static partial void LeaderChanged(ILogger logger, string leader, long term, string role);
 

@@ -30,7 +30,16 @@ public sealed class AspireAppFixture : IAsyncLifetime
             (options, _) => options.DisableDashboard = true,
             cts.Token);
 
+        // The dashboard is off, so nothing listens for OTLP: without an endpoint the services
+        // register no telemetry at all, instead of recording spans and retrying exports to nowhere
+        // on 2 shared cores. (Stopping promptly with an unreachable collector is tested on its own.)
+        foreach (var resource in builder.Resources.OfType<ProjectResource>())
+        {
+            resource.Annotations.Add(new EnvironmentCallbackAnnotation(env => env.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
+        }
+
         App = await builder.BuildAsync(cts.Token);
+        StartTailing();
         await App.StartAsync(cts.Token);
         await App.ResourceNotifications.WaitForResourceHealthyAsync("router", cts.Token);
         Router = NewClient(App.GetEndpoint("router", "http"));
@@ -92,26 +101,120 @@ public sealed class AspireAppFixture : IAsyncLifetime
         }
     }
 
-    public async Task<string> RecentLogsAsync(string resource)
+    /// <summary>Each node's status (or why it gave none) and its recent log: what a failed test should print.</summary>
+    public async Task<string> DescribeNodesAsync()
     {
-        var lines = new List<string>();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        try
+        var text = new System.Text.StringBuilder();
+        foreach (var node in Nodes)
         {
-            await foreach (var batch in App.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(resource).WithCancellation(cts.Token))
+            string status;
+            try
             {
-                lines.AddRange(batch.Select(l => l.Content));
+                using var client = Node(node);
+                client.Timeout = TimeSpan.FromSeconds(5);
+                status = await client.GetStringAsync("/cluster/status");
             }
-        }
-        catch (OperationCanceledException)
-        {
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                status = $"no status: {ex.Message}";
+            }
+
+            var state = App.ResourceNotifications.TryGetCurrentState(node, out var e) ? e.Snapshot.State?.Text : "?";
+            text.Append($"--- {node} ({state}) {status}\n").Append(await RecentLogsAsync(node)).Append('\n');
         }
 
-        return string.Join('\n', lines.TakeLast(40));
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// The resource's last log lines, with the times and states the fixture saw. Aspire keeps no log
+    /// backlog without a dashboard, so the fixture tails every node from the start.
+    /// </summary>
+    public Task<string> RecentLogsAsync(string resource)
+    {
+        if (!_logTails.TryGetValue(resource, out var tail))
+        {
+            return Task.FromResult(string.Empty);
+        }
+
+        lock (tail)
+        {
+            return Task.FromResult(string.Join('\n', tail));
+        }
+    }
+
+    private readonly Dictionary<string, Queue<string>> _logTails = Nodes.ToDictionary(n => n, _ => new Queue<string>());
+    private readonly CancellationTokenSource _tailing = new();
+
+    private void StartTailing()
+    {
+        var logs = App.Services.GetRequiredService<ResourceLoggerService>();
+        var tailed = new HashSet<string>();
+        var lastState = new Dictionary<string, string>();
+
+        void Add(string node, string line)
+        {
+            var tail = _logTails[node];
+            lock (tail)
+            {
+                tail.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {line}");
+                while (tail.Count > 80)
+                {
+                    tail.Dequeue();
+                }
+            }
+        }
+
+        async Task TailAsync(string node, string resourceId)
+        {
+            try
+            {
+                await foreach (var batch in logs.WatchAsync(resourceId).WithCancellation(_tailing.Token))
+                {
+                    foreach (var line in batch)
+                    {
+                        Add(node, line.Content);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var e in App.ResourceNotifications.WatchAsync(_tailing.Token))
+                {
+                    if (!Nodes.Contains(e.Resource.Name))
+                    {
+                        continue;
+                    }
+
+                    if (tailed.Add(e.ResourceId))
+                    {
+                        _ = Task.Run(() => TailAsync(e.Resource.Name, e.ResourceId));
+                    }
+
+                    var state = $"[state] {e.Snapshot.State?.Text} health {e.Snapshot.HealthStatus?.ToString() ?? "-"} pid {e.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value}";
+                    if (!lastState.TryGetValue(e.ResourceId, out var last) || last != state)
+                    {
+                        lastState[e.ResourceId] = state;
+                        Add(e.Resource.Name, state);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
     }
 
     public async Task DisposeAsync()
     {
+        await _tailing.CancelAsync();
         Router?.Dispose();
         if (App is not null)
         {

@@ -52,7 +52,17 @@ public sealed class FailoverIntegrationTests(AspireAppFixture fixture, ITestOutp
             // The restarted node may still be catching up (snapshot install, log): a 503 with
             // Retry-After is a valid answer then, and a client retries it, so the first read does too.
             using var client = fixture.Node(node);
-            var (found, value, _) = await Verification.ConsistencyUnderFaultsTests.ReadWithRetryAsync(client, $"{prefix}{acknowledged[0]}", log: output.WriteLine);
+            bool found;
+            string? value;
+            try
+            {
+                (found, value, _) = await Verification.ConsistencyUnderFaultsTests.ReadWithRetryAsync(client, $"{prefix}{acknowledged[0]}", log: output.WriteLine);
+            }
+            catch (TimeoutException ex)
+            {
+                throw new TimeoutException($"{ex.Message}\n{await fixture.DescribeNodesAsync()}", ex);
+            }
+
             Assert.True(found);
             Assert.Equal($"v{acknowledged[0]}", value);
             foreach (var i in acknowledged)
