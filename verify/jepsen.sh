@@ -22,7 +22,7 @@ dotnet test AspireCache.Tests/AspireCache.Tests.csproj -c Release \
   echo "# AspireCache Jepsen-style run — $(date -u +%FT%TZ)"
   echo "in-process ${JEPSEN_SECONDS}s, process faults ${JEPSEN_PROCESS_SECONDS}s; machine: $(nproc) cores"
   echo
-  grep -E "^ *[0-9]+ operations|writes acknowledged|Linearizability:|NOT LINEARIZABLE|^ *(Passed|Failed) AspireCache" "$log" | sed 's/^ */- /' | sort -u
+  grep -E "^ *[0-9]+ operations|unknown outcomes resolved|writes acknowledged|Linearizability:|NOT LINEARIZABLE|^ *(Passed|Failed) AspireCache" "$log" | sed 's/^ */- /' | sort -u
 } > "$summary"
 cat "$summary"
 echo "full log: $log"
