@@ -1,0 +1,76 @@
+using DotNext.Net.Cluster.Consensus.Raft;
+using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+
+namespace AspireCache.Node.Raft;
+
+/// <summary>
+/// A follower acknowledges appended entries only once they are durable.
+/// <para>
+/// DotNext 6.12's <see cref="WriteAheadLog"/> answers an AppendEntries as soon as the entries are in
+/// its mapped pages; a background flusher makes them durable (and records them in the WAL checkpoint,
+/// which is all a restart keeps) a moment later. The leader counts that answer towards the majority,
+/// so a write could be acknowledged while only the leader held it durably: a hard crash of the
+/// leader and of that follower inside the flush window, followed by an election between the
+/// restarted follower and the third node, lost the write (verified with a crash test against the
+/// decompiled 6.12 WAL: entries appended and acknowledged, then <c>FailFast</c>, were gone on
+/// restart; with a flush first they were kept).
+/// </para>
+/// <para>
+/// This middleware sits in front of DotNext's consensus handler: for an AppendEntries that carries
+/// entries it buffers the handler's answer, waits for <see cref="WriteAheadLog.FlushAsync"/> (which
+/// covers every appended entry, and the checkpoint), and only then lets the answer go. A failed
+/// flush sends no success: the leader sees an error and retries. Heartbeats (no entries) pass
+/// straight through. The cost is one flush per replication round on each follower; group commit
+/// puts many writes in each round.
+/// </para>
+/// </summary>
+internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentState log)
+{
+    private const string MessageTypeHeader = "X-Raft-Message-Type";
+    private const string EntriesCountHeader = "X-Raft-Entries-Count";
+
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly WriteAheadLog? _wal = log as WriteAheadLog;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (_wal is null || !IsAppendWithEntries(context.Request))
+        {
+            await next(context);
+            return;
+        }
+
+        var response = context.Response;
+        var body = response.Body;
+        using var buffer = new MemoryStream(64);
+        response.Body = buffer; // nothing reaches the leader, headers included, before the flush
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            response.Body = body;
+        }
+
+        if (response.StatusCode == StatusCodes.Status200OK)
+        {
+            // Bounded: a log truncated meanwhile by a newer leader could leave the awaited index
+            // unflushed until more entries arrive; the leader then sees an error and retries.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(FlushTimeout);
+            await _wal.FlushAsync(timeout.Token);
+        }
+
+        buffer.Position = 0;
+        await buffer.CopyToAsync(body, context.RequestAborted);
+    }
+
+    private static bool IsAppendWithEntries(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method)
+        && request.Headers[MessageTypeHeader] is [ "AppendEntries" ]
+        && request.Headers[EntriesCountHeader] is [ { } count ]
+        && long.TryParse(count, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var entries)
+        && entries > 0;
+}
