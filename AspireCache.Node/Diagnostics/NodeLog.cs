@@ -6,6 +6,9 @@ internal static partial class NodeLog
     [LoggerMessage(1012, LogLevel.Warning, "Waited {WaitedMs} ms for the data directory {Directory}: another process (a previous instance still stopping?) held it")]
     public static partial void DataDirectoryWaited(ILogger logger, string directory, double waitedMs);
 
+    [LoggerMessage(1013, LogLevel.Warning, "Slow WAL flush: appended entries took {ElapsedMs} ms to become durable before this follower could acknowledge them (a leader whose replication round outlasts its heartbeat steps down; slow disks need longer election timeouts)")]
+    public static partial void SlowAppendFlush(ILogger logger, double elapsedMs);
+
     [LoggerMessage(1001, LogLevel.Information, "Leader changed to {Leader} (term {Term}); this node is {Role}")]
     public static partial void LeaderChanged(ILogger logger, string leader, long term, string role);
 

@@ -21,6 +21,7 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Counter<long> _leaderChanges;
     private readonly Histogram<double> _snapshotDuration;
     private readonly Counter<long> _removed;
+    private readonly Histogram<double> _appendFlush;
     private long _term;
     private long _snapshotBytes;
     private Func<long>? _commitIndex;
@@ -39,6 +40,7 @@ public sealed class NodeTelemetry : IDisposable
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
         _removed = _meter.CreateCounter<long>("aspirecache.keys.removed", "{key}", "Keys the leader removed on its own: TTL expiry or LRU eviction (reason).");
+        _appendFlush = _meter.CreateHistogram<double>("aspirecache.raft.append_flush_duration", "ms", "Follower: making appended entries durable before acknowledging them to the leader.");
         _snapshotDuration = _meter.CreateHistogram<double>("aspirecache.snapshot.duration", "ms", "Time to write a snapshot of the state.");
         _meter.CreateObservableGauge("aspirecache.snapshot.size", () => Volatile.Read(ref _snapshotBytes), "By", "Size of the last snapshot.");
         _meter.CreateObservableGauge("aspirecache.raft.commit_index", () => _commitIndex?.Invoke() ?? 0, "{entry}", "Highest log index known to be committed.");
@@ -92,6 +94,8 @@ public sealed class NodeTelemetry : IDisposable
         _readIndexLatency.Record(milliseconds, new KeyValuePair<string, object?>("source", local ? "leader" : "follower"));
 
     public void StaleRead() => _staleReads.Add(1);
+
+    public void AppendFlushed(double milliseconds) => _appendFlush.Record(milliseconds);
 
     public void Removed(int keys, StateMachine.RemovalReason reason) =>
         _removed.Add(keys, new KeyValuePair<string, object?>("reason", reason == StateMachine.RemovalReason.Expired ? "expired" : "evicted"));

@@ -24,8 +24,11 @@ namespace AspireCache.Node.Raft;
 /// puts many writes in each round.
 /// </para>
 /// </summary>
-internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentState log)
+internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentState log, Diagnostics.NodeTelemetry telemetry, ILogger<DurableAppendMiddleware> logger)
 {
+    /// <summary>Flushes slower than this are logged (a warning, as etcd does for slow fdatasync).</summary>
+    private static readonly TimeSpan SlowFlush = TimeSpan.FromMilliseconds(100);
+
     private const string MessageTypeHeader = "X-Raft-Message-Type";
     private const string EntriesCountHeader = "X-Raft-Entries-Count";
 
@@ -60,7 +63,14 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
             // unflushed until more entries arrive; the leader then sees an error and retries.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
             timeout.CancelAfter(FlushTimeout);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             await _wal.FlushAsync(timeout.Token);
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            telemetry.AppendFlushed(elapsed.TotalMilliseconds);
+            if (elapsed > SlowFlush)
+            {
+                Diagnostics.NodeLog.SlowAppendFlush(logger, elapsed.TotalMilliseconds);
+            }
         }
 
         buffer.Position = 0;

@@ -18,7 +18,6 @@ public sealed class DurabilityTests
     {
         await using var cluster = await InProcessCluster.StartAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
-        leader = await WarmUpAsync(cluster, leader);
         var followers = Enumerable.Range(0, 3).Where(i => i != leader).ToArray();
         using var client = cluster.Client(leader);
         var misses = new List<string>();
@@ -38,23 +37,6 @@ public sealed class DurabilityTests
         }
 
         Assert.Empty(misses);
-    }
-
-    /// <summary>A fresh cluster may still change leader once: write until a write succeeds, then return the leader.</summary>
-    private static async Task<int> WarmUpAsync(InProcessCluster cluster, int leader)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            using var client = cluster.Client(leader);
-            var response = await client.PutAsync("/cache/durable/warm-up", new StringContent("x"));
-            if (response.IsSuccessStatusCode || attempt == 20)
-            {
-                return leader;
-            }
-
-            await Task.Delay(250);
-            leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
-        }
     }
 
     /// <summary>The last index DotNext's WAL checkpoint (<c>wal/checkpoint</c>: version, commit index, last flushed index) records.</summary>

@@ -51,8 +51,37 @@ public sealed class InProcessCluster : IAsyncDisposable
     {
         var cluster = new InProcessCluster(overrides);
         await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
-        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        await cluster.WaitUntilWritableAsync(TimeSpan.FromSeconds(30));
         return cluster;
+    }
+
+    /// <summary>
+    /// Ready = a write was committed. A leader elected a moment ago may still step down: its first
+    /// replication round carries its first entry, which every follower now makes durable before it
+    /// answers, and on a busy machine that round can outlast the heartbeat (then a 503 and a new
+    /// election). Clients retry such a 503; the fixture does it once, here, for every test.
+    /// </summary>
+    public async Task WaitUntilWritableAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            var leader = await WaitForLeaderAsync(timeout);
+            using var client = Client(leader);
+            try
+            {
+                using var response = await client.PutAsync("/cache/_cluster/ready", new StringContent("1"), cts.Token);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100, cts.Token);
+        }
     }
 
     public bool IsRunning(int index) => _apps[index] is not null;
