@@ -123,7 +123,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
         // Encoded once into a buffer sized from the estimate, and proposed from there (no copy).
         var payload = new System.Buffers.ArrayBufferWriter<byte>((int)Math.Min(Math.Max(bytes, 256), int.MaxValue));
         CommandCodec.Encode(entry, payload);
-        var context = new ProposalContext(commands.Length, activity?.Context ?? default);
+        var context = new ProposalContext(commands.Length, activity?.Context ?? default, payload.WrittenMemory);
         activity?.SetTag("raft.term", _cluster.Term);
         activity?.SetTag("raft.batch_size", commands.Length);
         activity?.SetTag("raft.payload_bytes", payload.WrittenCount);
