@@ -295,7 +295,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         }
     }
 
-    private static long? VersionOf(HttpResponseMessage response) =>
+    internal static long? VersionOf(HttpResponseMessage response) =>
         response.Headers.ETag is { } tag && long.TryParse(tag.Tag.Trim('"'), CultureInfo.InvariantCulture, out var v) ? v : null;
 
     /// <summary>

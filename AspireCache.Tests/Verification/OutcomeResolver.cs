@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net;
 using AspireCache.Node.Api;
 
@@ -92,7 +91,7 @@ internal sealed class OutcomeResolver
 
     private static OpResult ResultOf(OpKind kind, HttpResponseMessage response)
     {
-        var version = response.Headers.ETag is { } tag && long.TryParse(tag.Tag.Trim('"'), CultureInfo.InvariantCulture, out var v) ? v : (long?)null;
+        var version = ConsistencyUnderFaultsTests.VersionOf(response);
         return kind switch
         {
             OpKind.Write => OpResult.Written(version),
