@@ -88,6 +88,12 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan DataDirectoryLockWait { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Diagnostics: every applied entry's index, term and payload hash is appended to
+    /// <c>{data}/apply-trace.log</c>, so replicas can be compared entry by entry (verify scripts).
+    /// </summary>
+    public bool ApplyTrace { get; set; }
+
     /// <summary>Retry-After seconds sent with 503 answers.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

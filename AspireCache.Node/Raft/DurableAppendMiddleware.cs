@@ -17,11 +17,17 @@ namespace AspireCache.Node.Raft;
 /// </para>
 /// <para>
 /// This middleware sits in front of DotNext's consensus handler: for an AppendEntries that carries
-/// entries it buffers the handler's answer, waits for <see cref="WriteAheadLog.FlushAsync"/> (which
-/// covers every appended entry, and the checkpoint), and only then lets the answer go. A failed
-/// flush sends no success: the leader sees an error and retries. Heartbeats (no entries) pass
-/// straight through. The cost is one flush per replication round on each follower; group commit
-/// puts many writes in each round.
+/// entries it buffers the handler's answer, waits until the WAL's background flusher has flushed
+/// every appended entry and recorded it in the checkpoint (the flusher starts at once: every append
+/// triggers it), and only then lets the answer go. A flush that does not come within the bound sends
+/// no success: the leader sees an error and retries. Heartbeats (no entries) pass straight through.
+/// The cost is one flush per replication round on each follower; group commit puts many writes in
+/// each round.
+/// </para>
+/// <para>
+/// It polls the flushed index (<see cref="WalFlushProbe"/>) rather than awaiting
+/// <see cref="WriteAheadLog.FlushAsync"/>: that waits on an event DotNext's own commit path waits on
+/// too, and a second waiter crashed the process (see <see cref="WalFlushProbe"/>).
 /// </para>
 /// </summary>
 internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentState log, Diagnostics.NodeTelemetry telemetry, ILogger<DurableAppendMiddleware> logger)
@@ -35,6 +41,7 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
 
     private readonly WriteAheadLog? _wal = log as WriteAheadLog;
+    private readonly Func<WriteAheadLog, long>? _unflushedIndex = log is WriteAheadLog ? WalFlushProbe.Create() : null;
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -64,7 +71,7 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
             timeout.CancelAfter(FlushTimeout);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            await _wal.FlushAsync(timeout.Token);
+            await WaitUntilDurableAsync(_wal, _wal.LastEntryIndex, timeout.Token);
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             telemetry.AppendFlushed(elapsed.TotalMilliseconds);
             if (elapsed > SlowFlush)
@@ -75,6 +82,24 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
 
         buffer.Position = 0;
         await buffer.CopyToAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>Waits until every entry up to <paramref name="index"/> is flushed and in the checkpoint.</summary>
+    private async Task WaitUntilDurableAsync(WriteAheadLog wal, long index, CancellationToken token)
+    {
+        // A flush of one round takes well under a millisecond to a few: yield first, then poll.
+        for (var attempt = 0; _unflushedIndex!(wal) <= index; attempt++)
+        {
+            if (attempt < 4)
+            {
+                await Task.Yield();
+                token.ThrowIfCancellationRequested();
+            }
+            else
+            {
+                await Task.Delay(1, token);
+            }
+        }
     }
 
     private static bool IsAppendWithEntries(HttpRequest request) =>

@@ -89,12 +89,17 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private volatile FileSnapshot? _snapshot;
     private Task _writer = Task.CompletedTask; // only the apply loop (and dispose) touches it
     private volatile bool _snapshotRequested;
+    private readonly ApplyTrace? _trace;
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
     public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry)
         : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger, options.Value.SnapshotLogBytes)
     {
         _telemetry = telemetry;
+        if (options.Value.ApplyTrace)
+        {
+            _trace = new ApplyTrace(Path.Combine(options.Value.ResolveDataDirectory(), "apply-trace.log"));
+        }
     }
 
     public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger, long snapshotLogBytes = long.MaxValue)
@@ -158,6 +163,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
         if (entry.IsSnapshot)
         {
+            _trace?.Snapshot(entry.Index, entry.Term);
             return InstallAsync(entry, token);
         }
 
@@ -180,8 +186,11 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     {
         if (entry.IsConfiguration || entry.Length is 0 || !entry.TryGetPayload(out var payload) || payload.Length == 0)
         {
+            _trace?.Entry(entry.Index, entry.Term, default);
             return;
         }
+
+        _trace?.Entry(entry.Index, entry.Term, payload);
 
         CommandBatch batch;
         try
@@ -334,6 +343,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
         await _lifetime.CancelAsync();
         await _writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _trace?.Dispose();
     }
 
     private static FileStream OpenWrite(FileInfo file) =>
