@@ -19,6 +19,9 @@ public sealed class AspireAppFixture : IAsyncLifetime
 
     public DistributedApplication App { get; private set; } = null!;
 
+    /// <summary>Node data directories live at <c>{DataRoot}/{node}</c>.</summary>
+    public string DataRoot => _dataRoot;
+
     public HttpClient Router { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -36,6 +39,11 @@ public sealed class AspireAppFixture : IAsyncLifetime
         foreach (var resource in builder.Resources.OfType<ProjectResource>())
         {
             resource.Annotations.Add(new EnvironmentCallbackAnnotation(env => env.Remove("OTEL_EXPORTER_OTLP_ENDPOINT")));
+            if (Nodes.Contains(resource.Name))
+            {
+                // Every applied entry is traced, so tests can compare replicas entry by entry.
+                resource.Annotations.Add(new EnvironmentCallbackAnnotation(env => env["Cluster__ApplyTrace"] = "true"));
+            }
         }
 
         App = await builder.BuildAsync(cts.Token);

@@ -121,7 +121,12 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             }
         }
 
+        var traces = AspireAppFixture.Nodes.ToDictionary(n => n, n => Path.Combine(fixture.DataRoot, n, "apply-trace.log"));
+        var divergences = ApplyTraces.Divergences(traces);
+        output.WriteLine(divergences.Count == 0 ? "apply traces: every index applied the same entry on every node" : $"apply traces differ:\n{string.Join("\n", divergences)}");
+
         Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe()); // "unknown" (search budget spent) is not a pass
+        Assert.True(divergences.Count == 0, $"replicas applied different entries: {string.Join("; ", divergences)}; faults: {string.Join(", ", faults)}\n{await NodeLogsAsync()}");
         Assert.Single(finals.Distinct());
         Assert.True(operations.Count(o => o.Known && o.Kind != OpKind.Read) > 20);
     }
