@@ -36,10 +36,11 @@ done
 compare_traces() {
   awk '
     FNR == 1 { node++ }
-    $3 == "snapshot" { next }
+    NF != 4 { next }
+    $3 == "installed" || $3 == "restored" { next }
     {
       key = $1
-      val = $2 " " $3
+      val = $2 " " $3 " rev " $4
       if (key in seen && seen[key] != val && !(key in reported)) {
         printf "index %s: %s on %s, %s on node%d\n", key, seen[key], owner[key], val, node
         reported[key] = 1

@@ -4,16 +4,18 @@ using System.Globalization;
 namespace AspireCache.Node.StateMachine;
 
 /// <summary>
-/// Diagnostics only (<c>Cluster:ApplyTrace</c>): one line per applied entry, <c>index term hash</c>
-/// (FNV-1a 64 of the payload), written through at once so that a paused or killed process leaves
-/// every line it applied. Replicas that applied the same log have identical lines for every index
-/// both applied; <c>verify/leader-pause.sh</c> compares them.
+/// Diagnostics only (<c>Cluster:ApplyTrace</c>): one line per applied entry,
+/// <c>index term hash revision</c> (FNV-1a 64 of the payload; the state's revision after applying
+/// it), and one per snapshot installed or restored, <c>index term installed|restored revision</c>.
+/// Written through at once, so a paused or killed process leaves every line it applied. Replicas
+/// that applied the same log have identical lines for every index both applied;
+/// <c>verify/leader-pause.sh</c> and the process-fault test compare them.
 /// </summary>
 internal sealed class ApplyTrace(string path) : IDisposable
 {
     private readonly StreamWriter _writer = new(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
 
-    public void Entry(long index, long term, in ReadOnlySequence<byte> payload)
+    public static ulong Hash(in ReadOnlySequence<byte> payload)
     {
         var hash = 14695981039346656037UL;
         foreach (var segment in payload)
@@ -24,11 +26,14 @@ internal sealed class ApplyTrace(string path) : IDisposable
             }
         }
 
-        _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{index} {term} {hash:x16}"));
+        return hash;
     }
 
-    public void Snapshot(long index, long term) =>
-        _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{index} {term} snapshot"));
+    public void Entry(long index, long term, ulong hash, long revision) =>
+        _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{index} {term} {hash:x16} {revision}"));
+
+    public void Snapshot(long index, long term, string how, long revision) =>
+        _writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{index} {term} {how} {revision}"));
 
     public void Dispose() => _writer.Dispose();
 }

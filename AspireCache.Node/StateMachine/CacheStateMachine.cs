@@ -146,6 +146,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             _snapshot = latest;
             _lastAttemptIndex = latest.Index;
             Applied.Advance(latest.Index);
+            _trace?.Snapshot(latest.Index, 0, "restored", State.Revision);
         }
 
         NodeLog.SnapshotRestored(_logger, LastSnapshotIndex, State.Count);
@@ -163,7 +164,6 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
         if (entry.IsSnapshot)
         {
-            _trace?.Snapshot(entry.Index, entry.Term);
             return InstallAsync(entry, token);
         }
 
@@ -186,11 +186,11 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     {
         if (entry.IsConfiguration || entry.Length is 0 || !entry.TryGetPayload(out var payload) || payload.Length == 0)
         {
-            _trace?.Entry(entry.Index, entry.Term, default);
+            _trace?.Entry(entry.Index, entry.Term, default, State.Revision);
             return;
         }
 
-        _trace?.Entry(entry.Index, entry.Term, payload);
+        var traceHash = _trace is null ? 0 : ApplyTrace.Hash(payload);
 
         CommandBatch batch;
         try
@@ -204,6 +204,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             // A throwing ApplyAsync breaks DotNext's WAL for good. Every replica decodes the
             // same bytes the same way, so skipping an undecodable entry keeps them identical.
             NodeLog.UndecodableEntry(_logger, entry.Index, ex.Message);
+            _trace?.Entry(entry.Index, entry.Term, traceHash, State.Revision);
             return;
         }
 
@@ -214,6 +215,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         activity?.SetTag("raft.entry_term", entry.Term);
         activity?.SetTag("raft.batch_size", batch.Commands.Count);
         var results = State.Apply(batch);
+        _trace?.Entry(entry.Index, entry.Term, traceHash, State.Revision);
         if (proposal is { } context && results.Length == context.Results.Length)
         {
             results.CopyTo(context.Results, 0);
@@ -294,6 +296,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         // The state is now the snapshot's: mark it applied before anything else can fail, so the WAL
         // never re-applies older committed entries on top of it.
         Applied.Advance(entry.Index);
+        _trace?.Snapshot(entry.Index, entry.Term, "installed", State.Revision);
         _lastAttemptIndex = entry.Index;
         _bytesSinceSnapshot = 0;
         Publish(temp, entry.Index, entry.Term);

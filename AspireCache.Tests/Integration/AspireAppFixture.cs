@@ -231,6 +231,11 @@ public sealed class AspireAppFixture : IAsyncLifetime
             await App.DisposeAsync();
         }
 
+        if (Environment.GetEnvironmentVariable("ASPIRECACHE_KEEP_TEST_DATA") == "1")
+        {
+            return; // investigations: WALs, snapshots and apply traces stay under DataRoot
+        }
+
         try
         {
             Directory.Delete(_dataRoot, recursive: true);

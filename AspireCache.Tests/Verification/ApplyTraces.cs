@@ -12,8 +12,17 @@ public static class ApplyTraces
     /// <summary>Every disagreement (up to <paramref name="limit"/>), or an empty list when the replicas agree.</summary>
     public static List<string> Divergences(IReadOnlyDictionary<string, string> traceFiles, int limit = 10)
     {
-        var seen = new Dictionary<long, (string Entry, string Node)>();
+        var entries = new Dictionary<long, (string Entry, string Node)>();
+        var revisions = new Dictionary<long, (long Revision, string Node, string How)>();
         var found = new List<string>();
+        void Report(string difference)
+        {
+            if (found.Count < limit)
+            {
+                found.Add(difference);
+            }
+        }
+
         foreach (var (node, path) in traceFiles)
         {
             if (!File.Exists(path))
@@ -24,20 +33,36 @@ public static class ApplyTraces
             using var reader = new StreamReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
             while (reader.ReadLine() is { } line)
             {
+                // "index term hash revision", or "index term installed|restored revision"; a line cut short by kill -9 is skipped.
                 var parts = line.Split(' ');
-                if (parts.Length != 3 || parts[2] == "snapshot" || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+                if (parts.Length != 4
+                    || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+                    || !long.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var revision))
                 {
-                    continue; // a snapshot install, or a line cut short by kill -9
+                    continue;
                 }
 
-                var entry = $"term {parts[1]} hash {parts[2]}";
-                if (!seen.TryGetValue(index, out var first))
+                var how = parts[2] is "installed" or "restored" ? $"after the snapshot {parts[2]} at {index}" : $"after applying {index}";
+                if (how.StartsWith("after applying", StringComparison.Ordinal))
                 {
-                    seen[index] = (entry, node);
+                    var entry = $"term {parts[1]} hash {parts[2]}";
+                    if (!entries.TryGetValue(index, out var first))
+                    {
+                        entries[index] = (entry, node);
+                    }
+                    else if (first.Entry != entry)
+                    {
+                        Report($"index {index}: {first.Node} applied {first.Entry}, {node} applied {entry}");
+                    }
                 }
-                else if (first.Entry != entry && found.Count < limit)
+
+                if (!revisions.TryGetValue(index, out var seen))
                 {
-                    found.Add($"index {index}: {first.Node} applied {first.Entry}, {node} applied {entry}");
+                    revisions[index] = (revision, node, how);
+                }
+                else if (seen.Revision != revision)
+                {
+                    Report($"index {index}: {seen.Node} was at revision {seen.Revision} {seen.How}, {node} at revision {revision} {how}");
                 }
             }
         }

@@ -123,7 +123,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
 
         var traces = AspireAppFixture.Nodes.ToDictionary(n => n, n => Path.Combine(fixture.DataRoot, n, "apply-trace.log"));
         var divergences = ApplyTraces.Divergences(traces);
-        output.WriteLine(divergences.Count == 0 ? "apply traces: every index applied the same entry on every node" : $"apply traces differ:\n{string.Join("\n", divergences)}");
+        output.WriteLine(divergences.Count == 0 ? "apply traces: every index applied the same entry on every node" : $"apply traces differ ({fixture.DataRoot}):\n{string.Join("\n", divergences)}");
 
         Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe()); // "unknown" (search budget spent) is not a pass
         Assert.True(divergences.Count == 0, $"replicas applied different entries: {string.Join("; ", divergences)}; faults: {string.Join(", ", faults)}\n{await NodeLogsAsync()}");
