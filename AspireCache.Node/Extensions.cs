@@ -125,6 +125,7 @@ public static class Extensions
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);
         });
+        app.UseMiddleware<StaleAppendGuardMiddleware>(); // a late AppendEntries never truncates acknowledged entries
         app.UseMiddleware<DurableAppendMiddleware>(); // before the consensus handler: acknowledgements wait for durability
         app.UseConsensusProtocolHandler();
         app.MapDefaultEndpoints();

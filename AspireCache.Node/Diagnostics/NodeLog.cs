@@ -9,6 +9,9 @@ internal static partial class NodeLog
     [LoggerMessage(1013, LogLevel.Warning, "Slow WAL flush: appended entries took {ElapsedMs} ms to become durable before this follower could acknowledge them (a leader whose replication round outlasts its heartbeat steps down; slow disks need longer election timeouts)")]
     public static partial void SlowAppendFlush(ILogger logger, double elapsedMs);
 
+    [LoggerMessage(1014, LogLevel.Information, "Stale AppendEntries for entries {From}..{To} (term {Term}) arrived after this log already held them and more (up to {LastIndex}); treated as a heartbeat so the acknowledged entries after it stay")]
+    public static partial void StaleAppendIgnored(ILogger logger, long from, long to, long lastIndex, long term);
+
     [LoggerMessage(1001, LogLevel.Information, "Leader changed to {Leader} (term {Term}); this node is {Role}")]
     public static partial void LeaderChanged(ILogger logger, string leader, long term, string role);
 

@@ -20,12 +20,90 @@ public sealed class PartitionState
     public void Block(IEnumerable<string> peers) => Volatile.Write(ref _blocked, ImmutableHashSet.CreateRange(StringComparer.OrdinalIgnoreCase, peers));
 
     public void Heal() => Block([]);
+
+    private volatile PendingCapture? _capture;
+
+    /// <summary>
+    /// Tests only: copies the next AppendEntries carrying entries that this node sends to
+    /// <paramref name="peer"/> (it is still delivered), so a test can deliver it again later — a
+    /// late duplicate, as a paused or slow network produces.
+    /// </summary>
+    public Task<CapturedRequest> CaptureNextAppendAsync(string peer)
+    {
+        var capture = new PendingCapture(peer);
+        _capture = capture;
+        return capture.Completion.Task;
+    }
+
+    internal PendingCapture? Capture => _capture;
+
+    internal void Captured(PendingCapture capture, CapturedRequest request)
+    {
+        Interlocked.CompareExchange(ref _capture, null, capture);
+        capture.Completion.TrySetResult(request);
+    }
+
+    internal sealed class PendingCapture(string peer)
+    {
+        public string Peer { get; } = peer;
+
+        public TaskCompletionSource<CapturedRequest> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>A node-to-node request as it was sent: enough to send it again.</summary>
+public sealed record CapturedRequest(Uri Uri, IReadOnlyList<KeyValuePair<string, string[]>> Headers, IReadOnlyList<KeyValuePair<string, string[]>> ContentHeaders, byte[] Body)
+{
+    public HttpRequestMessage ToRequest()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, Uri) { Content = new ByteArrayContent(Body) };
+        foreach (var (name, values) in Headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, values);
+        }
+
+        foreach (var (name, values) in ContentHeaders)
+        {
+            request.Content.Headers.Remove(name);
+            request.Content.Headers.TryAddWithoutValidation(name, values);
+        }
+
+        return request;
+    }
 }
 
 /// <summary>Fails requests to blocked peers as if the network dropped them.</summary>
 internal sealed class PartitionHandler(PartitionState partition, IOptions<ClusterOptions> options) : DelegatingHandler
 {
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (partition.Capture is { } capture
+            && request.RequestUri is { } target
+            && options.Value.Members.TryGetValue(capture.Peer, out var peerUrl)
+            && Uri.Compare(peerUrl, target, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0
+            && request.Headers.TryGetValues("X-Raft-Message-Type", out var type) && type.FirstOrDefault() == "AppendEntries"
+            && request.Headers.TryGetValues("X-Raft-Entries-Count", out var count) && count.FirstOrDefault() is { } n && n != "0"
+            && request.Content is { } content)
+        {
+            var body = await content.ReadAsByteArrayAsync(cancellationToken);
+            var copy = new ByteArrayContent(body);
+            foreach (var (name, values) in content.Headers)
+            {
+                copy.Headers.TryAddWithoutValidation(name, values);
+            }
+
+            request.Content = copy;
+            partition.Captured(capture, new CapturedRequest(
+                target,
+                [.. request.Headers.Select(h => KeyValuePair.Create(h.Key, h.Value.ToArray()))],
+                [.. content.Headers.Select(h => KeyValuePair.Create(h.Key, h.Value.ToArray()))],
+                body));
+        }
+
+        return await SendCoreAsync(request, cancellationToken);
+    }
+
+    private Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var blocked = partition.Blocked;
         if (!blocked.IsEmpty && request.RequestUri is { } uri)

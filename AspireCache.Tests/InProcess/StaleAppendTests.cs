@@ -1,0 +1,72 @@
+using System.Globalization;
+using AspireCache.Node.Faults;
+using DotNext.Net.Cluster.Consensus.Raft;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>
+/// A late AppendEntries — one the leader gave up on and replaced by a longer one, or one that sat in
+/// the socket of a paused follower — must not cut entries the follower already acknowledged.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class StaleAppendTests
+{
+    [Fact]
+    public async Task A_late_AppendEntries_does_not_truncate_entries_the_follower_already_acknowledged()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var followers = Enumerable.Range(0, 3).Where(i => i != leader).ToArray();
+        var follower = followers[0];
+        var faults = cluster.Service<PartitionState>(leader);
+
+        // The follower is cut off (as if paused): every request the leader sends it is copied here
+        // and not delivered, and repeats the follower's missing suffix, growing as writes arrive.
+        faults.Block([InProcessCluster.Ids[follower]]);
+        using var client = cluster.Client(leader);
+        var capture = faults.CaptureNextAppendAsync(InProcessCluster.Ids[follower]);
+        var first = client.PutAsync("/cache/stale/first", new StringContent("1"));
+        var early = await capture.WaitAsync(TimeSpan.FromSeconds(10));
+        var second = client.PutAsync("/cache/stale/second", new StringContent("2"));
+        var late = early;
+        for (var attempt = 0; attempt < 50 && End(late) <= End(early); attempt++)
+        {
+            late = await faults.CaptureNextAppendAsync(InProcessCluster.Ids[follower]).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.True(End(late) > End(early), $"no longer request was sent ({End(early)}, {End(late)})");
+
+        // Here the other follower let the writes commit meanwhile; with it slow too, the newer
+        // request would have carried the same commit index as the older one. Deliver it that way,
+        // so the follower still holds the entries uncommitted when the older request arrives.
+        late = late with { Headers = [.. late.Headers.Select(h => h.Key == "X-Raft-Commit-Index" ? early.Headers.Single(e => e.Key == h.Key) : h)] };
+
+        // The follower wakes up and handles the newer request first, then the older one.
+        var log = cluster.Service<IPersistentState>(follower);
+        using var raw = new HttpClient();
+        using (var response = await raw.SendAsync(late.ToRequest()))
+        {
+            Assert.True(response.IsSuccessStatusCode, $"newer request: {(int)response.StatusCode}");
+        }
+
+        var acknowledged = log.LastEntryIndex;
+        Assert.True(acknowledged >= End(late), $"the follower holds {acknowledged} after appending up to {End(late)}");
+        Assert.True(log.LastCommittedEntryIndex < End(early), "the entries must still be uncommitted on the follower");
+
+        using (var response = await raw.SendAsync(early.ToRequest()))
+        {
+            Assert.True(response.IsSuccessStatusCode, $"older request: {(int)response.StatusCode}");
+        }
+
+        Assert.True(log.LastEntryIndex >= acknowledged, $"the follower's log went back from {acknowledged} to {log.LastEntryIndex}: entries it had acknowledged were cut");
+
+        faults.Heal();
+        await Task.WhenAll(first, second);
+    }
+
+    private static long End(CapturedRequest request) =>
+        Header(request, "X-Raft-Preceding-Record-Index") + Header(request, "X-Raft-Entries-Count");
+
+    private static long Header(CapturedRequest request, string name) =>
+        long.Parse(request.Headers.Single(h => h.Key == name).Value[0], CultureInfo.InvariantCulture);
+}
