@@ -12,6 +12,9 @@ internal static partial class NodeLog
     [LoggerMessage(1014, LogLevel.Information, "Stale AppendEntries for entries {From}..{To} (term {Term}) arrived after this log already held them and more (up to {LastIndex}); treated as a heartbeat so the acknowledged entries after it stay")]
     public static partial void StaleAppendIgnored(ILogger logger, long from, long to, long lastIndex, long term);
 
+    [LoggerMessage(1015, LogLevel.Information, "Snapshot {SnapshotIndex} sent again by the leader (term {Term}) is already covered here (commit index {CommitIndex}); answered as replicated so the leader moves on")]
+    public static partial void InstalledSnapshotResent(ILogger logger, long snapshotIndex, long commitIndex, long term);
+
     [LoggerMessage(1001, LogLevel.Information, "Leader changed to {Leader} (term {Term}); this node is {Role}")]
     public static partial void LeaderChanged(ILogger logger, string leader, long term, string role);
 

@@ -25,12 +25,15 @@ public sealed class PartitionState
 
     /// <summary>
     /// Tests only: copies the next AppendEntries carrying entries that this node sends to
-    /// <paramref name="peer"/> (it is still delivered), so a test can deliver it again later — a
-    /// late duplicate, as a paused or slow network produces.
+    /// <paramref name="peer"/> (it is still sent, unless the link is cut), so a test can deliver it
+    /// again later — a late duplicate, as a paused or slow network produces.
     /// </summary>
-    public Task<CapturedRequest> CaptureNextAppendAsync(string peer)
+    public Task<CapturedRequest> CaptureNextAppendAsync(string peer) => CaptureNextAsync(peer, "AppendEntries");
+
+    /// <summary>Tests only: as <see cref="CaptureNextAppendAsync"/>, for the next Raft message of that type (e.g. InstallSnapshot).</summary>
+    public Task<CapturedRequest> CaptureNextAsync(string peer, string messageType)
     {
-        var capture = new PendingCapture(peer);
+        var capture = new PendingCapture(peer, messageType);
         _capture = capture;
         return capture.Completion.Task;
     }
@@ -43,9 +46,11 @@ public sealed class PartitionState
         capture.Completion.TrySetResult(request);
     }
 
-    internal sealed class PendingCapture(string peer)
+    internal sealed class PendingCapture(string peer, string messageType)
     {
         public string Peer { get; } = peer;
+
+        public string MessageType { get; } = messageType;
 
         public TaskCompletionSource<CapturedRequest> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -81,8 +86,8 @@ internal sealed class PartitionHandler(PartitionState partition, IOptions<Cluste
             && request.RequestUri is { } target
             && options.Value.Members.TryGetValue(capture.Peer, out var peerUrl)
             && Uri.Compare(peerUrl, target, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0
-            && request.Headers.TryGetValues("X-Raft-Message-Type", out var type) && type.FirstOrDefault() == "AppendEntries"
-            && request.Headers.TryGetValues("X-Raft-Entries-Count", out var count) && count.FirstOrDefault() is { } n && n != "0"
+            && request.Headers.TryGetValues("X-Raft-Message-Type", out var type) && type.FirstOrDefault() == capture.MessageType
+            && (capture.MessageType != "AppendEntries" || (request.Headers.TryGetValues("X-Raft-Entries-Count", out var count) && count.FirstOrDefault() is { } n && n != "0"))
             && request.Content is { } content)
         {
             var body = await content.ReadAsByteArrayAsync(cancellationToken);

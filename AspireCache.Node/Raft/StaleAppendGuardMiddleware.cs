@@ -24,6 +24,15 @@ namespace AspireCache.Node.Raft;
 /// commit and election timer advance as usual, and the leader learns <c>end</c> is replicated —
 /// true. Requests are checked and handled one at a time, so no other append slips in between.
 /// </para>
+/// <para>
+/// The same goes for a snapshot sent again after this follower installed it (the leader timed out
+/// waiting for the first answer): DotNext refuses a snapshot at or below its commit index, and its
+/// leader then falls back to index 0 and sends the same snapshot again, and again, until it has a
+/// newer one — the follower gets no entries meanwhile (12 s seen with a 300-entry interval). A
+/// snapshot at or below this node's commit index, from the leader of this node's term, is answered
+/// here as replicated, exactly as DotNext answers an accepted one: true, since every committed
+/// entry up to it is already here.
+/// </para>
 /// </summary>
 internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersistentState log, ILogger<StaleAppendGuardMiddleware> logger)
 {
@@ -34,9 +43,27 @@ internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersiste
 
     private readonly SemaphoreSlim _gate = new(1, 1);
 
+    internal const string SnapshotIndexHeader = "X-Raft-Snapshot-Index";
+    internal const string SnapshotTermHeader = "X-Raft-Snapshot-Term";
+
     public async Task InvokeAsync(HttpContext context)
     {
         var headers = context.Request.Headers;
+        if (HttpMethods.IsPost(context.Request.Method)
+            && headers[MessageTypeHeader] is ["InstallSnapshot"]
+            && TryParse(headers[SnapshotIndexHeader], out var snapshotIndex)
+            && TryParse(headers[SnapshotTermHeader], out var snapshotTerm)
+            && TryParse(headers[TermHeader], out var term)
+            && term == log.Term
+            && snapshotIndex <= log.LastCommittedEntryIndex)
+        {
+            Diagnostics.NodeLog.InstalledSnapshotResent(logger, snapshotIndex, log.LastCommittedEntryIndex, term);
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.Headers[TermHeader] = term.ToString(CultureInfo.InvariantCulture);
+            await context.Response.WriteAsync(snapshotTerm == term ? "ReplicatedWithLeaderTerm" : "Replicated", context.RequestAborted);
+            return;
+        }
+
         if (!HttpMethods.IsPost(context.Request.Method)
             || headers[MessageTypeHeader] is not ["AppendEntries"]
             || !TryParse(headers[EntriesCountHeader], out var count) || count <= 0

@@ -1,0 +1,51 @@
+using System.Globalization;
+using AspireCache.Node.Faults;
+using DotNext.Net.Cluster.Consensus.Raft;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>A snapshot sent again after the follower installed it is acknowledged, so the leader moves on to entries.</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class ResentSnapshotTests
+{
+    [Fact]
+    public async Task A_snapshot_sent_again_after_it_was_installed_is_answered_as_replicated_not_refused()
+    {
+        var settings = new Dictionary<string, string?>(PartitionTests.FaultSettings) { ["Cluster:SnapshotInterval"] = "20" };
+        await using var cluster = await InProcessCluster.StartAsync(settings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = Enumerable.Range(0, 3).First(i => i != leader);
+        var faults = cluster.Service<PartitionState>(leader);
+        using var client = cluster.Client(leader);
+
+        // The follower misses enough entries that the leader has compacted them: it must be sent the snapshot.
+        faults.Block([InProcessCluster.Ids[follower]]);
+        for (var i = 0; i < 45; i++)
+        {
+            (await client.PutAsync($"/cache/resent/{i}", new StringContent("x"))).EnsureSuccessStatusCode();
+        }
+
+        var snapshot = faults.CaptureNextAsync(InProcessCluster.Ids[follower], "InstallSnapshot");
+        faults.Heal();
+        var sent = await snapshot.WaitAsync(TimeSpan.FromSeconds(20));
+
+        // The follower installs it (the leader's own attempt) and catches up.
+        var log = cluster.Service<IPersistentState>(follower);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var snapshotIndex = long.Parse(sent.Headers.Single(h => h.Key == "X-Raft-Snapshot-Index").Value[0], CultureInfo.InvariantCulture);
+        while (log.LastCommittedEntryIndex < snapshotIndex && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(log.LastCommittedEntryIndex >= snapshotIndex, $"the follower never got to the snapshot ({log.LastCommittedEntryIndex} < {snapshotIndex})");
+
+        // The same snapshot arrives again (the leader had timed out on the first answer).
+        using var raw = new HttpClient();
+        using var response = await raw.SendAsync(sent.ToRequest());
+        var answer = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}");
+        Assert.StartsWith("Replicated", answer, StringComparison.Ordinal); // DotNext's own answer was "Rejected": its leader then re-sent the snapshot until a newer one existed
+    }
+}
