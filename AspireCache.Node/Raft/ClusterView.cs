@@ -36,8 +36,14 @@ public sealed class ClusterView : IDisposable
     /// <summary>Completes at the next leader change (or loss of the leader); for push notifications.</summary>
     public Task WaitForChangeAsync(CancellationToken token) => Volatile.Read(ref _changed).Task.WaitAsync(token);
 
+    /// <summary>The term this node became leader in (0 while another node or nobody leads).</summary>
+    private long _leadershipTerm;
+
     private void OnLeaderChanged(DotNext.Net.Cluster.ICluster sender, DotNext.Net.Cluster.IClusterMember? leader)
     {
+        // DotNext raises this inside its state transition (under its transition lock), right after
+        // the new leader state is installed: the term read here is the term this node leads in.
+        Volatile.Write(ref _leadershipTerm, leader is { IsRemote: false } ? cluster.Term : 0);
         var info = Leader;
         _telemetry.LeaderChanged(info.LeaderId, Term);
         NodeLog.LeaderChanged(_logger, info.LeaderId ?? "(none)", Term, Role);
@@ -83,6 +89,20 @@ public sealed class ClusterView : IDisposable
     }
 
     public bool IsLeader => !cluster.LeadershipToken.IsCancellationRequested;
+
+    /// <summary>
+    /// The term this node is leader in, while it still is. New entries must carry this term, not
+    /// <see cref="Term"/>: when a newer term arrives, DotNext records it before it retires the
+    /// leader state, so for a moment the node is still "leader" while <see cref="Term"/> is
+    /// already the new leader's — an entry stamped with it would claim that term at an index where
+    /// the new leader writes its own entry, and a follower could then match the two (see
+    /// <see cref="WriteCoordinator"/>).
+    /// </summary>
+    public bool TryGetLeadershipTerm(out long term)
+    {
+        term = Volatile.Read(ref _leadershipTerm);
+        return term > 0 && IsLeader;
+    }
 
     public string Role => IsLeader ? "leader" : "follower";
 

@@ -134,13 +134,24 @@ public sealed class WriteCoordinator : IAsyncDisposable
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(_options.WriteTimeout);
-            await _cluster.Raft.ReplicateAsync(payload.WrittenMemory, context, timeout.Token);
+            // The entry carries the term this node leads in, never DotNext's current term: the
+            // RaftClusterExtensions helper stamps `cluster.Term`, which can already be a newer
+            // leader's term while this node is still leader (DotNext updates the term before it
+            // retires the leader state). Such an entry forged the new leader's (index, term): a
+            // follower then matched it against the new leader's own entry there and applied
+            // this proposal instead (apply traces of a process-fault run; see the findings).
+            if (!_cluster.TryGetLeadershipTerm(out var term))
+            {
+                throw new NotLeaderException(); // nothing appended; handled below as "leadership changed"
+            }
+
+            await _cluster.Raft.ReplicateAsync(new BinaryLogEntry { Content = payload.WrittenMemory, Term = term, Context = context }, timeout.Token);
             if (!context.Applied)
             {
                 failure = new ClusterUnavailableException(UnavailableReason.Timeout, "Leadership changed while the write was replicating; it may or may not be applied.");
             }
         }
-        catch (InvalidOperationException) when (!_cluster.IsLeader)
+        catch (InvalidOperationException ex) when (ex is NotLeaderException || !_cluster.IsLeader)
         {
             // NotLeaderException: leadership was lost. If the entry was appended it may still commit.
             var leader = _cluster.Leader;
