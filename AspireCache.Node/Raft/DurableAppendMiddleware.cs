@@ -35,17 +35,20 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
     /// <summary>Flushes slower than this are logged (a warning, as etcd does for slow fdatasync).</summary>
     private static readonly TimeSpan SlowFlush = TimeSpan.FromMilliseconds(100);
 
-    private const string MessageTypeHeader = "X-Raft-Message-Type";
-    private const string EntriesCountHeader = "X-Raft-Entries-Count";
+    private const string MessageTypeHeader = StaleAppendGuardMiddleware.MessageTypeHeader;
+    private const string EntriesCountHeader = StaleAppendGuardMiddleware.EntriesCountHeader;
 
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Set by <see cref="StaleAppendGuardMiddleware"/> on a request it turned into a heartbeat whose answer still acknowledges entries.</summary>
+    internal const string AcknowledgesEntriesKey = "aspirecache.acknowledges-entries";
 
     private readonly WriteAheadLog? _wal = log as WriteAheadLog;
     private readonly Func<WriteAheadLog, long>? _unflushedIndex = log is WriteAheadLog ? WalFlushProbe.Create() : null;
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (_wal is null || !IsAppendWithEntries(context.Request))
+        if (_wal is null || !(IsAppendWithEntries(context.Request) || context.Items.ContainsKey(AcknowledgesEntriesKey)))
         {
             await next(context);
             return;

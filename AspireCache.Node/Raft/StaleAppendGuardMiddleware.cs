@@ -82,6 +82,7 @@ internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersiste
             {
                 Diagnostics.NodeLog.StaleAppendIgnored(logger, preceding + 1, end, log.LastEntryIndex, senderTerm);
                 headers[EntriesCountHeader] = "0"; // DotNext reads no entries: a heartbeat at the same preceding index
+                context.Items[DurableAppendMiddleware.AcknowledgesEntriesKey] = true; // its answer still vouches for entries up to `end`: they must be durable
             }
 
             await next(context);
