@@ -90,18 +90,17 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
     /// <summary>Waits until every entry up to <paramref name="index"/> is flushed and in the checkpoint.</summary>
     private async Task WaitUntilDurableAsync(WriteAheadLog wal, long index, CancellationToken token)
     {
-        // A flush of one round takes well under a millisecond to a few: yield first, then poll.
-        for (var attempt = 0; _unflushedIndex!(wal) <= index; attempt++)
+        while (true)
         {
-            if (attempt < 4)
+            var flushed = WalFlushSignal.Next; // taken before the check: a flush in between still wakes us
+            if (_unflushedIndex!(wal) > index)
             {
-                await Task.Yield();
-                token.ThrowIfCancellationRequested();
+                return;
             }
-            else
-            {
-                await Task.Delay(1, token);
-            }
+
+            // Woken by the next flush; the short timeout only covers a missed pulse.
+            await flushed.WaitAsync(TimeSpan.FromMilliseconds(5), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            token.ThrowIfCancellationRequested();
         }
     }
 

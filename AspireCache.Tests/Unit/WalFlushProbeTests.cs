@@ -49,6 +49,17 @@ public sealed class WalFlushProbeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_flush_wakes_the_signal_so_waiters_need_not_poll()
+    {
+        await _wal.InitializeAsync();
+        var next = WalFlushSignal.Next;
+
+        await _wal.AppendAsync(new BinaryLogEntry { Content = new byte[] { 9 }, Term = 1 });
+
+        await next.WaitAsync(TimeSpan.FromSeconds(10)); // throws TimeoutException when no flush was signalled
+    }
+
+    [Fact]
     public async Task The_probe_does_not_run_ahead_of_the_log()
     {
         await _wal.InitializeAsync();
