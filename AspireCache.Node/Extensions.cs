@@ -73,6 +73,17 @@ public static class Extensions
         services.AddSingleton<ClusterView>();
         services.AddSingleton<WriteCoordinator>();
         services.AddSingleton<ReadIndexService>();
+        services.AddOptions<Watch.WatchOptions>()
+            .BindConfiguration(Watch.WatchOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<Watch.WatchTelemetry>();
+        services.AddSingleton(sp => new Watch.WatchHub(
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Watch.WatchOptions>>(),
+            sp.GetRequiredService<Watch.WatchTelemetry>(),
+            cluster.NodeId));
+        services.AddSingleton<IChangeFeed>(sp => sp.GetRequiredService<Watch.WatchHub>());
+        services.AddSingleton<Watch.WatchService>();
         services.AddHostedService<ExpiryService>();
         services.AddOptions<Eviction.EvictionOptions>()
             .BindConfiguration(Eviction.EvictionOptions.SectionName)
@@ -118,6 +129,10 @@ public static class Extensions
         var telemetry = app.Services.GetRequiredService<NodeTelemetry>();
         telemetry.ObserveMemory(() => state.SizeBytes, eviction.ResolveBudget, () => state.Count);
         telemetry.ObserveHotKeys(app.Services.GetRequiredService<HotKeyTracker>());
+
+        // A stopping node closes its streams first, each with the revision to resume from elsewhere.
+        var watches = app.Services.GetRequiredService<Watch.WatchHub>();
+        app.Lifetime.ApplicationStopping.Register(() => watches.CloseAll(Watch.CloseReason.ShuttingDown));
         app.UseExceptionHandler();
         app.Use((context, next) =>
         {
@@ -129,6 +144,7 @@ public static class Extensions
         app.UseMiddleware<DurableAppendMiddleware>(); // before the consensus handler: acknowledgements wait for durability
         app.UseConsensusProtocolHandler();
         app.MapDefaultEndpoints();
+        app.MapWatchApi(); // before the cache API: /cache/watch is an endpoint, not a key
         app.MapCacheApi();
         app.MapClusterApi();
         app.MapAdminApi();

@@ -3,7 +3,7 @@ using AspireCache.Node.Diagnostics;
 
 var builder = WebApplication.CreateBuilder(args);
 
-builder.AddBasicServiceDefaults([NodeTelemetry.Name, .. NodeTelemetry.RaftMeters]);
+builder.AddBasicServiceDefaults([NodeTelemetry.Name, AspireCache.Node.Watch.WatchTelemetry.Name, .. NodeTelemetry.RaftMeters]);
 builder.AddCacheNode();
 
 var app = builder.Build();

@@ -23,6 +23,7 @@ internal static class Extensions
         builder.Services.AddSingleton<RetryingProxySteps>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, NearestLoadBalancingPolicy>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy, StreamOwnerLoadBalancingPolicy>();
 
         // Status probes: service discovery, but no retries — a slow node must show up as slow.
         builder.Services.AddHttpClient(TopologyMonitor.HttpClientName).AddServiceDiscovery();

@@ -63,4 +63,5 @@ public sealed record ClusterStatusResponse(
 [JsonSerializable(typeof(Faults.FaultInjectionExtensions.PartitionRequest))]
 [JsonSerializable(typeof(AdminApi.AdminResult))]
 [JsonSerializable(typeof(ReadIndexResponse))]
+[JsonSerializable(typeof(ProgressResponse))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -145,23 +145,26 @@ public sealed class CacheState
         return expired;
     }
 
-    /// <summary>Applies the commands of one log entry in order; one result per command.</summary>
-    public CommandResult[] Apply(CommandBatch batch)
+    /// <summary>
+    /// Applies the commands of one log entry in order; one result per command. Each key changed is
+    /// added to <paramref name="changes"/> (when given) with the revision its command produced.
+    /// </summary>
+    public CommandResult[] Apply(CommandBatch batch, List<Change>? changes = null)
     {
         var results = new CommandResult[batch.Commands.Count];
         for (var i = 0; i < results.Length; i++)
         {
-            results[i] = Apply(batch.Commands[i], batch.TimestampUnixMs);
+            results[i] = Apply(batch.Commands[i], batch.TimestampUnixMs, changes);
         }
 
         return results;
     }
 
-    private CommandResult Apply(CacheCommand command, long timestamp)
+    private CommandResult Apply(CacheCommand command, long timestamp, List<Change>? feed)
     {
         if (command.IdempotencyKey is not { } idempotencyKey)
         {
-            return ApplyCommand(command, timestamp);
+            return ApplyCommand(command, timestamp, feed);
         }
 
         Idempotency.Expire(timestamp);
@@ -173,12 +176,12 @@ public sealed class CacheState
                 : new CommandResult(CommandOutcome.IdempotencyConflict, Revision);
         }
 
-        var result = ApplyCommand(command, timestamp);
+        var result = ApplyCommand(command, timestamp, feed);
         Idempotency.Add(idempotencyKey, new IdempotencyTable.Record(fingerprint, result, timestamp));
         return result;
     }
 
-    private CommandResult ApplyCommand(CacheCommand command, long timestamp)
+    private CommandResult ApplyCommand(CacheCommand command, long timestamp, List<Change>? feed)
     {
         var view = Current;
         switch (command)
@@ -191,7 +194,7 @@ public sealed class CacheState
                         return new(CommandOutcome.PreconditionFailed, current?.Version ?? 0);
                     }
 
-                    var changes = new Changes(view);
+                    var changes = new Changes(view, feed);
                     var revision = view.Revision + 1;
                     changes.Set(set.Key, set.Value, revision, timestamp, set.TtlMs, set.Pinned);
                     Publish(changes, revision);
@@ -211,9 +214,9 @@ public sealed class CacheState
                         return new(CommandOutcome.NotFound, view.Revision);
                     }
 
-                    var changes = new Changes(view);
-                    changes.Remove(delete.Key);
                     var revision = view.Revision + 1;
+                    var changes = new Changes(view, feed);
+                    changes.Remove(delete.Key, revision, ChangeType.Delete);
                     Publish(changes, revision);
                     return new(CommandOutcome.Deleted, revision);
                 }
@@ -234,7 +237,7 @@ public sealed class CacheState
                     }
 
                     var revision = view.Revision + 1;
-                    var changes = new Changes(view);
+                    var changes = new Changes(view, feed);
                     foreach (var (key, value) in batch.Sets)
                     {
                         changes.Set(key, value, revision, timestamp, ttlMs: 0, pinned: false);
@@ -242,7 +245,7 @@ public sealed class CacheState
 
                     foreach (var key in batch.Deletes)
                     {
-                        changes.Remove(key);
+                        changes.Remove(key, revision, ChangeType.Delete);
                     }
 
                     Publish(changes, revision);
@@ -251,12 +254,14 @@ public sealed class CacheState
 
             case RemoveCommand remove:
                 {
-                    var changes = new Changes(view);
+                    var revision = view.Revision + 1;
+                    var type = remove.Reason == RemovalReason.Evicted ? ChangeType.Evict : ChangeType.Expire;
+                    var changes = new Changes(view, feed);
                     foreach (var (key, version) in remove.Keys)
                     {
                         if (view.Entries.TryGetValue(key, out var current) && current.Version == version)
                         {
-                            changes.Remove(key);
+                            changes.Remove(key, revision, type);
                         }
                     }
 
@@ -265,7 +270,6 @@ public sealed class CacheState
                         return new(CommandOutcome.Removed, view.Revision);
                     }
 
-                    var revision = view.Revision + 1;
                     Publish(changes, revision);
                     return new(CommandOutcome.Removed, revision);
                 }
@@ -303,7 +307,7 @@ public sealed class CacheState
     public static long SizeOf(string key, ReadOnlyMemory<byte> value) => (key.Length * 2L) + value.Length + EntryOverheadBytes;
 
     /// <summary>Accumulates one command's changes on builders of the current view.</summary>
-    private sealed class Changes(StateView view)
+    private sealed class Changes(StateView view, List<Change>? feed)
     {
         public ImmutableDictionary<string, CacheEntry>.Builder Entries { get; } = view.Entries.ToBuilder();
 
@@ -342,12 +346,14 @@ public sealed class CacheState
 
             SizeDelta += SizeOf(key, value);
             Any = true;
+            feed?.Add(new Change(ChangeType.Put, key, revision, entry));
         }
 
-        public void Remove(string key)
+        public void Remove(string key, long revision, ChangeType type)
         {
             if (Entries.TryGetValue(key, out var old))
             {
+                feed?.Add(new Change(type, key, revision, null));
                 Entries.Remove(key);
                 Keys.Remove(key);
                 SizeDelta -= SizeOf(key, old.Value);

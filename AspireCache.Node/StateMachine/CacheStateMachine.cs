@@ -92,10 +92,11 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private readonly ApplyTrace? _trace;
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
-    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry)
+    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry, IChangeFeed? changeFeed = null)
         : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger, options.Value.SnapshotLogBytes)
     {
         _telemetry = telemetry;
+        ChangeFeed = changeFeed;
         if (options.Value.ApplyTrace)
         {
             _trace = new ApplyTrace(Path.Combine(options.Value.ResolveDataDirectory(), "apply-trace.log"));
@@ -113,6 +114,11 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     }
 
     public CacheState State { get; } = new();
+
+    /// <summary>Told every applied entry's changes and every wholesale replacement of the state (watch).</summary>
+    public IChangeFeed? ChangeFeed { get; init; }
+
+    private readonly List<Change> _changes = []; // apply loop only: reused for every entry
 
     public AppliedIndex Applied { get; } = new();
 
@@ -148,6 +154,8 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             Applied.Advance(latest.Index);
             _trace?.Snapshot(latest.Index, 0, "restored", State.Revision);
         }
+
+        ChangeFeed?.Reset(State.Revision);
 
         NodeLog.SnapshotRestored(_logger, LastSnapshotIndex, State.Count);
     }
@@ -214,7 +222,15 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         activity?.SetTag("raft.entry_index", entry.Index);
         activity?.SetTag("raft.entry_term", entry.Term);
         activity?.SetTag("raft.batch_size", batch.Commands.Count);
-        var results = State.Apply(batch);
+        var feed = ChangeFeed;
+        var revisionBefore = State.Revision;
+        var results = State.Apply(batch, feed is null ? null : _changes);
+        if (feed is not null && (_changes.Count > 0 || State.Revision != revisionBefore))
+        {
+            feed.Applied(_changes, State.Revision);
+            _changes.Clear();
+        }
+
         _trace?.Entry(entry.Index, entry.Term, traceHash, State.Revision);
         if (proposal is { } context && results.Length == context.Results.Length)
         {
@@ -295,6 +311,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
 
         // The state is now the snapshot's: mark it applied before anything else can fail, so the WAL
         // never re-applies older committed entries on top of it.
+        ChangeFeed?.Reset(State.Revision); // before the applied index moves: readers woken by it see the new history
         Applied.Advance(entry.Index);
         _trace?.Snapshot(entry.Index, entry.Term, "installed", State.Revision);
         _lastAttemptIndex = entry.Index;

@@ -11,6 +11,8 @@ internal static class ProxyRoutes
     public const string WritesRoute = "writes";
     public const string ReadsRoute = "reads";
     public const string StatusRoute = "cluster-status";
+    public const string WatchRoute = "watch";
+    public const string WatchProgressRoute = "watch-progress";
 
     public static IReadOnlyList<RouteConfig> Routes { get; } =
     [
@@ -25,6 +27,22 @@ internal static class ProxyRoutes
             RouteId = ReadsRoute,
             ClusterId = "nearest",
             Match = new RouteMatch { Path = "/cache/{**key}", Methods = ["GET", "HEAD"] },
+        },
+        // Watch streams: the nearest node, never buffered, idle for as long as a stream's progress
+        // interval may be (a node sends progress or a keep-alive comment at least that often).
+        new RouteConfig
+        {
+            RouteId = WatchRoute,
+            ClusterId = "watch",
+            Match = new RouteMatch { Path = "/cache/watch", Methods = ["GET"] },
+        },
+
+        // On-demand progress goes to the node that serves the stream (its id names the node).
+        new RouteConfig
+        {
+            RouteId = WatchProgressRoute,
+            ClusterId = "stream-owner",
+            Match = new RouteMatch { Path = "/cache/watch/{streamId}/progress", Methods = ["POST"] },
         },
         new RouteConfig
         {
@@ -45,6 +63,14 @@ internal static class ProxyRoutes
         [
             new ClusterConfig { ClusterId = "leader", LoadBalancingPolicy = LeaderLoadBalancingPolicy.PolicyName, Destinations = destinations },
             new ClusterConfig { ClusterId = "nearest", LoadBalancingPolicy = NearestLoadBalancingPolicy.PolicyName, Destinations = destinations },
+            new ClusterConfig
+            {
+                ClusterId = "watch",
+                LoadBalancingPolicy = NearestLoadBalancingPolicy.PolicyName,
+                Destinations = destinations,
+                HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromMinutes(65) },
+            },
+            new ClusterConfig { ClusterId = "stream-owner", LoadBalancingPolicy = StreamOwnerLoadBalancingPolicy.PolicyName, Destinations = destinations },
         ];
     }
 }

@@ -66,6 +66,12 @@ internal sealed class RetryingProxySteps(
     public async Task PrepareAsync(HttpContext context, Func<Task> next)
     {
         var route = context.GetReverseProxyFeature().Route.Config.RouteId;
+        if (route == ProxyRoutes.WatchProgressRoute)
+        {
+            await next(); // bound to the node that serves the stream: no other node can answer it
+            return;
+        }
+
         var isWrite = route == ProxyRoutes.WritesRoute;
         var state = new RetryState(isWrite, Stopwatch.GetTimestamp() + (long)(_options.RetryDeadline.TotalSeconds * Stopwatch.Frequency));
         context.Items[typeof(RetryState)] = state;
@@ -91,7 +97,18 @@ internal sealed class RetryingProxySteps(
     {
         var feature = context.GetReverseProxyFeature();
         var route = feature.Route.Config.RouteId;
-        var state = (RetryState)context.Items[typeof(RetryState)]!;
+        if (context.Items[typeof(RetryState)] is not RetryState state)
+        {
+            if (feature.AvailableDestinations.Count == 0)
+            {
+                await WriteServiceUnavailableAsync(context, route, "no-node", "no-node", "The stream's node is not available", "The node that serves this watch stream is not reachable; the stream is gone with it. Reconnect the watch with Last-Event-ID.");
+                return;
+            }
+
+            await next();
+            return;
+        }
+
         while (true)
         {
             if (feature.AvailableDestinations.Count == 0)

@@ -1,0 +1,417 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using AspireCache.Node.Watch;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace AspireCache.Node.Api;
+
+/// <summary>
+/// <c>GET /cache/watch</c>: a Server-Sent Events stream of changes, and
+/// <c>POST /cache/watch/{streamId}/progress</c>: an on-demand, leader-confirmed progress event.
+/// Frames are pre-encoded once per event (<see cref="WatchEvent"/>) and written straight to the
+/// response's pipe, several per flush.
+/// </summary>
+public static class WatchApi
+{
+    public const string StreamIdHeader = "X-AspireCache-Watch-Id";
+    public const string LastEventIdHeader = "Last-Event-ID";
+
+    public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/cache/watch", WatchAsync);
+        app.MapPost("/cache/watch/{streamId}/progress", ProgressAsync);
+        return app;
+    }
+
+    public static async Task<IResult> WatchAsync(
+        HttpContext http,
+        WatchService service,
+        WatchTelemetry telemetry,
+        IOptions<CacheLimitsOptions> limits,
+        CancellationToken token)
+    {
+        var hub = service.Hub;
+        var options = hub.Options;
+        if (ParseRequest(http.Request, limits.Value.MaxKeyBytes, options) is not { } request)
+        {
+            return Problems.BadRequest("Invalid watch request", ParseError(http.Request, limits.Value.MaxKeyBytes, options) ?? "The watch request is not valid.");
+        }
+
+        // The start point. Without a resume point: a read index, so that a change acknowledged
+        // before this request is never delivered as new and none after it is missed.
+        var confirmed = false;
+        long after;
+        if (request.AfterRevision is { } resume)
+        {
+            after = resume;
+            if (resume > hub.HeadRevision)
+            {
+                // Revisions come only from committed entries: after a read index this node has
+                // applied every one of them. One still ahead was never produced by this cluster.
+                var current = await service.ConfirmRevisionAsync(token);
+                if (resume > current)
+                {
+                    telemetry.Refused("future");
+                    return Problems.Create(StatusCodes.Status400BadRequest, "revision-ahead", "The resume point is ahead of the cluster", $"afterRevision {resume} is above the cluster's current revision {current}.", new Dictionary<string, object?> { ["currentRevision"] = current });
+                }
+            }
+        }
+        else
+        {
+            after = await service.ConfirmRevisionAsync(token);
+            confirmed = true;
+        }
+
+        switch (hub.Register(request.Prefixes, request.Keys, request.Values, after, out var watcher))
+        {
+            case RegisterOutcome.Gone:
+                telemetry.Refused("gone");
+                return Problems.Create(
+                    StatusCodes.Status410Gone,
+                    "revision-compacted",
+                    "The resume point is no longer in this node's history",
+                    $"Changes after revision {after} are no longer kept here (the oldest accepted afterRevision is {hub.OldestAcceptedRevision}). List the keys again and watch from the list's revision.",
+                    new Dictionary<string, object?> { ["oldestRevision"] = hub.OldestAcceptedRevision, ["currentRevision"] = hub.HeadRevision });
+            case RegisterOutcome.Full:
+                telemetry.Refused("full");
+                http.Response.Headers.RetryAfter = "1";
+                return Problems.Create(StatusCodes.Status503ServiceUnavailable, "too-many-watchers", "This node serves as many watch streams as it may", $"The node's limit is {options.MaxWatchers} streams. Retry later or on another node.");
+        }
+
+        try
+        {
+            await StreamAsync(http, service, telemetry, watcher!, request.ProgressInterval ?? options.ProgressInterval, confirmed, token);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // The consumer went away.
+        }
+        catch (IOException)
+        {
+            // The connection broke mid-write.
+        }
+        finally
+        {
+            hub.Unregister(watcher!);
+        }
+
+        return Results.Empty;
+    }
+
+    /// <summary>
+    /// Obtains a fresh read index, and has the stream send <c>event: progress</c> once this node has
+    /// applied it: the answer names that revision (202). 404 if the stream is not on this node.
+    /// </summary>
+    public static async Task<Results<Accepted<ProgressResponse>, ProblemHttpResult>> ProgressAsync(string streamId, WatchService service, WatchTelemetry telemetry, CancellationToken token)
+    {
+        if (!service.Hub.TryGet(streamId, out var watcher))
+        {
+            return Problems.Create(StatusCodes.Status404NotFound, "stream-not-found", "No such watch stream on this node", $"Stream '{streamId}' is not open on this node (it closed, or another node serves it).");
+        }
+
+        telemetry.ProgressRequested();
+        var revision = await service.ConfirmRevisionAsync(token);
+        watcher.RequestProgress(revision);
+        return TypedResults.Accepted((string?)null, new ProgressResponse(streamId, revision));
+    }
+
+    private static async Task StreamAsync(HttpContext http, WatchService service, WatchTelemetry telemetry, Watcher watcher, TimeSpan interval, bool confirmed, CancellationToken token)
+    {
+        var hub = service.Hub;
+        var response = http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        response.Headers[StreamIdHeader] = watcher.Id;
+        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var output = response.BodyWriter;
+
+        // First event: where the stream starts (leader-confirmed when no resume point was given).
+        WriteProgress(output, watcher.Position, watcher.Id);
+        telemetry.ProgressSent();
+        await output.FlushAsync(token);
+
+        var lastWrite = Stopwatch.GetTimestamp();
+        Task? periodic = null;
+        var periodicFailed = false;
+        while (true)
+        {
+            var sent = Drain(output, watcher, out var oldest);
+            var progress = watcher.TakeProgressRequest();
+            if (progress > 0)
+            {
+                await hub.WaitDispatchedAsync(progress, token);
+                sent += Drain(output, watcher, out var later);
+                oldest = oldest == 0 ? later : oldest;
+                if (progress >= watcher.Position && watcher.Closed is null)
+                {
+                    watcher.Position = progress;
+                    WriteProgress(output, progress, watcher.Id);
+                    telemetry.ProgressSent();
+                }
+            }
+
+            if (watcher.Closed is { } reason)
+            {
+                await CloseAsync(http, output, watcher, reason, hub.Options);
+                return;
+            }
+
+            if (sent > 0 || progress > 0)
+            {
+                if (!await FlushAsync(output, watcher, token))
+                {
+                    continue; // closed while the consumer was not reading: the loop sends the error
+                }
+
+                if (oldest != 0)
+                {
+                    telemetry.Lag(Stopwatch.GetElapsedTime(oldest).TotalMilliseconds);
+                }
+
+                telemetry.EventsSent(sent);
+                lastWrite = Stopwatch.GetTimestamp();
+            }
+
+            var idle = interval - Stopwatch.GetElapsedTime(lastWrite);
+            if (idle > TimeSpan.Zero)
+            {
+                await watcher.WaitAsync(idle, token); // woken (events, progress, close) or timed out: look again
+                continue;
+            }
+
+            // Nothing sent for a whole interval: ask the leader to vouch for a revision (shared
+            // round, in the background). A previous request still unanswered means this node is cut
+            // off from the leader: no progress then, only a comment that keeps proxies from timing out.
+            if (periodic is { IsCompleted: true })
+            {
+                periodicFailed = periodic.IsFaulted;
+                periodic = null;
+            }
+
+            if (periodic is null && !periodicFailed)
+            {
+                periodic = RequestPeriodicProgressAsync(service, watcher, token);
+            }
+            else
+            {
+                periodicFailed = false;
+                output.Write(": no leader-confirmed progress\n\n"u8);
+                if (!await FlushAsync(output, watcher, token))
+                {
+                    continue;
+                }
+            }
+
+            lastWrite = Stopwatch.GetTimestamp();
+        }
+    }
+
+    private static async Task RequestPeriodicProgressAsync(WatchService service, Watcher watcher, CancellationToken token)
+    {
+        var revision = await service.ConfirmRevisionAsync(token);
+        watcher.RequestProgress(revision);
+    }
+
+    /// <summary>Writes every queued event above the stream's position; only the last event of a revision (that this stream sends) carries <c>id:</c>.</summary>
+    private static int Drain(PipeWriter output, Watcher watcher, out long oldestTimestamp)
+    {
+        var sent = 0;
+        oldestTimestamp = 0;
+        while (watcher.TryDequeue(out var chunk))
+        {
+            WatchEvent? pending = null;
+            foreach (var e in chunk.Events)
+            {
+                if (e.Revision <= watcher.Position || !watcher.Matches(e.Key))
+                {
+                    continue;
+                }
+
+                if (pending is not null)
+                {
+                    Terminate(output, pending, idLine: pending.Revision != e.Revision);
+                }
+
+                output.Write(e.Frame(watcher.Values));
+                pending = e;
+                sent++;
+            }
+
+            if (pending is not null)
+            {
+                Terminate(output, pending, idLine: true);
+                oldestTimestamp = oldestTimestamp == 0 ? chunk.AppliedTimestamp : oldestTimestamp;
+            }
+
+            watcher.Position = Math.Max(watcher.Position, chunk.LastRevision);
+        }
+
+        return sent;
+    }
+
+    private static void Terminate(PipeWriter output, WatchEvent e, bool idLine)
+    {
+        if (idLine)
+        {
+            WatchEvent.WriteIdTerminator(output, e.Revision);
+        }
+        else
+        {
+            output.Write("\n"u8);
+        }
+    }
+
+    private static void WriteProgress(PipeWriter output, long revision, string streamId)
+    {
+        output.Write("event: progress\ndata: {\"revision\":"u8);
+        WriteNumber(output, revision);
+        output.Write(",\"streamId\":\""u8);
+        output.Write(Encoding.UTF8.GetBytes(streamId));
+        output.Write("\"}\n"u8);
+        WatchEvent.WriteIdTerminator(output, revision);
+    }
+
+    private static void WriteNumber(PipeWriter output, long value)
+    {
+        var span = output.GetSpan(20);
+        value.TryFormat(span, out var written, provider: CultureInfo.InvariantCulture);
+        output.Advance(written);
+    }
+
+    /// <summary>Flushes; <c>false</c> when the node closed the stream while the flush waited for the consumer.</summary>
+    private static async Task<bool> FlushAsync(PipeWriter output, Watcher watcher, CancellationToken token)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(token, watcher.ClosedToken);
+        try
+        {
+            await output.FlushAsync(linked.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested && watcher.Closed is not null)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The final <c>event: error</c>: why, and the revision to resume from (also as <c>id:</c>).</summary>
+    private static async Task CloseAsync(HttpContext http, PipeWriter output, Watcher watcher, CloseReason reason, WatchOptions options)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        buffer.Write("event: error\ndata: "u8);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("reason", CloseReasons.Name(reason));
+            json.WriteNumber("lastRevision", watcher.Position);
+            json.WriteString("detail", CloseReasons.Detail(reason, watcher.Position, options));
+            json.WriteEndObject();
+        }
+
+        buffer.Write("\n"u8);
+        WatchEvent.WriteIdTerminator(buffer, watcher.Position);
+        output.Write(buffer.WrittenSpan);
+        using var timeout = new CancellationTokenSource(options.CloseTimeout);
+        try
+        {
+            await output.FlushAsync(timeout.Token);
+            await output.CompleteAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            http.Abort(); // the consumer does not read: cut the connection
+        }
+    }
+
+    internal sealed record WatchRequest(string[] Prefixes, string[] Keys, bool Values, long? AfterRevision, TimeSpan? ProgressInterval);
+
+    private static WatchRequest? ParseRequest(HttpRequest request, int maxKeyBytes, WatchOptions options) =>
+        Parse(request, maxKeyBytes, options, out var parsed, out _) ? parsed : null;
+
+    private static string? ParseError(HttpRequest request, int maxKeyBytes, WatchOptions options) =>
+        Parse(request, maxKeyBytes, options, out _, out var error) ? null : error;
+
+    internal static bool Parse(HttpRequest request, int maxKeyBytes, WatchOptions options, out WatchRequest? parsed, out string? error)
+    {
+        parsed = null;
+        var query = request.Query;
+        var prefixes = query["prefix"].Select(p => p ?? "").Distinct(StringComparer.Ordinal).ToArray();
+        var keys = query["key"].Select(k => k ?? "").Distinct(StringComparer.Ordinal).ToArray();
+        if (prefixes.Length + keys.Length == 0)
+        {
+            error = "Give at least one 'prefix' (may be empty: every key) or 'key'.";
+            return false;
+        }
+
+        if (prefixes.Length + keys.Length > options.MaxFiltersPerStream)
+        {
+            error = $"At most {options.MaxFiltersPerStream} 'prefix' and 'key' filters per stream.";
+            return false;
+        }
+
+        foreach (var prefix in prefixes)
+        {
+            if (prefix.Length > 0 && KeyValidator.Validate(prefix, maxKeyBytes) is { } invalid)
+            {
+                error = $"Invalid prefix: {invalid}";
+                return false;
+            }
+        }
+
+        foreach (var key in keys)
+        {
+            if (KeyValidator.Validate(key, maxKeyBytes) is { } invalid)
+            {
+                error = $"Invalid key: {invalid}";
+                return false;
+            }
+        }
+
+        var values = true;
+        if (query["values"].Count > 0 && !bool.TryParse(query["values"], out values))
+        {
+            error = "'values' must be true or false.";
+            return false;
+        }
+
+        long? after = null;
+        var lastEventId = request.Headers[LastEventIdHeader];
+        var resume = lastEventId.Count > 0 ? lastEventId.ToString() : query["afterRevision"].Count > 0 ? query["afterRevision"].ToString() : null;
+        if (resume is not null)
+        {
+            if (!long.TryParse(resume, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+            {
+                error = lastEventId.Count > 0 ? "Last-Event-ID must be a revision (a non-negative integer)." : "'afterRevision' must be a non-negative integer.";
+                return false;
+            }
+
+            after = n;
+        }
+
+        TimeSpan? interval = null;
+        if (query["progressIntervalMs"].Count > 0)
+        {
+            if (!int.TryParse(query["progressIntervalMs"], NumberStyles.None, CultureInfo.InvariantCulture, out var ms) || ms is < 50 or > 3_600_000)
+            {
+                error = "'progressIntervalMs' must be between 50 and 3600000.";
+                return false;
+            }
+
+            interval = TimeSpan.FromMilliseconds(ms);
+        }
+
+        parsed = new WatchRequest(prefixes, keys, values, after, interval);
+        error = null;
+        return true;
+    }
+}
+
+/// <summary>Answer to an on-demand progress request: the stream will send <c>event: progress</c> with this revision.</summary>
+public sealed record ProgressResponse(string StreamId, long Revision);
