@@ -1,0 +1,147 @@
+using System.Net.Http.Json;
+using AspireCache.Node.Api;
+using AspireCache.Tests.InProcess;
+
+namespace AspireCache.Tests.Watch;
+
+/// <summary>A stream's node is stopped mid-stream, during writes: the consumer resumes through the router with Last-Event-ID.</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class WatchResumeTests
+{
+    [Fact]
+    public async Task Resuming_with_Last_Event_ID_through_the_router_after_the_serving_node_stops_delivers_every_change_exactly_once()
+    {
+        await using var cluster = await InProcessCluster.StartAsync();
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using var client = router.Client();
+        var start = (await client.GetFromJsonAsync<ListResponse>("/cache?prefix=resume/"))!.Revision;
+
+        var received = new List<(long Revision, string Key)>();
+        var errors = new List<SseEvent>();
+        var reconnects = 0;
+        var stream = await SseStream.OpenAsync(client, $"/cache/watch?prefix=resume/&afterRevision={start}");
+        var servingNode = Array.IndexOf(InProcessCluster.Ids, stream.StreamId.Split('.')[0]);
+        Assert.True(servingNode >= 0, stream.StreamId);
+
+        // The writer: single puts and 3-key batches through the router; what was acknowledged, at which revision.
+        var acknowledged = new List<(long Revision, string Key)>();
+        var unknown = new HashSet<string>();
+        using var stopWriting = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; i < 120; i++)
+            {
+                try
+                {
+                    if (i % 3 == 0)
+                    {
+                        var keys = new[] { $"resume/b{i}/1", $"resume/b{i}/2", $"resume/b{i}/3" };
+                        using var response = await client.PostAsJsonAsync("/cache/batch", new BatchRequest { Set = keys.ToDictionary(k => k, _ => "eA==") });
+                        if (response.IsSuccessStatusCode)
+                        {
+                            var version = (await response.Content.ReadFromJsonAsync<BatchResponse>())!.Version;
+                            lock (acknowledged)
+                            {
+                                acknowledged.AddRange(keys.Select(k => (version, k)));
+                            }
+                        }
+                        else
+                        {
+                            lock (acknowledged)
+                            {
+                                unknown.UnionWith(keys);
+                            }
+                        }
+                    }
+                    else
+                    {
+                        var key = $"resume/p{i}";
+                        using var response = await client.PutAsync($"/cache/{key}", new StringContent("x"));
+                        lock (acknowledged)
+                        {
+                            if (response.IsSuccessStatusCode)
+                            {
+                                acknowledged.Add((long.Parse(response.Headers.ETag!.Tag.Trim('"'), System.Globalization.CultureInfo.InvariantCulture), key));
+                            }
+                            else
+                            {
+                                unknown.Add(key);
+                            }
+                        }
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+
+                await Task.Delay(10);
+            }
+        });
+
+        var stopped = false;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            SseEvent? e;
+            try
+            {
+                e = await stream.NextAsync(timeout.Token);
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException)
+            {
+                e = null; // the connection broke: as good as the end of the stream
+            }
+
+            if (e is null)
+            {
+                // The stream ended (its node stopped): reconnect as a browser would.
+                var lastId = stream.LastEventId;
+                await stream.DisposeAsync();
+                reconnects++;
+                stream = await SseStream.OpenAsync(client, "/cache/watch?prefix=resume/", lastEventId: lastId, token: timeout.Token);
+                continue;
+            }
+
+            if (e.Type == "error")
+            {
+                errors.Add(e);
+                continue;
+            }
+
+            if (e.Type == "put")
+            {
+                received.Add((e.Revision, e.Key));
+            }
+
+            if (!stopped && received.Count >= 40)
+            {
+                stopped = true;
+                await cluster.StopNodeAsync(servingNode); // mid-stream, while the writer goes on
+            }
+
+            if (writer.IsCompleted)
+            {
+                long last;
+                lock (acknowledged)
+                {
+                    last = acknowledged.Max(a => a.Revision);
+                }
+
+                if (received.Count > 0 && received[^1].Revision >= last)
+                {
+                    break;
+                }
+            }
+        }
+
+        await stream.DisposeAsync();
+        await writer;
+        Assert.True(stopped);
+        Assert.True(reconnects >= 1, "the stream should have ended when its node stopped");
+        Assert.Equal(received.Count, received.Distinct().Count()); // no duplicate
+        Assert.True(received.Zip(received.Skip(1)).All(p => p.First.Revision <= p.Second.Revision), "revisions must not go back");
+        var receivedSet = received.ToHashSet();
+        Assert.All(acknowledged, a => Assert.Contains(a, receivedSet)); // no gap
+        Assert.All(received, r => Assert.True(acknowledged.Contains(r) || unknown.Contains(r.Key), $"{r} was never written"));
+    }
+}
