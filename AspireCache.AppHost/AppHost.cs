@@ -9,6 +9,7 @@ var dataRoot = Path.GetFullPath(options.DataRoot ?? Path.Combine(builder.AppHost
 string[] names = ["node1", "node2", "node3"];
 var nodes = new List<IResourceBuilder<IResourceWithEnvironment>>();
 var nodeEndpoints = new List<EndpointReference>();
+var streamEndpoints = new List<EndpointReference>(); // HTTP/2-only, for the router's watch streams
 for (var i = 0; i < names.Length; i++)
 {
     if (builder.ExecutionContext.IsPublishMode)
@@ -17,11 +18,14 @@ for (var i = 0; i < names.Length; i++)
         // volume for its WAL and snapshots.
         var container = builder.AddDockerfile(names[i], contextPath: Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")), dockerfilePath: "AspireCache.Node/Dockerfile")
             .WithHttpEndpoint(targetPort: 8080)
+            .WithHttpEndpoint(targetPort: 8081, name: "h2")
             .WithVolume($"{names[i]}-data", "/data")
             .WithEnvironment("Cluster__DataDirectory", "/data");
+        container.WithEnvironment("Cluster__Http2Url", "http://+:8081");
         ConfigureNode(container, names[i]);
         nodes.Add(container);
         nodeEndpoints.Add(container.GetEndpoint("http"));
+        streamEndpoints.Add(container.GetEndpoint("h2"));
     }
     else
     {
@@ -30,10 +34,13 @@ for (var i = 0; i < names.Length; i++)
         var port = options.NodePorts.ElementAtOrDefault(i) is > 0 and var fixedPort ? fixedPort : LoopbackPorts.Free();
         var project = builder.AddProject<Projects.AspireCache_Node>(names[i], launchProfileName: null)
             .WithHttpEndpoint(port: port, isProxied: false)
+            .WithHttpEndpoint(port: LoopbackPorts.Free(), name: "h2", isProxied: false)
             .WithEnvironment("Cluster__DataDirectory", Path.Combine(dataRoot, names[i]));
+        project.WithEnvironment("Cluster__Http2Url", project.GetEndpoint("h2"));
         ConfigureNode(project, names[i]);
         nodes.Add(project);
         nodeEndpoints.Add(project.GetEndpoint("http"));
+        streamEndpoints.Add(project.GetEndpoint("h2"));
     }
 }
 
@@ -76,10 +83,11 @@ foreach (var node in nodes)
 var router = builder.AddProject<Projects.AspireCache_Router>("router", launchProfileName: null)
     .WithHttpEndpoint(port: builder.ExecutionContext.IsPublishMode ? null : options.RouterPort)
     .WithExternalHttpEndpoints()
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithEnvironment("Router__Http2Streams", "true");
 for (var i = 0; i < names.Length; i++)
 {
-    router.WithReference(nodeEndpoints[i]).WaitFor(nodes[i]);
+    router.WithReference(nodeEndpoints[i]).WithReference(streamEndpoints[i]).WaitFor(nodes[i]);
 }
 
 builder.Build().Run();

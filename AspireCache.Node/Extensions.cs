@@ -15,6 +15,7 @@ public static class Extensions
 {
     public static WebApplicationBuilder AddCacheNode(this WebApplicationBuilder builder)
     {
+        builder.AddHttp2Endpoint();
         var services = builder.Services;
         services.AddOptions<ClusterOptions>()
             .BindConfiguration(ClusterOptions.SectionName)

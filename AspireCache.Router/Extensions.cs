@@ -14,7 +14,8 @@ internal static class Extensions
             .BindConfiguration(RouterOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        var nodes = builder.Configuration.GetSection(RouterOptions.SectionName).Get<RouterOptions>()?.Nodes ?? new RouterOptions().Nodes;
+        var configured = builder.Configuration.GetSection(RouterOptions.SectionName).Get<RouterOptions>() ?? new RouterOptions();
+        var nodes = configured.Nodes;
 
         builder.Services.AddSingleton<RouterTelemetry>();
         builder.Services.AddSingleton<TopologyMonitor>();
@@ -29,7 +30,7 @@ internal static class Extensions
         builder.Services.AddHttpClient(TopologyMonitor.HttpClientName).AddServiceDiscovery();
 
         builder.Services.AddReverseProxy()
-            .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes))
+            .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes, configured.Http2Streams))
             .AddTransforms(RetryingProxySteps.AddRetryTransform)
             .AddServiceDiscoveryDestinationResolver();
 

@@ -41,6 +41,13 @@ public sealed class RouterOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
     public TimeSpan RetryDeadline { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Watch streams go to each node's HTTP/2-only endpoint (service discovery name
+    /// <c>http://_h2.{node}</c>, the node's <c>Cluster:Http2Url</c>), multiplexed over a few
+    /// connections, instead of one HTTP/1.1 connection per stream. The AppHost turns it on.
+    /// </summary>
+    public bool Http2Streams { get; set; }
+
     /// <summary>The Retry-After a client gets when no destination can serve its request.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

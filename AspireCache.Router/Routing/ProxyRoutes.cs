@@ -52,8 +52,9 @@ internal static class ProxyRoutes
         },
     ];
 
-    public static IReadOnlyList<ClusterConfig> Clusters(IEnumerable<string> nodes)
+    public static IReadOnlyList<ClusterConfig> Clusters(IEnumerable<string> nodes, bool http2Streams = false)
     {
+        nodes = nodes.ToArray();
         var destinations = nodes.ToDictionary(
             node => node,
             node => new DestinationConfig { Address = $"http://{node}" },
@@ -67,8 +68,17 @@ internal static class ProxyRoutes
             {
                 ClusterId = "watch",
                 LoadBalancingPolicy = NearestLoadBalancingPolicy.PolicyName,
-                Destinations = destinations,
-                HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromMinutes(65) },
+                Destinations = http2Streams
+                    ? nodes.ToDictionary(node => node, node => new DestinationConfig { Address = $"http://_h2.{node}" }, StringComparer.OrdinalIgnoreCase)
+                    : destinations,
+                HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
+                {
+                    ActivityTimeout = TimeSpan.FromMinutes(65),
+
+                    // Cleartext HTTP/2 with prior knowledge: streams share connections.
+                    Version = http2Streams ? System.Net.HttpVersion.Version20 : null,
+                    VersionPolicy = http2Streams ? System.Net.Http.HttpVersionPolicy.RequestVersionExact : null,
+                },
             },
             new ClusterConfig { ClusterId = "stream-owner", LoadBalancingPolicy = StreamOwnerLoadBalancingPolicy.PolicyName, Destinations = destinations },
         ];
