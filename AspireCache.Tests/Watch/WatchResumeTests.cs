@@ -145,3 +145,43 @@ public sealed class WatchResumeTests
         Assert.All(received, r => Assert.True(acknowledged.Contains(r) || unknown.Contains(r.Key), $"{r} was never written"));
     }
 }
+
+/// <summary>A node whose state was restored or replaced wholesale says so: its history starts there, and older resume points get 410.</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class WatchHistoryRestartTests
+{
+    [Fact]
+    public async Task After_a_restart_that_catches_up_from_a_snapshot_the_history_starts_at_the_restored_revision_never_with_a_silent_gap()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?> { ["Cluster:SnapshotInterval"] = "20" });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        using var client = cluster.Client(leader);
+        for (var i = 0; i < 30; i++)
+        {
+            (await client.PutAsync($"/cache/restart/a{i}", new StringContent("x"))).EnsureSuccessStatusCode();
+        }
+
+        await cluster.StopNodeAsync(follower);
+        for (var i = 0; i < 60; i++)
+        {
+            (await client.PutAsync($"/cache/restart/b{i}", new StringContent("x"))).EnsureSuccessStatusCode();
+        }
+
+        await cluster.StartNodeAsync(follower);
+        using var restarted = cluster.Client(follower);
+        var hub = cluster.Service<AspireCache.Node.Watch.WatchHub>(follower);
+
+        // A linearizable start works at once (the node catches up first) ...
+        await using (var stream = await SseStream.OpenAsync(restarted, "/cache/watch?prefix=restart/"))
+        {
+            var start = long.Parse((await stream.NextAsync(CancellationToken.None))!.Id!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(start >= 90);
+        }
+
+        // ... but changes from before its restored or installed state are not offered as if complete.
+        Assert.True(hub.OldestAcceptedRevision > 0, "the history must start where the restored state did");
+        using var gone = await restarted.GetAsync("/cache/watch?prefix=restart/&afterRevision=0");
+        Assert.Equal(System.Net.HttpStatusCode.Gone, gone.StatusCode);
+    }
+}
