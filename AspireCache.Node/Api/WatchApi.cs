@@ -139,7 +139,7 @@ public static class WatchApi
         await output.FlushAsync(token);
 
         var lastWrite = Stopwatch.GetTimestamp();
-        Task? periodic = null;
+        Task<bool>? periodic = null;
         var periodicFailed = false;
         while (true)
         {
@@ -192,7 +192,7 @@ public static class WatchApi
             // off from the leader: no progress then, only a comment that keeps proxies from timing out.
             if (periodic is { IsCompleted: true })
             {
-                periodicFailed = periodic.IsFaulted;
+                periodicFailed = !periodic.Result;
                 periodic = null;
             }
 
@@ -214,10 +214,18 @@ public static class WatchApi
         }
     }
 
-    private static async Task RequestPeriodicProgressAsync(WatchService service, Watcher watcher, CancellationToken token)
+    /// <summary>Asks for a leader-confirmed revision for the stream; <c>false</c> when none could be had (no leader, quorum lost).</summary>
+    private static async Task<bool> RequestPeriodicProgressAsync(WatchService service, Watcher watcher, CancellationToken token)
     {
-        var revision = await service.ConfirmRevisionAsync(token);
-        watcher.RequestProgress(revision);
+        try
+        {
+            watcher.RequestProgress(await service.ConfirmRevisionAsync(token));
+            return true;
+        }
+        catch (Exception ex) when (ex is Raft.ClusterUnavailableException or OperationCanceledException or TimeoutException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Writes every queued event above the stream's position; only the last event of a revision (that this stream sends) carries <c>id:</c>.</summary>

@@ -185,3 +185,70 @@ public sealed class WatchHistoryRestartTests
         Assert.Equal(System.Net.HttpStatusCode.Gone, gone.StatusCode);
     }
 }
+
+/// <summary>Progress vouches only for what the current leader confirmed.</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class WatchProgressPartitionTests
+{
+    [Fact]
+    public async Task A_node_cut_off_from_the_leader_sends_no_progress_and_refuses_on_demand_progress_until_it_is_healed()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var isolated = (leader + 1) % 3;
+        using var client = cluster.Client(isolated);
+        await using var stream = await SseStream.OpenAsync(client, "/cache/watch?prefix=cut/&progressIntervalMs=200");
+        var received = new List<(DateTime At, SseEvent Event)>();
+        var reader = Task.Run(async () =>
+        {
+            while (await stream.NextAsync(CancellationToken.None) is { } e)
+            {
+                lock (received)
+                {
+                    received.Add((DateTime.UtcNow, e));
+                }
+            }
+        });
+
+        int ProgressSince(DateTime from)
+        {
+            lock (received)
+            {
+                return received.Count(r => r.At >= from && r.Event.Type == "progress");
+            }
+        }
+
+        var opened = DateTime.UtcNow;
+        await WaitAsync(() => ProgressSince(opened) >= 3); // periodic progress flows while connected
+
+        await PartitionTests.Partition(cluster, [[isolated], [.. Enumerable.Range(0, 3).Where(i => i != isolated)]]);
+        await Task.Delay(300); // a progress round that started before the cut may still finish
+        var cut = DateTime.UtcNow;
+
+        // Cut off: on-demand progress is refused, and for many intervals the stream sends none.
+        using (var refused = await client.PostAsync($"/cache/watch/{stream.StreamId}/progress", null))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.NotNull(refused.Headers.RetryAfter);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(0, ProgressSince(cut));
+        Assert.False(reader.IsCompleted, "the stream stays open while the node is cut off");
+
+        // Healed: progress resumes.
+        await PartitionTests.Heal(cluster);
+        var healed = DateTime.UtcNow;
+        await WaitAsync(() => ProgressSince(healed) >= 1);
+    }
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(20);
+        }
+    }
+}
