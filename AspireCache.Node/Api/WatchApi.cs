@@ -38,16 +38,15 @@ public static class WatchApi
     {
         var hub = service.Hub;
         var options = hub.Options;
-        if (ParseRequest(http.Request, limits.Value.MaxKeyBytes, options) is not { } request)
+        if (!Parse(http.Request, limits.Value.MaxKeyBytes, options, out var request, out var invalid))
         {
-            return Problems.BadRequest("Invalid watch request", ParseError(http.Request, limits.Value.MaxKeyBytes, options) ?? "The watch request is not valid.");
+            return Problems.BadRequest("Invalid watch request", invalid!);
         }
 
         // The start point. Without a resume point: a read index, so that a change acknowledged
         // before this request is never delivered as new and none after it is missed.
-        var confirmed = false;
         long after;
-        if (request.AfterRevision is { } resume)
+        if (request!.AfterRevision is { } resume)
         {
             after = resume;
             if (resume > hub.HeadRevision)
@@ -65,10 +64,9 @@ public static class WatchApi
         else
         {
             after = await service.ConfirmRevisionAsync(token);
-            confirmed = true;
         }
 
-        switch (hub.Register(request.Prefixes, request.Keys, request.Values, after, out var watcher))
+        switch (hub.Register(request!.Prefixes, request.Keys, request.Values, after, out var watcher))
         {
             case RegisterOutcome.Gone:
                 telemetry.Refused("gone");
@@ -86,7 +84,7 @@ public static class WatchApi
 
         try
         {
-            await StreamAsync(http, service, telemetry, watcher!, request.ProgressInterval ?? options.ProgressInterval, confirmed, token);
+            await StreamAsync(http, service, telemetry, watcher!, request!.ProgressInterval ?? options.ProgressInterval, token);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -121,7 +119,7 @@ public static class WatchApi
         return TypedResults.Accepted((string?)null, new ProgressResponse(streamId, revision));
     }
 
-    private static async Task StreamAsync(HttpContext http, WatchService service, WatchTelemetry telemetry, Watcher watcher, TimeSpan interval, bool confirmed, CancellationToken token)
+    private static async Task StreamAsync(HttpContext http, WatchService service, WatchTelemetry telemetry, Watcher watcher, TimeSpan interval, CancellationToken token)
     {
         var hub = service.Hub;
         var response = http.Response;
@@ -339,12 +337,6 @@ public static class WatchApi
     }
 
     internal sealed record WatchRequest(string[] Prefixes, string[] Keys, bool Values, long? AfterRevision, TimeSpan? ProgressInterval);
-
-    private static WatchRequest? ParseRequest(HttpRequest request, int maxKeyBytes, WatchOptions options) =>
-        Parse(request, maxKeyBytes, options, out var parsed, out _) ? parsed : null;
-
-    private static string? ParseError(HttpRequest request, int maxKeyBytes, WatchOptions options) =>
-        Parse(request, maxKeyBytes, options, out _, out var error) ? null : error;
 
     internal static bool Parse(HttpRequest request, int maxKeyBytes, WatchOptions options, out WatchRequest? parsed, out string? error)
     {

@@ -124,3 +124,17 @@ public sealed class SseStream : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 }
+
+/// <summary>Polls a condition until it holds or the deadline passes (fails the test then).</summary>
+public static class Poll
+{
+    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            await Task.Delay(10);
+        }
+    }
+}

@@ -219,7 +219,7 @@ public sealed class WatchProgressPartitionTests
         }
 
         var opened = DateTime.UtcNow;
-        await WaitAsync(() => ProgressSince(opened) >= 3); // periodic progress flows while connected
+        await Poll.UntilAsync(() => ProgressSince(opened) >= 3, TimeSpan.FromSeconds(20)); // periodic progress flows while connected
 
         await PartitionTests.Partition(cluster, [[isolated], [.. Enumerable.Range(0, 3).Where(i => i != isolated)]]);
         await Task.Delay(300); // a progress round that started before the cut may still finish
@@ -239,16 +239,6 @@ public sealed class WatchProgressPartitionTests
         // Healed: progress resumes.
         await PartitionTests.Heal(cluster);
         var healed = DateTime.UtcNow;
-        await WaitAsync(() => ProgressSince(healed) >= 1);
-    }
-
-    private static async Task WaitAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(20);
-        }
+        await Poll.UntilAsync(() => ProgressSince(healed) >= 1, TimeSpan.FromSeconds(20));
     }
 }

@@ -139,7 +139,7 @@ public sealed class WatchTests(WatchClusterFixture fixture) : IClassFixture<Watc
         {
             var final = await ListAsync(follower, prefix);
             var progress = await RequestProgressAsync(follower, stream.StreamId);
-            await WaitForAsync(() => Volatile.Read(ref lastRevision) >= progress || consumer.IsCompleted, Timeout);
+            await Poll.UntilAsync(() => Volatile.Read(ref lastRevision) >= progress || consumer.IsCompleted, Timeout);
             Dictionary<string, byte[]> snapshot;
             lock (state)
             {
@@ -335,15 +335,5 @@ public sealed class WatchTests(WatchClusterFixture fixture) : IClassFixture<Watc
         using var response = await client.PostAsync($"/cache/watch/{streamId}/progress", null);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<ProgressResponse>())!.Revision;
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
-            await Task.Delay(10);
-        }
     }
 }
