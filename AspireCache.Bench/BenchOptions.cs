@@ -21,6 +21,9 @@ public enum BenchMode
 
     /// <summary>Loads many keys, keeps writers busy and takes a snapshot on the target leader: reports write stalls (see <see cref="SnapshotRunner"/>).</summary>
     Snapshot,
+
+    /// <summary>Opens many watch streams, writes at a fixed rate: delivery latency, missing events, memory per idle stream (see <see cref="WatchRunner"/>).</summary>
+    Watch,
 }
 
 public enum KeyDistribution
@@ -107,6 +110,33 @@ public sealed class BenchOptions
     /// <summary>AspireCache: send an <c>Idempotency-Key</c> with every write.</summary>
     public bool IdempotencyKeys { get; set; }
 
+    /// <summary>Watch mode: number of watch streams to open.</summary>
+    public int Watchers { get; set; } = 100;
+
+    /// <summary>Watch mode: where the writer sends its writes (default: the first target).</summary>
+    public Uri? WriteTarget { get; set; }
+
+    /// <summary>Watch mode: writes per second (fixed rate, open loop).</summary>
+    public double WriteRate { get; set; } = 10;
+
+    /// <summary>Watch mode: server processes whose resident memory (VmRSS) and CPU are measured.</summary>
+    public IList<int> Pids { get; set; } = [];
+
+    /// <summary>Watch mode: proxy processes (the router) measured separately.</summary>
+    public IList<int> ProxyPids { get; set; } = [];
+
+    /// <summary>Watch mode: streams being opened at once.</summary>
+    public int OpenParallelism { get; set; } = 64;
+
+    /// <summary>Watch mode: how long the open streams stay idle before memory is measured.</summary>
+    public TimeSpan IdleSettle { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Watch mode: how long to wait after the last write for events still on their way.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Watch mode: free-text name of the path the streams take (router, nodes, members); shown in the output.</summary>
+    public string? TargetKind { get; set; }
+
     internal TimeSpan EffectiveErrorBackoff =>
         ErrorBackoff ?? (Mode == BenchMode.Failover ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero);
 
@@ -143,6 +173,13 @@ public sealed class BenchOptions
         Leader-watch mode (used by bench/failover.sh): --mode leader-watch --target <nodes> --min-term N
           [--interval 10ms] [--watch-path cluster/status|router/topology] [--duration 30s]
           polls until a target reports a leader in term >= N; prints leader=<id> term=<n> unix_ms=<t>
+
+        Watch mode (used by bench/watch.sh): --mode watch --system aspirecache|etcd --watchers W --target <urls>
+          --write-target <url> [--write-rate 10] [--duration 20s] --key-prefix bench/w/ --value-size 64 (9+)
+          [--pids p1,p2,p3] [--proxy-pids p] [--open-parallelism 64] [--idle-settle 2s] [--drain 5s] [--target-kind text]
+          opens W watch streams on the prefix (round-robin over the targets), measures the servers' VmRSS per idle
+          stream, writes sequence-numbered values at a fixed rate and reports delivery latency (after the write's
+          acknowledgement and after its send), delivered vs expected events, events/s and errors
         """;
 
     /// <summary>Parses <c>--name value</c> and <c>--name=value</c> arguments. Throws <see cref="ArgumentException"/> on bad input.</summary>
@@ -274,6 +311,33 @@ public sealed class BenchOptions
                 case "idempotency-keys":
                     o.IdempotencyKeys = inline is null || bool.Parse(inline);
                     break;
+                case "watchers" or "w":
+                    o.Watchers = ParseInt(name, Value(), 1, 1_000_000);
+                    break;
+                case "write-target":
+                    o.WriteTarget = ParseTargets(Value())[0];
+                    break;
+                case "write-rate":
+                    o.WriteRate = ParseDouble(name, Value(), 0.01, 1_000_000);
+                    break;
+                case "pids":
+                    o.Pids = ParsePids(name, Value());
+                    break;
+                case "proxy-pids" or "proxy-pid":
+                    o.ProxyPids = ParsePids(name, Value());
+                    break;
+                case "open-parallelism":
+                    o.OpenParallelism = ParseInt(name, Value(), 1, 100_000);
+                    break;
+                case "idle-settle":
+                    o.IdleSettle = ParseDuration(name, Value(), allowZero: true);
+                    break;
+                case "drain":
+                    o.DrainTimeout = ParseDuration(name, Value(), allowZero: true);
+                    break;
+                case "target-kind":
+                    o.TargetKind = Value();
+                    break;
                 case "seed":
                     o.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue);
                     break;
@@ -301,6 +365,11 @@ public sealed class BenchOptions
         if (Mode == BenchMode.Failover && Connections < 2)
         {
             throw new ArgumentException("Failover mode needs at least 2 connections (one writer, one reader).");
+        }
+
+        if (Mode == BenchMode.Watch && ValueSize < 9)
+        {
+            throw new ArgumentException("Watch mode needs --value-size of at least 9 bytes (the value carries an 8-byte sequence number).");
         }
 
         if (ReadFraction is < 0 or > 1)
@@ -335,6 +404,11 @@ public sealed class BenchOptions
 
         return list;
     }
+
+    private static List<int> ParsePids(string name, string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => ParseInt(name, p, 1, int.MaxValue))
+            .ToList();
 
     /// <summary><c>read:90,write:10</c> → 0.9. Weights need not add up to 100.</summary>
     public static double ParseMix(string value)

@@ -35,6 +35,12 @@ if (options.Mode == BenchMode.Snapshot)
     return (await SnapshotRunner.RunAsync(options, Console.Out, cts.Token)).SnapshotSucceeded ? 0 : 1;
 }
 
+if (options.Mode == BenchMode.Watch)
+{
+    var watch = await WatchRunner.RunAsync(options, Console.Out, cts.Token);
+    return watch.Opened > 0 && watch.WritesAcknowledged > 0 ? 0 : 1;
+}
+
 var result = await BenchRunner.RunAsync(options, Console.Out, cts.Token);
 ResultWriter.WriteTable(result, Console.Out);
 if (options.JsonPath is { } path)
