@@ -66,6 +66,45 @@ public sealed class WriteCoordinator : IAsyncDisposable
         }
     }
 
+    private int _announceRequested;
+    private int _announcing;
+
+    /// <summary>Starts a replication round now (one at a time; requests made meanwhile share the next).</summary>
+    private void AnnounceCommit()
+    {
+        Volatile.Write(ref _announceRequested, 1);
+        if (Interlocked.CompareExchange(ref _announcing, 1, 0) == 0)
+        {
+            _ = Task.Run(AnnounceLoopAsync);
+        }
+    }
+
+    private async Task AnnounceLoopAsync()
+    {
+        while (true)
+        {
+            while (Interlocked.Exchange(ref _announceRequested, 0) == 1)
+            {
+                try
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                    timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.LowerElectionTimeoutMs));
+                    await _cluster.Raft.ForceReplicationAsync(timeout.Token);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or QuorumUnreachableException)
+                {
+                    // Deposed, stopping or a slow follower: the heartbeat carries the commit index anyway.
+                }
+            }
+
+            Volatile.Write(ref _announcing, 0);
+            if (Volatile.Read(ref _announceRequested) == 0 || Interlocked.CompareExchange(ref _announcing, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Commits an entry with no commands (every node applies it; used to trigger snapshots).</summary>
     public Task ProposeBarrierAsync(CancellationToken token) => ProposeAsync(new BatchCommand([], []), token);
 
@@ -86,6 +125,15 @@ public sealed class WriteCoordinator : IAsyncDisposable
                 }
 
                 await ReplicateAsync(batch, bytes);
+
+                // Followers learn that an entry committed only from the next AppendEntries. With a
+                // write queued behind this one, its round carries the news; without, that would be
+                // the next heartbeat (up to half the election timeout away), and followers' watch
+                // streams and reads would wait for it. Announce the commit at once instead.
+                if (reader.Count == 0)
+                {
+                    AnnounceCommit();
+                }
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
