@@ -66,7 +66,7 @@ public static class WatchApi
             after = await service.ConfirmRevisionAsync(token);
         }
 
-        switch (hub.Register(request!.Prefixes, request.Keys, request.Values, after, out var watcher))
+        switch (hub.Register(request!.Prefixes, request.Keys, request.Values, after, out var watcher, request.ProgressInterval))
         {
             case RegisterOutcome.Gone:
                 telemetry.Refused("gone");
@@ -84,7 +84,7 @@ public static class WatchApi
 
         try
         {
-            await StreamAsync(http, service, telemetry, watcher!, request!.ProgressInterval ?? options.ProgressInterval, token);
+            await StreamAsync(http, service, telemetry, watcher!, token);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -119,7 +119,7 @@ public static class WatchApi
         return TypedResults.Accepted((string?)null, new ProgressResponse(streamId, revision));
     }
 
-    private static async Task StreamAsync(HttpContext http, WatchService service, WatchTelemetry telemetry, Watcher watcher, TimeSpan interval, CancellationToken token)
+    private static async Task StreamAsync(HttpContext http, WatchService service, WatchTelemetry telemetry, Watcher watcher, CancellationToken token)
     {
         var hub = service.Hub;
         var response = http.Response;
@@ -136,11 +136,13 @@ public static class WatchApi
         telemetry.ProgressSent();
         await output.FlushAsync(token);
 
-        var lastWrite = Stopwatch.GetTimestamp();
+        watcher.LastWrite = Stopwatch.GetTimestamp();
+        using var aborted = token.Register(static w => ((Watcher)w!).Wake(), watcher);
         Task<bool>? periodic = null;
         var periodicFailed = false;
         while (true)
         {
+            token.ThrowIfCancellationRequested();
             var sent = Drain(output, watcher, out var oldest);
             var progress = watcher.TakeProgressRequest();
             if (progress > 0)
@@ -175,13 +177,12 @@ public static class WatchApi
                 }
 
                 telemetry.EventsSent(sent);
-                lastWrite = Stopwatch.GetTimestamp();
+                watcher.LastWrite = Stopwatch.GetTimestamp();
             }
 
-            var idle = interval - Stopwatch.GetElapsedTime(lastWrite);
-            if (idle > TimeSpan.Zero)
+            if (!watcher.TakeIdle())
             {
-                await watcher.WaitAsync(idle, token); // woken (events, progress, close) or timed out: look again
+                await watcher.WaitAsync(); // events, progress, close, idleness, or the request aborted: look again
                 continue;
             }
 
@@ -208,7 +209,7 @@ public static class WatchApi
                 }
             }
 
-            lastWrite = Stopwatch.GetTimestamp();
+            watcher.LastWrite = Stopwatch.GetTimestamp();
         }
     }
 

@@ -60,6 +60,38 @@ public sealed class WatchHub : IChangeFeed, IDisposable
         _history = new EventHistory(_options.HistoryMaxEvents, _options.HistoryMaxBytes);
         _telemetry.Observe(this);
         _dispatcher = Task.Factory.StartNew(DispatchLoopAsync, TaskCreationOptions.LongRunning).Unwrap();
+        _ticker = Task.Run(TickAsync);
+    }
+
+    private readonly Task _ticker;
+    private readonly List<Watcher> _tick = [];
+
+    /// <summary>One timer for every stream: wakes those silent for their progress interval (10 checks a second).</summary>
+    private async Task TickAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                _tick.Clear();
+                lock (_dispatchLock)
+                {
+                    _tick.AddRange(_watchers.Values);
+                }
+
+                var now = Stopwatch.GetTimestamp();
+                foreach (var watcher in _tick)
+                {
+                    watcher.CheckIdle(now);
+                }
+
+                _tick.Clear();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     public WatchOptions Options => _options;
@@ -170,7 +202,7 @@ public sealed class WatchHub : IChangeFeed, IDisposable
     /// Opens a stream that will be handed every matching change with a revision above
     /// <paramref name="afterRevision"/>, atomically with what was already dispatched.
     /// </summary>
-    public RegisterOutcome Register(string[] prefixes, string[] keys, bool values, long afterRevision, out Watcher? watcher)
+    public RegisterOutcome Register(string[] prefixes, string[] keys, bool values, long afterRevision, out Watcher? watcher, TimeSpan? progressInterval = null)
     {
         watcher = null;
         lock (_dispatchLock)
@@ -185,6 +217,7 @@ public sealed class WatchHub : IChangeFeed, IDisposable
             var created = new Watcher(id, prefixes, keys, values, afterRevision, _options.WatcherBufferEvents, _options.WatcherBufferBytes)
             {
                 LastSequence = _dispatchedSequence,
+                ProgressIntervalTicks = (long)((progressInterval ?? _options.ProgressInterval).TotalSeconds * Stopwatch.Frequency),
             };
 
             lock (_historyLock)
@@ -482,7 +515,7 @@ public sealed class WatchHub : IChangeFeed, IDisposable
         _stopping.Cancel();
         try
         {
-            _dispatcher.Wait(TimeSpan.FromSeconds(2));
+            Task.WaitAll([_dispatcher, _ticker], TimeSpan.FromSeconds(2));
         }
         catch (AggregateException)
         {

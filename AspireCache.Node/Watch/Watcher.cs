@@ -177,33 +177,67 @@ public sealed class Watcher
         Wake();
     }
 
-    /// <summary>Completes when there is something to do, or after <paramref name="timeout"/> (returns <c>false</c>).</summary>
-    internal async Task<bool> WaitAsync(TimeSpan timeout, CancellationToken token)
+    /// <summary>How long the stream may stay silent before it gets a progress event.</summary>
+    public long ProgressIntervalTicks { get; init; } = long.MaxValue;
+
+    /// <summary>When the stream last wrote anything (<see cref="System.Diagnostics.Stopwatch"/> ticks).</summary>
+    public long LastWrite
     {
-        Task wait;
+        get => Volatile.Read(ref _lastWrite);
+        set => Volatile.Write(ref _lastWrite, value);
+    }
+
+    private long _lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
+    private bool _idle;
+
+    /// <summary>The hub's ticker: wakes the stream if it has been silent for its progress interval.</summary>
+    internal void CheckIdle(long now)
+    {
+        if (now - LastWrite < ProgressIntervalTicks)
+        {
+            return;
+        }
+
         lock (_lock)
         {
-            if (_queue.Count > 0 || _requestedProgress > 0 || Closed is not null)
-            {
-                return true;
-            }
-
-            _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            wait = _wake.Task;
+            _idle = true;
         }
 
-        try
+        Wake();
+    }
+
+    /// <summary>Whether the stream was found silent for its interval (and clears it).</summary>
+    internal bool TakeIdle()
+    {
+        lock (_lock)
         {
-            await wait.WaitAsync(timeout, token);
-            return true;
-        }
-        catch (TimeoutException)
-        {
-            return false;
+            var idle = _idle;
+            _idle = false;
+            return idle;
         }
     }
 
-    private void Wake()
+    /// <summary>
+    /// Completes when there is something to do: chunks, a progress request, idleness, closing, or
+    /// <see cref="Wake"/> (the request loop registers it on its cancellation token once). No timer
+    /// per wait: the hub's one ticker finds idle streams.
+    /// </summary>
+    internal Task WaitAsync()
+    {
+        lock (_lock)
+        {
+            if (_queue.Count > 0 || _requestedProgress > 0 || _idle || Closed is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _wake.Task;
+        }
+    }
+
+    /// <summary>Wakes the request loop (also used when its request is aborted).</summary>
+    internal void Wake()
     {
         TaskCompletionSource? wake;
         lock (_lock)
