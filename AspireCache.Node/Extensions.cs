@@ -2,6 +2,7 @@ using AspireCache.Node.Api;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.Faults;
 using AspireCache.Node.Raft;
+using AspireCache.Node.Raft.DotNextShims;
 using AspireCache.Node.StateMachine;
 using DotNext.Net.Cluster.Consensus.Raft;
 using DotNext.Net.Cluster.Consensus.Raft.Http;
@@ -141,8 +142,7 @@ public static class Extensions
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);
         });
-        app.UseMiddleware<StaleAppendGuardMiddleware>(); // a late AppendEntries never truncates acknowledged entries
-        app.UseMiddleware<DurableAppendMiddleware>(); // before the consensus handler: acknowledgements wait for durability
+        app.UseDotNextShims(); // DotNext 6.12's defects, fixed in front of its consensus handler
         app.UseConsensusProtocolHandler();
         app.MapDefaultEndpoints();
         app.MapWatchApi(); // before the cache API: /cache/watch is an endpoint, not a key

@@ -1,4 +1,4 @@
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification.Tests;
 
 public sealed class ApplyTracesTests : IDisposable
 {

@@ -1,4 +1,6 @@
-namespace AspireCache.Tests.Verification;
+using System.IO.Compression;
+
+namespace AspireCache.Verification.Tests;
 
 public sealed class HistoryRecorderTests
 {
@@ -26,6 +28,47 @@ public sealed class HistoryRecorderTests
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_dumped_history_reads_back_as_the_history_the_checker_was_given(bool gzip)
+    {
+        var history = new HistoryRecorder();
+        history.CompleteWrite(history.BeginWrite(1, "k", "c1-0"), 1);
+        history.Discard(history.BeginWrite(2, "k", "c2-0"));
+        history.CompleteUnknown(history.BeginCompareAndSet(3, "k", 1, "c3-0"));
+        history.CompleteBatch(history.BeginBatch(4, new Dictionary<string, string> { ["k"] = "c4-0", ["j"] = "c4-1" }, ["i"]), 3);
+        history.CompleteDelete(history.BeginDelete(5, "j"), found: true, version: 4);
+        history.CompleteRead(history.BeginRead(6, "k"), "c4-0", 3);
+
+        var path = history.Dump("roundtrip", new Dictionary<string, string> { ["c2-0"] = "k: 421 not-leader" });
+        var read = path;
+        try
+        {
+            if (gzip)
+            {
+                read = path + ".gz";
+                using var source = File.OpenRead(path);
+                using var target = new GZipStream(File.Create(read), CompressionLevel.Fastest);
+                source.CopyTo(target);
+            }
+
+            var lines = HistoryFile.ReadLines(read);
+            Assert.Equal(6, lines.Count);
+            Assert.True(lines[1].Discarded);
+            Assert.Equal("k: 421 not-leader", lines[1].Response);
+
+            // Records compare batch dictionaries by reference: compare renderings, which include every input,
+            // output and timestamp.
+            Assert.Equal(history.Snapshot().Select(o => o.Describe(0)), HistoryFile.Read(read).Select(o => o.Describe(0)));
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(path + ".gz");
         }
     }
 

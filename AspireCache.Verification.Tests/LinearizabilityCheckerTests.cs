@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Xunit.Abstractions;
-using static AspireCache.Tests.Verification.Operation;
+using static AspireCache.Verification.Operation;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification.Tests;
 
 public sealed class LinearizabilityCheckerTests(ITestOutputHelper output)
 {

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>
 /// Compares the nodes' apply traces (<c>Cluster:ApplyTrace</c>: one <c>index term hash</c> line per

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 public enum CheckOutcome
 {

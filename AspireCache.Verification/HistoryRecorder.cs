@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>A pending operation of a <see cref="HistoryRecorder"/>; complete it exactly once.</summary>
 public sealed class OperationHandle
@@ -79,7 +79,7 @@ public sealed class HistoryRecorder
 
     /// <summary>
     /// A new pending operation with the same inputs as <paramref name="original"/> (invoked now): the same request
-    /// sent again under the same Idempotency-Key to learn an unknown outcome (see <see cref="OutcomeResolver"/>).
+    /// sent again under the same Idempotency-Key to learn an unknown outcome (see <c>OutcomeResolver</c> in AspireCache.Tests).
     /// </summary>
     public OperationHandle BeginRetry(OperationHandle original)
     {
@@ -185,7 +185,8 @@ public sealed class HistoryRecorder
 
     /// <summary>
     /// Writes every operation (discarded ones too, marked) as JSON lines to a file under the temp
-    /// directory and returns its path: a violating history can then be re-checked and read offline.
+    /// directory and returns its path: a violating history can then be re-checked and read offline
+    /// (<see cref="HistoryFile.Read"/>).
     /// </summary>
     public string Dump(string name, IReadOnlyDictionary<string, string>? outcomes = null)
     {
@@ -193,12 +194,11 @@ public sealed class HistoryRecorder
         using var writer = new StreamWriter(path);
         lock (_gate)
         {
-            for (var i = 0; i < _operations.Count; i++)
-            {
-                var op = _operations[i];
-                var outcome = op.Value is { } v && outcomes is not null && outcomes.TryGetValue(v, out var o) ? o : null;
-                writer.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { index = i, discarded = _discarded.Contains(i), op, response = outcome }));
-            }
+            HistoryFile.Write(writer, _operations.Select((op, i) => new HistoryLine(
+                i,
+                _discarded.Contains(i),
+                op,
+                op.Value is { } v && outcomes is not null && outcomes.TryGetValue(v, out var o) ? o : null)));
         }
 
         return path;

@@ -1,4 +1,4 @@
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>
 /// Generates histories that are linearizable by construction: each client issues operations one after another, every

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>
 /// The sequential specification of one partition: a map from the partition's keys to (value, version).

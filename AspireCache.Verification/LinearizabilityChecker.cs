@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>
 /// Checks that a concurrent history of AspireCache operations is linearizable against a key-value map whose every

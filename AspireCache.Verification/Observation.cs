@@ -1,4 +1,4 @@
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>
 /// Which operations can observe the effect of which others. This decides when an operation can be removed from a

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>The kinds of client operation a history can hold.</summary>
 public enum OpKind

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AspireCache.Tests.Verification;
+namespace AspireCache.Verification;
 
 /// <summary>What one search over one partition found.</summary>
 internal sealed class SearchOutcome

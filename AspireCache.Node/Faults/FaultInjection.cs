@@ -86,8 +86,8 @@ internal sealed class PartitionHandler(PartitionState partition, IOptions<Cluste
             && request.RequestUri is { } target
             && options.Value.Members.TryGetValue(capture.Peer, out var peerUrl)
             && Uri.Compare(peerUrl, target, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0
-            && request.Headers.TryGetValues("X-Raft-Message-Type", out var type) && type.FirstOrDefault() == capture.MessageType
-            && (capture.MessageType != "AppendEntries" || (request.Headers.TryGetValues("X-Raft-Entries-Count", out var count) && count.FirstOrDefault() is { } n && n != "0"))
+            && request.Headers.TryGetValues(Raft.DotNextShims.RaftWire.MessageTypeHeader, out var type) && type.FirstOrDefault() == capture.MessageType
+            && (capture.MessageType != Raft.DotNextShims.RaftWire.AppendEntries || (request.Headers.TryGetValues(Raft.DotNextShims.RaftWire.EntriesCountHeader, out var count) && count.FirstOrDefault() is { } n && n != "0"))
             && request.Content is { } content)
         {
             var body = await content.ReadAsByteArrayAsync(cancellationToken);

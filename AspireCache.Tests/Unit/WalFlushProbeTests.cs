@@ -1,3 +1,4 @@
+using AspireCache.Node.Raft.DotNextShims;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using DotNext.Net.Cluster.Consensus.Raft;

@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using AspireCache.Node.Api;
 using AspireCache.Tests.InProcess;
+using AspireCache.Verification;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using AspireCache.Node.Api;
+using AspireCache.Verification;
 
 namespace AspireCache.Tests.Verification;
 

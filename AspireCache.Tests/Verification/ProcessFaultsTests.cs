@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using AspireCache.Node.Api;
 using AspireCache.Tests.Integration;
+using AspireCache.Verification;
 using Xunit.Abstractions;
 
 namespace AspireCache.Tests.Verification;

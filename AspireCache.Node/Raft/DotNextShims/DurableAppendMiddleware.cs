@@ -1,7 +1,7 @@
 using DotNext.Net.Cluster.Consensus.Raft;
 using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Raft.DotNextShims;
 
 /// <summary>
 /// A follower acknowledges appended entries only once they are durable.
@@ -34,9 +34,6 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
 {
     /// <summary>Flushes slower than this are logged (a warning, as etcd does for slow fdatasync).</summary>
     private static readonly TimeSpan SlowFlush = TimeSpan.FromMilliseconds(100);
-
-    private const string MessageTypeHeader = StaleAppendGuardMiddleware.MessageTypeHeader;
-    private const string EntriesCountHeader = StaleAppendGuardMiddleware.EntriesCountHeader;
 
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(5);
 
@@ -105,9 +102,7 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
     }
 
     private static bool IsAppendWithEntries(HttpRequest request) =>
-        HttpMethods.IsPost(request.Method)
-        && request.Headers[MessageTypeHeader] is [ "AppendEntries" ]
-        && request.Headers[EntriesCountHeader] is [ { } count ]
-        && long.TryParse(count, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var entries)
+        RaftWire.Is(request, RaftWire.AppendEntries)
+        && RaftWire.TryParse(request.Headers[RaftWire.EntriesCountHeader], out var entries)
         && entries > 0;
 }

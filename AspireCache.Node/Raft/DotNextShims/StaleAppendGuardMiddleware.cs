@@ -1,8 +1,7 @@
-using System.Globalization;
 using DotNext.IO.Log;
 using DotNext.Net.Cluster.Consensus.Raft;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Raft.DotNextShims;
 
 /// <summary>
 /// Keeps a late, stale AppendEntries from cutting entries this follower already acknowledged.
@@ -24,51 +23,18 @@ namespace AspireCache.Node.Raft;
 /// commit and election timer advance as usual, and the leader learns <c>end</c> is replicated —
 /// true. Requests are checked and handled one at a time, so no other append slips in between.
 /// </para>
-/// <para>
-/// The same goes for a snapshot sent again after this follower installed it (the leader timed out
-/// waiting for the first answer): DotNext refuses a snapshot at or below its commit index, and its
-/// leader then falls back to index 0 and sends the same snapshot again, and again, until it has a
-/// newer one — the follower gets no entries meanwhile (12 s seen with a 300-entry interval). A
-/// snapshot at or below this node's commit index, from the leader of this node's term, is answered
-/// here as replicated, exactly as DotNext answers an accepted one: true, since every committed
-/// entry up to it is already here.
-/// </para>
 /// </summary>
 internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersistentState log, ILogger<StaleAppendGuardMiddleware> logger)
 {
-    internal const string MessageTypeHeader = "X-Raft-Message-Type";
-    internal const string EntriesCountHeader = "X-Raft-Entries-Count";
-    internal const string PrecedingIndexHeader = "X-Raft-Preceding-Record-Index";
-    internal const string TermHeader = "X-Raft-Term";
-
     private readonly SemaphoreSlim _gate = new(1, 1);
-
-    internal const string SnapshotIndexHeader = "X-Raft-Snapshot-Index";
-    internal const string SnapshotTermHeader = "X-Raft-Snapshot-Term";
 
     public async Task InvokeAsync(HttpContext context)
     {
         var headers = context.Request.Headers;
-        if (HttpMethods.IsPost(context.Request.Method)
-            && headers[MessageTypeHeader] is ["InstallSnapshot"]
-            && TryParse(headers[SnapshotIndexHeader], out var snapshotIndex)
-            && TryParse(headers[SnapshotTermHeader], out var snapshotTerm)
-            && TryParse(headers[TermHeader], out var term)
-            && term == log.Term
-            && snapshotIndex <= log.LastCommittedEntryIndex)
-        {
-            Diagnostics.NodeLog.InstalledSnapshotResent(logger, snapshotIndex, log.LastCommittedEntryIndex, term);
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.Headers[TermHeader] = term.ToString(CultureInfo.InvariantCulture);
-            await context.Response.WriteAsync(snapshotTerm == term ? "ReplicatedWithLeaderTerm" : "Replicated", context.RequestAborted);
-            return;
-        }
-
-        if (!HttpMethods.IsPost(context.Request.Method)
-            || headers[MessageTypeHeader] is not ["AppendEntries"]
-            || !TryParse(headers[EntriesCountHeader], out var count) || count <= 0
-            || !TryParse(headers[PrecedingIndexHeader], out var preceding)
-            || !TryParse(headers[TermHeader], out var senderTerm))
+        if (!RaftWire.Is(context.Request, RaftWire.AppendEntries)
+            || !RaftWire.TryParse(headers[RaftWire.EntriesCountHeader], out var count) || count <= 0
+            || !RaftWire.TryParse(headers[RaftWire.PrecedingIndexHeader], out var preceding)
+            || !RaftWire.TryParse(headers[RaftWire.TermHeader], out var senderTerm))
         {
             await next(context);
             return;
@@ -81,7 +47,7 @@ internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersiste
             if (end < log.LastEntryIndex && end > log.LastCommittedEntryIndex && await TermAtAsync(end, context.RequestAborted) == senderTerm)
             {
                 Diagnostics.NodeLog.StaleAppendIgnored(logger, preceding + 1, end, log.LastEntryIndex, senderTerm);
-                headers[EntriesCountHeader] = "0"; // DotNext reads no entries: a heartbeat at the same preceding index
+                headers[RaftWire.EntriesCountHeader] = "0"; // DotNext reads no entries: a heartbeat at the same preceding index
                 context.Items[DurableAppendMiddleware.AcknowledgesEntriesKey] = true; // its answer still vouches for entries up to `end`: they must be durable
             }
 
@@ -95,9 +61,6 @@ internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersiste
 
     private ValueTask<long> TermAtAsync(long index, CancellationToken token) =>
         ((IAuditTrail<IRaftLogEntry>)log).ReadAsync(TermReader.Instance, index, index, token);
-
-    private static bool TryParse(Microsoft.Extensions.Primitives.StringValues value, out long result) =>
-        long.TryParse(value.Count == 1 ? value[0] : null, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out result);
 
     private sealed class TermReader : ILogEntryConsumer<IRaftLogEntry, long>
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Raft.DotNextShims;
 
 /// <summary>
 /// Wakes <see cref="DurableAppendMiddleware"/> when DotNext's WAL has flushed, without waiting on

@@ -2,7 +2,7 @@ using System.Reflection;
 using System.Reflection.Emit;
 using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Raft.DotNextShims;
 
 /// <summary>
 /// Reads how far DotNext's <see cref="WriteAheadLog"/> is durable — the first index its background

@@ -1,0 +1,37 @@
+namespace AspireCache.Node.Raft.DotNextShims;
+
+/// <summary>
+/// One home for what this project does about DotNext 6.12's defects. Each was found here, fixed at
+/// our layer, and re-checked against 6.12.1 and 6.12.2 (their decompiled code fixes none of them):
+/// <list type="number">
+/// <item><see cref="StaleAppendGuardMiddleware"/>: a late AppendEntries must not truncate entries
+/// the follower acknowledged (DotNext truncates on every overwrite).</item>
+/// <item><see cref="ResentSnapshotMiddleware"/>: a snapshot sent again after it was installed is
+/// answered as replicated (DotNext refused it and its leader re-sent it forever).</item>
+/// <item><see cref="DurableAppendMiddleware"/>: a follower acknowledges appended entries only once
+/// they are durable (DotNext answered before its background flush).</item>
+/// <item><see cref="WalFlushProbe"/> and <see cref="WalFlushSignal"/>: the flushed index read and
+/// awaited without DotNext's single-waiter <c>FlushAsync</c> event (a second waiter crashed the process).</item>
+/// <item><see cref="StateMachine.ProposalContext.Matches"/>: apply answers a proposer only from its
+/// own entry's bytes (DotNext hands a deposed leader's context to the new leader's entry at that index).</item>
+/// <item><see cref="ClusterView.TryGetLeadershipTerm"/>, used by <see cref="WriteCoordinator"/>:
+/// new entries carry the term this node leads in (DotNext's helper stamps the current term, already
+/// the new leader's during a step-down).</item>
+/// </list>
+/// <see cref="PinnedVersion"/> is the DotNext these were verified against; a test fails when the
+/// referenced DotNext differs, so an upgrade re-examines each of them.
+/// </summary>
+public static class DotNextShimsExtensions
+{
+    /// <summary>The DotNext.Net.Cluster assembly version every shim above was verified against.</summary>
+    public static readonly Version PinnedVersion = new(6, 12, 0, 0);
+
+    /// <summary>
+    /// Puts the shims in front of DotNext's consensus handler, in order: the snapshot and stale-append
+    /// guards decide what DotNext sees; durability then holds back the answer of whatever appends.
+    /// </summary>
+    public static IApplicationBuilder UseDotNextShims(this IApplicationBuilder app) =>
+        app.UseMiddleware<ResentSnapshotMiddleware>()
+            .UseMiddleware<StaleAppendGuardMiddleware>()
+            .UseMiddleware<DurableAppendMiddleware>();
+}

@@ -1,0 +1,26 @@
+namespace AspireCache.Node.Raft.DotNextShims;
+
+/// <summary>
+/// DotNext 6.12's HTTP Raft wire format (DotNext.AspNetCore.Cluster): plain headers on
+/// <c>POST /cluster-consensus/raft</c>. Read here only by the shims in front of DotNext's handler
+/// and by the tests' fault injection; never sent by us.
+/// </summary>
+internal static class RaftWire
+{
+    public const string MessageTypeHeader = "X-Raft-Message-Type";
+    public const string EntriesCountHeader = "X-Raft-Entries-Count";
+    public const string PrecedingIndexHeader = "X-Raft-Preceding-Record-Index";
+    public const string TermHeader = "X-Raft-Term";
+    public const string SnapshotIndexHeader = "X-Raft-Snapshot-Index";
+    public const string SnapshotTermHeader = "X-Raft-Snapshot-Term";
+
+    public const string AppendEntries = "AppendEntries";
+    public const string InstallSnapshot = "InstallSnapshot";
+
+    /// <summary>Whether <paramref name="request"/> is a Raft message of <paramref name="type"/>.</summary>
+    public static bool Is(HttpRequest request, string type) =>
+        HttpMethods.IsPost(request.Method) && request.Headers[MessageTypeHeader] is [var actual] && actual == type;
+
+    public static bool TryParse(Microsoft.Extensions.Primitives.StringValues value, out long result) =>
+        long.TryParse(value.Count == 1 ? value[0] : null, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out result);
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A/B of two builds of AspireCache on the same workloads, alternating A B A B… so that drift and
+# run order hit both alike. Each round starts a fresh cluster (3 nodes + router) per build.
+#   BASE_DIR=/tmp/base bench/ab-builds.sh          # BASE_DIR: a checkout with Release builds of Node and Router
+#   ROUNDS=2 DURATION=10s WORKLOADS="writes reads" bench/ab-builds.sh
+# Prints one line per run (writes/s or reads/s, p50, p99) and the medians per build.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+BASE_DIR=${BASE_DIR:?set BASE_DIR to a checkout with Release builds of AspireCache.Node and AspireCache.Router}
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-10s}
+WORKLOADS=${WORKLOADS:-"writes reads"}
+RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/ab-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$RESULTS_DIR"
+bench_build
+HEAD_NODE=$AC_NODE_DLL HEAD_ROUTER=$AC_ROUTER_DLL
+BASE_NODE="$BASE_DIR/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll"
+BASE_ROUTER="$BASE_DIR/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll"
+
+args_for() {
+  case $1 in
+    writes) echo "--mix write:100" ;;
+    reads) echo "--mix read:100 --consistency linearizable --preload" ;;
+  esac
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for build in base head; do
+    if [[ $build == base ]]; then AC_NODE_DLL=$BASE_NODE AC_ROUTER_DLL=$BASE_ROUTER; else AC_NODE_DLL=$HEAD_NODE AC_ROUTER_DLL=$HEAD_ROUTER; fi
+    ac_start_cluster 7141 7142 7143 7140
+    for w in $WORKLOADS; do
+      read -r -a args <<<"$(args_for "$w")"
+      bench_tool --system aspirecache --target "$AC_ROUTER_URL" --label "$w/$build/$round" --connections 64 \
+        --duration "$DURATION" --warmup 2s --value-size 256 --keys 10000 --distribution uniform \
+        --json "$RESULTS_DIR/$w.$build.$round.json" "${args[@]}" >"$RESULTS_DIR/$w.$build.$round.txt"
+      printf '%s %s round %s: %s (load %s)\n' "$w" "$build" "$round" \
+        "$(jq -r '.operations | to_entries | max_by(.value.count) | .value | "\(.throughput | floor)/s p50 \(.p50Ms) ms p99 \(.p99Ms) ms errors \(.errors)"' "$RESULTS_DIR/$w.$build.$round.json")" \
+        "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS_DIR/summary.txt"
+    done
+    bench_cleanup
+  done
+done
+log "results: $RESULTS_DIR"
