@@ -75,6 +75,7 @@ public static class Extensions
         services.AddSingleton<ClusterView>();
         services.AddSingleton<WriteCoordinator>();
         services.AddSingleton<ReadIndexService>();
+        services.AddSingleton<Cache.CacheService>();
         services.AddOptions<Watch.WatchOptions>()
             .BindConfiguration(Watch.WatchOptions.SectionName)
             .ValidateDataAnnotations()

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using AspireCache.Node.Cache;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
@@ -9,9 +10,8 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Node.Api;
 
 /// <summary>
-/// The key-value HTTP API. Handlers parse and validate (<see cref="RequestParsing"/>), hand commands
-/// to the write path (<see cref="WriteCoordinator"/>) or run the read path
-/// (<see cref="ReadIndexService"/>), and map results to HTTP. Every limit and every header is
+/// The key-value HTTP API. Handlers parse and validate (<see cref="RequestParsing"/>), call the
+/// <see cref="CacheService"/> (reads, lists, writes), and map its outcomes to HTTP. Every limit and every header is
 /// checked before anything is proposed: a rejected request changes nothing.
 /// </summary>
 public static class CacheApi
@@ -39,13 +39,7 @@ public static class CacheApi
     public static async Task<Results<FileContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
         string key,
         HttpContext http,
-        ReadIndexService readIndex,
-        CacheStateMachine stateMachine,
-        ClusterView cluster,
-        NodeTelemetry telemetry,
-        TimeProvider clock,
-        Eviction.AccessTracker access,
-        HotKeyTracker hotKeys,
+        CacheService cache,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
@@ -59,22 +53,14 @@ public static class CacheApi
             return badConsistency;
         }
 
-        using var activity = NodeTelemetry.Source.StartActivity("cache.read");
-        activity?.SetTag("cache.consistency", consistent ? "linearizable" : "stale");
-        await EstablishConsistencyAsync(http, consistent, readIndex, stateMachine, cluster, telemetry, token);
-
-        // An expired value is never returned, even before the leader's delete reaches this node.
-        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (!stateMachine.State.TryGet(key, out var entry) || entry.IsExpiredAt(now))
+        var read = await cache.GetAsync(key, consistent, token);
+        WriteConsistencyHeaders(http, read.Position);
+        if (read.Entry is not { } entry)
         {
-            activity?.SetTag("cache.hit", false);
             return Problems.KeyNotFound(key);
         }
 
-        activity?.SetTag("cache.hit", true);
-        activity?.SetTag("cache.version", entry.Version);
-        access.Touch(key, now);
-        hotKeys.Record(key);
+        var now = read.NowUnixMs;
         var headers = http.Response.Headers;
         var etag = ETag(entry.Version);
         headers.ETag = etag;
@@ -117,11 +103,7 @@ public static class CacheApi
     /// <summary><c>GET /cache?prefix=app/&amp;after=app/x&amp;limit=100&amp;values=true&amp;consistent=true</c>: one page of keys in order.</summary>
     public static async Task<Results<Ok<ListResponse>, ProblemHttpResult>> ListAsync(
         HttpContext http,
-        ReadIndexService readIndex,
-        CacheStateMachine stateMachine,
-        ClusterView cluster,
-        NodeTelemetry telemetry,
-        TimeProvider clock,
+        CacheService cache,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
@@ -141,11 +123,9 @@ public static class CacheApi
         }
 
         var withValues = !bool.TryParse(query["values"], out var values) || values;
-        using var activity = NodeTelemetry.Source.StartActivity("cache.list");
-        await EstablishConsistencyAsync(http, consistent, readIndex, stateMachine, cluster, telemetry, token);
-
-        var view = stateMachine.State.Current;
-        var page = view.List(prefix, after, limit, clock.GetUtcNow().ToUnixTimeMilliseconds(), out var more);
+        var listed = await cache.ListAsync(prefix, after, limit, consistent, token);
+        WriteConsistencyHeaders(http, listed.Position);
+        var (page, more) = (listed.Page, listed.More);
         var items = new List<ListItem>(page.Count);
         long bytes = 0;
         foreach (var (key, entry) in page)
@@ -166,16 +146,14 @@ public static class CacheApi
                 entry.ExpiresUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(entry.ExpiresUnixMs)));
         }
 
-        return TypedResults.Ok(new ListResponse(items, more ? items[^1].Key : null, view.Revision));
+        return TypedResults.Ok(new ListResponse(items, more ? items[^1].Key : null, listed.Revision));
     }
 
     public static async Task<Results<Created<WriteResponse>, Ok<WriteResponse>, ProblemHttpResult>> PutAsync(
         string key,
         HttpContext http,
-        WriteCoordinator writes,
-        CacheStateMachine stateMachine,
+        CacheService cache,
         IOptions<CacheLimitsOptions> limits,
-        IOptions<Eviction.EvictionOptions> eviction,
         CancellationToken token)
     {
         var options = limits.Value;
@@ -203,13 +181,13 @@ public static class CacheApi
             return Problems.TooLarge($"The value exceeds the limit of {options.MaxValueBytes} bytes.");
         }
 
-        if (MemoryProblem(eviction.Value, stateMachine.State, CacheState.SizeOf(key, value)) is { } full)
+        var command = new SetCommand(key, value) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, TtlMs = ttlMs, Pinned = pinned };
+        var (result, refused) = await cache.PutAsync(command, token);
+        if (refused is not null)
         {
-            return full;
+            return MemoryProblem(refused);
         }
 
-        var command = new SetCommand(key, value) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, TtlMs = ttlMs, Pinned = pinned };
-        var result = await writes.ProposeAsync(command, token);
         if (WriteProblem(http, result, key) is { } failed)
         {
             return failed;
@@ -225,7 +203,7 @@ public static class CacheApi
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
         string key,
         HttpContext http,
-        WriteCoordinator writes,
+        CacheService cache,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
@@ -241,7 +219,7 @@ public static class CacheApi
         }
 
         // Existence and conditions are decided at apply time, in log order: 404/412/204 are linearizable.
-        var result = await writes.ProposeAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected }, token);
+        var result = await cache.DeleteAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected }, token);
         if (WriteProblem(http, result, key) is { } failed)
         {
             return failed;
@@ -258,10 +236,8 @@ public static class CacheApi
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult>> BatchAsync(
         HttpContext http,
-        WriteCoordinator writes,
-        CacheStateMachine stateMachine,
+        CacheService cache,
         IOptions<CacheLimitsOptions> limits,
-        IOptions<Eviction.EvictionOptions> eviction,
         CancellationToken token)
     {
         var options = limits.Value;
@@ -292,12 +268,12 @@ public static class CacheApi
             return problem;
         }
 
-        if (MemoryProblem(eviction.Value, stateMachine.State, parsed.Command!.Sets.Sum(s => CacheState.SizeOf(s.Key, s.Value))) is { } full)
+        var (result, refused) = await cache.BatchAsync(parsed.Command! with { IdempotencyKey = idempotencyKey }, token);
+        if (refused is not null)
         {
-            return full;
+            return MemoryProblem(refused);
         }
 
-        var result = await writes.ProposeAsync(parsed.Command! with { IdempotencyKey = idempotencyKey }, token);
         if (WriteProblem(http, result, result.FailedKey) is { } failed)
         {
             return failed;
@@ -309,46 +285,28 @@ public static class CacheApi
 
     public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");
 
-    /// <summary>Linearizable: wait for a confirmed read index. Stale: say how stale the answer may be.</summary>
-    private static async Task EstablishConsistencyAsync(HttpContext http, bool consistent, ReadIndexService readIndex, CacheStateMachine stateMachine, ClusterView cluster, NodeTelemetry telemetry, CancellationToken token)
+    /// <summary>Linearizable: the confirmed read index. Stale: the commit index this node has heard of. Both: what it had applied.</summary>
+    private static void WriteConsistencyHeaders(HttpContext http, ReadPosition position)
     {
         var headers = http.Response.Headers;
-        if (consistent)
+        if (position.Linearizable)
         {
-            var index = await readIndex.EnsureLinearizableAsync(token);
             headers[ConsistencyHeader] = "linearizable";
-            headers[ReadIndexHeader] = index.ToString(CultureInfo.InvariantCulture);
+            headers[ReadIndexHeader] = position.ReadIndex.ToString(CultureInfo.InvariantCulture);
         }
         else
         {
-            // No ReadIndex: what this node has applied versus the commit index it has heard of.
-            telemetry.StaleRead();
             headers[ConsistencyHeader] = "stale";
-            headers[CommitIndexHeader] = cluster.CommitIndex.ToString(CultureInfo.InvariantCulture);
+            headers[CommitIndexHeader] = position.CommitIndex.ToString(CultureInfo.InvariantCulture);
         }
 
-        headers[AppliedIndexHeader] = stateMachine.Applied.Value.ToString(CultureInfo.InvariantCulture);
+        headers[AppliedIndexHeader] = position.AppliedIndex.ToString(CultureInfo.InvariantCulture);
     }
 
-    /// <summary>
-    /// 507 when a write can never fit the memory budget, or when the state is past the hard limit
-    /// (eviction cannot keep up, or pinned keys fill the budget). Nothing is written.
-    /// </summary>
-    private static ProblemHttpResult? MemoryProblem(Eviction.EvictionOptions options, CacheState state, long addedBytes)
-    {
-        var budget = options.ResolveBudget();
-        if (addedBytes > budget)
-        {
-            return Problems.Create(StatusCodes.Status507InsufficientStorage, "exceeds-memory-budget", "The write can never fit the memory budget", $"It needs {addedBytes} bytes; the budget is {budget} bytes. Nothing was written.");
-        }
-
-        if (state.SizeBytes + addedBytes > budget * options.HardLimitFactor)
-        {
-            return Problems.Create(StatusCodes.Status507InsufficientStorage, "memory-budget-exhausted", "The memory budget is exhausted", "Eviction has not freed enough memory yet (or pinned keys fill the budget). Retry later; nothing was written.");
-        }
-
-        return null;
-    }
+    /// <summary>507: the write can never fit the memory budget, or the state is past the hard limit. Nothing was written.</summary>
+    private static ProblemHttpResult MemoryProblem(MemoryRefusal refused) => refused.Never
+        ? Problems.Create(StatusCodes.Status507InsufficientStorage, "exceeds-memory-budget", "The write can never fit the memory budget", $"It needs {refused.NeededBytes} bytes; the budget is {refused.BudgetBytes} bytes. Nothing was written.")
+        : Problems.Create(StatusCodes.Status507InsufficientStorage, "memory-budget-exhausted", "The memory budget is exhausted", "Eviction has not freed enough memory yet (or pinned keys fill the budget). Retry later; nothing was written.");
 
     /// <summary>Maps results that are not successes to problems, and marks replays.</summary>
     private static ProblemHttpResult? WriteProblem(HttpContext http, CommandResult result, string? key)
@@ -383,135 +341,5 @@ public static class CacheApi
         }
 
         return null;
-    }
-}
-
-/// <summary>Validates a batch request into one all-or-nothing <see cref="BatchCommand"/>.</summary>
-public static class BatchParser
-{
-    public readonly record struct Parsed(BatchCommand? Command, ProblemHttpResult? Problem);
-
-    public static Parsed Parse(BatchRequest? request, CacheLimitsOptions options)
-    {
-        var sets = request?.Set ?? [];
-        var deletes = request?.Delete ?? [];
-        var conditions = request?.If ?? [];
-        if (sets.Count + deletes.Count == 0)
-        {
-            return Fail(Problems.BadRequest("Empty batch", "A batch needs at least one 'set' or 'delete'."));
-        }
-
-        if (sets.Count + deletes.Count > options.MaxBatchKeys || conditions.Count > options.MaxBatchKeys)
-        {
-            return Fail(Problems.TooLarge($"A batch holds at most {options.MaxBatchKeys} keys; this one has {sets.Count + deletes.Count}."));
-        }
-
-        var commandSets = new List<KeyValuePair<string, ReadOnlyMemory<byte>>>(sets.Count);
-        foreach (var (key, base64) in sets)
-        {
-            if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
-            {
-                return Fail(Problems.InvalidKey($"'{key}': {invalid}"));
-            }
-
-            if (KeyValidator.IsReserved(key))
-            {
-                return Fail(Problems.InvalidKey($"'{key}' is reserved."));
-            }
-
-            byte[] value;
-            try
-            {
-                value = Convert.FromBase64String(base64 ?? "");
-            }
-            catch (FormatException)
-            {
-                return Fail(Problems.BadRequest("Invalid value", $"The value of '{key}' is not valid base64."));
-            }
-
-            if (value.Length > options.MaxValueBytes)
-            {
-                return Fail(Problems.TooLarge($"The value of '{key}' exceeds the limit of {options.MaxValueBytes} bytes."));
-            }
-
-            commandSets.Add(new(key, value));
-        }
-
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var key in deletes)
-        {
-            if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
-            {
-                return Fail(Problems.InvalidKey($"'{key}': {invalid}"));
-            }
-
-            if (sets.ContainsKey(key) || !seen.Add(key))
-            {
-                return Fail(Problems.BadRequest("Conflicting batch", $"'{key}' appears more than once in the batch."));
-            }
-        }
-
-        var commandConditions = new List<KeyValuePair<string, long>>(conditions.Count);
-        foreach (var (key, version) in conditions)
-        {
-            if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
-            {
-                return Fail(Problems.InvalidKey($"'{key}': {invalid}"));
-            }
-
-            if (version < ExpectedVersion.Any)
-            {
-                return Fail(Problems.BadRequest("Invalid condition", $"The condition on '{key}' must be a version, 0 (absent) or -1 (exists)."));
-            }
-
-            commandConditions.Add(new(key, version));
-        }
-
-        return new Parsed(new BatchCommand(commandSets, deletes) { Conditions = commandConditions }, null);
-    }
-
-    private static Parsed Fail(ProblemHttpResult problem) => new(null, problem);
-}
-
-/// <summary>Reads a request body up to a limit without buffering more than limit + 1 bytes.</summary>
-internal static class RequestBody
-{
-    /// <returns>The body, or <c>null</c> if it is larger than <paramref name="limit"/>.</returns>
-    public static async Task<byte[]?> ReadAsync(HttpRequest request, int limit, CancellationToken token)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        // Usual case: the length is declared, so read straight into the value's own array.
-        if (request.ContentLength is { } declared)
-        {
-            var value = new byte[declared];
-            var filled = 0;
-            int read;
-            while (filled < value.Length && (read = await request.Body.ReadAsync(value.AsMemory(filled), token)) > 0)
-            {
-                filled += read;
-            }
-
-            // Kestrel enforces Content-Length; a short body fails the read above as a bad request.
-            return filled == value.Length ? value : value[..filled];
-        }
-
-        using var buffer = new MemoryStream(4096);
-        var chunk = new byte[Math.Min(81920, limit + 1)];
-        int n;
-        while ((n = await request.Body.ReadAsync(chunk, token)) > 0)
-        {
-            if (buffer.Length + n > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, n);
-        }
-
-        return buffer.ToArray();
     }
 }
