@@ -232,7 +232,7 @@ internal sealed class AspireCacheClient : KvClient
             };
             if (IdempotencyKeys)
             {
-                request.Headers.TryAddWithoutValidation("Idempotency-Key", Guid.NewGuid().ToString("N"));
+                request.Headers.TryAddWithoutValidation(CacheHeaders.IdempotencyKey, Guid.NewGuid().ToString("N"));
             }
 
             var (status, length) = await SendAsync(request, worker, token);

@@ -16,13 +16,13 @@ namespace AspireCache.Node.Api;
 /// </summary>
 public static class CacheApi
 {
-    public const string ConsistencyHeader = "X-AspireCache-Consistency";
-    public const string AppliedIndexHeader = "X-AspireCache-Applied-Index";
-    public const string CommitIndexHeader = "X-AspireCache-Commit-Index";
-    public const string ReadIndexHeader = "X-AspireCache-Read-Index";
-    public const string TtlHeader = "X-AspireCache-Ttl-Ms";
-    public const string IdempotencyKeyHeader = "Idempotency-Key";
-    public const string ReplayedHeader = "Idempotent-Replayed";
+    public const string ConsistencyHeader = CacheHeaders.Consistency;
+    public const string AppliedIndexHeader = CacheHeaders.AppliedIndex;
+    public const string CommitIndexHeader = CacheHeaders.CommitIndex;
+    public const string ReadIndexHeader = CacheHeaders.ReadIndex;
+    public const string TtlHeader = CacheHeaders.TtlMs;
+    public const string IdempotencyKeyHeader = CacheHeaders.IdempotencyKey;
+    public const string ReplayedHeader = CacheHeaders.Replayed;
 
     public static IEndpointRouteBuilder MapCacheApi(this IEndpointRouteBuilder app)
     {

@@ -12,10 +12,10 @@ namespace AspireCache.Node.Api;
 /// </summary>
 public static class Problems
 {
-    public const string TypeBase = "https://aspirecache.dev/problems/";
+    public const string TypeBase = ProblemTypes.Base;
 
-    public const string LeaderHeader = "X-AspireCache-Leader";
-    public const string LeaderUrlHeader = "X-AspireCache-Leader-Url";
+    public const string LeaderHeader = CacheHeaders.Leader;
+    public const string LeaderUrlHeader = CacheHeaders.LeaderUrl;
 
     public static ProblemHttpResult BadRequest(string title, string detail) =>
         Create(StatusCodes.Status400BadRequest, "invalid-request", title, detail);

@@ -19,8 +19,8 @@ namespace AspireCache.Node.Api;
 /// </summary>
 public static class WatchApi
 {
-    public const string StreamIdHeader = "X-AspireCache-Watch-Id";
-    public const string LastEventIdHeader = "Last-Event-ID";
+    public const string StreamIdHeader = CacheHeaders.WatchId;
+    public const string LastEventIdHeader = CacheHeaders.LastEventId;
 
     public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder app)
     {
@@ -413,6 +413,3 @@ public static class WatchApi
         return true;
     }
 }
-
-/// <summary>Answer to an on-demand progress request: the stream will send <c>event: progress</c> with this revision.</summary>
-public sealed record ProgressResponse(string StreamId, long Revision);

@@ -30,8 +30,8 @@ internal sealed class RetryingProxySteps(
     IOptions<RouterOptions> options,
     IProblemDetailsService problems)
 {
-    public const string IdempotencyKeyHeader = "Idempotency-Key";
-    private const string LeaderHeader = "X-AspireCache-Leader";
+    public const string IdempotencyKeyHeader = CacheHeaders.IdempotencyKey;
+    private const string LeaderHeader = CacheHeaders.Leader;
     private const int MaxAttempts = 16;
     private const long MaxBufferedBody = 16 * 1024 * 1024;
 
@@ -276,7 +276,7 @@ internal sealed class RetryingProxySteps(
             ProblemDetails =
             {
                 Status = StatusCodes.Status503ServiceUnavailable,
-                Type = "https://aspirecache.dev/problems/" + type,
+                Type = ProblemTypes.Base + type,
                 Title = title,
                 Detail = detail,
             },

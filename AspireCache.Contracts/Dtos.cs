@@ -1,8 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using AspireCache.Node.Raft;
-
-namespace AspireCache.Node.Api;
+namespace AspireCache.Contracts;
 
 /// <summary>Answer to a successful PUT.</summary>
 public sealed record WriteResponse(string Key, long Version, bool Created);
@@ -52,16 +48,17 @@ public sealed record ClusterStatusResponse(
     int ProcessId,
     string? Zone);
 
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(WriteResponse))]
-[JsonSerializable(typeof(BatchRequest))]
-[JsonSerializable(typeof(BatchResponse))]
-[JsonSerializable(typeof(ClusterStatusResponse))]
-[JsonSerializable(typeof(ListResponse))]
-[JsonSerializable(typeof(List<string>))]
-[JsonSerializable(typeof(HotKeysResponse))]
-[JsonSerializable(typeof(Faults.FaultInjectionExtensions.PartitionRequest))]
-[JsonSerializable(typeof(AdminApi.AdminResult))]
-[JsonSerializable(typeof(ReadIndexResponse))]
-[JsonSerializable(typeof(ProgressResponse))]
-internal sealed partial class ApiJsonContext : JsonSerializerContext;
+/// <summary>Answer to an on-demand progress request: the stream will send <c>event: progress</c> with this revision.</summary>
+public sealed record ProgressResponse(string StreamId, long Revision);
+
+/// <summary>
+/// The <c>data:</c> of a watch event (<c>event: put|delete|expire|evict</c>): <see cref="Value"/> is
+/// base64 and absent for removals and with <c>values=false</c>; <see cref="ExpiresAt"/> only with a TTL.
+/// </summary>
+public sealed record ChangeEvent(string Type, string Key, long Revision, string? Value = null, int? Size = null, DateTimeOffset? ExpiresAt = null);
+
+/// <summary>The <c>data:</c> of <c>event: progress</c>: every change up to <see cref="Revision"/> was sent.</summary>
+public sealed record WatchProgress(long Revision, string StreamId);
+
+/// <summary>The <c>data:</c> of the final <c>event: error</c>: why the node closed the stream and where to resume.</summary>
+public sealed record WatchClosed(string Reason, long LastRevision, string Detail);

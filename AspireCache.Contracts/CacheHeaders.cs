@@ -1,0 +1,65 @@
+namespace AspireCache.Contracts;
+
+/// <summary>HTTP header names of the AspireCache API (requests and answers).</summary>
+public static class CacheHeaders
+{
+    /// <summary>Answer: <c>linearizable</c> or <c>stale</c>.</summary>
+    public const string Consistency = "X-AspireCache-Consistency";
+
+    /// <summary>Answer: the log index the serving node had applied when it read.</summary>
+    public const string AppliedIndex = "X-AspireCache-Applied-Index";
+
+    /// <summary>Answer to a stale read: the commit index the serving node had heard of.</summary>
+    public const string CommitIndex = "X-AspireCache-Commit-Index";
+
+    /// <summary>Answer to a linearizable read: the confirmed read index it waited for.</summary>
+    public const string ReadIndex = "X-AspireCache-Read-Index";
+
+    /// <summary>Answer: milliseconds left before the value expires.</summary>
+    public const string TtlMs = "X-AspireCache-Ttl-Ms";
+
+    /// <summary>Request: one key per logical write; a retry with the same key is applied once.</summary>
+    public const string IdempotencyKey = "Idempotency-Key";
+
+    /// <summary>Answer: <c>true</c> when the result was recorded earlier under the request's idempotency key.</summary>
+    public const string Replayed = "Idempotent-Replayed";
+
+    /// <summary>Answer to a write that reached a follower (421): the leader's node id.</summary>
+    public const string Leader = "X-AspireCache-Leader";
+
+    /// <summary>Answer to a write that reached a follower (421): the leader's base URL.</summary>
+    public const string LeaderUrl = "X-AspireCache-Leader-Url";
+
+    /// <summary>Answer: the node that answered.</summary>
+    public const string Node = "X-AspireCache-Node";
+
+    /// <summary>Answer: <c>leader</c> or <c>follower</c>.</summary>
+    public const string Role = "X-AspireCache-Role";
+
+    /// <summary>Answer to <c>GET /cache/watch</c>: the stream's id (for on-demand progress).</summary>
+    public const string WatchId = "X-AspireCache-Watch-Id";
+
+    /// <summary>Request (Server-Sent Events): resume a watch after this revision.</summary>
+    public const string LastEventId = "Last-Event-ID";
+}
+
+/// <summary>Paths of the AspireCache API.</summary>
+public static class CachePaths
+{
+    /// <summary><c>/cache/{key}</c>: GET, PUT, DELETE a key; <c>/cache?prefix=</c> lists.</summary>
+    public const string Keys = "/cache";
+
+    public const string Batch = "/cache/batch";
+
+    public const string Watch = "/cache/watch";
+
+    public const string HotKeys = "/cache/hot";
+
+    public const string ClusterStatus = "/cluster/status";
+
+    /// <summary>Long-poll for leader changes.</summary>
+    public const string ClusterWatch = "/cluster/watch";
+
+    /// <summary><c>/cache/watch/{streamId}/progress</c>.</summary>
+    public static string WatchProgress(string streamId) => $"/cache/watch/{Uri.EscapeDataString(streamId)}/progress";
+}
