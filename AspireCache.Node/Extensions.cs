@@ -49,6 +49,14 @@ public static class Extensions
                 members.Add(new UriEndPoint(url));
             }
         });
+        services.AddOptions<StateMachineOptions>().Configure(o =>
+        {
+            o.DataDirectory = dataDirectory;
+            o.SnapshotInterval = cluster.SnapshotInterval;
+            o.SnapshotLogBytes = cluster.SnapshotLogBytes;
+            o.ApplyTrace = cluster.ApplyTrace;
+            o.Idempotency = cluster.ResolveIdempotencyLimits();
+        });
         services.UseStateMachine<CacheStateMachine>(new WriteAheadLog.Options
         {
             Location = Path.Combine(dataDirectory, "wal"),

@@ -94,6 +94,21 @@ public sealed class ClusterOptions : IValidatableObject
     /// </summary>
     public bool ApplyTrace { get; set; }
 
+    /// <summary>
+    /// Every <c>Idempotency-Key</c>'s result is remembered at least this long in log time (leader
+    /// timestamps), within <see cref="IdempotencyMaxBytes"/>. Must be the same on every node: it decides
+    /// which keys the replicated state forgets. See <see cref="StateMachine.IdempotencyLimits.DefaultWindow"/>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan IdempotencyWindow { get; set; } = StateMachine.IdempotencyLimits.DefaultWindow;
+
+    /// <summary>
+    /// Memory bound of the idempotency records (accounted bytes, ~144 + 2 per key character each);
+    /// past it the oldest are forgotten first, even inside <see cref="IdempotencyWindow"/>. The same on every node.
+    /// </summary>
+    [Range(1024 * 1024, long.MaxValue)]
+    public long IdempotencyMaxBytes { get; set; } = StateMachine.IdempotencyLimits.DefaultMaxBytes;
+
     /// <summary>Retry-After seconds sent with 503 answers.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;
@@ -102,6 +117,9 @@ public sealed class ClusterOptions : IValidatableObject
         Path.GetFullPath(string.IsNullOrWhiteSpace(DataDirectory) ? Path.Combine(".data", NodeId) : DataDirectory);
 
     public Uri SelfUrl => Members[NodeId];
+
+    /// <summary>The idempotency table's limits from <see cref="IdempotencyWindow"/> and <see cref="IdempotencyMaxBytes"/>.</summary>
+    public StateMachine.IdempotencyLimits ResolveIdempotencyLimits() => new(IdempotencyWindow, IdempotencyMaxBytes);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

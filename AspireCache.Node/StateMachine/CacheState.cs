@@ -1,76 +1,6 @@
-using System.Buffers.Binary;
 using System.Collections.Immutable;
 
 namespace AspireCache.Node.StateMachine;
-
-/// <summary>One stored value with its metadata.</summary>
-/// <param name="Value">The raw value bytes (never mutated after creation).</param>
-/// <param name="Version">The revision of the last write to this key: the key's ETag.</param>
-/// <param name="CreatedUnixMs">Leader timestamp of the write that created the key.</param>
-/// <param name="UpdatedUnixMs">Leader timestamp of the last write.</param>
-/// <param name="ExpiresUnixMs">When the value expires (leader time); 0 = never.</param>
-/// <param name="Pinned">Never evicted under memory pressure.</param>
-public sealed record CacheEntry(ReadOnlyMemory<byte> Value, long Version, long CreatedUnixMs, long UpdatedUnixMs, long ExpiresUnixMs = 0, bool Pinned = false)
-{
-    public bool IsExpiredAt(long nowUnixMs) => ExpiresUnixMs != 0 && nowUnixMs >= ExpiresUnixMs;
-}
-
-/// <summary>
-/// An immutable, consistent view of the whole state: the entries and their keys in ordinal order
-/// (for prefix listing). Published as one reference, so readers see all of a command or none of it.
-/// </summary>
-public sealed class StateView(ImmutableDictionary<string, CacheEntry> entries, ImmutableSortedSet<string> keys, long revision)
-{
-    public static readonly StateView Empty = new(
-        ImmutableDictionary.Create<string, CacheEntry>(StringComparer.Ordinal),
-        ImmutableSortedSet.Create<string>(StringComparer.Ordinal),
-        0);
-
-    public ImmutableDictionary<string, CacheEntry> Entries { get; } = entries;
-
-    public ImmutableSortedSet<string> Keys { get; } = keys;
-
-    public long Revision { get; } = revision;
-
-    public int Count => Entries.Count;
-
-    /// <summary>
-    /// Up to <paramref name="limit"/> live keys starting with <paramref name="prefix"/>, in ordinal
-    /// order, strictly after <paramref name="after"/> (pagination). O(limit · log n).
-    /// </summary>
-    public List<KeyValuePair<string, CacheEntry>> List(string prefix, string? after, int limit, long nowUnixMs, out bool more)
-    {
-        var start = after is not null && string.CompareOrdinal(after, prefix) >= 0 ? after : prefix;
-        var index = Keys.IndexOf(start);
-        index = index < 0 ? ~index : (start == after ? index + 1 : index);
-        var page = new List<KeyValuePair<string, CacheEntry>>(Math.Min(limit, 256));
-        more = false;
-        for (; index < Keys.Count; index++)
-        {
-            var key = Keys[index];
-            if (!key.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                break;
-            }
-
-            var entry = Entries[key];
-            if (entry.IsExpiredAt(nowUnixMs))
-            {
-                continue;
-            }
-
-            if (page.Count == limit)
-            {
-                more = true;
-                break;
-            }
-
-            page.Add(new(key, entry));
-        }
-
-        return page;
-    }
-}
 
 /// <summary>
 /// The replicated key-value state: a pure function of the commands applied to it, in log order.
@@ -82,10 +12,7 @@ public sealed class StateView(ImmutableDictionary<string, CacheEntry> entries, I
 public sealed class CacheState
 {
     /// <summary>Accounting overhead per entry (dictionary node, sorted-set node, metadata).</summary>
-    public const long EntryOverheadBytes = 96;
-
-    private const byte SnapshotFormatVersion = 3;
-    private const int ChunkBytes = 1024 * 1024;
+    public const long EntryOverheadBytes = CacheEntry.OverheadBytes;
 
     private readonly Lock _expiryLock = new();
     private readonly SortedSet<(long ExpiresUnixMs, string Key)> _expiries = [];
@@ -97,8 +24,30 @@ public sealed class CacheState
 
     public int Count => Volatile.Read(ref _view).Count;
 
+    public CacheState()
+        : this(IdempotencyLimits.Default)
+    {
+    }
+
+    /// <param name="idempotency">How much the idempotency table remembers: the same on every replica.</param>
+    public CacheState(IdempotencyLimits idempotency) => Idempotency = new IdempotencyTable(idempotency);
+
     /// <summary>Recorded results of idempotent writes (replicated, snapshotted). Touched only by apply and snapshots.</summary>
-    public IdempotencyTable Idempotency { get; private set; } = new();
+    public IdempotencyTable Idempotency { get; private set; }
+
+    /// <summary>
+    /// Sets the idempotency table's limits (configuration) before anything was applied or restored;
+    /// later restores keep them.
+    /// </summary>
+    public void UseIdempotencyLimits(IdempotencyLimits limits)
+    {
+        if (Idempotency.Count > 0 || Revision > 0)
+        {
+            throw new InvalidOperationException("The idempotency limits are set before the state is applied to or restored.");
+        }
+
+        Idempotency = new IdempotencyTable(limits);
+    }
 
     /// <summary>Bytes of keys, values and per-entry overhead currently stored.</summary>
     public long SizeBytes => Volatile.Read(ref _sizeBytes);
@@ -304,7 +253,7 @@ public sealed class CacheState
         Volatile.Write(ref _view, new StateView(changes.Entries.ToImmutable(), changes.Keys.ToImmutable(), revision));
     }
 
-    public static long SizeOf(string key, ReadOnlyMemory<byte> value) => (key.Length * 2L) + value.Length + EntryOverheadBytes;
+    public static long SizeOf(string key, ReadOnlyMemory<byte> value) => CacheEntry.SizeOf(key, value);
 
     /// <summary>Accumulates one command's changes on builders of the current view.</summary>
     private sealed class Changes(StateView view, List<Change>? feed)
@@ -372,142 +321,26 @@ public sealed class CacheState
         WriteSnapshotAsync(view, idempotency?.Entries().ToArray() ?? [], output, token);
 
     /// <summary>
-    /// Writes a consistent snapshot: the immutable <paramref name="view"/>, then the idempotency
-    /// records captured with it. Neither changes while this runs, so applies may go on meanwhile.
+    /// Writes a consistent snapshot (<see cref="SnapshotFormat"/>): the immutable <paramref name="view"/>,
+    /// then the idempotency records captured with it. Neither changes while this runs, so applies may go on meanwhile.
     /// </summary>
-    public static async ValueTask WriteSnapshotAsync(StateView view, IReadOnlyCollection<(string Key, IdempotencyTable.Record Record)> idempotency, Stream output, CancellationToken token)
-    {
-        var header = new byte[13];
-        header[0] = SnapshotFormatVersion;
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(1), view.Revision);
-        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(9), view.Count);
-        await output.WriteAsync(header, token);
+    public static ValueTask WriteSnapshotAsync(StateView view, IReadOnlyCollection<(string Key, IdempotencyTable.Record Record)> idempotency, Stream output, CancellationToken token) =>
+        SnapshotFormat.WriteAsync(view, idempotency, output, token);
 
-        // Each record is a single-set log payload (the log's codec), its length, and its metadata.
-        // Records are encoded synchronously into a chunk that is written out every 1 MiB: no
-        // per-record async I/O, no per-record allocation.
-        var chunk = new System.Buffers.ArrayBufferWriter<byte>(ChunkBytes + (64 * 1024));
-        var record = new System.Buffers.ArrayBufferWriter<byte>(4096);
-        foreach (var (key, entry) in view.Entries)
-        {
-            record.ResetWrittenCount();
-            CommandCodec.EncodeSingleSet(key, entry.Value.Span, record);
-            var span = chunk.GetSpan(4 + record.WrittenCount + 33);
-            BinaryPrimitives.WriteInt32LittleEndian(span, record.WrittenCount);
-            record.WrittenSpan.CopyTo(span[4..]);
-            var meta = span[(4 + record.WrittenCount)..];
-            BinaryPrimitives.WriteInt64LittleEndian(meta, entry.Version);
-            BinaryPrimitives.WriteInt64LittleEndian(meta[8..], entry.CreatedUnixMs);
-            BinaryPrimitives.WriteInt64LittleEndian(meta[16..], entry.UpdatedUnixMs);
-            BinaryPrimitives.WriteInt64LittleEndian(meta[24..], entry.ExpiresUnixMs);
-            meta[32] = entry.Pinned ? (byte)1 : (byte)0;
-            chunk.Advance(4 + record.WrittenCount + 33);
-            if (chunk.WrittenCount >= ChunkBytes)
-            {
-                await output.WriteAsync(chunk.WrittenMemory, token);
-                chunk.ResetWrittenCount();
-            }
-        }
-
-        await output.WriteAsync(chunk.WrittenMemory, token);
-        var buffer = record;
-        var length = new byte[4];
-
-        BinaryPrimitives.WriteInt32LittleEndian(length, idempotency.Count);
-        await output.WriteAsync(length, token);
-        var fixedPart = new byte[25];
-        foreach (var (key, value) in idempotency)
-        {
-            buffer.ResetWrittenCount();
-            CommandCodec.Encode(new CommandBatch(0, [new DeleteCommand(key)]), buffer);
-            BinaryPrimitives.WriteInt32LittleEndian(length, buffer.WrittenCount);
-            await output.WriteAsync(length, token);
-            await output.WriteAsync(buffer.WrittenMemory, token);
-            BinaryPrimitives.WriteUInt64LittleEndian(fixedPart, value.Fingerprint);
-            fixedPart[8] = (byte)value.Result.Outcome;
-            BinaryPrimitives.WriteInt64LittleEndian(fixedPart.AsSpan(9), value.Result.Revision);
-            BinaryPrimitives.WriteInt64LittleEndian(fixedPart.AsSpan(17), value.RecordedUnixMs);
-            await output.WriteAsync(fixedPart, token);
-        }
-    }
-
-    /// <summary>Replaces this state with the snapshot read from <paramref name="input"/>.</summary>
+    /// <summary>Replaces this state with the snapshot read from <paramref name="input"/> (any version <see cref="SnapshotFormat"/> reads).</summary>
     public async ValueTask RestoreSnapshotAsync(Stream input, CancellationToken token)
     {
-        var header = new byte[13];
-        await input.ReadExactlyAsync(header, token);
-        if (header[0] != SnapshotFormatVersion)
-        {
-            throw new CommandFormatException($"Unsupported snapshot format version {header[0]}.");
-        }
-
-        var revision = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(1));
-        var count = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(9));
-        var entries = ImmutableDictionary.CreateBuilder<string, CacheEntry>(StringComparer.Ordinal);
-        var keys = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
-        var expiries = new List<(long, string)>();
-        long size = 0;
-        var length = new byte[4];
-        var meta = new byte[33];
-        for (var i = 0; i < count; i++)
-        {
-            await input.ReadExactlyAsync(length, token);
-            var encoded = new byte[BinaryPrimitives.ReadInt32LittleEndian(length)];
-            await input.ReadExactlyAsync(encoded, token);
-            await input.ReadExactlyAsync(meta, token);
-            if (CommandCodec.Decode(encoded).Commands is not [SetCommand set])
-            {
-                throw new CommandFormatException("Snapshot record is not a single set.");
-            }
-
-            var entry = new CacheEntry(
-                set.Value,
-                BinaryPrimitives.ReadInt64LittleEndian(meta),
-                BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(8)),
-                BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(16)),
-                BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(24)),
-                meta[32] != 0);
-            entries[set.Key] = entry;
-            keys.Add(set.Key);
-            if (entry.ExpiresUnixMs != 0)
-            {
-                expiries.Add((entry.ExpiresUnixMs, set.Key));
-            }
-
-            size += SizeOf(set.Key, set.Value);
-        }
-
         // Everything is read into new objects and swapped in at the end: a restore that fails or is
         // cancelled half-way (an install from the leader) leaves the current state untouched.
-        var idempotency = new IdempotencyTable();
-        await input.ReadExactlyAsync(length, token);
-        var records = BinaryPrimitives.ReadInt32LittleEndian(length);
-        var record = new byte[25];
-        for (var i = 0; i < records; i++)
-        {
-            await input.ReadExactlyAsync(length, token);
-            var encodedKey = new byte[BinaryPrimitives.ReadInt32LittleEndian(length)];
-            await input.ReadExactlyAsync(encodedKey, token);
-            await input.ReadExactlyAsync(record, token);
-            if (CommandCodec.Decode(encodedKey).Commands is not [DeleteCommand { Key: var key }])
-            {
-                throw new CommandFormatException("Snapshot idempotency record is malformed.");
-            }
-
-            idempotency.Add(key, new IdempotencyTable.Record(
-                BinaryPrimitives.ReadUInt64LittleEndian(record),
-                new CommandResult((CommandOutcome)record[8], BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(9))),
-                BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(17))));
-        }
-
-        Idempotency = idempotency;
+        var restored = await SnapshotFormat.ReadAsync(input, Idempotency.Limits, token);
+        Idempotency = restored.Idempotency;
         lock (_expiryLock)
         {
             _expiries.Clear();
-            _expiries.UnionWith(expiries);
+            _expiries.UnionWith(restored.Expiries);
         }
 
-        Volatile.Write(ref _sizeBytes, size);
-        Volatile.Write(ref _view, new StateView(entries.ToImmutable(), keys.ToImmutable(), revision));
+        Volatile.Write(ref _sizeBytes, restored.SizeBytes);
+        Volatile.Write(ref _view, restored.View);
     }
 }

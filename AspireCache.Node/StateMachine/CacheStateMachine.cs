@@ -40,14 +40,15 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private readonly ApplyTrace? _trace;
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
-    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<Raft.ClusterOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry, IChangeFeed? changeFeed = null)
-        : this(new DirectoryInfo(Path.Combine(options.Value.ResolveDataDirectory(), "snapshots")), options.Value.SnapshotInterval, logger, options.Value.SnapshotLogBytes)
+    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<StateMachineOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry, IChangeFeed? changeFeed = null)
+        : this(new DirectoryInfo(Path.Combine(options.Value.DataDirectory, "snapshots")), options.Value.SnapshotInterval, logger, options.Value.SnapshotLogBytes)
     {
         _telemetry = telemetry;
         ChangeFeed = changeFeed;
+        State.UseIdempotencyLimits(options.Value.Idempotency);
         if (options.Value.ApplyTrace)
         {
-            _trace = new ApplyTrace(Path.Combine(options.Value.ResolveDataDirectory(), "apply-trace.log"));
+            _trace = new ApplyTrace(Path.Combine(options.Value.DataDirectory, "apply-trace.log"));
         }
     }
 

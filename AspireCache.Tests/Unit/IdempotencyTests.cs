@@ -42,7 +42,7 @@ public sealed class IdempotencyTests
         Apply(state, new DeleteCommand("k") { IdempotencyKey = "old" }, timestamp: 0);
         Apply(state, new SetCommand("k", new byte[] { 1 }), timestamp: 1);
 
-        var later = (long)IdempotencyTable.Retention.TotalMilliseconds + 10;
+        var later = state.Idempotency.Limits.WindowMs + 10;
         var again = Apply(state, new DeleteCommand("k") { IdempotencyKey = "old" }, timestamp: later);
 
         Assert.False(again.Replayed);
@@ -52,15 +52,18 @@ public sealed class IdempotencyTests
     [Fact]
     public void The_table_is_bounded_and_forgets_the_oldest_first()
     {
-        var table = new IdempotencyTable();
-        for (var i = 0; i < IdempotencyTable.MaxEntries + 10; i++)
+        // The bound is in bytes now: one of 100,000 equally sized records.
+        const int MaxEntries = 100_000;
+        var record = new IdempotencyTable.Record(0, new CommandResult(CommandOutcome.Created, 0), 0);
+        var table = new IdempotencyTable(new IdempotencyLimits(TimeSpan.FromMinutes(10), MaxEntries * IdempotencyTable.SizeOf("k000000", record)));
+        for (var i = 0; i < MaxEntries + 10; i++)
         {
-            table.Add($"k{i}", new IdempotencyTable.Record(0, new CommandResult(CommandOutcome.Created, i), 0));
+            table.Add($"k{i:D6}", record with { Result = new CommandResult(CommandOutcome.Created, i) });
         }
 
-        Assert.Equal(IdempotencyTable.MaxEntries, table.Count);
-        Assert.False(table.TryGet("k0", out _));
-        Assert.True(table.TryGet($"k{IdempotencyTable.MaxEntries + 9}", out _));
+        Assert.Equal(MaxEntries, table.Count);
+        Assert.False(table.TryGet("k000000", out _));
+        Assert.True(table.TryGet($"k{MaxEntries + 9:D6}", out _));
     }
 
     [Fact]

@@ -1,0 +1,125 @@
+using AspireCache.Node.StateMachine;
+
+namespace AspireCache.Tests.Unit;
+
+/// <summary>The idempotency table is sized by log time within a byte bound (issue #15).</summary>
+public sealed class IdempotencySizingTests
+{
+    private const long Start = 1_700_000_000_000;
+
+    [Fact]
+    public void Records_younger_than_the_window_survive_a_burst_beyond_the_old_100000_key_bound()
+    {
+        // 150,000 keyed writes in 15 s of log time (10,000/s, the measured rate), default limits.
+        var state = new CacheState();
+        const int Writes = 150_000;
+        for (var i = 0; i < Writes; i++)
+        {
+            state.Apply(new CommandBatch(Start + (i / 10), [new SetCommand("k", new byte[] { 1 }) { IdempotencyKey = $"{i:D32}" }]));
+        }
+
+        Assert.Equal(Writes, state.Idempotency.Count);
+        Assert.Equal(0, state.Idempotency.EvictedInsideWindow);
+        var first = state.Apply(new CommandBatch(Start + 15_000, [new SetCommand("k", new byte[] { 1 }) { IdempotencyKey = $"{0:D32}" }]))[0];
+        Assert.True(first.Replayed);
+        Assert.Equal(1, first.Revision);
+    }
+
+    [Fact]
+    public void Records_are_forgotten_once_older_than_the_window_by_log_time_only()
+    {
+        var state = new CacheState(new IdempotencyLimits(TimeSpan.FromSeconds(60), IdempotencyLimits.DefaultMaxBytes));
+        state.Apply(new CommandBatch(Start, [new DeleteCommand("a") { IdempotencyKey = "old" }]));
+        state.Apply(new CommandBatch(Start + 30_000, [new DeleteCommand("b") { IdempotencyKey = "young" }]));
+
+        // At exactly the window's end the record is still kept ("at least" the window).
+        state.Apply(new CommandBatch(Start + 60_000, [new DeleteCommand("c") { IdempotencyKey = "probe-1" }]));
+        Assert.True(state.Idempotency.TryGet("old", out _));
+
+        state.Apply(new CommandBatch(Start + 60_001, [new DeleteCommand("c") { IdempotencyKey = "probe-2" }]));
+        Assert.False(state.Idempotency.TryGet("old", out _));
+        Assert.True(state.Idempotency.TryGet("young", out _));
+    }
+
+    [Fact]
+    public void The_byte_bound_holds_and_the_oldest_go_first_even_inside_the_window()
+    {
+        const long MaxBytes = 1024 * 1024;
+        var table = new IdempotencyTable(new IdempotencyLimits(TimeSpan.FromMinutes(10), MaxBytes));
+        var total = 0;
+        for (var i = 0; i < 20_000; i++, total++)
+        {
+            // Mixed sizes, some results with a failed key (accounted too).
+            var key = new string('x', i % 100) + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var result = i % 7 == 0
+                ? new CommandResult(CommandOutcome.PreconditionFailed, i, FailedKey: new string('f', i % 50))
+                : new CommandResult(CommandOutcome.Created, i);
+            table.Add(key, new IdempotencyTable.Record((ulong)i, result, Start + i));
+            Assert.True(table.SizeBytes <= MaxBytes);
+        }
+
+        var kept = table.Entries().ToList();
+        Assert.Equal(table.Count, kept.Count);
+        Assert.Equal(kept.Sum(r => IdempotencyTable.SizeOf(r.Key, r.Record)), table.SizeBytes);
+        Assert.True(table.SizeBytes > MaxBytes - 1024, "the bound is used, not undershot");
+
+        // The newest are kept, contiguously: exactly the oldest were forgotten.
+        var results = kept.Select(r => r.Record.Result.Revision).ToList();
+        Assert.Equal(Enumerable.Range(total - kept.Count, kept.Count).Select(i => (long)i), results);
+        Assert.Equal(total - kept.Count, table.EvictedInsideWindow);
+    }
+
+    [Fact]
+    public void Replicas_applying_the_same_log_keep_exactly_the_same_records_and_a_restore_keeps_them_too()
+    {
+        var limits = new IdempotencyLimits(TimeSpan.FromSeconds(2), 64 * 1024);
+        var a = new CacheState(limits);
+        var b = new CacheState(limits);
+        for (var i = 0; i < 3_000; i++)
+        {
+            var batch = new CommandBatch(Start + (i * 3), [
+                new SetCommand($"k{i % 17}", new byte[] { (byte)i }) { IdempotencyKey = $"req-{i}" },
+                new DeleteCommand($"k{(i + 5) % 17}") { IdempotencyKey = i % 3 == 0 ? $"req-{i / 2}" : null },
+            ]);
+            Assert.Equal(a.Apply(batch), b.Apply(batch));
+        }
+
+        Assert.Equal(a.Idempotency.Entries(), b.Idempotency.Entries());
+        Assert.Equal(a.Idempotency.SizeBytes, b.Idempotency.SizeBytes);
+        Assert.True(a.Idempotency.SizeBytes <= limits.MaxBytes);
+    }
+
+    [Fact]
+    public async Task A_restore_keeps_the_records_their_order_and_failed_keys()
+    {
+        var state = new CacheState();
+        state.Apply(new CommandBatch(Start, [new SetCommand("a", new byte[] { 1 })]));
+        var failed = state.Apply(new CommandBatch(Start + 1, [new BatchCommand([new("b", new byte[] { 2 })], []) { Conditions = [new("a", 99)], IdempotencyKey = "cas" }]))[0];
+        state.Apply(new CommandBatch(Start + 2, [new DeleteCommand("a") { IdempotencyKey = "del" }]));
+        Assert.Equal("a", failed.FailedKey);
+
+        using var stream = new MemoryStream();
+        await CacheState.WriteSnapshotAsync(state.Current, state.Idempotency, stream, CancellationToken.None);
+        Assert.Equal(SnapshotFormat.Version, stream.ToArray()[0]);
+        stream.Position = 0;
+        var restored = new CacheState();
+        await restored.RestoreSnapshotAsync(stream, CancellationToken.None);
+
+        Assert.Equal(state.Idempotency.Entries(), restored.Idempotency.Entries());
+        Assert.Equal(state.Idempotency.SizeBytes, restored.Idempotency.SizeBytes);
+        var replay = restored.Apply(new CommandBatch(Start + 3, [new BatchCommand([new("b", new byte[] { 2 })], []) { Conditions = [new("a", 99)], IdempotencyKey = "cas" }]))[0];
+        Assert.Equal(failed with { Replayed = true }, replay);
+    }
+
+    [Fact]
+    public void Limits_are_set_before_anything_is_applied()
+    {
+        var state = new CacheState();
+        var limits = new IdempotencyLimits(TimeSpan.FromSeconds(90), 8 * 1024 * 1024);
+        state.UseIdempotencyLimits(limits);
+        Assert.Equal(limits, state.Idempotency.Limits);
+
+        state.Apply(new CommandBatch(Start, [new SetCommand("a", new byte[] { 1 })]));
+        Assert.Throws<InvalidOperationException>(() => state.UseIdempotencyLimits(IdempotencyLimits.Default));
+    }
+}
