@@ -10,12 +10,7 @@ using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>
-/// Aspire service defaults: OpenTelemetry, health checks, service discovery.
-/// <see cref="AddServiceDefaults{TBuilder}"/> also puts the standard resilience handler on every
-/// HttpClient; <see cref="AddBasicServiceDefaults{TBuilder}"/> does not, which is what a Raft node
-/// needs (consensus RPCs must never be retried or circuit-broken by a generic policy).
-/// </summary>
+/// <summary>Aspire service defaults: OpenTelemetry, health checks, service discovery (<see cref="AddBasicServiceDefaults{TBuilder}"/>).</summary>
 public static class Extensions
 {
     public const string HealthEndpointPath = "/health";
@@ -24,19 +19,11 @@ public static class Extensions
     /// <summary>Tag on health checks that decide liveness (process up) rather than readiness.</summary>
     public const string LiveTag = "live";
 
-    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, params string[] extraSourcesAndMeters) where TBuilder : IHostApplicationBuilder
-    {
-        builder.AddBasicServiceDefaults(extraSourcesAndMeters);
-
-        builder.Services.ConfigureHttpClientDefaults(http =>
-        {
-            http.AddStandardResilienceHandler();
-            http.AddServiceDiscovery();
-        });
-
-        return builder;
-    }
-
+    /// <summary>
+    /// OpenTelemetry, health checks, service discovery and problem details. Deliberately no
+    /// resilience handler on HttpClients: a Raft node's consensus RPCs must never be retried or
+    /// circuit-broken by a generic policy, and the router retries on its own terms.
+    /// </summary>
     public static TBuilder AddBasicServiceDefaults<TBuilder>(this TBuilder builder, params string[] extraSourcesAndMeters) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry(extraSourcesAndMeters);
@@ -46,7 +33,6 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Extra activity sources and meters a service wants exported.</summary>
     /// <summary>
     /// OpenTelemetry logs, metrics and traces exported over OTLP (the Aspire dashboard, or any
     /// collector). Without an OTLP endpoint nothing is registered: recording spans nobody exports

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -34,30 +35,62 @@ public static class AdminApi
             : Problems.Create(StatusCodes.Status409Conflict, "step-down-failed", "Step down did not happen", "The node was no longer leader.");
     }
 
-    /// <summary>Snapshots at the next applied entry, making sure one comes, and reports the result.</summary>
+    /// <summary>Longest a snapshot request waits for the snapshot (<c>waitMs</c> may ask for less).</summary>
+    public static readonly TimeSpan MaxSnapshotWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Snapshots at the next applied entry, making sure one comes, and reports the result. When no
+    /// snapshot completes within <c>waitMs</c> (≤ 30 s, the default) the answer is 503 + Retry-After
+    /// (problem type <c>timeout</c>, as every other "the cluster did not answer in time"); the
+    /// snapshot stays requested and may still be written. A follower that cannot get the leader to
+    /// commit the barrier answers 503 <c>no-leader</c>.
+    /// </summary>
     public static async Task<Results<Ok<AdminResult>, ProblemHttpResult>> SnapshotAsync(
-        ClusterView cluster, CacheStateMachine stateMachine, WriteCoordinator writes, IHttpClientFactory httpClientFactory, CancellationToken token)
+        int? waitMs, ClusterView cluster, CacheStateMachine stateMachine, WriteCoordinator writes, IHttpClientFactory httpClientFactory, ILoggerFactory loggers, CancellationToken token)
     {
+        var wait = TimeSpan.FromMilliseconds(Math.Clamp(waitMs ?? (int)MaxSnapshotWait.TotalMilliseconds, 0, (int)MaxSnapshotWait.TotalMilliseconds));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(wait);
         var before = stateMachine.LastSnapshotIndex;
         var started = Stopwatch.GetTimestamp();
         stateMachine.RequestSnapshot();
+        try
+        {
+            // An empty log entry makes every node apply something now.
+            if (cluster.IsLeader)
+            {
+                await writes.ProposeBarrierAsync(timeout.Token);
+            }
+            else if (cluster.Leader is { LeaderUrl: { } leader, LeaderId: var leaderId })
+            {
+                HttpStatusCode status;
+                try
+                {
+                    using var response = await httpClientFactory.CreateClient(ReadIndexService.HttpClientName).PostAsync(new Uri(leader, "/admin/barrier"), null, timeout.Token);
+                    status = response.StatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"The leader {leaderId} could not be reached to commit the snapshot's barrier entry; retry shortly.");
+                }
 
-        // An empty log entry makes every node apply something now.
-        if (cluster.IsLeader)
-        {
-            await writes.ProposeBarrierAsync(token);
-        }
-        else if (cluster.Leader.LeaderUrl is { } leader)
-        {
-            using var response = await httpClientFactory.CreateClient(ReadIndexService.HttpClientName).PostAsync(new Uri(leader, "/admin/barrier"), null, token);
-            response.EnsureSuccessStatusCode();
-        }
+                if ((int)status is < 200 or > 299)
+                {
+                    throw new ClusterUnavailableException(UnavailableReason.NoLeader, $"The leader {leaderId} answered {(int)status} to the snapshot's barrier entry; retry shortly.");
+                }
+            }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
-        while (stateMachine.LastSnapshotIndex == before)
+            while (stateMachine.LastSnapshotIndex == before)
+            {
+                await Task.Delay(20, timeout.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
         {
-            await Task.Delay(20, timeout.Token);
+            Diagnostics.NodeLog.SnapshotRequestTimedOut(loggers.CreateLogger(typeof(AdminApi).FullName!), wait.TotalSeconds, stateMachine.LastSnapshotIndex);
+            throw new ClusterUnavailableException(
+                UnavailableReason.Timeout,
+                $"No snapshot completed on {cluster.NodeId} within {wait.TotalSeconds:0.###} s (the last is at index {stateMachine.LastSnapshotIndex}); it stays requested and may still be written.");
         }
 
         return TypedResults.Ok(new AdminResult(

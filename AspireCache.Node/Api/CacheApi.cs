@@ -196,7 +196,7 @@ public static class CacheApi
         http.Response.Headers.ETag = ETag(result.Revision);
         var body = new WriteResponse(key, result.Revision, result.Outcome == CommandOutcome.Created);
         return result.Outcome == CommandOutcome.Created
-            ? TypedResults.Created($"/cache/{key}", body)
+            ? TypedResults.Created(LocationOf(key), body)
             : TypedResults.Ok(body);
     }
 
@@ -282,6 +282,13 @@ public static class CacheApi
         http.Response.Headers.ETag = ETag(result.Revision);
         return TypedResults.Ok(new BatchResponse(result.Revision, parsed.Command!.Sets.Count, parsed.Command.Deletes.Count));
     }
+
+    /// <summary>
+    /// The 201's <c>Location</c>: the key percent-encoded segment by segment (a header value must be
+    /// ASCII; a raw <c>配置/a</c> made Kestrel refuse the answer after the write was applied).
+    /// </summary>
+    public static string LocationOf(string key) =>
+        "/cache/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
 
     public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");
 

@@ -77,7 +77,11 @@ public static class ClusterApi
         return GetStatus(cluster, stateMachine);
     }
 
-    /// <summary>Followers report the keys they served (for LRU); the leader records them as accessed now.</summary>
+    /// <summary>
+    /// Followers report the keys they served (for LRU); the leader records them as accessed now.
+    /// Anyone can call it, so the tracker records only keys the state holds, only on the leader,
+    /// and at most <see cref="Eviction.EvictionOptions.MaxReportedKeys"/> of one report.
+    /// </summary>
     public static NoContent ReportAccess(List<string> keys, Eviction.AccessTracker access, TimeProvider clock)
     {
         access.Touch(keys, clock.GetUtcNow().ToUnixTimeMilliseconds());

@@ -44,6 +44,12 @@ internal static partial class NodeLog
     [LoggerMessage(1010, LogLevel.Information, "Memory budget exceeded ({SizeBytes} of {BudgetBytes} bytes): evicting {Count} least recently used keys")]
     public static partial void Evicting(ILogger logger, long sizeBytes, long budgetBytes, int count);
 
+    [LoggerMessage(1030, LogLevel.Error, "Replicating a log entry of {Writes} writes ({PayloadBytes} bytes) failed unexpectedly; its outcome is unknown (it may still commit) and the writers were answered 503")]
+    public static partial void ReplicationFailed(ILogger logger, Exception exception, int writes, int payloadBytes);
+
+    [LoggerMessage(1031, LogLevel.Warning, "Snapshot requested by an operator did not complete within {TimeoutSeconds} s (last snapshot at index {Index})")]
+    public static partial void SnapshotRequestTimedOut(ILogger logger, double timeoutSeconds, long index);
+
     [LoggerMessage(1007, LogLevel.Error, "Unhandled error while serving {Path}")]
     public static partial void UnhandledError(ILogger logger, Exception exception, string path);
 }

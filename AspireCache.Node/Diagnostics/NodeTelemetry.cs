@@ -70,6 +70,20 @@ public sealed class NodeTelemetry : IDisposable
             "{read}",
             "Estimated recent reads of this node's hottest keys (decaying count-min sketch).");
 
+    /// <summary>The LRU access table (<see cref="Eviction.AccessTracker"/>): keys tracked, and keys a follower holds for its next report.</summary>
+    public void ObserveAccessTracker(Func<int> trackedKeys, Func<int> unreportedKeys)
+    {
+        _meter.CreateObservableGauge("aspirecache.eviction.tracked_keys", trackedKeys, "{key}", "Keys in the leader's LRU access table (bounded by Cache:Eviction:MaxTrackedKeys; 0 on followers).");
+        _meter.CreateObservableGauge("aspirecache.eviction.unreported_keys", unreportedKeys, "{key}", "Keys a follower read since its last access report (bounded by Cache:Eviction:MaxReportedKeys).");
+    }
+
+    /// <summary>Linearizable reads waiting (for a read index, or for it to be applied) and the applied-index waiter queue.</summary>
+    public void ObserveReadWaiters(Func<int> waitingReads, Func<int> applyWaiters)
+    {
+        _meter.CreateObservableGauge("aspirecache.read.waiting", waitingReads, "{read}", "Linearizable reads waiting for a confirmed read index or for it to be applied here (bounded by Cluster:MaxReadWaiters).");
+        _meter.CreateObservableGauge("aspirecache.read.apply_waiters", applyWaiters, "{read}", "Reads queued on the applied index, waiting for apply to reach their read index.");
+    }
+
     public void ObserveIndexes(Func<long> commitIndex, Func<long> appliedIndex)
     {
         _commitIndex = commitIndex;

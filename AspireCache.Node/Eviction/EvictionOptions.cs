@@ -30,5 +30,9 @@ public sealed class EvictionOptions
     [Range(1, 1_000_000)]
     public int MaxReportedKeys { get; set; } = 10_000;
 
+    /// <summary>Most keys the leader's access table tracks (beyond, new keys fall back to their last write time).</summary>
+    [Range(1, 100_000_000)]
+    public int MaxTrackedKeys { get; set; } = 1_000_000;
+
     public long ResolveBudget() => MemoryBudgetBytes > 0 ? MemoryBudgetBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
 }

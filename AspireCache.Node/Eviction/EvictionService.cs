@@ -143,6 +143,7 @@ internal sealed class AccessReporter(
         var client = httpClientFactory.CreateClient(ReadIndexService.HttpClientName);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
+            access.Maintain(); // drops keys the state no longer holds; a follower keeps no table
             var keys = access.TakeUnreported(options.Value.MaxReportedKeys);
             if (keys.Count == 0 || cluster.IsLeader || cluster.Leader.LeaderUrl is not { } leader)
             {

@@ -61,6 +61,10 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan ReadIndexTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Linearizable reads that may wait at once on this node (for a read index or for apply); beyond, 503 overloaded.</summary>
+    [Range(1, 10_000_000)]
+    public int MaxReadWaiters { get; set; } = 10_000;
+
     /// <summary>Writes that may wait for the proposer; beyond this the leader answers 503 (back-pressure).</summary>
     [Range(1, 1_000_000)]
     public int MaxPendingWrites { get; set; } = 10_000;

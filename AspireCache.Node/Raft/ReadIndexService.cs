@@ -33,6 +33,10 @@ public sealed class ReadIndexService
     public const string HttpClientName = "raft-read-index";
     public const string ReadIndexPath = "/cluster/read-index";
 
+    /// <summary>Configuration key of the bound on waiting reads (default <see cref="ClusterOptions.MaxReadWaiters"/>).</summary>
+    public const string MaxReadWaitersKey = ClusterOptions.SectionName + ":" + nameof(ClusterOptions.MaxReadWaiters);
+
+
     private readonly ClusterView _cluster;
     private readonly CacheStateMachine _stateMachine;
     private readonly IHttpClientFactory _httpClientFactory;
@@ -40,6 +44,8 @@ public sealed class ReadIndexService
     private readonly ClusterOptions _options;
     private readonly RoundBatcher<ReadIndexResponse> _leaderRounds;
     private readonly RoundBatcher<ReadIndexResponse> _followerRounds;
+    private readonly int _maxWaiting;
+    private int _waiting;
 
     public ReadIndexService(
         ClusterView cluster,
@@ -53,9 +59,20 @@ public sealed class ReadIndexService
         _httpClientFactory = httpClientFactory;
         _telemetry = telemetry;
         _options = options.Value;
+        _maxWaiting = _options.MaxReadWaiters;
+
+        // Only reads that passed the bound below wait on the applied index (cancelled ones leave it).
+        _stateMachine.Applied.MaxWaiters = _maxWaiting;
         _leaderRounds = new(ConfirmLeadershipRoundAsync, "raft.read_index.quorum_round");
         _followerRounds = new(AskLeaderRoundAsync, "raft.read_index.ask_leader");
+        telemetry.ObserveReadWaiters(() => Waiting, () => _stateMachine.Applied.Waiters);
     }
+
+    /// <summary>Reads waiting now (for a confirmed read index, or for it to be applied here), including followers' read-index requests.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    /// <summary>Most reads that may wait at once; beyond, a read is refused at once (503 + Retry-After, <see cref="UnavailableReason.Overloaded"/>).</summary>
+    public int MaxWaiting => _maxWaiting;
 
     /// <summary>Quorum rounds run by this node as leader.</summary>
     public long LeaderRounds => _leaderRounds.Rounds;
@@ -65,6 +82,30 @@ public sealed class ReadIndexService
     /// the caller may then read local state linearizably. Throws <see cref="ClusterUnavailableException"/>.
     /// </summary>
     public async Task<long> EnsureLinearizableAsync(CancellationToken token)
+    {
+        Admit();
+        try
+        {
+            return await EnsureLinearizableCoreAsync(token);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+    }
+
+    /// <summary>Counts a waiting read, or refuses it when <see cref="MaxWaiting"/> already wait.</summary>
+    private void Admit()
+    {
+        if (Interlocked.Increment(ref _waiting) > _maxWaiting)
+        {
+            Interlocked.Decrement(ref _waiting);
+            _telemetry.Rejected("read-waiters-full");
+            throw new ClusterUnavailableException(UnavailableReason.Overloaded, $"More than {_maxWaiting} reads are waiting for a read index; retry shortly.");
+        }
+    }
+
+    private async Task<long> EnsureLinearizableCoreAsync(CancellationToken token)
     {
         using var activity = NodeTelemetry.Source.StartActivity("raft.read_index");
         var started = Stopwatch.GetTimestamp();
@@ -91,7 +132,14 @@ public sealed class ReadIndexService
             activity?.SetTag("raft.role", local ? "leader" : "follower");
 
             var waitStarted = Stopwatch.GetTimestamp();
-            await _stateMachine.Applied.WaitForAsync(confirmed.ReadIndex, timeout.Token);
+            try
+            {
+                await _stateMachine.Applied.WaitForAsync(confirmed.ReadIndex, timeout.Token);
+            }
+            catch (ApplyWaitersFullException ex)
+            {
+                throw new ClusterUnavailableException(UnavailableReason.Overloaded, ex.Message);
+            }
             activity?.SetTag("raft.apply_wait_ms", Stopwatch.GetElapsedTime(waitStarted).TotalMilliseconds);
             activity?.SetTag("raft.applied_index", _stateMachine.Applied.Value);
             _telemetry.ReadIndexServed(Stopwatch.GetElapsedTime(started).TotalMilliseconds, local);
@@ -104,14 +152,22 @@ public sealed class ReadIndexService
     }
 
     /// <summary>Leader side of <c>POST /cluster/read-index</c>: a confirmed index for a follower.</summary>
-    public Task<ReadIndexResponse> ConfirmAsLeaderAsync(CancellationToken token)
+    public async Task<ReadIndexResponse> ConfirmAsLeaderAsync(CancellationToken token)
     {
         if (!_cluster.IsLeader)
         {
             throw NotLeader();
         }
 
-        return _leaderRounds.JoinAsync(token);
+        Admit();
+        try
+        {
+            return await _leaderRounds.JoinAsync(token);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
     }
 
     private async Task<ReadIndexResponse> ConfirmLeadershipRoundAsync(CancellationToken token)

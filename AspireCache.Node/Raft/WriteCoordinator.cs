@@ -24,9 +24,11 @@ public sealed class WriteCoordinator : IAsyncDisposable
     private readonly Channel<PendingWrite> _queue;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _proposer;
+    private readonly ILogger _logger;
 
-    public WriteCoordinator(ClusterView cluster, TimeProvider clock, NodeTelemetry telemetry, IOptions<ClusterOptions> options)
+    public WriteCoordinator(ClusterView cluster, TimeProvider clock, NodeTelemetry telemetry, IOptions<ClusterOptions> options, ILogger<WriteCoordinator> logger)
     {
+        _logger = logger;
         _cluster = cluster;
         _clock = clock;
         _telemetry = telemetry;
@@ -220,7 +222,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
         {
             // Anything else (the log shutting down, an I/O failure) fails this batch only: the
             // proposer loop must survive, or every later write would wait forever.
-            failure = new ClusterUnavailableException(UnavailableReason.Timeout, $"The write could not be confirmed ({ex.GetType().Name}); it may or may not be applied.");
+            failure = UnexpectedFailure(ex, batch.Count, payload.WrittenCount, _cluster.NodeId, _logger);
         }
 
         if (failure is not null)
@@ -242,12 +244,42 @@ public sealed class WriteCoordinator : IAsyncDisposable
         }
     }
 
-    private static long EstimateBytes(CacheCommand command) => command switch
+    /// <summary>
+    /// An unexpected failure while replicating (a WAL I/O error, the log being disposed): logged
+    /// with the exception, answered as 503 with the outcome unknown (the entry may have been
+    /// appended, and may still commit). The detail says what happened, never the exception's text
+    /// (paths, internals): that is in the node's log.
+    /// </summary>
+    internal static ClusterUnavailableException UnexpectedFailure(Exception exception, int writes, int payloadBytes, string nodeId, ILogger logger)
     {
-        SetCommand set => 16 + (set.Key.Length * 3L) + set.Value.Length,
-        DeleteCommand delete => 16 + (delete.Key.Length * 3L),
-        BatchCommand batch => 16 + batch.Sets.Sum(s => 8 + (s.Key.Length * 3L) + s.Value.Length) + batch.Deletes.Sum(k => 8 + (k.Length * 3L)),
-        _ => 16,
+        NodeLog.ReplicationFailed(logger, exception, writes, payloadBytes);
+        var what = exception switch
+        {
+            IOException or UnauthorizedAccessException => "the leader's write-ahead log failed to store it (an I/O error)",
+            ObjectDisposedException => "the leader's log was shut down while storing it",
+            OutOfMemoryException or InsufficientExecutionStackException => "the leader ran out of resources while storing it",
+            _ => "the leader failed unexpectedly while replicating it",
+        };
+        return new ClusterUnavailableException(
+            UnavailableReason.Timeout,
+            $"The write could not be confirmed: {what}; it may or may not be applied. The error was logged on {nodeId}.");
+    }
+
+    /// <summary>
+    /// Upper bound on a command's encoded size (<see cref="CommandCodec"/>), used to close a group
+    /// commit at <see cref="ClusterOptions.MaxEntryBytes"/>: 3 bytes per UTF-16 char of a key, plus
+    /// length prefixes, versions and flags.
+    /// </summary>
+    internal static long EstimateBytes(CacheCommand command) => 16 + ((command.IdempotencyKey?.Length ?? 0) * 3L) + command switch
+    {
+        SetCommand set => (set.Key.Length * 3L) + set.Value.Length + 24,
+        DeleteCommand delete => (delete.Key.Length * 3L) + 10,
+        BatchCommand batch => 8
+            + batch.Sets.Sum(s => 10 + (s.Key.Length * 3L) + s.Value.Length)
+            + batch.Deletes.Sum(k => 5 + (k.Length * 3L))
+            + batch.Conditions.Sum(c => 15 + (c.Key.Length * 3L)),
+        RemoveCommand remove => 8 + remove.Keys.Sum(k => 15 + (k.Key.Length * 3L)),
+        _ => 0,
     };
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,3 @@
-using AspireCache.Node.Raft;
-
 namespace AspireCache.Node.StateMachine;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace AspireCache.Node.StateMachine;
 /// "wait until applied ≥ i" for the read path. Waiters are completed by the apply loop;
 /// nobody polls.
 /// <para><b>Bounds.</b> At most <see cref="MaxWaiters"/> waiters are queued; beyond, a wait is refused
-/// with <see cref="ClusterUnavailableException"/> (<see cref="UnavailableReason.Overloaded"/>: 503 +
+/// with <see cref="ApplyWaitersFullException"/> (the read path answers 503 overloaded +
 /// Retry-After). A cancelled waiter completes at once and its slot is reclaimed, so reads that
 /// timed out while apply stalls do not hold the queue.</para>
 /// </summary>
@@ -81,7 +79,7 @@ public sealed class AppliedIndex
 
     /// <summary>
     /// Completes when the applied index reaches <paramref name="index"/>. Fails with
-    /// <see cref="ClusterUnavailableException"/> (<see cref="UnavailableReason.Overloaded"/>) when
+    /// <see cref="ApplyWaitersFullException"/> when
     /// <see cref="MaxWaiters"/> readers are already waiting.
     /// </summary>
     public Task WaitForAsync(long index, CancellationToken token)
@@ -105,7 +103,7 @@ public sealed class AppliedIndex
                 RemoveCancelled();
                 if (_waiters.Count >= max)
                 {
-                    return Task.FromException(new ClusterUnavailableException(UnavailableReason.Overloaded, $"More than {max} reads are waiting for this node to apply the log; retry shortly."));
+                    return Task.FromException(new ApplyWaitersFullException($"More than {max} reads are waiting for this node to apply the log; retry shortly."));
                 }
             }
 
@@ -152,3 +150,6 @@ public sealed class AppliedIndex
         _cancelled = 0;
     }
 }
+
+/// <summary>More readers wait for apply than <see cref="AppliedIndex.MaxWaiters"/> allows.</summary>
+public sealed class ApplyWaitersFullException(string message) : InvalidOperationException(message);

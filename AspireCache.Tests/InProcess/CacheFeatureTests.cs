@@ -36,6 +36,22 @@ public sealed class CacheFeatureTests(StableClusterFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task A_new_key_in_any_language_is_created_with_201_and_an_ASCII_Location_and_reads_back()
+    {
+        var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var client = Cluster.Client(leader);
+        var key = $"配置/{Guid.NewGuid():N}/é ü";
+
+        using var created = await client.PutAsync("/cache/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString)), new StringContent("值"));
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode); // was 500 after the write had been applied
+        Assert.Equal(CacheApi.LocationOf(key), created.Headers.Location!.OriginalString);
+        Assert.All(created.Headers.Location.OriginalString, c => Assert.True(c < 128));
+        using var read = await client.GetAsync(created.Headers.Location);
+        Assert.Equal("值", await read.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Create_only_writes_and_conditional_deletes_answer_412_when_the_condition_fails()
     {
         var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using AspireCache.Node.Diagnostics;
 using Xunit.Abstractions;
 
@@ -251,56 +250,6 @@ public sealed class HotKeyTrackerTests(ITestOutputHelper output)
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < 1_000, $"{allocated} bytes allocated by {keys.Length} records");
-    }
-
-    [Fact]
-    public void Micro_timing_of_Record()
-    {
-        const int Samples = 2_000_000;
-        var zipfKeys = ZipfKeys(10_000, 1.1, Samples, seed: 11);
-        var uniformKeys = Enumerable.Range(0, Samples).Select(i => "user:session:" + i).ToArray();
-        var tracker = new HotKeyTracker(); // real clock, default 4096 x 4, top 32, 10 s half-life
-
-        double Measure(string[] keys)
-        {
-            for (var i = 0; i < 200_000; i++)
-            {
-                tracker.Record(keys[i]); // warm-up (tiered JIT)
-            }
-
-            var best = double.MaxValue;
-            for (var round = 0; round < 5; round++)
-            {
-                var sw = Stopwatch.StartNew();
-                foreach (var key in keys)
-                {
-                    tracker.Record(key);
-                }
-
-                best = Math.Min(best, sw.Elapsed.TotalNanoseconds / keys.Length);
-            }
-
-            return best;
-        }
-
-        var hot = Enumerable.Repeat("the-hot-key", Samples).ToArray();
-        var zipfNs = Measure(zipfKeys);
-        var uniformNs = Measure(uniformKeys);
-        var hotNs = Measure(hot);
-
-        var sw = Stopwatch.StartNew();
-        for (var i = 0; i < 100; i++)
-        {
-            tracker.Decay();
-        }
-
-        var decayUs = sw.Elapsed.TotalMicroseconds / 100;
-#if DEBUG
-        const string Config = "Debug";
-#else
-        const string Config = "Release";
-#endif
-        output.WriteLine($"[{Config}, {Environment.ProcessorCount} cores] Record ns/op, single thread: Zipf(1.1, 10k keys) {zipfNs:F1}, all-distinct keys {uniformNs:F1}, one hot key {hotNs:F1}; Decay() {decayUs:F1} us (best of 5 rounds of {Samples:N0})");
     }
 
     private static (HotKeyTracker Tracker, Dictionary<string, long> TrueCounts) RecordZipf(int samples, int seed)
