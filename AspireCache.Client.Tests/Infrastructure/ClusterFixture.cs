@@ -1,0 +1,46 @@
+namespace AspireCache.Client.Tests.Infrastructure;
+
+/// <summary>
+/// All client test classes run one after another (each starts a 3-node cluster; the box has 2 cores).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ClientClusterCollection
+{
+    public const string Name = "client-cluster";
+}
+
+/// <summary>One in-process 3-node cluster + router per test class.</summary>
+public class ClusterFixture : IAsyncLifetime
+{
+    public InProcessCluster Cluster { get; private set; } = null!;
+
+    public InProcessRouter Router { get; private set; } = null!;
+
+    /// <summary>Cluster settings of this fixture (overridden by subclasses).</summary>
+    protected virtual IDictionary<string, string?>? Overrides => null;
+
+    /// <summary>A client pointed at the router; watches need an infinite HttpClient timeout.</summary>
+    public AspireCacheClient NewClient(AspireCacheClientOptions? options = null) =>
+        new(new HttpClient { BaseAddress = Router.Url, Timeout = Timeout.InfiniteTimeSpan }, options);
+
+    public async Task InitializeAsync()
+    {
+        Cluster = await InProcessCluster.StartAsync(Overrides);
+        Router = await InProcessRouter.StartAsync(Cluster);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Router.DisposeAsync();
+        await Cluster.DisposeAsync();
+    }
+}
+
+/// <summary>A cluster whose watch history keeps few events, so that an old resume point is answered 410.</summary>
+public sealed class ShortHistoryClusterFixture : ClusterFixture
+{
+    protected override IDictionary<string, string?>? Overrides => new Dictionary<string, string?>
+    {
+        ["Watch:HistoryMaxEvents"] = "64",
+    };
+}

@@ -1,0 +1,174 @@
+// Copied from AspireCache.Tests/InProcess (a test project cannot reference another one cleanly); keep in step.
+using System.Net;
+using System.Net.Http.Json;
+using AspireCache.Contracts;
+using AspireCache.Node;
+using AspireCache.Node.Api;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AspireCache.Client.Tests.Infrastructure;
+
+/// <summary>
+/// Three real nodes (Kestrel + DotNext Raft over HTTP + WAL on disk) in this process, on free
+/// loopback ports, with a private data directory. Nodes can be stopped and started again
+/// with their data, which is how failover and recovery are exercised without Aspire.
+/// </summary>
+public sealed class InProcessCluster : IAsyncDisposable
+{
+    public static readonly string[] Ids = ["node1", "node2", "node3"];
+
+    private readonly WebApplication?[] _apps = new WebApplication?[3];
+    private readonly Dictionary<string, string?> _settings;
+
+    public InProcessCluster(IDictionary<string, string?>? overrides = null)
+    {
+        DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
+        Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
+        _settings = new Dictionary<string, string?>
+        {
+            ["Cluster:LowerElectionTimeoutMs"] = "300",
+            ["Cluster:UpperElectionTimeoutMs"] = "600",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        for (var i = 0; i < Ids.Length; i++)
+        {
+            _settings[$"Cluster:Members:{Ids[i]}"] = Urls[i].ToString();
+        }
+
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public string DataRoot { get; }
+
+    public Uri[] Urls { get; }
+
+    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null)
+    {
+        var cluster = new InProcessCluster(overrides);
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
+        await cluster.WaitUntilWritableAsync(TimeSpan.FromSeconds(30));
+        return cluster;
+    }
+
+    /// <summary>
+    /// Ready = a write was committed. A leader elected a moment ago may still step down: its first
+    /// replication round carries its first entry, which every follower now makes durable before it
+    /// answers, and on a busy machine that round can outlast the heartbeat (then a 503 and a new
+    /// election). Clients retry such a 503; the fixture does it once, here, for every test.
+    /// </summary>
+    public async Task WaitUntilWritableAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            var leader = await WaitForLeaderAsync(timeout);
+            using var client = Client(leader);
+            try
+            {
+                using var response = await client.PutAsync("/cache/_cluster/ready", new StringContent("1"), cts.Token);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100, cts.Token);
+        }
+    }
+
+    public bool IsRunning(int index) => _apps[index] is not null;
+
+    /// <summary>The running node's host (a new object after each restart), or null.</summary>
+    public WebApplication? AppOf(int index) => _apps[index];
+
+    public T Service<T>(int index) where T : notnull => _apps[index]!.Services.GetRequiredService<T>();
+
+    public HttpClient Client(int index) => new() { BaseAddress = Urls[index], Timeout = TimeSpan.FromSeconds(30) };
+
+    public async Task StartNodeAsync(int index)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(CacheApi).Assembly.GetName().Name,
+            EnvironmentName = "Production",
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddInMemoryCollection(_settings);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Cluster:NodeId"] = Ids[index],
+            ["Cluster:DataDirectory"] = Path.Combine(DataRoot, Ids[index]),
+        });
+        builder.WebHost.UseUrls(Urls[index].ToString());
+        builder.Logging.ClearProviders();
+        builder.Services.AddHealthChecks();
+        builder.AddCacheNode();
+
+        var app = builder.Build();
+        await app.RestoreCacheStateAsync();
+        app.MapCacheNode();
+        await app.StartAsync();
+        _apps[index] = app;
+    }
+
+    public async Task StopNodeAsync(int index)
+    {
+        if (_apps[index] is { } app)
+        {
+            _apps[index] = null;
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    public async Task<ClusterStatusResponse> StatusAsync(int index)
+    {
+        using var client = Client(index);
+        return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status"))!;
+    }
+
+    /// <summary>Polls running nodes until they agree on one leader; returns its index.</summary>
+    public async Task<int> WaitForLeaderAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            var running = Enumerable.Range(0, 3).Where(IsRunning).ToArray();
+            var statuses = await Task.WhenAll(running.Select(StatusAsync));
+            var leaders = statuses.Where(s => s.Role == "leader").ToArray();
+            if (leaders.Length == 1 && statuses.All(s => s.LeaderId == leaders[0].NodeId))
+            {
+                return Array.IndexOf(Ids, leaders[0].NodeId);
+            }
+
+            await Task.Delay(50, cts.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = 0; i < _apps.Length; i++)
+        {
+            await StopNodeAsync(i);
+        }
+
+        try
+        {
+            Directory.Delete(DataRoot, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+}

@@ -1,0 +1,640 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using AspireCache.Contracts;
+
+namespace AspireCache.Client;
+
+/// <summary>
+/// <see cref="IAspireCacheClient"/> over <see cref="HttpClient"/>, normally pointed at the router.
+/// Thread-safe; one instance per application (per cache) is enough.
+/// </summary>
+/// <remarks>
+/// The <see cref="HttpClient"/> must not carry a generic resilience handler (ServiceDefaults'
+/// standard one): this client retries by its own rules, which know which failures leave a write's
+/// outcome unknown; a generic circuit breaker would open on the 503s of an election, and its
+/// retries would multiply with these and the router's. <c>AddAspireCacheClient</c> registers its
+/// client that way. Its <see cref="HttpClient.Timeout"/> is not used: each call is bounded by its
+/// deadline (set the timeout to <see cref="Timeout.InfiniteTimeSpan"/> for watches).
+/// </remarks>
+public sealed partial class AspireCacheClient : IAspireCacheClient
+{
+    private static readonly MediaTypeHeaderValue OctetStream = new("application/octet-stream");
+
+    private readonly Func<HttpClient> _http;
+    private readonly AspireCacheClientOptions _options;
+
+    /// <summary>Creates a client over <paramref name="httpClient"/>, whose <see cref="HttpClient.BaseAddress"/> is the router (or a node).</summary>
+    /// <param name="httpClient">An HttpClient without resilience handlers; its BaseAddress must be set.</param>
+    /// <param name="options">Deadline, retry delays, credential; defaults if null.</param>
+    public AspireCacheClient(HttpClient httpClient, AspireCacheClientOptions? options = null)
+        : this(() => httpClient, options)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        if (httpClient.BaseAddress is null)
+        {
+            throw new ArgumentException("The HttpClient needs a BaseAddress (the router's URL).", nameof(httpClient));
+        }
+    }
+
+    /// <summary>Creates a client that takes an HttpClient from <paramref name="httpClientFactory"/> per call (as IHttpClientFactory clients are meant to be used).</summary>
+    /// <param name="httpClientFactory">Returns an HttpClient with BaseAddress set and no resilience handlers.</param>
+    /// <param name="options">Deadline, retry delays, credential; defaults if null.</param>
+    public AspireCacheClient(Func<HttpClient> httpClientFactory, AspireCacheClientOptions? options = null)
+    {
+        _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
+        _options = options ?? new AspireCacheClientOptions();
+    }
+
+    /// <inheritdoc />
+    public async Task<CacheItem?> GetAsync(string key, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ValidateKey(key);
+        if (key is "hot" or "watch")
+        {
+            // Reserved: GET /cache/hot and /cache/watch are endpoints; such keys can never be written.
+            return null;
+        }
+
+        var path = KeyPath(key) + (options?.Consistency == Consistency.Stale ? "?consistent=false" : "");
+        using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken);
+        try
+        {
+            using var response = await call.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path)).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+
+            await EnsureSuccessAsync(response, key, call.Token).ConfigureAwait(false);
+            var bytes = await response.Content.ReadAsByteArrayAsync(call.Token).ConfigureAwait(false);
+            return new CacheItem(key, bytes, VersionOf(response) ?? 0, ExpiresAtOf(response));
+        }
+        catch (Exception ex)
+        {
+            throw call.Fail(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<long> SetAsync(string key, ReadOnlyMemory<byte> value, SetOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ValidateKey(key);
+        if (options is { IfAbsent: true, IfVersion: not null })
+        {
+            throw new ArgumentException("IfAbsent and IfVersion exclude each other.", nameof(options));
+        }
+
+        var query = new List<string>(2);
+        if (options?.Ttl is { } ttl)
+        {
+            var ms = (long)Math.Ceiling(ttl.TotalMilliseconds);
+            query.Add("ttl=" + Math.Max(ms, 1).ToString(CultureInfo.InvariantCulture) + "ms");
+        }
+
+        if (options?.Pin == true)
+        {
+            query.Add("pin=true");
+        }
+
+        var path = KeyPath(key) + (query.Count == 0 ? "" : "?" + string.Join('&', query));
+        using var call = new Call(this, "set", isWrite: true, options?.Deadline, cancellationToken);
+        try
+        {
+            using var response = await call.SendAsync(() =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Put, path) { Content = new ReadOnlyMemoryContent(value) };
+                request.Content.Headers.ContentType = OctetStream;
+                if (options?.IfVersion is { } version)
+                {
+                    request.Headers.TryAddWithoutValidation("If-Match", ETag(version));
+                }
+                else if (options?.IfAbsent == true)
+                {
+                    request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+                }
+
+                return request;
+            }).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, key, call.Token).ConfigureAwait(false);
+            if (VersionOf(response) is { } etag)
+            {
+                return etag;
+            }
+
+            var body = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.WriteResponse, call.Token).ConfigureAwait(false);
+            return body!.Version;
+        }
+        catch (Exception ex)
+        {
+            throw call.Fail(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteAsync(string key, long? ifVersion = null, CallOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ValidateKey(key);
+        var path = KeyPath(key);
+        using var call = new Call(this, "delete", isWrite: true, options?.Deadline, cancellationToken);
+        try
+        {
+            using var response = await call.SendAsync(() =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Delete, path);
+                if (ifVersion is { } version)
+                {
+                    request.Headers.TryAddWithoutValidation("If-Match", ETag(version));
+                }
+
+                return request;
+            }).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return false;
+            }
+
+            await EnsureSuccessAsync(response, key, call.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            throw call.Fail(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<long> BatchAsync(
+        IReadOnlyDictionary<string, ReadOnlyMemory<byte>>? sets,
+        IReadOnlyCollection<string>? deletes = null,
+        IReadOnlyDictionary<string, long>? conditions = null,
+        CallOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var body = new BatchRequest
+        {
+            Set = sets?.ToDictionary(p => p.Key, p => Convert.ToBase64String(p.Value.Span), StringComparer.Ordinal),
+            Delete = deletes?.ToList(),
+            If = conditions?.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal),
+        };
+        var json = JsonSerializer.SerializeToUtf8Bytes(body, ClientJsonContext.Default.BatchRequest);
+        using var call = new Call(this, "batch", isWrite: true, options?.Deadline, cancellationToken);
+        try
+        {
+            using var response = await call.SendAsync(() =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, CachePaths.Batch) { Content = new ByteArrayContent(json) };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                return request;
+            }).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, null, call.Token).ConfigureAwait(false);
+            var result = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.BatchResponse, call.Token).ConfigureAwait(false);
+            return result!.Version;
+        }
+        catch (Exception ex)
+        {
+            throw call.Fail(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<ListResponse> ListPageAsync(string prefix, string? after = null, int? limit = null, bool values = true, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var query = new StringBuilder(CachePaths.Keys).Append("?prefix=").Append(Uri.EscapeDataString(prefix));
+        if (after is not null)
+        {
+            query.Append("&after=").Append(Uri.EscapeDataString(after));
+        }
+
+        if (limit is { } n)
+        {
+            query.Append("&limit=").Append(n.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (!values)
+        {
+            query.Append("&values=false");
+        }
+
+        if (options?.Consistency == Consistency.Stale)
+        {
+            query.Append("&consistent=false");
+        }
+
+        var path = query.ToString();
+        using var call = new Call(this, "list", isWrite: false, options?.Deadline, cancellationToken);
+        try
+        {
+            using var response = await call.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path)).ConfigureAwait(false);
+            await EnsureSuccessAsync(response, null, call.Token).ConfigureAwait(false);
+            return (await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ListResponse, call.Token).ConfigureAwait(false))!;
+        }
+        catch (Exception ex)
+        {
+            throw call.Fail(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<CacheItem> ListAsync(string prefix, int pageSize = 100, ReadOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? after = null;
+        do
+        {
+            var page = await ListPageAsync(prefix, after, pageSize, values: true, options, cancellationToken).ConfigureAwait(false);
+            foreach (var item in page.Items)
+            {
+                yield return ToItem(item);
+            }
+
+            after = page.Next;
+        }
+        while (after is not null);
+    }
+
+    /// <inheritdoc />
+    public async Task<T?> GetJsonAsync<T>(string key, JsonTypeInfo<T> typeInfo, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        var item = await GetAsync(key, options, cancellationToken).ConfigureAwait(false);
+        return item is null ? default : JsonSerializer.Deserialize(item.Value.Span, typeInfo);
+    }
+
+    /// <inheritdoc />
+    public Task<long> SetJsonAsync<T>(string key, T value, JsonTypeInfo<T> typeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        return SetAsync(key, JsonSerializer.SerializeToUtf8Bytes(value, typeInfo), options, cancellationToken);
+    }
+
+    internal static CacheItem ToItem(ListItem item) =>
+        new(item.Key, item.Value is null ? ReadOnlyMemory<byte>.Empty : Convert.FromBase64String(item.Value), item.Version, item.ExpiresAt);
+
+    private static void ValidateKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length == 0)
+        {
+            // "/cache/" would be a listing: refuse here what the server would refuse.
+            throw new InvalidKeyException("Invalid key", "A key must not be empty.");
+        }
+    }
+
+    /// <summary><c>/cache/</c> + the key, each segment escaped and <c>/</c> kept (the route is <c>/cache/{**key}</c>).</summary>
+    internal static string KeyPath(string key) =>
+        CachePaths.Keys + "/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
+
+    private static string ETag(long version) => "\"" + version.ToString(CultureInfo.InvariantCulture) + "\"";
+
+    private static long? VersionOf(HttpResponseMessage response)
+    {
+        var tag = response.Headers.ETag?.Tag;
+        return tag is not null && long.TryParse(tag.AsSpan().Trim('"'), NumberStyles.Integer, CultureInfo.InvariantCulture, out var version) ? version : null;
+    }
+
+    private static DateTimeOffset? ExpiresAtOf(HttpResponseMessage response)
+    {
+        if (response.Headers.TryGetValues(CacheHeaders.TtlMs, out var ttl)
+            && long.TryParse(ttl.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms))
+        {
+            return DateTimeOffset.UtcNow.AddMilliseconds(ms);
+        }
+
+        return response.Content.Headers.Expires;
+    }
+
+    /// <summary>Throws the typed exception for a non-success answer.</summary>
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, string? key, CancellationToken token)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        var problem = await Problem.ReadAsync(response, token).ConfigureAwait(false);
+        throw ToException(response, problem, key);
+    }
+
+    internal static AspireCacheException ToException(HttpResponseMessage response, Problem problem, string? key)
+    {
+        var status = (int)response.StatusCode;
+        if (problem.Type == ProblemTypes.PreconditionFailed || status == 412)
+        {
+            return new PreconditionFailedException(problem.Title, problem.Detail, problem.Key ?? key, VersionOf(response) ?? problem.CurrentVersion);
+        }
+
+        if (problem.Type == ProblemTypes.TooLarge || status == 413)
+        {
+            return new TooLargeException(problem.Title, problem.Detail);
+        }
+
+        if (problem.Type == ProblemTypes.InvalidKey)
+        {
+            return new InvalidKeyException(problem.Title, problem.Detail);
+        }
+
+        if (status == 503)
+        {
+            return new UnavailableException(status, problem.Type, problem.Title, problem.Detail, RetryAfterOf(response));
+        }
+
+        return new AspireCacheException(status, problem.Type, problem.Title, problem.Detail);
+    }
+
+    internal static TimeSpan? RetryAfterOf(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - DateTimeOffset.UtcNow is var d && d > TimeSpan.Zero ? d : TimeSpan.Zero,
+        _ => null,
+    };
+
+    private HttpRequestMessage Prepare(HttpRequestMessage request, Uri? leader, string? idempotencyKey)
+    {
+        if (leader is not null && request.RequestUri is { IsAbsoluteUri: false } relative)
+        {
+            request.RequestUri = new Uri(leader, relative);
+        }
+
+        if (idempotencyKey is not null)
+        {
+            request.Headers.TryAddWithoutValidation(CacheHeaders.IdempotencyKey, idempotencyKey);
+        }
+
+        if (_options.Credential is { Length: > 0 } credential)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", credential);
+        }
+
+        return request;
+    }
+
+    private TimeSpan Backoff(int attempt)
+    {
+        var ms = _options.InitialRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 10));
+        var capped = Math.Min(ms, _options.MaxRetryDelay.TotalMilliseconds);
+        // Jitter (50–100 %): clients retrying after one election do not all come back at once.
+        return TimeSpan.FromMilliseconds(capped * (0.5 + (Random.Shared.NextDouble() / 2)));
+    }
+
+    /// <summary>
+    /// One logical call: its span, its deadline, its idempotency key (writes), and the retry loop.
+    /// </summary>
+    private sealed class Call : IDisposable
+    {
+        private readonly AspireCacheClient _client;
+        private readonly string _operation;
+        private readonly bool _isWrite;
+        private readonly CancellationToken _caller;
+        private readonly CancellationTokenSource _deadline;
+        private readonly Activity? _activity;
+        private readonly long _started = Stopwatch.GetTimestamp();
+        private readonly string? _idempotencyKey;
+        private bool _maybeApplied;
+        private int _attempts;
+
+        public Call(AspireCacheClient client, string operation, bool isWrite, TimeSpan? deadline, CancellationToken caller)
+        {
+            _client = client;
+            _operation = operation;
+            _isWrite = isWrite;
+            _caller = caller;
+            _deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
+            _deadline.CancelAfter(deadline ?? client._options.Deadline);
+            _idempotencyKey = isWrite ? Guid.NewGuid().ToString("N") : null;
+            _activity = AspireCacheClientTelemetry.Source.StartActivity("aspirecache." + operation, ActivityKind.Client);
+            _activity?.SetTag("aspirecache.operation", operation);
+            if (_idempotencyKey is not null)
+            {
+                _activity?.SetTag("aspirecache.idempotency_key", _idempotencyKey);
+            }
+        }
+
+        /// <summary>Cancelled by the caller or when the deadline passes.</summary>
+        public CancellationToken Token => _deadline.Token;
+
+        /// <summary>
+        /// Sends until an answer that is not retried (success or a definite error), or the deadline.
+        /// Retried: 421 for writes (at the named leader), 503, 502/504 and connection failures.
+        /// </summary>
+        public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build)
+        {
+            Uri? leader = null;
+            Exception? lastError = null;
+            HttpResponseMessage? last = null;
+            Problem? lastProblem = null;
+            TimeSpan? lastRetryAfter = null;
+            while (true)
+            {
+                _attempts++;
+                HttpResponseMessage response;
+                var request = _client.Prepare(build(), leader, _idempotencyKey);
+                try
+                {
+                    response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (_caller.IsCancellationRequested)
+                {
+                    if (_isWrite)
+                    {
+                        _maybeApplied = true;
+                    }
+
+                    throw;
+                }
+                catch (OperationCanceledException ex) when (Token.IsCancellationRequested)
+                {
+                    // The deadline passed in flight: a write may have reached the leader.
+                    _maybeApplied |= _isWrite;
+                    throw DeadlineExceeded(lastProblem, lastRetryAfter, lastError ?? ex, last);
+                }
+                catch (HttpRequestException ex)
+                {
+                    // Connection refused / name not resolved: the request never left. Anything else
+                    // (reset, closed mid-answer) may have been received and applied.
+                    _maybeApplied |= _isWrite && ex.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError);
+                    lastError = ex;
+                    leader = null;
+                    request.Dispose();
+                    Count("connection");
+                    await DelayAsync(_client.Backoff(_attempts), lastProblem, lastRetryAfter, lastError, last).ConfigureAwait(false);
+                    continue;
+                }
+
+                request.Dispose();
+                var status = (int)response.StatusCode;
+                var retry = status switch
+                {
+                    421 => _isWrite,
+                    502 or 503 or 504 => true,
+                    _ => false,
+                };
+                if (!retry)
+                {
+                    return response;
+                }
+
+                var problem = await Problem.ReadAsync(response, Token).ConfigureAwait(false);
+                lastProblem = problem;
+                lastRetryAfter = RetryAfterOf(response);
+                last?.Dispose();
+                last = response;
+                lastError = null;
+                if (_isWrite && (problem.Type is ProblemTypes.LeadershipLost or ProblemTypes.Timeout or ProblemTypes.NoNode || status is 502 or 504 || (status == 503 && problem.Type is null)))
+                {
+                    // The write was proposed (or forwarded) and its commit was not confirmed: it may
+                    // still be applied. The retry carries the same Idempotency-Key, so it is applied once.
+                    _maybeApplied = true;
+                }
+
+                TimeSpan delay;
+                if (status == 421)
+                {
+                    Count("421");
+                    leader = _client._options.FollowLeaderUrl && response.Headers.TryGetValues(CacheHeaders.LeaderUrl, out var urls)
+                        && Uri.TryCreate(urls.FirstOrDefault(), UriKind.Absolute, out var url)
+                        ? url
+                        : null;
+                    delay = leader is null ? _client.Backoff(_attempts) : TimeSpan.Zero;
+                }
+                else
+                {
+                    Count(status.ToString(CultureInfo.InvariantCulture));
+                    leader = null;
+                    var backoff = _client.Backoff(_attempts);
+                    delay = lastRetryAfter is { } after
+                        ? TimeSpan.FromTicks(Math.Min(Math.Max(after.Ticks, backoff.Ticks), _client._options.MaxRetryDelay.Ticks))
+                        : backoff;
+                }
+
+                await DelayAsync(delay, lastProblem, lastRetryAfter, lastError, last).ConfigureAwait(false);
+            }
+        }
+
+        private async Task DelayAsync(TimeSpan delay, Problem? problem, TimeSpan? retryAfter, Exception? error, HttpResponseMessage? last)
+        {
+            try
+            {
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay, Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    Token.ThrowIfCancellationRequested();
+                }
+            }
+            catch (OperationCanceledException) when (!_caller.IsCancellationRequested)
+            {
+                throw DeadlineExceeded(problem, retryAfter, error, last);
+            }
+        }
+
+        private void Count(string reason) =>
+            AspireCacheClientTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("operation", _operation), new KeyValuePair<string, object?>("reason", reason));
+
+        private AspireCacheException DeadlineExceeded(Problem? problem, TimeSpan? retryAfter, Exception? error, HttpResponseMessage? last)
+        {
+            var status = last is null ? 0 : (int)last.StatusCode;
+            var what = $"No attempt succeeded within the deadline ({_attempts} attempts)"
+                + (problem?.Detail is { } detail ? ". Last answer: " + detail : error is not null ? ". Last error: " + error.Message : ".");
+            last?.Dispose();
+            if (_isWrite && _maybeApplied)
+            {
+                return new OutcomeUnknownException(_idempotencyKey!, what + " The write may have been applied; retrying it with the same Idempotency-Key is safe.", error);
+            }
+
+            return new UnavailableException(status, problem?.Type, problem?.Title ?? "The cache is unavailable", what, retryAfter, error);
+        }
+
+        /// <summary>Records the failure on the span and the error counter; returns what to throw.</summary>
+        public Exception Fail(Exception ex)
+        {
+            // Cancellation by the caller stays an OperationCanceledException; the deadline while
+            // reading an answer's body becomes the call's typed failure.
+            if (ex is OperationCanceledException && !_caller.IsCancellationRequested && Token.IsCancellationRequested)
+            {
+                ex = DeadlineExceeded(null, null, ex, null);
+            }
+            else if (ex is HttpRequestException or IOException && !_caller.IsCancellationRequested)
+            {
+                ex = _isWrite
+                    ? new OutcomeUnknownException(_idempotencyKey!, "The connection was lost while the answer was read.", ex)
+                    : new UnavailableException(0, null, "The connection was lost", ex.Message, null, ex);
+            }
+
+            var type = ex is AspireCacheException a ? a.Type ?? ex.GetType().Name : ex.GetType().Name;
+            if (ex is PreconditionFailedException)
+            {
+                // A failed condition is an answer, not a fault of the call: still counted, by type.
+                _activity?.SetTag("aspirecache.precondition_failed", true);
+            }
+            else
+            {
+                _activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            }
+
+            _activity?.SetTag("error.type", type);
+            AspireCacheClientTelemetry.Errors.Add(1, new KeyValuePair<string, object?>("operation", _operation), new KeyValuePair<string, object?>("error.type", type));
+            return ex;
+        }
+
+        public void Dispose()
+        {
+            _activity?.SetTag("aspirecache.attempts", _attempts);
+            _activity?.Dispose();
+            AspireCacheClientTelemetry.Duration.Record(Stopwatch.GetElapsedTime(_started).TotalSeconds, new KeyValuePair<string, object?>("operation", _operation));
+            _deadline.Dispose();
+        }
+    }
+}
+
+/// <summary>The fields of an RFC 9457 answer the client uses (all optional).</summary>
+internal sealed record Problem(string? Type, string? Title, string? Detail, string? Key, long? CurrentVersion, long? OldestRevision, long? CurrentRevision)
+{
+    public static async Task<Problem> ReadAsync(HttpResponseMessage response, CancellationToken token)
+    {
+        string text;
+        try
+        {
+            text = await response.Content.ReadAsStringAsync(token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            return new Problem(null, null, null, null, null, null, null);
+        }
+
+        if (text.Length == 0 || text[0] != '{')
+        {
+            return new Problem(null, null, text.Length == 0 ? null : text[..Math.Min(text.Length, 500)], null, null, null, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            return new Problem(
+                Str(root, "type"),
+                Str(root, "title"),
+                Str(root, "detail"),
+                Str(root, "key"),
+                Num(root, "currentVersion"),
+                Num(root, "oldestRevision"),
+                Num(root, "currentRevision"));
+        }
+        catch (JsonException)
+        {
+            return new Problem(null, null, text[..Math.Min(text.Length, 500)], null, null, null, null);
+        }
+
+        static string? Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        static long? Num(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : null;
+    }
+}

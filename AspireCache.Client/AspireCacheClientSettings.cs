@@ -1,0 +1,67 @@
+namespace AspireCache.Client;
+
+/// <summary>
+/// Settings of the AspireCache client integration, bound from <c>Aspire:AspireCache:Client</c>
+/// (then <c>Aspire:AspireCache:Client:{name}</c>); the connection string <c>ConnectionStrings:{name}</c>
+/// (<c>Endpoint=&lt;router url&gt;[;Key=&lt;credential&gt;]</c>) overrides <see cref="Endpoint"/> and <see cref="Key"/>.
+/// </summary>
+public sealed class AspireCacheClientSettings
+{
+    /// <summary>The router's URL (or a node's).</summary>
+    public Uri? Endpoint { get; set; }
+
+    /// <summary>A credential sent as <c>Authorization: Bearer</c>, if set (the server does not check it yet).</summary>
+    public string? Key { get; set; }
+
+    /// <summary>Deadline of each call, retries included (default 10 s).</summary>
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest pause between attempts, whatever <c>Retry-After</c> asks (default 1 s).</summary>
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Follow <c>X-AspireCache-Leader-Url</c> of a 421 (default <c>true</c>); turn off when node URLs are not reachable from this app.</summary>
+    public bool FollowLeaderUrl { get; set; } = true;
+
+    /// <summary>Do not register the health check (GET <c>/health</c> on <see cref="Endpoint"/>).</summary>
+    public bool DisableHealthChecks { get; set; }
+
+    /// <summary>Timeout of the health check (default 5 s).</summary>
+    public TimeSpan HealthCheckTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Do not add the <c>AspireCache.Client</c> activity source to OpenTelemetry tracing.</summary>
+    public bool DisableTracing { get; set; }
+
+    /// <summary>Do not add the <c>AspireCache.Client</c> meter to OpenTelemetry metrics.</summary>
+    public bool DisableMetrics { get; set; }
+
+    /// <summary>
+    /// Applies a connection string: <c>Endpoint=…;Key=…</c> (keys case-insensitive), or a bare absolute URL.
+    /// </summary>
+    /// <param name="connectionString">The connection string.</param>
+    public void ParseConnectionString(string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            return;
+        }
+
+        if (Uri.TryCreate(connectionString, UriKind.Absolute, out var bare) && bare.Scheme is "http" or "https")
+        {
+            Endpoint = bare;
+            return;
+        }
+
+        var builder = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (builder.TryGetValue("Endpoint", out var endpoint) && endpoint is string url)
+        {
+            Endpoint = Uri.TryCreate(url, UriKind.Absolute, out var uri)
+                ? uri
+                : throw new InvalidOperationException($"The AspireCache connection string's Endpoint '{url}' is not an absolute URL.");
+        }
+
+        if (builder.TryGetValue("Key", out var key) && key is string credential && credential.Length > 0)
+        {
+            Key = credential;
+        }
+    }
+}

@@ -1,0 +1,15 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AspireCache.Contracts;
+
+namespace AspireCache.Client;
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(WriteResponse))]
+[JsonSerializable(typeof(BatchRequest))]
+[JsonSerializable(typeof(BatchResponse))]
+[JsonSerializable(typeof(ListResponse))]
+[JsonSerializable(typeof(ChangeEvent))]
+[JsonSerializable(typeof(WatchProgress))]
+[JsonSerializable(typeof(WatchClosed))]
+internal sealed partial class ClientJsonContext : JsonSerializerContext;

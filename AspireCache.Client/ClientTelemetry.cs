@@ -1,0 +1,25 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace AspireCache.Client;
+
+/// <summary>The client's <see cref="ActivitySource"/> and <see cref="Meter"/>, both named <see cref="Name"/>.</summary>
+public static class AspireCacheClientTelemetry
+{
+    /// <summary><c>AspireCache.Client</c>: the name of the activity source and of the meter (add them to OpenTelemetry).</summary>
+    public const string Name = "AspireCache.Client";
+
+    internal static readonly ActivitySource Source = new(Name);
+    internal static readonly Meter Meter = new(Name);
+
+    /// <summary>Attempts after the first, by operation and reason (<c>421</c>, <c>503</c>, <c>connection</c>).</summary>
+    internal static readonly Counter<long> Retries = Meter.CreateCounter<long>("aspirecache.client.retries", description: "Attempts of a call after its first one.");
+
+    /// <summary>Calls that ended with an exception, by operation and error type.</summary>
+    internal static readonly Counter<long> Errors = Meter.CreateCounter<long>("aspirecache.client.errors", description: "Calls that ended with an error.");
+
+    /// <summary>Watch streams re-opened after a drop, and resyncs after a 410.</summary>
+    internal static readonly Counter<long> WatchReconnects = Meter.CreateCounter<long>("aspirecache.client.watch.reconnects", description: "Watch streams re-opened (reason: dropped, closed, resync).");
+
+    internal static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("aspirecache.client.duration", unit: "s", description: "Duration of a call, retries included.");
+}
