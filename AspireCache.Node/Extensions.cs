@@ -1,3 +1,6 @@
+using AspireCache.Node.Eviction;
+using AspireCache.Node.Storage;
+using AspireCache.Node.HotKeys;
 using AspireCache.Node.Api;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.Faults;

@@ -1,3 +1,4 @@
+using AspireCache.Node.HotKeys;
 using System.Globalization;
 using System.Text.Json;
 using AspireCache.Node.Cache;

@@ -1,3 +1,4 @@
+using AspireCache.Node.HotKeys;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 

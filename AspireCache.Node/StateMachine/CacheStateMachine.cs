@@ -1,3 +1,4 @@
+using AspireCache.Node.Storage;
 using System.Buffers;
 using System.Diagnostics;
 using AspireCache.Node.Diagnostics;

@@ -1,3 +1,4 @@
+using AspireCache.Node.HotKeys;
 using AspireCache.Node.Diagnostics;
 using Xunit.Abstractions;
 

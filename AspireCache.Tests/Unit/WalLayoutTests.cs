@@ -1,4 +1,4 @@
-using AspireCache.Node.Raft;
+using AspireCache.Node.Storage;
 
 namespace AspireCache.Tests.Unit;
 

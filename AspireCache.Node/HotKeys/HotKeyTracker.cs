@@ -2,7 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace AspireCache.Node.Diagnostics;
+namespace AspireCache.Node.HotKeys;
 
 /// <summary>A key and its estimated (decayed) access count, as reported by <see cref="HotKeyTracker.Top"/>.</summary>
 public readonly record struct HotKey(string Key, long EstimatedCount);

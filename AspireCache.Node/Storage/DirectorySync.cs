@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace AspireCache.Node.StateMachine;
+namespace AspireCache.Node.Storage;
 
 /// <summary>
 /// fsync of a directory, so a file renamed into it survives a power loss. .NET cannot open a

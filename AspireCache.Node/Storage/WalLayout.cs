@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Storage;
 
 /// <summary>
 /// The WAL's data page size is part of its on-disk layout (DotNext locates an entry by address ÷
@@ -41,7 +41,7 @@ public static class WalLayout
             stream.Flush(flushToDisk: true);
         }
 
-        StateMachine.DirectorySync.Flush(walDirectory);
+        DirectorySync.Flush(walDirectory);
         return pageBytes;
     }
 }

@@ -1,7 +1,8 @@
+using AspireCache.Node.Raft;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.StateMachine;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Eviction;
 
 /// <summary>
 /// A leader duty that removes keys on its own initiative (TTL expiry, LRU eviction): every

@@ -1,8 +1,9 @@
+using AspireCache.Node.Raft;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.StateMachine;
 using Microsoft.Extensions.Options;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Eviction;
 
 /// <summary>
 /// TTL expiry, decided by the leader every <see cref="ClusterOptions.ExpiryScanInterval"/>: the keys

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AspireCache.Node.Raft;
+namespace AspireCache.Node.Storage;
 
 /// <summary>
 /// An exclusive lock on a node's data directory (its WAL and snapshots), held for as long as the
