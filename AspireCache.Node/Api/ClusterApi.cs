@@ -7,8 +7,8 @@ namespace AspireCache.Node.Api;
 /// <summary>Cluster introspection and the node-to-node read-index endpoint.</summary>
 public static class ClusterApi
 {
-    public const string NodeHeader = "X-AspireCache-Node";
-    public const string RoleHeader = "X-AspireCache-Role";
+    public const string NodeHeader = CacheHeaders.Node;
+    public const string RoleHeader = CacheHeaders.Role;
 
     public static IEndpointRouteBuilder MapClusterApi(this IEndpointRouteBuilder app)
     {

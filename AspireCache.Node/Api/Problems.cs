@@ -55,7 +55,7 @@ internal sealed class ClusterExceptionHandler(
             ClusterUnavailableException { Reason: UnavailableReason.NoLeader } e =>
                 (StatusCodes.Status503ServiceUnavailable, "no-leader", "No leader is available", e.Message),
             ClusterUnavailableException { Reason: UnavailableReason.Overloaded } e =>
-                (StatusCodes.Status503ServiceUnavailable, "overloaded", "Too many writes are waiting", e.Message),
+                (StatusCodes.Status503ServiceUnavailable, "overloaded", "Too many requests are waiting", e.Message),
             ClusterUnavailableException e =>
                 (StatusCodes.Status503ServiceUnavailable, "timeout", "The cluster did not answer in time", e.Message),
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } e =>

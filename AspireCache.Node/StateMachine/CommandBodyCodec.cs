@@ -181,9 +181,10 @@ internal static class CommandBodyCodec
     {
         SetCommand s => 12 + (s.Key.Length * 3) + s.Value.Length,
         DeleteCommand d => 6 + (d.Key.Length * 3),
-        BatchCommand b => 12 + b.Sets.Sum(kv => 10 + (kv.Key.Length * 3) + kv.Value.Length) + b.Deletes.Sum(k => 5 + (k.Length * 3)),
+        BatchCommand b => 12 + b.Sets.Sum(kv => 10 + (kv.Key.Length * 3) + kv.Value.Length) + b.Deletes.Sum(k => 5 + (k.Length * 3)) + b.Conditions.Sum(c => 15 + (c.Key.Length * 3)),
+        RemoveCommand r => 8 + r.Keys.Sum(k => 15 + (k.Key.Length * 3)),
         _ => 0,
-    };
+    } + (command.IdempotencyKey is { } idempotencyKey ? 5 + (idempotencyKey.Length * 3) : 0);
 
     private static BatchCommand ReadBatch(ref PayloadReader reader)
     {
