@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -38,6 +39,21 @@ public sealed partial class AspireCacheClient
     /// </remarks>
     public async IAsyncEnumerable<WatchEvent> WatchAsync(WatchRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        await foreach (var batch in WatchBatchesAsync(request, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var change in batch.Events)
+            {
+                yield return change;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WatchAsync"/> a revision at a time: each batch holds every event of one revision
+    /// (or one progress event, or one event of a resync listing), and says which stream it came from.
+    /// </summary>
+    internal async IAsyncEnumerable<WatchBatch> WatchBatchesAsync(WatchRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(request);
         if (request.Prefixes.Count == 0 && request.Keys.Count == 0)
         {
@@ -70,7 +86,11 @@ public sealed partial class AspireCacheClient
                     var resync = new Resync(this, request);
                     await foreach (var synthetic in resync.RunAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        yield return synthetic;
+                        // The closing progress names the highest page revision: the state is at one
+                        // revision once the watch has delivered up to it.
+                        yield return synthetic.Type == WatchEventType.Progress
+                            ? new WatchBatch([synthetic], synthetic.Revision, null, resync.ListedThrough)
+                            : new WatchBatch([synthetic], synthetic.Revision, null, null);
                     }
 
                     resume = resync.Revision;
@@ -126,7 +146,7 @@ public sealed partial class AspireCacheClient
                             filter = null;
                         }
 
-                        yield return new WatchEvent(WatchEventType.Progress, "", r);
+                        yield return new WatchBatch([new WatchEvent(WatchEventType.Progress, "", r)], r, progress?.StreamId, null);
                     }
 
                     continue;
@@ -146,9 +166,9 @@ public sealed partial class AspireCacheClient
                 if (frameId is { } complete)
                 {
                     // The revision is complete on this stream: hand out its events.
-                    foreach (var ready in pending)
+                    if (pending.Count > 0)
                     {
-                        yield return ready;
+                        yield return new WatchBatch(pending.ToArray(), complete, null, null);
                     }
 
                     pending.Clear();
@@ -162,6 +182,34 @@ public sealed partial class AspireCacheClient
 
             // Events of an incomplete revision are dropped: the resume point is before them.
             AspireCacheClientTelemetry.WatchReconnects.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    /// <summary>
+    /// <c>POST /cache/watch/{streamId}/progress</c>: asks the node serving the stream for a fresh
+    /// leader-confirmed progress event. Returns the revision it will report, or null when the stream
+    /// is gone or the request failed (the stream's periodic progress remains).
+    /// </summary>
+    internal async Task<long?> RequestWatchProgressAsync(string streamId, CancellationToken cancellationToken)
+    {
+        var path = CachePaths.Watch + "/" + Uri.EscapeDataString(streamId) + "/progress";
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.Deadline);
+        try
+        {
+            using var request = Prepare(new HttpRequestMessage(HttpMethod.Post, path), leader: null, idempotencyKey: null);
+            using var response = await _http().SendAsync(request, deadline.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            var answer = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ProgressResponse, deadline.Token).ConfigureAwait(false);
+            return answer?.Revision;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return null;
         }
     }
 
@@ -352,6 +400,9 @@ public sealed partial class AspireCacheClient
 
         public ResyncFilter? Filter { get; private set; }
 
+        /// <summary>The highest revision of the listing's pages (set before the closing progress is yielded).</summary>
+        public long ListedThrough { get; private set; }
+
         public async IAsyncEnumerable<WatchEvent> RunAsync([EnumeratorCancellation] CancellationToken token)
         {
             var segments = new List<ResyncFilter.Segment>();
@@ -404,6 +455,7 @@ public sealed partial class AspireCacheClient
             }
 
             Revision = start!.Value;
+            ListedThrough = segments.Max(s => s.Revision);
             Filter = segments.Any(s => s.Revision > Revision) ? new ResyncFilter(segments) : null;
             yield return new WatchEvent(WatchEventType.Progress, "", Revision);
         }
@@ -412,6 +464,15 @@ public sealed partial class AspireCacheClient
             new(WatchEventType.Put, item.Key, item.Version, item.Value is null ? null : Convert.FromBase64String(item.Value), item.ExpiresAt);
     }
 }
+
+/// <summary>
+/// The events of one revision as <see cref="AspireCacheClient.WatchBatchesAsync"/> hands them out.
+/// </summary>
+/// <param name="Events">The events (all of one revision; one progress event; or one event of a resync listing).</param>
+/// <param name="Revision">Every change up to this revision was delivered (for a resync's puts: the key's version).</param>
+/// <param name="StreamId">For a progress event from the server: the stream that sent it (for on-demand progress).</param>
+/// <param name="ListedThrough">For the progress closing a resync listing: the highest revision of its pages.</param>
+internal sealed record WatchBatch(IReadOnlyList<WatchEvent> Events, long Revision, string? StreamId, long? ListedThrough);
 
 /// <summary>
 /// After a resync listed at several revisions (one per page), which changes after the watch's start

@@ -12,4 +12,5 @@ namespace AspireCache.Client;
 [JsonSerializable(typeof(ChangeEvent))]
 [JsonSerializable(typeof(WatchProgress))]
 [JsonSerializable(typeof(WatchClosed))]
+[JsonSerializable(typeof(ProgressResponse))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;
