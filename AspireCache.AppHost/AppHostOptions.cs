@@ -5,7 +5,7 @@ internal sealed class AppHostOptions
 {
     public const string SectionName = "AspireCache";
 
-    /// <summary>Where node data directories live in run mode. Default: <c>.data</c> beside the AppHost project.</summary>
+    /// <summary>Where node data directories (<c>{DataRoot}/{node}</c>) live in run mode. Default: <c>.data</c> beside the AppHost project.</summary>
     public string? DataRoot { get; set; }
 
     /// <summary>

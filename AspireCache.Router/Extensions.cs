@@ -12,9 +12,10 @@ internal static class Extensions
     {
         builder.Services.AddOptions<RouterOptions>()
             .BindConfiguration(RouterOptions.SectionName)
+            .PostConfigure(options => options.WithDefaults())
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        var configured = builder.Configuration.GetSection(RouterOptions.SectionName).Get<RouterOptions>() ?? new RouterOptions();
+        var configured = (builder.Configuration.GetSection(RouterOptions.SectionName).Get<RouterOptions>() ?? new RouterOptions()).WithDefaults();
         var nodes = configured.Nodes;
 
         builder.Services.AddSingleton<RouterTelemetry>();

@@ -7,12 +7,28 @@ public sealed class RouterOptions
 {
     public const string SectionName = "Router";
 
+    /// <summary>The node names used when <see cref="Nodes"/> is not configured.</summary>
+    public static readonly string[] DefaultNodes = ["node1", "node2", "node3"];
+
     /// <summary>
     /// Service names of the cache nodes; each is resolved through service discovery as
-    /// <c>http://{name}</c> (Aspire injects <c>services__{name}__http__0</c>).
+    /// <c>http://{name}</c> (Aspire injects <c>services__{name}__http__0</c>). Empty in configuration:
+    /// <see cref="DefaultNodes"/>. (Not a non-empty default here: the configuration binder appends
+    /// configured array elements to the default ones instead of replacing them.)
     /// </summary>
     [MinLength(1)]
-    public string[] Nodes { get; set; } = ["node1", "node2", "node3"];
+    public string[] Nodes { get; set; } = [];
+
+    /// <summary>Fills in <see cref="DefaultNodes"/> when no node was configured.</summary>
+    public RouterOptions WithDefaults()
+    {
+        if (Nodes.Length == 0)
+        {
+            Nodes = DefaultNodes;
+        }
+
+        return this;
+    }
 
     /// <summary>This router's zone: reads prefer healthy nodes reporting the same <c>Cluster:Zone</c>.</summary>
     public string? Zone { get; set; }

@@ -3,11 +3,11 @@ using System.Text.Json;
 
 namespace AspireCache.Tests.Integration;
 
-/// <summary>The deployment manifest azd consumes: three nodes with persistent volumes, and the router.</summary>
+/// <summary>The deployment manifest azd consumes: three nodes with persistent volumes, the router, and the cluster's connection string.</summary>
 public sealed class ManifestTests
 {
     [Fact]
-    public async Task Manifest_has_three_nodes_with_volumes_and_a_router_that_references_them()
+    public async Task Manifest_has_three_nodes_with_volumes_a_router_that_references_them_and_the_cache_connection_string()
     {
         var output = Path.Combine(Path.GetTempPath(), $"aspirecache-manifest-{Guid.NewGuid():N}.json");
         var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
@@ -50,6 +50,12 @@ public sealed class ManifestTests
         }
 
         Assert.True(router.GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
+
+        // The cluster resource (AspireCache.Hosting): a connection string to the router, nothing to deploy.
+        var cache = resources.GetProperty("cache");
+        Assert.Equal("value.v0", cache.GetProperty("type").GetString());
+        Assert.Equal("Endpoint={router.bindings.http.url}", cache.GetProperty("connectionString").GetString());
+        Assert.Equal(["cache", "node1", "node2", "node3", "router"], resources.EnumerateObject().Select(r => r.Name).Order());
         File.Delete(output);
     }
 }

@@ -1,0 +1,82 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+
+namespace AspireCache.Tests.Integration;
+
+/// <summary>The application model AddAspireCache builds (nothing is started).</summary>
+public sealed class AspireCacheHostingTests
+{
+    [Fact]
+    public async Task Two_clusters_fit_in_one_AppHost_with_default_resource_names()
+    {
+        // Any AppHost assembly will do as the host of this model; the test never starts it.
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = [],
+            AssemblyName = typeof(AspireCache.AppHost.LoopbackPorts).Assembly.GetName().Name,
+            DisableDashboard = true,
+        });
+        var orders = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("orders");
+        var sessions = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("sessions", o => o.NodeCount = 5);
+
+        // A service that references a cluster gets its connection string and can wait for it.
+        var consumer = builder.AddProject<Projects.AspireCache_Router>("consumer", launchProfileName: null).WithReference(orders).WaitFor(orders);
+        Assert.Equal("{orders.connectionString}", (await EnvironmentAsync(consumer.Resource))["ConnectionStrings__orders"]);
+        Assert.Contains(consumer.Resource.Annotations.OfType<WaitAnnotation>(), w => w.Resource == orders.Resource && w.WaitType == WaitType.WaitUntilHealthy);
+
+        foreach (var (cache, count) in new[] { (orders.Resource, 3), (sessions.Resource, 5) })
+        {
+            var nodeNames = Enumerable.Range(1, count).Select(i => $"{cache.Name}-node{i}").ToArray();
+            Assert.Equal(nodeNames, cache.Nodes.Select(n => n.Name));
+            Assert.Equal($"{cache.Name}-router", cache.Router.Name);
+            Assert.Equal($"Endpoint={{{cache.Name}-router.bindings.http.url}}", cache.ConnectionStringExpression.ValueExpression);
+            foreach (var child in cache.Nodes.Append<IResource>(cache.Router))
+            {
+                var parent = child.Annotations.OfType<ResourceRelationshipAnnotation>().Single(r => r.Type == "Parent");
+                Assert.Same(cache, parent.Resource);
+            }
+
+            // The router is told its nodes' names; each node knows every member and its own id.
+            var routerEnv = await EnvironmentAsync(cache.Router);
+            Assert.Equal(nodeNames, Enumerable.Range(0, count).Select(i => routerEnv[$"Router__Nodes__{i}"]));
+            Assert.Equal("true", routerEnv["Router__Http2Streams"]);
+            foreach (var node in cache.Nodes)
+            {
+                var env = await EnvironmentAsync(node);
+                Assert.Equal(node.Name, env["Cluster__NodeId"]);
+                Assert.Equal(nodeNames, env.Keys.Where(k => k.StartsWith("Cluster__Members__", StringComparison.Ordinal)).Select(k => k["Cluster__Members__".Length..]).Order());
+                Assert.Equal(["http", "h2"], node.Annotations.OfType<EndpointAnnotation>().Select(e => e.Name));
+            }
+        }
+    }
+
+    [Fact]
+    public void Configured_router_nodes_replace_the_default_names_instead_of_adding_to_them()
+    {
+        static string[] Bind(Dictionary<string, string?> settings) =>
+            (new ConfigurationBuilder().AddInMemoryCollection(settings).Build()
+                .GetSection(AspireCache.Router.RouterOptions.SectionName).Get<AspireCache.Router.RouterOptions>() ?? new()).WithDefaults().Nodes;
+
+        Assert.Equal(["a-node1", "a-node2"], Bind(new() { ["Router:Nodes:0"] = "a-node1", ["Router:Nodes:1"] = "a-node2" }));
+        Assert.Equal(["node1", "node2", "node3"], Bind(new() { ["Router:Zone"] = "west" }));
+    }
+
+    /// <summary>The environment as the manifest would carry it (endpoints as expressions: nothing is allocated here).</summary>
+    private static async Task<Dictionary<string, string>> EnvironmentAsync(IResource resource)
+    {
+        var values = new Dictionary<string, object>();
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Publish), resource, values);
+        foreach (var callback in resource.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        {
+            await callback.Callback(context);
+        }
+
+        return values.ToDictionary(v => v.Key, v => v.Value switch
+        {
+            string text => text,
+            IManifestExpressionProvider expression => expression.ValueExpression,
+            var other => other.ToString() ?? "",
+        });
+    }
+}
