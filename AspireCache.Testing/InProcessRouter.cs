@@ -1,12 +1,11 @@
-// Copied from AspireCache.Tests/InProcess (a test project cannot reference another one cleanly); keep in step.
-using System.Reflection;
+using AspireCache.Router;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace AspireCache.Client.Tests.Infrastructure;
+namespace AspireCache.Testing;
 
 /// <summary>The real router (YARP + policies + retries) in this process, in front of an <see cref="InProcessCluster"/>.</summary>
 public sealed class InProcessRouter : IAsyncDisposable
@@ -44,19 +43,13 @@ public sealed class InProcessRouter : IAsyncDisposable
         builder.Services.AddServiceDiscovery();
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks();
-        // The router's Extensions are internal (visible to AspireCache.Tests only): reached by reflection.
-        RouterExtension("AddRouterServices").Invoke(null, [builder]);
+        builder.AddRouterServices();
         var app = builder.Build();
-        // As Program.cs does with ServiceDefaults' MapDefaultEndpoints: the client's health check reads it.
-        app.MapHealthChecks("/health");
-        RouterExtension("MapRouter").Invoke(null, [app]);
+        app.MapHealthChecks("/health"); // as Program.cs does through ServiceDefaults: clients' health checks read it
+        app.MapRouter();
         await app.StartAsync();
         return new InProcessRouter(app, url);
     }
-
-    private static MethodInfo RouterExtension(string name) =>
-        Assembly.Load("AspireCache.Router").GetType("AspireCache.Router.Extensions", throwOnError: true)!
-            .GetMethod(name, BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)!;
 
     public async ValueTask DisposeAsync()
     {

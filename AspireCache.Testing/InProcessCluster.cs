@@ -1,3 +1,4 @@
+using AspireCache.Contracts;
 using System.Net;
 using System.Net.Http.Json;
 using AspireCache.Node;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace AspireCache.Tests.InProcess;
+namespace AspireCache.Testing;
 
 /// <summary>
 /// Three real nodes (Kestrel + DotNext Raft over HTTP + WAL on disk) in this process, on free
