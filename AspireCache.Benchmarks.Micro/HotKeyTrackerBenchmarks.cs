@@ -1,3 +1,4 @@
+using AspireCache.Testing;
 using AspireCache.Node.HotKeys;
 using AspireCache.Node.Diagnostics;
 using BenchmarkDotNet.Attributes;
@@ -38,7 +39,7 @@ public class HotKeyTrackerBenchmarks
         _tracker = new HotKeyTracker();
         _keys = Keyset switch
         {
-            Distribution.Zipf => ZipfKeys(10_000, 1.1, Keys, seed: 11),
+            Distribution.Zipf => Workloads.ZipfKeys(10_000, 1.1, Keys, seed: 11),
             Distribution.Distinct => Enumerable.Range(0, Keys).Select(i => "user:session:" + i).ToArray(),
             _ => Enumerable.Repeat("the-hot-key", Keys).ToArray(),
         };
@@ -56,26 +57,4 @@ public class HotKeyTrackerBenchmarks
 
     [Benchmark]
     public void Decay() => _tracker.Decay();
-
-    private static string[] ZipfKeys(int keyCount, double s, int samples, int seed)
-    {
-        var keys = Enumerable.Range(0, keyCount).Select(rank => "item:" + rank).ToArray();
-        var cdf = new double[keyCount];
-        var sum = 0.0;
-        for (var rank = 0; rank < keyCount; rank++)
-        {
-            sum += 1.0 / Math.Pow(rank + 1, s);
-            cdf[rank] = sum;
-        }
-
-        var random = new Random(seed);
-        var result = new string[samples];
-        for (var i = 0; i < samples; i++)
-        {
-            var index = Array.BinarySearch(cdf, random.NextDouble() * sum);
-            result[i] = keys[Math.Min(index < 0 ? ~index : index, keyCount - 1)];
-        }
-
-        return result;
-    }
 }

@@ -236,7 +236,7 @@ public sealed class HotKeyTrackerTests(ITestOutputHelper output)
     [Fact]
     public void Record_does_not_allocate()
     {
-        var keys = ZipfKeys(10_000, 1.1, 100_000, seed: 5);
+        var keys = Workloads.ZipfKeys(10_000, 1.1, 100_000, seed: 5);
         var tracker = new HotKeyTracker();
         foreach (var key in keys)
         {
@@ -257,35 +257,13 @@ public sealed class HotKeyTrackerTests(ITestOutputHelper output)
     {
         var tracker = new HotKeyTracker(clock: new ManualClock()); // the clock never moves: no decay
         var trueCounts = new Dictionary<string, long>();
-        foreach (var key in ZipfKeys(10_000, 1.1, samples, seed))
+        foreach (var key in Workloads.ZipfKeys(10_000, 1.1, samples, seed))
         {
             tracker.Record(key);
             trueCounts[key] = trueCounts.GetValueOrDefault(key) + 1;
         }
 
         return (tracker, trueCounts);
-    }
-
-    private static string[] ZipfKeys(int keyCount, double s, int samples, int seed)
-    {
-        var keys = Enumerable.Range(0, keyCount).Select(rank => "item:" + rank).ToArray();
-        var cdf = new double[keyCount];
-        var sum = 0.0;
-        for (var rank = 0; rank < keyCount; rank++)
-        {
-            sum += 1.0 / Math.Pow(rank + 1, s);
-            cdf[rank] = sum;
-        }
-
-        var random = new Random(seed);
-        var result = new string[samples];
-        for (var i = 0; i < samples; i++)
-        {
-            var index = Array.BinarySearch(cdf, random.NextDouble() * sum);
-            result[i] = keys[Math.Min(index < 0 ? ~index : index, keyCount - 1)];
-        }
-
-        return result;
     }
 
     /// <summary>A TimeProvider whose time only moves when told to (Microsoft.Extensions.TimeProvider.Testing is not referenced).</summary>
