@@ -83,6 +83,19 @@ internal sealed class RetryingProxySteps(
                 context.Request.Headers[IdempotencyKeyHeader] = Guid.NewGuid().ToString("N");
             }
 
+            // A body larger than the router will buffer is refused at once with 413 (never retried):
+            // declared too large here, or cut off by Kestrel when a chunked body grows past it.
+            if (context.Request.ContentLength > MaxBufferedBody)
+            {
+                await WriteTooLargeAsync(context, route);
+                return;
+            }
+
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = MaxBufferedBody;
+            }
+
             context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: MaxBufferedBody);
             if (monitor.Current.LeaderId is null)
             {
@@ -132,7 +145,14 @@ internal sealed class RetryingProxySteps(
                 return;
             }
 
-            var unreachable = context.Features.Get<IForwarderErrorFeature>() is not null;
+            var forwardError = context.Features.Get<IForwarderErrorFeature>();
+            if (forwardError is { Exception: { } error } && IsBodyTooLarge(error) && !context.Response.HasStarted)
+            {
+                await WriteTooLargeAsync(context, route);
+                return;
+            }
+
+            var unreachable = forwardError is not null;
             if (unreachable && state.IsWrite && !state.CanRetry && state.Attempts > 1 && !context.Response.HasStarted)
             {
                 await WriteOutcomeUnknownAsync(context, route);
@@ -262,6 +282,39 @@ internal sealed class RetryingProxySteps(
             "timeout",
             "The write's outcome is unknown",
             $"The write was sent to a leader that was lost, and no new leader confirmed it within {_options.RetryDeadline.TotalSeconds:0.#} s. It may or may not be applied: retry with the same Idempotency-Key.");
+
+    private static bool IsBodyTooLarge(Exception error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>413 as an RFC 9457 problem: the body is larger than the router forwards; nothing was sent to a node.</summary>
+    private async Task WriteTooLargeAsync(HttpContext context, string route)
+    {
+        telemetry.Rejected(route, "too-large");
+        context.Features.Set<IForwarderErrorFeature>(null);
+        context.Response.Clear();
+        context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status413PayloadTooLarge,
+                Type = ProblemTypes.TooLarge,
+                Title = "The request is too large",
+                Detail = $"The body exceeds the {MaxBufferedBody / (1024 * 1024)} MiB the router forwards (a node's own limits are lower: 1 MiB per value, 4 MiB per batch). Nothing was written.",
+            },
+        });
+    }
 
     /// <summary>503 + Retry-After as an RFC 9457 problem, counted as a rejection for <paramref name="reason"/>.</summary>
     private async Task WriteServiceUnavailableAsync(HttpContext context, string route, string reason, string type, string title, string detail)
