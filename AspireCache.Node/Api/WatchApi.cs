@@ -43,43 +43,10 @@ public static class WatchApi
             return Problems.BadRequest("Invalid watch request", invalid!);
         }
 
-        // The start point. Without a resume point: a read index, so that a change acknowledged
-        // before this request is never delivered as new and none after it is missed.
-        long after;
-        if (request!.AfterRevision is { } resume)
+        var (refused, watcher) = await StartAsync(http, request!, service, telemetry, token);
+        if (refused is not null)
         {
-            after = resume;
-            if (resume > hub.HeadRevision)
-            {
-                // Revisions come only from committed entries: after a read index this node has
-                // applied every one of them. One still ahead was never produced by this cluster.
-                var current = await service.ConfirmRevisionAsync(token);
-                if (resume > current)
-                {
-                    telemetry.Refused("future");
-                    return Problems.Create(StatusCodes.Status400BadRequest, "revision-ahead", "The resume point is ahead of the cluster", $"afterRevision {resume} is above the cluster's current revision {current}.", new Dictionary<string, object?> { ["currentRevision"] = current });
-                }
-            }
-        }
-        else
-        {
-            after = await service.ConfirmRevisionAsync(token);
-        }
-
-        switch (hub.Register(request!.Prefixes, request.Keys, request.Values, after, out var watcher, request.ProgressInterval))
-        {
-            case RegisterOutcome.Gone:
-                telemetry.Refused("gone");
-                return Problems.Create(
-                    StatusCodes.Status410Gone,
-                    "revision-compacted",
-                    "The resume point is no longer in this node's history",
-                    $"Changes after revision {after} are no longer kept here (the oldest accepted afterRevision is {hub.OldestAcceptedRevision}). List the keys again and watch from the list's revision.",
-                    new Dictionary<string, object?> { ["oldestRevision"] = hub.OldestAcceptedRevision, ["currentRevision"] = hub.HeadRevision });
-            case RegisterOutcome.Full:
-                telemetry.Refused("full");
-                http.Response.Headers.RetryAfter = "1";
-                return Problems.Create(StatusCodes.Status503ServiceUnavailable, "too-many-watchers", "This node serves as many watch streams as it may", $"The node's limit is {options.MaxWatchers} streams. Retry later or on another node.");
+            return refused;
         }
 
         try
@@ -103,6 +70,62 @@ public static class WatchApi
     }
 
     /// <summary>
+    /// The start point, traced as <c>cache.watch.start</c> (the stream itself is not a span: it may
+    /// last hours). Without a resume point: a read index, so that a change acknowledged before this
+    /// request is never delivered as new and none after it is missed.
+    /// </summary>
+    private static async Task<(IResult? Refused, Watcher? Watcher)> StartAsync(HttpContext http, WatchRequest request, WatchService service, WatchTelemetry telemetry, CancellationToken token)
+    {
+        var hub = service.Hub;
+        var options = hub.Options;
+        using var activity = Diagnostics.NodeTelemetry.Source.StartActivity("cache.watch.start");
+        activity?.SetTag("watch.filters", request.Prefixes.Length + request.Keys.Length);
+        activity?.SetTag("watch.after_revision", request.AfterRevision);
+        long after;
+        if (request.AfterRevision is { } resume)
+        {
+            after = resume;
+            if (resume > hub.HeadRevision)
+            {
+                // Revisions come only from committed entries: after a read index this node has
+                // applied every one of them. One still ahead was never produced by this cluster.
+                var current = await service.ConfirmRevisionAsync(token);
+                if (resume > current)
+                {
+                    telemetry.Refused("future");
+                    return (Problems.Create(StatusCodes.Status400BadRequest, "revision-ahead", "The resume point is ahead of the cluster", $"afterRevision {resume} is above the cluster's current revision {current}.", new Dictionary<string, object?> { ["currentRevision"] = current }), null);
+                }
+            }
+        }
+        else
+        {
+            after = await service.ConfirmRevisionAsync(token);
+        }
+
+        var outcome = hub.Register(request.Prefixes, request.Keys, request.Values, after, out var watcher, request.ProgressInterval);
+        activity?.SetTag("watch.outcome", outcome.ToString());
+        activity?.SetTag("watch.start_revision", after);
+        activity?.SetTag("watch.stream_id", watcher?.Id);
+        switch (outcome)
+        {
+            case RegisterOutcome.Gone:
+                telemetry.Refused("gone");
+                return (Problems.Create(
+                    StatusCodes.Status410Gone,
+                    "revision-compacted",
+                    "The resume point is no longer in this node's history",
+                    $"Changes after revision {after} are no longer kept here (the oldest accepted afterRevision is {hub.OldestAcceptedRevision}). List the keys again and watch from the list's revision.",
+                    new Dictionary<string, object?> { ["oldestRevision"] = hub.OldestAcceptedRevision, ["currentRevision"] = hub.HeadRevision }), null);
+            case RegisterOutcome.Full:
+                telemetry.Refused("full");
+                http.Response.Headers.RetryAfter = "1";
+                return (Problems.Create(StatusCodes.Status503ServiceUnavailable, "too-many-watchers", "This node serves as many watch streams as it may", $"The node's limit is {options.MaxWatchers} streams. Retry later or on another node."), null);
+        }
+
+        return (null, watcher);
+    }
+
+    /// <summary>
     /// Obtains a fresh read index, and has the stream send <c>event: progress</c> once this node has
     /// applied it: the answer names that revision (202). 404 if the stream is not on this node.
     /// </summary>
@@ -114,7 +137,10 @@ public static class WatchApi
         }
 
         telemetry.ProgressRequested();
+        using var activity = Diagnostics.NodeTelemetry.Source.StartActivity("cache.watch.progress");
+        activity?.SetTag("watch.stream_id", streamId);
         var revision = await service.ConfirmRevisionAsync(token);
+        activity?.SetTag("watch.revision", revision);
         watcher.RequestProgress(revision);
         return TypedResults.Accepted((string?)null, new ProgressResponse(streamId, revision));
     }

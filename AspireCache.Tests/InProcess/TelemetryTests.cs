@@ -121,6 +121,58 @@ public sealed class TelemetryTests : IAsyncLifetime, IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_watch_start_and_an_on_demand_progress_are_traced_and_watch_metrics_are_measured()
+    {
+        var measured = new ConcurrentDictionary<string, int>();
+        using var meters = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == AspireCache.Node.Watch.WatchTelemetry.Name)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meters.SetMeasurementEventCallback<double>((instrument, _, _, _) => measured.AddOrUpdate(instrument.Name, 1, (_, n) => n + 1));
+        meters.SetMeasurementEventCallback<long>((instrument, _, _, _) => measured.AddOrUpdate(instrument.Name, 1, (_, n) => n + 1));
+        meters.Start();
+
+        var leader = await _cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var writer = _cluster.Client(leader);
+        using var follower = _cluster.Client((leader + 1) % 3);
+        ActivityTraceId traceId;
+        string streamId;
+        using (var root = TestSource.StartActivity("test.watch"))
+        {
+            traceId = root!.TraceId;
+            await using var stream = await Watch.SseStream.OpenAsync(follower, "/cache/watch?prefix=telemetry/watch/");
+            await stream.NextAsync(CancellationToken.None);
+            streamId = stream.StreamId;
+            (await writer.PutAsync("/cache/telemetry/watch/x", new StringContent("x"))).EnsureSuccessStatusCode();
+            await stream.ReadUntilAsync(e => e.Type == "put", TimeSpan.FromSeconds(10));
+            (await follower.PostAsync($"/cache/watch/{streamId}/progress", null)).EnsureSuccessStatusCode();
+            await stream.ReadUntilAsync(e => e.Type == "progress", TimeSpan.FromSeconds(10));
+        }
+
+        var start = await SpanAsync("cache.watch.start", traceId);
+        var progress = await SpanAsync("cache.watch.progress", traceId);
+        Assert.Equal("Registered", start.GetTagItem("watch.outcome"));
+        Assert.Equal(streamId, start.GetTagItem("watch.stream_id"));
+        Assert.True((long)start.GetTagItem("watch.start_revision")! > 0);
+        Assert.Equal(streamId, progress.GetTagItem("watch.stream_id"));
+        meters.RecordObservableInstruments();
+        foreach (var name in new[]
+                 {
+                     "aspirecache.watch.active", "aspirecache.watch.events_sent", "aspirecache.watch.progress_sent",
+                     "aspirecache.watch.progress_requests", "aspirecache.watch.lag", "aspirecache.watch.history.events",
+                 })
+        {
+            Assert.True(measured.ContainsKey(name), $"{name} was not recorded");
+        }
+    }
+
     private async Task<Activity> SpanAsync(string name, ActivityTraceId traceId)
     {
         // Spans stop slightly after the response (apply and rounds finish on other threads).
