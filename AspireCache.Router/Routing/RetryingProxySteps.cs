@@ -73,7 +73,10 @@ internal sealed class RetryingProxySteps(
         }
 
         var isWrite = route == ProxyRoutes.WritesRoute;
-        var state = new RetryState(isWrite, Stopwatch.GetTimestamp() + (long)(_options.RetryDeadline.TotalSeconds * Stopwatch.Frequency));
+        var state = new RetryState(isWrite, Stopwatch.GetTimestamp() + (long)(_options.RetryDeadline.TotalSeconds * Stopwatch.Frequency))
+        {
+            IsWatch = route == ProxyRoutes.WatchRoute,
+        };
         context.Items[typeof(RetryState)] = state;
 
         if (isWrite)
@@ -132,6 +135,7 @@ internal sealed class RetryingProxySteps(
 
             var destination = feature.AvailableDestinations[0];
             state.Tried.Add(ClusterTopology.NodeIdOf(destination.DestinationId));
+            state.Destinations = feature.AllDestinations.Count;
             Activity.Current?.SetTag("aspirecache.route.destination", destination.DestinationId);
             Activity.Current?.SetTag("aspirecache.route.reason", state.Attempts == 0 ? context.Items[RoutingItems.Reason] : "retry");
             state.Attempts++;
@@ -341,6 +345,15 @@ internal sealed class RetryingProxySteps(
     {
         public bool IsWrite { get; } = isWrite;
 
+        /// <summary>
+        /// A watch whose resume point one node no longer holds (410: it restarted or installed a
+        /// snapshot) is tried on the other nodes, which may still have the history; only when every
+        /// node says 410 does the client get it (and resyncs).
+        /// </summary>
+        public bool IsWatch { get; init; }
+
+        public int Destinations { get; set; }
+
         public int Attempts { get; set; }
 
         public bool RetryRequested { get; set; }
@@ -358,6 +371,7 @@ internal sealed class RetryingProxySteps(
 
         public bool ShouldRetry(int status) => CanRetry && status switch
         {
+            StatusCodes.Status410Gone => IsWatch && Tried.Count < Destinations,
             StatusCodes.Status421MisdirectedRequest => IsWrite,
             StatusCodes.Status503ServiceUnavailable => true,
             _ => false,

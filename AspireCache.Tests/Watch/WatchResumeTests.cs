@@ -183,6 +183,30 @@ public sealed class WatchHistoryRestartTests
         Assert.True(hub.OldestAcceptedRevision > 0, "the history must start where the restored state did");
         using var gone = await restarted.GetAsync("/cache/watch?prefix=restart/&afterRevision=0");
         Assert.Equal(System.Net.HttpStatusCode.Gone, gone.StatusCode);
+
+        // Through the router, the nodes that still hold the history serve that resume point: a 410
+        // from the restarted node is tried elsewhere (whichever node the router picks first).
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using var routed = router.Client();
+        // Streams stay open, so the router's fewest-in-flight choice moves over every node in turn.
+        var open = new List<SseStream>();
+        try
+        {
+            for (var attempt = 0; attempt < 6; attempt++)
+            {
+                var resumed = await SseStream.OpenAsync(routed, "/cache/watch?prefix=restart/&afterRevision=0");
+                open.Add(resumed);
+                await resumed.ReadUntilAsync(e => e.Type == "put" && e.Key == "restart/a0", TimeSpan.FromSeconds(10));
+                Assert.NotEqual(InProcessCluster.Ids[follower], resumed.StreamId.Split('.')[0]);
+            }
+        }
+        finally
+        {
+            foreach (var stream in open)
+            {
+                await stream.DisposeAsync();
+            }
+        }
     }
 }
 
