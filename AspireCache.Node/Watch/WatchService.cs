@@ -34,7 +34,16 @@ public sealed class WatchService
         await _readIndex.EnsureLinearizableAsync(token);
         var revision = _hub.HeadRevision;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        await _hub.WaitDispatchedAsync(revision, timeout.Token);
+        try
+        {
+            await _hub.WaitDispatchedAsync(revision, timeout.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            // Never a 500: the streams could not be brought up to the confirmed revision in time.
+            throw new ClusterUnavailableException(UnavailableReason.Timeout, $"Revision {revision} was applied but not handed to the watch streams within 5 s.");
+        }
+
         return revision;
     }
 }
