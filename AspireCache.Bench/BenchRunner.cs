@@ -28,14 +28,18 @@ public static class BenchRunner
     }
 
     /// <summary>One pooled handler: HTTP/1.1 keep-alive, at most one connection per worker and server, nothing extra on the wire.</summary>
-    internal static HttpClient CreateHttpClient(BenchOptions options)
+    internal static HttpClient CreateHttpClient(BenchOptions options) =>
+        CreateHttpClient(options.Connections, options.RequestTimeout, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(5));
+
+    /// <summary>The bench tool's HTTP/1.1 client: keep-alive, no redirects, cookies, proxy, decompression or trace headers.</summary>
+    internal static HttpClient CreateHttpClient(int maxConnectionsPerServer, TimeSpan timeout, TimeSpan idleTimeout, TimeSpan connectTimeout)
     {
         var handler = new SocketsHttpHandler
         {
-            MaxConnectionsPerServer = options.Connections,
+            MaxConnectionsPerServer = maxConnectionsPerServer,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            ConnectTimeout = TimeSpan.FromSeconds(5),
+            PooledConnectionIdleTimeout = idleTimeout,
+            ConnectTimeout = connectTimeout,
             AllowAutoRedirect = false,
             UseCookies = false,
             UseProxy = false,
@@ -44,7 +48,7 @@ public static class BenchRunner
         };
         return new HttpClient(handler, disposeHandler: true)
         {
-            Timeout = options.RequestTimeout,
+            Timeout = timeout,
             DefaultRequestVersion = HttpVersion.Version11,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };

@@ -344,27 +344,8 @@ public static class WatchRunner
     // ------------------------------------------------------------------------------------------
 
     /// <summary>One connection per stream, never pooled away, no timeouts (a stream is idle for as long as the run waits).</summary>
-    private static HttpClient CreateStreamingClient()
-    {
-        var handler = new SocketsHttpHandler
-        {
-            MaxConnectionsPerServer = int.MaxValue,
-            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            ConnectTimeout = TimeSpan.FromSeconds(30),
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            UseProxy = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            ActivityHeadersPropagator = null,
-        };
-        return new HttpClient(handler, disposeHandler: true)
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-            DefaultRequestVersion = HttpVersion.Version11,
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-    }
+    private static HttpClient CreateStreamingClient() =>
+        BenchRunner.CreateHttpClient(int.MaxValue, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, TimeSpan.FromSeconds(30));
 
     private static HttpRequestMessage WatchRequest(BenchOptions options, Uri target)
     {

@@ -192,7 +192,7 @@ public sealed partial class AspireCacheClient
     /// </summary>
     internal async Task<long?> RequestWatchProgressAsync(string streamId, CancellationToken cancellationToken)
     {
-        var path = CachePaths.Watch + "/" + Uri.EscapeDataString(streamId) + "/progress";
+        var path = CachePaths.WatchProgress(streamId);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_options.Deadline);
         try

@@ -56,9 +56,9 @@ public sealed partial class AspireCacheClient : IAspireCacheClient
     public async Task<CacheItem?> GetAsync(string key, ReadOptions? options = null, CancellationToken cancellationToken = default)
     {
         ValidateKey(key);
-        if (key is "hot" or "watch")
+        if (CachePaths.IsReservedKey(key))
         {
-            // Reserved: GET /cache/hot and /cache/watch are endpoints; such keys can never be written.
+            // Reserved names are endpoints (or POST-only): such keys can never be written.
             return null;
         }
 

@@ -60,6 +60,12 @@ public static class CachePaths
     /// <summary>Long-poll for leader changes.</summary>
     public const string ClusterWatch = "/cluster/watch";
 
+    /// <summary>
+    /// Top-level names that are endpoints under <c>/cache/</c> (<c>hot</c>, <c>batch</c>,
+    /// <c>watch</c>): they can never be written as keys.
+    /// </summary>
+    public static bool IsReservedKey(string key) => key is "hot" or "batch" or "watch";
+
     /// <summary><c>/cache/watch/{streamId}/progress</c>.</summary>
     public static string WatchProgress(string streamId) => $"/cache/watch/{Uri.EscapeDataString(streamId)}/progress";
 }

@@ -8,7 +8,7 @@ public static class KeyValidator
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
     /// <summary>Top-level names that are endpoints (<c>/cache/hot</c>, <c>/cache/batch</c>, <c>/cache/watch</c>); they cannot be written.</summary>
-    public static bool IsReserved(string key) => key is "hot" or "batch" or "watch";
+    public static bool IsReserved(string key) => CachePaths.IsReservedKey(key);
 
     /// <returns><c>null</c> when the key is valid, otherwise the reason.</returns>
     public static string? Validate(string? key, int maxKeyBytes)

@@ -102,23 +102,10 @@ internal ref struct PayloadReader(ReadOnlySpan<byte> buffer)
 
     public int ReadCount()
     {
-        uint result = 0;
-        for (var shift = 0; shift < 35; shift += 7)
-        {
-            var b = ReadByte();
-            result |= (uint)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0)
-            {
-                if (result > WireFormat.MaxFieldLength)
-                {
-                    throw new CommandFormatException($"Length {result} exceeds the format's limit.");
-                }
-
-                return (int)result;
-            }
-        }
-
-        throw new CommandFormatException("Malformed varint.");
+        var result = ReadVarint64();
+        return result <= (ulong)WireFormat.MaxFieldLength
+            ? (int)result
+            : throw new CommandFormatException($"Length {result} exceeds the format's limit.");
     }
 
     public ulong ReadVarint64()

@@ -135,7 +135,10 @@ internal sealed class RetryingProxySteps(
 
             var destination = feature.AvailableDestinations[0];
             state.Tried.Add(ClusterTopology.NodeIdOf(destination.DestinationId));
-            state.Destinations = feature.AllDestinations.Count;
+            if (state.IsWatch)
+            {
+                state.Destinations = feature.AllDestinations.Count;
+            }
             Activity.Current?.SetTag("aspirecache.route.destination", destination.DestinationId);
             Activity.Current?.SetTag("aspirecache.route.reason", state.Attempts == 0 ? context.Items[RoutingItems.Reason] : "retry");
             state.Attempts++;

@@ -28,7 +28,7 @@ internal sealed class StreamOwnerLoadBalancingPolicy : ILoadBalancingPolicy
         }
 
         var node = streamId.AsSpan(0, dot);
-        foreach (var destination in cluster.Destinations.Values)
+        foreach (var destination in availableDestinations)
         {
             if (node.Equals(ClusterTopology.NodeIdOf(destination.DestinationId), StringComparison.OrdinalIgnoreCase))
             {

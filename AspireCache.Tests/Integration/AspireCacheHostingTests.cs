@@ -14,7 +14,7 @@ public sealed class AspireCacheHostingTests
         var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
         {
             Args = [],
-            AssemblyName = typeof(AspireCache.AppHost.LoopbackPorts).Assembly.GetName().Name,
+            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
             DisableDashboard = true,
         });
         var orders = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("orders");
