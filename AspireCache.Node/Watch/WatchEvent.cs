@@ -61,7 +61,13 @@ public sealed class WatchEvent
     {
         var buffer = new ArrayBufferWriter<byte>(128 + (withValue ? (Entry!.Value.Length * 4 / 3) : 0));
         buffer.Write("event: "u8);
-        buffer.Write(Encoding.ASCII.GetBytes(TypeName(Type)));
+        buffer.Write(Type switch
+        {
+            ChangeType.Put => "put"u8,
+            ChangeType.Delete => "delete"u8,
+            ChangeType.Expire => "expire"u8,
+            _ => "evict"u8,
+        });
         buffer.Write("\ndata: "u8);
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
