@@ -362,6 +362,12 @@ public sealed class AspireCacheConfigurationProvider : ConfigurationProvider, ID
             reload = changed && _loadReturned;
         }
 
+        if (firstLoad)
+        {
+            // The first load's file exists by the time Load() returns; later ones follow the reload.
+            WriteLastKnownGood(data, revision);
+        }
+
         _firstLoad.TrySetResult();
         if (reload)
         {
@@ -376,7 +382,7 @@ public sealed class AspireCacheConfigurationProvider : ConfigurationProvider, ID
             }
         }
 
-        if (changed || firstLoad)
+        if (changed && !firstLoad)
         {
             WriteLastKnownGood(data, revision);
         }
