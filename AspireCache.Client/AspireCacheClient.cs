@@ -23,7 +23,7 @@ namespace AspireCache.Client;
 /// client that way. Its <see cref="HttpClient.Timeout"/> is not used: each call is bounded by its
 /// deadline (set the timeout to <see cref="Timeout.InfiniteTimeSpan"/> for watches).
 /// </remarks>
-public sealed partial class AspireCacheClient : IAspireCacheClient
+public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDisposable
 {
     private static readonly MediaTypeHeaderValue OctetStream = new("application/octet-stream");
 
@@ -50,7 +50,16 @@ public sealed partial class AspireCacheClient : IAspireCacheClient
     {
         _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
         _options = options ?? new AspireCacheClientOptions();
+        _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
+
+    private readonly NearCache.NearCache? _nearCache;
+
+    /// <summary>The near cache, if <see cref="AspireCacheClientOptions.NearCache"/> is set (for tests).</summary>
+    internal NearCache.NearCache? NearCache => _nearCache;
+
+    /// <summary>Stops the near cache's watch stream (if any) and sends its last access report.</summary>
+    public ValueTask DisposeAsync() => _nearCache?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     /// <inheritdoc />
     public async Task<CacheItem?> GetAsync(string key, ReadOptions? options = null, CancellationToken cancellationToken = default)
@@ -62,19 +71,40 @@ public sealed partial class AspireCacheClient : IAspireCacheClient
             return null;
         }
 
-        var path = KeyPath(key) + (options?.Consistency == Consistency.Stale ? "?consistent=false" : "");
+        var consistency = options?.Consistency ?? _options.DefaultConsistency;
+        if (consistency is Consistency.LinearizableNearCache or Consistency.BoundedStaleness
+            || (consistency == Consistency.Stale && _nearCache is not null))
+        {
+            return _nearCache is not null
+                ? await _nearCache.GetAsync(key, consistency, options?.MaxStaleness, options, cancellationToken).ConfigureAwait(false)
+                : (await GetFromServerAsync(key, stale: false, options, cancellationToken).ConfigureAwait(false)).Item;
+        }
+
+        return (await GetFromServerAsync(key, consistency == Consistency.Stale, options, cancellationToken).ConfigureAwait(false)).Item;
+    }
+
+    /// <summary>
+    /// <c>GET /cache/{key}</c> from the cluster: the key's state (null if absent) and the revision it
+    /// was read at (<c>X-AspireCache-Revision</c>; null from a server that does not send it).
+    /// </summary>
+    internal async Task<(CacheItem? Item, long? Revision)> GetFromServerAsync(string key, bool stale, ReadOptions? options, CancellationToken cancellationToken)
+    {
+        var path = KeyPath(key) + (stale ? "?consistent=false" : "");
         using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken);
         try
         {
             using var response = await call.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path)).ConfigureAwait(false);
+            var revision = response.Headers.TryGetValues(CacheHeaders.Revision, out var values)
+                && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : (long?)null;
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
-                return null;
+                // 404 of the key (not of a route): only a problem of type not-found carries a revision.
+                return (null, revision);
             }
 
             await EnsureSuccessAsync(response, key, call.Token).ConfigureAwait(false);
             var bytes = await response.Content.ReadAsByteArrayAsync(call.Token).ConfigureAwait(false);
-            return new CacheItem(key, bytes, VersionOf(response) ?? 0, ExpiresAtOf(response));
+            return (new CacheItem(key, bytes, VersionOf(response) ?? 0, ExpiresAtOf(response)), revision);
         }
         catch (Exception ex)
         {
@@ -223,7 +253,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient
             query.Append("&values=false");
         }
 
-        if (options?.Consistency == Consistency.Stale)
+        if ((options?.Consistency ?? _options.DefaultConsistency) == Consistency.Stale)
         {
             query.Append("&consistent=false");
         }

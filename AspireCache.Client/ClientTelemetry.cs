@@ -21,5 +21,14 @@ public static class AspireCacheClientTelemetry
     /// <summary>Watch streams re-opened after a drop, and resyncs after a 410.</summary>
     internal static readonly Counter<long> WatchReconnects = Meter.CreateCounter<long>("aspirecache.client.watch.reconnects", description: "Watch streams re-opened (reason: dropped, closed, resync).");
 
+    /// <summary>Reads answered by a near cache (a cached absence included).</summary>
+    internal static readonly Counter<long> NearCacheHits = Meter.CreateCounter<long>("aspirecache.nearcache.hits", description: "Reads answered from the near cache.");
+
+    /// <summary>Near-cache reads sent to the cluster, by reason (miss, scope, no-progress, behind).</summary>
+    internal static readonly Counter<long> NearCacheMisses = Meter.CreateCounter<long>("aspirecache.nearcache.misses", description: "Near-cache reads answered by the cluster (reason: miss, scope, no-progress, behind).");
+
+    /// <summary>How long a linearizable near-cache read waited for its progress probe and the stream (the watch lag it saw).</summary>
+    internal static readonly Histogram<double> NearCacheWait = Meter.CreateHistogram<double>("aspirecache.nearcache.wait", unit: "s", description: "Wait of a linearizable near-cache read for a confirmed revision and the stream to reach it.");
+
     internal static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("aspirecache.client.duration", unit: "s", description: "Duration of a call, retries included.");
 }

@@ -6,8 +6,27 @@ public enum Consistency
     /// <summary>The default: the serving node waits for a read index the current leader confirmed with a quorum (no stale value, ever).</summary>
     Linearizable,
 
-    /// <summary><c>consistent=false</c>: the serving node's local state at once (may lag; still served by a node cut off from the leader).</summary>
+    /// <summary>
+    /// <c>consistent=false</c>: the serving node's local state at once (may lag; still served by a
+    /// node cut off from the leader). With a near cache, whatever it holds for a cached key, however old.
+    /// </summary>
     Stale,
+
+    /// <summary>
+    /// Linearizable, answered from the near cache when it can prove it is current: one shared,
+    /// small progress request per round trip for any number of concurrent reads, and no value on the
+    /// network (see <see cref="NearCacheOptions"/>). Without a near cache, or for keys it does not
+    /// cache, the same as <see cref="Linearizable"/>.
+    /// </summary>
+    LinearizableNearCache,
+
+    /// <summary>
+    /// Every write acknowledged more than <see cref="ReadOptions.MaxStaleness"/> (or
+    /// <see cref="NearCacheOptions.MaxStaleness"/>) before the read began is visible; answered from
+    /// the near cache with no round trip while its last confirmed progress is that young. Without a
+    /// near cache, or for keys it does not cache, the same as <see cref="Linearizable"/>.
+    /// </summary>
+    BoundedStaleness,
 }
 
 /// <summary>Options of the client as a whole (<see cref="AspireCacheClient"/>).</summary>
@@ -34,6 +53,12 @@ public sealed class AspireCacheClientOptions
 
     /// <summary>A credential sent as <c>Authorization: Bearer</c> on every request, if set.</summary>
     public string? Credential { get; set; }
+
+    /// <summary>The near cache (off when null): which keys, its bounds, its staleness default.</summary>
+    public NearCacheOptions? NearCache { get; set; }
+
+    /// <summary>Consistency of reads that do not name one (default <see cref="Consistency.Linearizable"/>).</summary>
+    public Consistency DefaultConsistency { get; set; } = Consistency.Linearizable;
 }
 
 /// <summary>Per-call options common to every operation.</summary>
@@ -46,8 +71,11 @@ public class CallOptions
 /// <summary>Options of a read (<see cref="IAspireCacheClient.GetAsync"/>, listing).</summary>
 public sealed class ReadOptions : CallOptions
 {
-    /// <summary>Linearizable (default) or stale.</summary>
-    public Consistency Consistency { get; set; } = Consistency.Linearizable;
+    /// <summary>How the read is served; null = <see cref="AspireCacheClientOptions.DefaultConsistency"/> (linearizable unless set).</summary>
+    public Consistency? Consistency { get; set; }
+
+    /// <summary>The bound of a <see cref="Client.Consistency.BoundedStaleness"/> read (default <see cref="NearCacheOptions.MaxStaleness"/>).</summary>
+    public TimeSpan? MaxStaleness { get; set; }
 }
 
 /// <summary>Options of a write (<see cref="IAspireCacheClient.SetAsync"/>).</summary>

@@ -16,6 +16,14 @@ public static class CacheHeaders
     public const string ReadIndex = "X-AspireCache-Read-Index";
 
     /// <summary>Answer: milliseconds left before the value expires.</summary>
+    /// <summary>
+    /// On a read (GET of a key, a list page): the state revision the answer was taken from. The key's
+    /// value (or its absence) is exactly its state at that revision: no change to the key lies between
+    /// its version and this revision. A near cache may keep the answer and apply the watch's changes
+    /// after it.
+    /// </summary>
+    public const string Revision = "X-AspireCache-Revision";
+
     public const string TtlMs = "X-AspireCache-Ttl-Ms";
 
     /// <summary>Request: one key per logical write; a retry with the same key is applied once.</summary>

@@ -14,6 +14,13 @@ public sealed class BatchRequest
     public Dictionary<string, long>? If { get; set; }
 }
 
+/// <summary>
+/// <c>POST /cache/hot</c>: reads a client served from its near cache since its last report, key →
+/// count. The node counts them as its own reads (hot-key statistics, LRU recency), so that keys a
+/// near cache keeps hot are not evicted for looking cold.
+/// </summary>
+public sealed record AccessReport(Dictionary<string, long> Keys);
+
 public sealed record HotKeyItem(string Key, long EstimatedReads);
 
 /// <summary><c>GET /cache/hot</c>: estimated reads with a decaying half-life, heaviest first.</summary>

@@ -6,6 +6,7 @@ namespace AspireCache.Node.Api;
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WriteResponse))]
+[JsonSerializable(typeof(AccessReport))]
 [JsonSerializable(typeof(BatchRequest))]
 [JsonSerializable(typeof(BatchResponse))]
 [JsonSerializable(typeof(ClusterStatusResponse))]

@@ -30,6 +30,7 @@ public static class CacheApi
         var cache = app.MapGroup("/cache");
         cache.MapGet("/", ListAsync);
         cache.MapGet("/hot", HotKeys);
+        cache.MapPost("/hot", ReportNearCacheHits);
         cache.MapPost("/batch", BatchAsync);
         cache.MapGet("/{**key}", GetAsync);
         cache.MapPut("/{**key}", PutAsync);
@@ -56,6 +57,7 @@ public static class CacheApi
 
         var read = await cache.GetAsync(key, consistent, token);
         WriteConsistencyHeaders(http, read.Position);
+        http.Response.Headers[CacheHeaders.Revision] = read.Revision.ToString(CultureInfo.InvariantCulture);
         if (read.Entry is not { } entry)
         {
             return Problems.KeyNotFound(key);
@@ -101,6 +103,46 @@ public static class CacheApi
         return TypedResults.Ok(new HotKeysResponse(cluster.NodeId, tracker.HalfLife.TotalSeconds, [.. top.Select(h => new HotKeyItem(h.Key, h.EstimatedCount))]));
     }
 
+    /// <summary>
+    /// <c>POST /cache/hot</c> <c>{"keys":{"k":12}}</c>: reads a client answered from its near cache.
+    /// They count as this node's reads for the hot-key statistics and for LRU recency (forwarded to
+    /// the leader as a follower's own reads are), so a key every instance keeps locally is neither
+    /// invisible in <c>GET /cache/hot</c> nor the first evicted. At most
+    /// <see cref="MaxReportedKeys"/> keys per report (else 400); counts are capped per key.
+    /// </summary>
+    public static Results<NoContent, ProblemHttpResult> ReportNearCacheHits(AccessReport? report, HotKeyTracker tracker, Eviction.AccessTracker access, TimeProvider clock)
+    {
+        if (report?.Keys is not { } keys)
+        {
+            return Problems.BadRequest("Invalid access report", "The body must be {\"keys\": {\"<key>\": <count>, ...}}.");
+        }
+
+        if (keys.Count > MaxReportedKeys)
+        {
+            return Problems.BadRequest("Invalid access report", $"At most {MaxReportedKeys} keys per report.");
+        }
+
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var (key, count) in keys)
+        {
+            if (string.IsNullOrEmpty(key) || count <= 0)
+            {
+                continue;
+            }
+
+            tracker.Record(key, Math.Min(count, MaxReportedCount));
+            access.Touch(key, now);
+        }
+
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Keys one near-cache access report may name.</summary>
+    public const int MaxReportedKeys = 4096;
+
+    /// <summary>Reads one report may claim for one key (a bound on what one client can make look hot).</summary>
+    public const long MaxReportedCount = 1_000_000;
+
     /// <summary><c>GET /cache?prefix=app/&amp;after=app/x&amp;limit=100&amp;values=true&amp;consistent=true</c>: one page of keys in order.</summary>
     public static async Task<Results<Ok<ListResponse>, ProblemHttpResult>> ListAsync(
         HttpContext http,
@@ -126,6 +168,7 @@ public static class CacheApi
         var withValues = !bool.TryParse(query["values"], out var values) || values;
         var listed = await cache.ListAsync(prefix, after, limit, consistent, token);
         WriteConsistencyHeaders(http, listed.Position);
+        http.Response.Headers[CacheHeaders.Revision] = listed.Revision.ToString(CultureInfo.InvariantCulture);
         var (page, more) = (listed.Page, listed.More);
         var items = new List<ListItem>(page.Count);
         long bytes = 0;

@@ -16,7 +16,7 @@ namespace AspireCache.Node.Cache;
 public readonly record struct ReadPosition(bool Linearizable, long ReadIndex, long AppliedIndex, long CommitIndex);
 
 /// <summary>A key's value as read, or <c>null</c> when absent or expired; <paramref name="NowUnixMs"/> is the clock the expiry was judged by.</summary>
-public readonly record struct ReadResult(CacheEntry? Entry, long NowUnixMs, ReadPosition Position);
+public readonly record struct ReadResult(CacheEntry? Entry, long NowUnixMs, ReadPosition Position, long Revision);
 
 /// <summary>One page of a prefix, at one revision of the state.</summary>
 public readonly record struct ListResult(List<KeyValuePair<string, CacheEntry>> Page, bool More, long Revision, ReadPosition Position);
@@ -55,17 +55,20 @@ public sealed class CacheService(
         activity?.SetTag("cache.consistency", linearizable ? "linearizable" : "stale");
         var position = await EstablishAsync(linearizable, token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        if (!State.TryGet(key, out var entry) || entry.IsExpiredAt(now))
+
+        // One immutable view: the answer is the key's state at exactly view.Revision (near caches rely on it).
+        var view = State.Current;
+        if (!view.Entries.TryGetValue(key, out var entry) || entry.IsExpiredAt(now))
         {
             activity?.SetTag("cache.hit", false);
-            return new ReadResult(null, now, position);
+            return new ReadResult(null, now, position, view.Revision);
         }
 
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
         access.Touch(key, now);
         hotKeys.Record(key);
-        return new ReadResult(entry, now, position);
+        return new ReadResult(entry, now, position, view.Revision);
     }
 
     /// <summary>Up to <paramref name="limit"/> live keys under <paramref name="prefix"/> after <paramref name="after"/>, from one immutable view.</summary>

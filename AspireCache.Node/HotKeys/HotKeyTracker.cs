@@ -126,9 +126,13 @@ public sealed class HotKeyTracker
     public TimeSpan HalfLife { get; }
 
     /// <summary>Counts one access to <paramref name="key"/>. Thread-safe, lock-free and allocation-free on the common path.</summary>
-    public void Record(string key)
+    public void Record(string key) => Record(key, 1);
+
+    /// <summary>Counts <paramref name="count"/> accesses to <paramref name="key"/> at once (a near cache's report).</summary>
+    public void Record(string key, long count)
     {
         ArgumentNullException.ThrowIfNull(key);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
 
         if (--t_decayCheckCountdown < 0)
         {
@@ -143,7 +147,7 @@ public sealed class HotKeyTracker
         for (var row = 0; row < multipliers.Length; row++)
         {
             var index = (row * _width) + (int)((hash * multipliers[row]) >> _shift);
-            var value = Interlocked.Increment(ref sketch[index]);
+            var value = Interlocked.Add(ref sketch[index], count);
             if (value < estimate)
             {
                 estimate = value;
