@@ -38,7 +38,6 @@ internal sealed class NearCache : IAsyncDisposable
     private readonly NearCacheStore _store;
     private readonly ProgressProbe _probes;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<string, long> _localReads = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _missedReads = new(StringComparer.Ordinal);
     private readonly Task _follower;
     private readonly Task _housekeeping;
@@ -170,18 +169,13 @@ internal sealed class NearCache : IAsyncDisposable
         }
 
         AspireCacheClientTelemetry.NearCacheHits.Add(1);
-        if (entry.Value is null)
+        Interlocked.Increment(ref _store.Hits);
+        if (entry.Value is not null)
         {
-            item = null;
-            return true;
+            Interlocked.Increment(ref entry.Hits);
         }
 
-        if (_localReads.Count < MaxReportedKeys || _localReads.ContainsKey(key))
-        {
-            _localReads.AddOrUpdate(key, 1, static (_, n) => n + 1);
-        }
-
-        item = new CacheItem(key, entry.Value, entry.Version, null);
+        item = entry.Item;
         return true;
     }
 
@@ -377,9 +371,9 @@ internal sealed class NearCache : IAsyncDisposable
         foreach (var key in current)
         {
             // Keys already hot are read locally (not counted as missed): keep them while they are read at all.
-            if (_localReads.TryGetValue(key, out var n) || _store.TryGet(key, out _))
+            if (_store.TryGet(key, out var entry))
             {
-                candidates = [.. candidates, new KeyValuePair<string, long>(key, Math.Max(n, 1) * 2)];
+                candidates = [.. candidates, new KeyValuePair<string, long>(key, Math.Max(Volatile.Read(ref entry.Hits), 1) * 2)];
             }
         }
 
@@ -420,18 +414,10 @@ internal sealed class NearCache : IAsyncDisposable
 
     private async Task FlushAccessReportAsync(CancellationToken token)
     {
-        if (_localReads.IsEmpty)
+        var report = _store.TakeHits(MaxReportedKeys);
+        if (report.Count == 0)
         {
             return;
-        }
-
-        var report = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var key in _localReads.Keys)
-        {
-            if (_localReads.TryRemove(key, out var count))
-            {
-                report[key] = count;
-            }
         }
 
         await _client.ReportAccessAsync(report, token).ConfigureAwait(false);

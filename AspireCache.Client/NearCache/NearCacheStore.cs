@@ -27,6 +27,8 @@ namespace AspireCache.Client.NearCache;
 /// </remarks>
 internal sealed class NearCacheStore(NearCacheOptions options)
 {
+    private static readonly long RecencyResolution = Stopwatch.Frequency / 100;
+
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private long _position;
@@ -36,7 +38,7 @@ internal sealed class NearCacheStore(NearCacheOptions options)
     private TaskCompletionSource _advanced = NewSignal();
 
     /// <summary>A cached key: its value (null = the key is absent) at revision <see cref="AsOf"/>.</summary>
-    internal sealed class Entry(byte[]? value, long version, long asOf)
+    internal sealed class Entry(string key, byte[]? value, long version, long asOf)
     {
         public byte[]? Value { get; } = value;
 
@@ -44,7 +46,13 @@ internal sealed class NearCacheStore(NearCacheOptions options)
 
         public long AsOf { get; } = asOf;
 
+        /// <summary>The answer handed out for a hit (immutable: built once, shared by every hit).</summary>
+        public CacheItem? Item { get; } = value is null ? null : new CacheItem(key, value, version, null);
+
         public long LastUsed = Stopwatch.GetTimestamp();
+
+        /// <summary>Local hits not yet reported to the cluster.</summary>
+        public long Hits;
 
         public long Size(string key) => (key.Length * 2) + (Value?.Length ?? 0) + 64;
     }
@@ -65,11 +73,43 @@ internal sealed class NearCacheStore(NearCacheOptions options)
     /// <summary>Entries dropped for the bounds (for the metric).</summary>
     public long Evictions;
 
+    /// <summary>Resyncs (410) the store went through.</summary>
+    public long Resyncs;
+
+    /// <summary>Reads answered from the store.</summary>
+    public long Hits;
+
+    /// <summary>Takes the unreported hit counts of up to <paramref name="max"/> entries.</summary>
+    public Dictionary<string, long> TakeHits(int max)
+    {
+        var report = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (key, entry) in _entries)
+        {
+            if (report.Count >= max)
+            {
+                break;
+            }
+
+            if (Volatile.Read(ref entry.Hits) > 0 && Interlocked.Exchange(ref entry.Hits, 0) is var hits and > 0)
+            {
+                report[key] = hits;
+            }
+        }
+
+        return report;
+    }
+
     public bool TryGet(string key, out Entry entry)
     {
         if (_entries.TryGetValue(key, out entry!))
         {
-            entry.LastUsed = Stopwatch.GetTimestamp();
+            // Recency to ~10 ms: readers on many threads do not all write the same cache line per hit.
+            var now = Stopwatch.GetTimestamp();
+            if (now - entry.LastUsed > RecencyResolution)
+            {
+                entry.LastUsed = now;
+            }
+
             return true;
         }
 
@@ -138,6 +178,7 @@ internal sealed class NearCacheStore(NearCacheOptions options)
     {
         lock (_gate)
         {
+            Resyncs++;
             Clear();
             Volatile.Write(ref _validFrom, long.MaxValue);
         }
@@ -215,7 +256,7 @@ internal sealed class NearCacheStore(NearCacheOptions options)
                 return false;
             }
 
-            Put(key, new Entry(value, version, readAt));
+            Put(key, new Entry(key, value, version, readAt));
             TrimToBounds();
             return true;
         }
@@ -231,7 +272,7 @@ internal sealed class NearCacheStore(NearCacheOptions options)
         if (e.Type == WatchEventType.Put && e.ExpiresAt is null && e.Value is { } value
             && value.Length <= options.MaxValueBytes && (existing is not null || inScope(e.Key)))
         {
-            Put(e.Key, new Entry(value.ToArray(), e.Revision, e.Revision));
+            Put(e.Key, new Entry(e.Key, value.ToArray(), e.Revision, e.Revision));
             TrimToBounds();
         }
         else if (existing is not null && _entries.TryRemove(e.Key, out var removed))

@@ -120,6 +120,11 @@ public static class WatchApi
                 telemetry.Refused("full");
                 http.Response.Headers.RetryAfter = "1";
                 return (Problems.Create(StatusCodes.Status503ServiceUnavailable, "too-many-watchers", "This node serves as many watch streams as it may", $"The node's limit is {options.MaxWatchers} streams. Retry later or on another node."), null);
+            case RegisterOutcome.Stopping:
+                telemetry.Refused("stopping");
+                http.Response.Headers.RetryAfter = "1";
+                http.Response.Headers.Connection = "close";
+                return (Problems.Create(StatusCodes.Status503ServiceUnavailable, "node-stopping", "This node is stopping", "Watch again on another node (or on this one once it is back): resume with Last-Event-ID."), null);
         }
 
         return (null, watcher);

@@ -14,6 +14,9 @@ public enum RegisterOutcome
 
     /// <summary>The node serves <see cref="WatchOptions.MaxWatchers"/> streams already (503).</summary>
     Full,
+
+    /// <summary>The node is stopping: its streams were closed and no new one opens (503).</summary>
+    Stopping,
 }
 
 /// <summary>
@@ -207,6 +210,13 @@ public sealed class WatchHub : IChangeFeed, IDisposable
         watcher = null;
         lock (_dispatchLock)
         {
+            if (_closedFor is not null)
+            {
+                // A client reconnecting on its kept-alive connection while the node shuts down must
+                // not get a stream that would hold the shutdown open.
+                return RegisterOutcome.Stopping;
+            }
+
             if (_watchers.Count >= _options.MaxWatchers)
             {
                 return RegisterOutcome.Full;
@@ -304,12 +314,15 @@ public sealed class WatchHub : IChangeFeed, IDisposable
         return waiter.Task.WaitAsync(token);
     }
 
-    /// <summary>Closes every stream (node stopping): each learns the revision to resume from.</summary>
+    private CloseReason? _closedFor;
+
+    /// <summary>Closes every stream (node stopping) and refuses new ones: each learns the revision to resume from.</summary>
     public void CloseAll(CloseReason reason)
     {
         List<Watcher> all;
         lock (_dispatchLock)
         {
+            _closedFor = reason;
             all = [.. _watchers.Values];
             foreach (var watcher in all)
             {

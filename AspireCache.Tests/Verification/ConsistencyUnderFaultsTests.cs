@@ -334,7 +334,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
     }
 
     /// <summary>One fault at a time, each healed before the next: leader crash, partitions 2+1 and 1+1+1, restart of all nodes, follower crash.</summary>
-    private static async Task RunNemesisAsync(InProcessCluster cluster, ConcurrentQueue<string> faults, CancellationToken stop)
+    internal static async Task RunNemesisAsync(InProcessCluster cluster, ConcurrentQueue<string> faults, CancellationToken stop)
     {
         var step = 0;
         try
