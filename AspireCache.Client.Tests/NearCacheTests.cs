@@ -178,5 +178,21 @@ public sealed class NearCacheTests(ClusterFixture fixture, ITestOutputHelper out
         }
     }
 
+    [Fact]
+    public async Task A_malformed_or_oversized_access_report_is_a_400_problem()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Router.Url };
+        var empty = await http.PostAsync("/cache/hot", new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(400, (int)empty.StatusCode);
+        Assert.Equal("application/problem+json", empty.Content.Headers.ContentType?.MediaType);
+
+        var tooMany = "{\"keys\":{" + string.Join(',', Enumerable.Range(0, 5000).Select(i => $"\"k{i}\":1")) + "}}";
+        var big = await http.PostAsync("/cache/hot", new StringContent(tooMany, Encoding.UTF8, "application/json"));
+        Assert.Equal(400, (int)big.StatusCode);
+
+        var fine = await http.PostAsync("/cache/hot", new StringContent("{\"keys\":{\"near/x\":3}}", Encoding.UTF8, "application/json"));
+        Assert.Equal(204, (int)fine.StatusCode);
+    }
+
     private static ref long ProbesOf(AspireCacheClient client) => ref client.NearCache!.Probes.Sent;
 }
