@@ -6,7 +6,7 @@ using Microsoft.Extensions.Configuration;
 var builder = DistributedApplication.CreateBuilder(args);
 var options = builder.Configuration.GetSection(AppHostOptions.SectionName).Get<AppHostOptions>() ?? new AppHostOptions();
 
-builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("cache", cluster =>
+var cache = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("cache", cluster =>
 {
     // Tests, tools and the README address these resources by name.
     cluster.NodeNames = ["node1", "node2", "node3"];
@@ -18,5 +18,17 @@ builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("
     cluster.LowerElectionTimeoutMs = options.LowerElectionTimeoutMs;
     cluster.UpperElectionTimeoutMs = options.UpperElectionTimeoutMs;
 });
+
+// A sample service on the cluster: a catalog API using the client, live configuration (config/catalog/)
+// and HybridCache over the cluster. F5 shows a PUT to config/catalog/Catalog/Greeting in GET /settings.
+// Its port is fixed beside the router's default (5090) for the README's curl; when the router is moved
+// (tests run beside an F5 session) the catalog gets a free port too, unless AspireCache:CatalogPort says.
+var catalogPort = builder.Configuration.GetValue<int?>("AspireCache:CatalogPort") ?? (options.RouterPort == 5080 ? 5090 : null);
+builder.AddProject<Projects.AspireCache_Sample>("catalog", launchProfileName: null)
+    .WithHttpEndpoint(port: catalogPort)
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck("/health")
+    .WithReference(cache)
+    .WaitFor(cache);
 
 builder.Build().Run();

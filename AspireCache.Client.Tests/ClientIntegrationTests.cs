@@ -57,6 +57,35 @@ public sealed class ClientIntegrationTests(ClusterFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task The_near_cache_and_the_default_consistency_bind_from_configuration()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:cache"] = $"Endpoint={fixture.Router.Url}",
+            ["Aspire:AspireCache:Client:NearCache:Prefixes:0"] = "integration/near/",
+            ["Aspire:AspireCache:Client:NearCache:MaxEntries"] = "50",
+            ["Aspire:AspireCache:Client:DefaultConsistency"] = "LinearizableNearCache",
+        });
+        builder.AddAspireCacheClient("cache");
+        using var host = builder.Build();
+
+        var client = (AspireCacheClient)host.Services.GetRequiredService<IAspireCacheClient>();
+        await client.SetAsync("integration/near/a", "1"u8.ToArray());
+        // Until its watch stream is up the near cache sends reads to the cluster; then it keeps them.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        do
+        {
+            Assert.Equal("1", System.Text.Encoding.UTF8.GetString((await client.GetAsync("integration/near/a"))!.Value.Span));
+            Assert.True(DateTime.UtcNow < deadline, "a default read should have used (and filled) the near cache");
+        }
+        while (!client.NearCache!.Store.TryGet("integration/near/a", out _));
+
+        Assert.True(client.NearCache.InScope("integration/near/b"));
+        Assert.False(client.NearCache.InScope("integration/other"));
+    }
+
+    [Fact]
     public void A_missing_endpoint_is_a_clear_configuration_error()
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());

@@ -10,7 +10,9 @@ namespace Microsoft.Extensions.Hosting;
 /// <summary>
 /// The AspireCache client integration, shaped like Aspire's own (<c>AddRedisClient</c>):
 /// <c>builder.AddAspireCacheClient("cache")</c> registers <see cref="IAspireCacheClient"/>, a
-/// health check, tracing and metrics.
+/// health check, tracing and metrics. Every registration for one connection name (plain, keyed,
+/// <c>AddAspireCacheDistributedCache</c>) shares one client, HttpClient and health check; the first
+/// registration's settings decide.
 /// </summary>
 public static class AspireCacheClientExtensions
 {
@@ -61,8 +63,40 @@ public static class AspireCacheClientExtensions
         Action<AspireCacheClientSettings>? configureSettings,
         Action<IHttpClientBuilder>? configureHttpClient)
     {
+        var connection = AddConnection(builder, connectionName, plain: serviceKey is null, configureSettings, configureHttpClient);
+        if (serviceKey is null)
+        {
+            builder.Services.AddSingleton(connection.Resolve);
+        }
+        else
+        {
+            builder.Services.AddKeyedSingleton(serviceKey, (services, _) => connection.Resolve(services));
+        }
+    }
+
+    /// <summary>
+    /// Registers the connection <paramref name="connectionName"/> once per builder: its settings, its
+    /// named HttpClient, one shared <see cref="AspireCacheClient"/> (an internal keyed singleton), the
+    /// health check, tracing and metrics. Later calls for the same connection (the keyed or plain
+    /// client, the distributed cache) share it; the first call's settings decide.
+    /// </summary>
+    internal static AspireCacheConnection AddConnection(
+        IHostApplicationBuilder builder,
+        string connectionName,
+        bool plain,
+        Action<AspireCacheClientSettings>? configureSettings,
+        Action<IHttpClientBuilder>? configureHttpClient)
+    {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(connectionName);
+
+        var connections = builder.Properties.TryGetValue(typeof(AspireCacheConnection), out var existing)
+            ? (Dictionary<string, AspireCacheConnection>)existing
+            : (Dictionary<string, AspireCacheConnection>)(builder.Properties[typeof(AspireCacheConnection)] = new Dictionary<string, AspireCacheConnection>(StringComparer.Ordinal));
+        if (connections.TryGetValue(connectionName, out var registered))
+        {
+            return registered;
+        }
 
         var settings = new AspireCacheClientSettings();
         var section = builder.Configuration.GetSection(DefaultConfigSectionName);
@@ -93,27 +127,25 @@ public static class AspireCacheClientExtensions
             MaxRetryDelay = settings.MaxRetryDelay,
             FollowLeaderUrl = settings.FollowLeaderUrl,
             Credential = settings.Key,
+            NearCache = settings.NearCache,
+            DefaultConsistency = settings.DefaultConsistency,
         };
 
-        IAspireCacheClient Create(IServiceProvider services)
+        var connection = new AspireCacheConnection(connectionName);
+        builder.Services.AddKeyedSingleton<IAspireCacheClient>(connection.ServiceKey, (services, _) =>
         {
             var factory = services.GetRequiredService<IHttpClientFactory>();
             return new AspireCacheClient(() => factory.CreateClient(httpName), options);
-        }
-
-        if (serviceKey is null)
-        {
-            builder.Services.AddSingleton(Create);
-        }
-        else
-        {
-            builder.Services.AddKeyedSingleton(serviceKey, (services, _) => Create(services));
-        }
+        });
+        connections[connectionName] = connection;
 
         if (!settings.DisableHealthChecks)
         {
+            // A plain (not keyed) registration's check is "AspireCache", a keyed one's "AspireCache_{name}".
+            var checkName = plain && !connections.Values.Any(c => c.HealthCheckName == "AspireCache") ? "AspireCache" : "AspireCache_" + connectionName;
+            connection.HealthCheckName = checkName;
             builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
-                serviceKey is null ? "AspireCache" : "AspireCache_" + connectionName,
+                checkName,
                 services => new AspireCacheHealthCheck(services.GetRequiredService<IHttpClientFactory>(), httpName),
                 failureStatus: default,
                 tags: default,
@@ -129,5 +161,21 @@ public static class AspireCacheClientExtensions
         {
             builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(AspireCacheClientTelemetry.Name));
         }
+
+        return connection;
     }
+}
+
+/// <summary>One registered connection: the key of its shared client among the services.</summary>
+/// <param name="Name">The connection string's name.</param>
+internal sealed record AspireCacheConnection(string Name)
+{
+    /// <summary>The internal service key of the connection's one <see cref="IAspireCacheClient"/>.</summary>
+    public string ServiceKey { get; } = "AspireCache.Client.Connection:" + Name;
+
+    /// <summary>The name of its health check, if it has one.</summary>
+    public string? HealthCheckName { get; set; }
+
+    /// <summary>The connection's client.</summary>
+    public IAspireCacheClient Resolve(IServiceProvider services) => services.GetRequiredKeyedService<IAspireCacheClient>(ServiceKey);
 }

@@ -22,6 +22,17 @@ public sealed class AspireCacheClientSettings
     /// <summary>Follow <c>X-AspireCache-Leader-Url</c> of a 421 (default <c>true</c>); turn off when node URLs are not reachable from this app.</summary>
     public bool FollowLeaderUrl { get; set; } = true;
 
+    /// <summary>
+    /// The near cache (off unless set), e.g. <c>"NearCache": { "Prefixes": [ "config/" ], "HotKeys": 100 }</c>
+    /// in <c>Aspire:AspireCache:Client</c>. Reads use it when they ask for
+    /// <see cref="Consistency.LinearizableNearCache"/>, <see cref="Consistency.BoundedStaleness"/> or
+    /// <see cref="Consistency.Stale"/>, or when <see cref="DefaultConsistency"/> is one of those.
+    /// </summary>
+    public NearCacheOptions? NearCache { get; set; }
+
+    /// <summary>Consistency of reads that do not name one (default <see cref="Consistency.Linearizable"/>).</summary>
+    public Consistency DefaultConsistency { get; set; } = Consistency.Linearizable;
+
     /// <summary>Do not register the health check (GET <c>/health</c> on <see cref="Endpoint"/>).</summary>
     public bool DisableHealthChecks { get; set; }
 

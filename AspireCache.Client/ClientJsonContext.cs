@@ -7,6 +7,7 @@ namespace AspireCache.Client;
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WriteResponse))]
 [JsonSerializable(typeof(AccessReport))]
+[JsonSerializable(typeof(ClusterStatusResponse))]
 [JsonSerializable(typeof(BatchRequest))]
 [JsonSerializable(typeof(BatchResponse))]
 [JsonSerializable(typeof(ListResponse))]

@@ -55,7 +55,7 @@ public sealed class ManifestTests
         var cache = resources.GetProperty("cache");
         Assert.Equal("value.v0", cache.GetProperty("type").GetString());
         Assert.Equal("Endpoint={router.bindings.http.url}", cache.GetProperty("connectionString").GetString());
-        Assert.Equal(["cache", "node1", "node2", "node3", "router"], resources.EnumerateObject().Select(r => r.Name).Order());
+        Assert.Equal(["cache", "catalog", "node1", "node2", "node3", "router"], resources.EnumerateObject().Select(r => r.Name).Order());
         File.Delete(output);
     }
 }
