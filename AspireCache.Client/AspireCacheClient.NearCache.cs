@@ -16,7 +16,7 @@ public sealed partial class AspireCacheClient
         deadline.CancelAfter(_options.Deadline);
         try
         {
-            using var request = Prepare(new HttpRequestMessage(HttpMethod.Post, CachePaths.HotKeys), leader: null, idempotencyKey: null);
+            using var request = Prepare(new HttpRequestMessage(HttpMethod.Post, CachePaths.HotKeys), leader: _direct?.Target(write: true), idempotencyKey: null);
             request.Content = JsonContent.Create(new AccessReport(keys), ClientJsonContext.Default.AccessReport);
             using var response = await _http().SendAsync(request, deadline.Token).ConfigureAwait(false);
         }

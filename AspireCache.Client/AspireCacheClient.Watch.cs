@@ -146,7 +146,7 @@ public sealed partial class AspireCacheClient
                             filter = null;
                         }
 
-                        yield return new WatchBatch([new WatchEvent(WatchEventType.Progress, "", r)], r, progress?.StreamId, null);
+                        yield return new WatchBatch([new WatchEvent(WatchEventType.Progress, "", r)], r, progress?.StreamId, null, opened.Node);
                     }
 
                     continue;
@@ -190,14 +190,14 @@ public sealed partial class AspireCacheClient
     /// leader-confirmed progress event. Returns the revision it will report, or null when the stream
     /// is gone or the request failed (the stream's periodic progress remains).
     /// </summary>
-    internal async Task<long?> RequestWatchProgressAsync(string streamId, CancellationToken cancellationToken)
+    internal async Task<long?> RequestWatchProgressAsync(string streamId, Uri? node, CancellationToken cancellationToken)
     {
         var path = CachePaths.WatchProgress(streamId);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_options.Deadline);
         try
         {
-            using var request = Prepare(new HttpRequestMessage(HttpMethod.Post, path), leader: null, idempotencyKey: null);
+            using var request = Prepare(new HttpRequestMessage(HttpMethod.Post, path), leader: node, idempotencyKey: null);
             using var response = await _http().SendAsync(request, deadline.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
@@ -242,11 +242,23 @@ public sealed partial class AspireCacheClient
         return path.ToString();
     }
 
-    private readonly record struct Opened(HttpResponseMessage? Response, bool Gone, Exception? Error, Exception? Fatal);
+    private readonly record struct Opened(HttpResponseMessage? Response, bool Gone, Exception? Error, Exception? Fatal, Uri? Node = null);
 
     private async Task<Opened> OpenWatchAsync(string path, long? resume, CancellationToken token)
     {
-        var request = Prepare(new HttpRequestMessage(HttpMethod.Get, path), leader: null, idempotencyKey: null);
+        var node = _direct?.Target(write: false);
+        var opened = await OpenWatchOnAsync(path, resume, node, token).ConfigureAwait(false);
+        if (node is not null && opened.Response is null && !opened.Gone)
+        {
+            _direct!.Failed(node);
+        }
+
+        return opened with { Node = node };
+    }
+
+    private async Task<Opened> OpenWatchOnAsync(string path, long? resume, Uri? node, CancellationToken token)
+    {
+        var request = Prepare(new HttpRequestMessage(HttpMethod.Get, path), leader: node, idempotencyKey: null);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         if (resume is { } after)
         {
@@ -472,7 +484,8 @@ public sealed partial class AspireCacheClient
 /// <param name="Revision">Every change up to this revision was delivered (for a resync's puts: the key's version).</param>
 /// <param name="StreamId">For a progress event from the server: the stream that sent it (for on-demand progress).</param>
 /// <param name="ListedThrough">For the progress closing a resync listing: the highest revision of its pages.</param>
-internal sealed record WatchBatch(IReadOnlyList<WatchEvent> Events, long Revision, string? StreamId, long? ListedThrough);
+/// <param name="Node">Direct mode: the node serving the stream (progress requests go there); null through the router.</param>
+internal sealed record WatchBatch(IReadOnlyList<WatchEvent> Events, long Revision, string? StreamId, long? ListedThrough, Uri? Node = null);
 
 /// <summary>
 /// After a resync listed at several revisions (one per page), which changes after the watch's start

@@ -37,7 +37,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         : this(() => httpClient, options)
     {
         ArgumentNullException.ThrowIfNull(httpClient);
-        if (httpClient.BaseAddress is null)
+        if (httpClient.BaseAddress is null && options?.Nodes is not { Count: > 0 })
         {
             throw new ArgumentException("The HttpClient needs a BaseAddress (the router's URL).", nameof(httpClient));
         }
@@ -50,16 +50,33 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
     {
         _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
         _options = options ?? new AspireCacheClientOptions();
+        _direct = _options.Nodes is { Count: > 0 } nodes ? new Direct.NodeDirectory(_http, nodes) : null;
         _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
+
+    private readonly Direct.NodeDirectory? _direct;
+
+    /// <summary>Direct mode's view of the nodes, if <see cref="AspireCacheClientOptions.Nodes"/> is set (for tests).</summary>
+    internal Direct.NodeDirectory? Direct => _direct;
 
     private readonly NearCache.NearCache? _nearCache;
 
     /// <summary>The near cache, if <see cref="AspireCacheClientOptions.NearCache"/> is set (for tests).</summary>
     internal NearCache.NearCache? NearCache => _nearCache;
 
-    /// <summary>Stops the near cache's watch stream (if any) and sends its last access report.</summary>
-    public ValueTask DisposeAsync() => _nearCache?.DisposeAsync() ?? ValueTask.CompletedTask;
+    /// <summary>Stops the near cache's watch stream (if any), sends its last access report, and stops following the leader (direct mode).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_nearCache is not null)
+        {
+            await _nearCache.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_direct is not null)
+        {
+            await _direct.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <inheritdoc />
     public async Task<CacheItem?> GetAsync(string key, ReadOptions? options = null, CancellationToken cancellationToken = default)
@@ -464,7 +481,8 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             {
                 _attempts++;
                 HttpResponseMessage response;
-                var request = _client.Prepare(build(), leader, _idempotencyKey);
+                var target = leader ?? _client._direct?.Target(_isWrite);
+                var request = _client.Prepare(build(), target, _idempotencyKey);
                 try
                 {
                     response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
@@ -492,6 +510,11 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                     lastError = ex;
                     leader = null;
                     request.Dispose();
+                    if (target is not null)
+                    {
+                        _client._direct?.Failed(target);
+                    }
+
                     Count("connection");
                     await DelayAsync(_client.Backoff(_attempts), lastProblem, lastRetryAfter, lastError, last).ConfigureAwait(false);
                     continue;
@@ -537,6 +560,12 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 {
                     Count(status.ToString(CultureInfo.InvariantCulture));
                     leader = null;
+                    if (target is not null && status == 503)
+                    {
+                        // Direct mode: this node cannot serve now (no leader known, cut off): try another.
+                        _client._direct?.Failed(target);
+                    }
+
                     var backoff = _client.Backoff(_attempts);
                     delay = lastRetryAfter is { } after
                         ? TimeSpan.FromTicks(Math.Min(Math.Max(after.Ticks, backoff.Ticks), _client._options.MaxRetryDelay.Ticks))

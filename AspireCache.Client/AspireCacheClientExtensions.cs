@@ -104,7 +104,7 @@ public static class AspireCacheClientExtensions
         section.GetSection(connectionName).Bind(settings);
         settings.ParseConnectionString(builder.Configuration.GetConnectionString(connectionName));
         configureSettings?.Invoke(settings);
-        var endpoint = settings.Endpoint ?? throw new InvalidOperationException(
+        var endpoint = settings.Endpoint ?? settings.Nodes.FirstOrDefault() ?? throw new InvalidOperationException(
             $"AspireCache client '{connectionName}': no endpoint. Set the connection string 'ConnectionStrings:{connectionName}' (Endpoint=<router url>) or '{DefaultConfigSectionName}:Endpoint'.");
 
         var httpName = HttpClientName(connectionName);
@@ -128,6 +128,7 @@ public static class AspireCacheClientExtensions
             FollowLeaderUrl = settings.FollowLeaderUrl,
             Credential = settings.Key,
             NearCache = settings.NearCache,
+            Nodes = settings.Nodes,
             DefaultConsistency = settings.DefaultConsistency,
         };
 

@@ -23,6 +23,13 @@ public sealed class AspireCacheClientSettings
     public bool FollowLeaderUrl { get; set; } = true;
 
     /// <summary>
+    /// Direct mode (see <see cref="AspireCacheClientOptions.Nodes"/>): the nodes' URLs, e.g.
+    /// <c>"Nodes": [ "http://node1:5101", ... ]</c>. Writes go to the leader and reads to the nearest
+    /// node, with no router hop. Empty: everything goes to <see cref="Endpoint"/>.
+    /// </summary>
+    public IList<Uri> Nodes { get; set; } = [];
+
+    /// <summary>
     /// The near cache (off unless set), e.g. <c>"NearCache": { "Prefixes": [ "config/" ], "HotKeys": 100 }</c>
     /// in <c>Aspire:AspireCache:Client</c>. Reads use it when they ask for
     /// <see cref="Consistency.LinearizableNearCache"/>, <see cref="Consistency.BoundedStaleness"/> or

@@ -54,6 +54,14 @@ public sealed class AspireCacheClientOptions
     /// <summary>A credential sent as <c>Authorization: Bearer</c> on every request, if set.</summary>
     public string? Credential { get; set; }
 
+    /// <summary>
+    /// Direct mode: the nodes' client-facing URLs. When set, the client sends writes to the leader
+    /// (learnt from <c>/cluster/watch</c>) and reads and watches to the nearest healthy node (by
+    /// measured round trip), with no router hop; the HttpClient's BaseAddress is then not used.
+    /// Empty (the default): every call goes to the BaseAddress (the router).
+    /// </summary>
+    public IList<Uri> Nodes { get; set; } = [];
+
     /// <summary>The near cache (off when null): which keys, its bounds, its staleness default.</summary>
     public NearCacheOptions? NearCache { get; set; }
 

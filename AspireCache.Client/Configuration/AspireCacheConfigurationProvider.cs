@@ -291,7 +291,7 @@ public sealed class AspireCacheConfigurationProvider : ConfigurationProvider, ID
                 // Behind the target on a new stream: ask its node for a fresh leader-confirmed
                 // revision (≥ the target); the periodic progress remains if this fails.
                 askedStream = stream;
-                _ = _client.RequestWatchProgressAsync(stream, token);
+                _ = _client.RequestWatchProgressAsync(stream, batch.Node, token);
             }
         }
     }

@@ -43,6 +43,7 @@ internal sealed class NearCache : IAsyncDisposable
     private readonly Task _housekeeping;
     private volatile HashSet<string> _hotKeys = new(StringComparer.Ordinal);
     private volatile string? _streamId;
+    private volatile Uri? _streamNode;
     private long _freshSince;
     private int _refreshing;
     private CancellationTokenSource? _restart;
@@ -236,7 +237,7 @@ internal sealed class NearCache : IAsyncDisposable
 
     private Task<long?> SendProbeAsync(CancellationToken token) =>
         _streamId is { } stream && _store.IsValid
-            ? _client.RequestWatchProgressAsync(stream, token)
+            ? _client.RequestWatchProgressAsync(stream, _streamNode, token)
             : Task.FromResult<long?>(null);
 
     private void CountMiss(string key, string reason)
@@ -289,6 +290,7 @@ internal sealed class NearCache : IAsyncDisposable
                     {
                         if (batch.StreamId is { } id)
                         {
+                            _streamNode = batch.Node;
                             _streamId = id;
                         }
 
