@@ -68,6 +68,44 @@ public sealed class ConfigurationProviderTests(ClusterFixture fixture, ITestOutp
     }
 
     [Fact]
+    public async Task The_last_known_good_file_follows_later_changes_coalesced_and_is_current_after_dispose()
+    {
+        var client = fixture.NewClient();
+        await client.SetAsync("cfg-lkg/n", "0"u8.ToArray());
+        var lastKnownGood = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"), "lkg.json");
+        var root = Build("cfg-lkg/", lastKnownGoodPath: lastKnownGood);
+        for (var i = 1; i <= 10; i++)
+        {
+            await client.SetAsync("cfg-lkg/n", Encoding.UTF8.GetBytes($"{i}"));
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (root["n"] != "10")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the provider never saw the last change");
+            await Task.Delay(10);
+        }
+
+        string FileValue() => JsonDocument.Parse(File.ReadAllBytes(lastKnownGood)).RootElement.GetProperty("data").GetProperty("n").GetString()!;
+        while (FileValue() != "10")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the last-known-good file never caught up");
+            await Task.Delay(50);
+        }
+
+        // A change followed at once by Dispose still reaches the file.
+        await client.SetAsync("cfg-lkg/n", "11"u8.ToArray());
+        while (root["n"] != "11")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the provider never saw the change");
+            await Task.Delay(10);
+        }
+
+        ((IDisposable)root).Dispose();
+        Assert.Equal("11", FileValue());
+    }
+
+    [Fact]
     public async Task A_multi_page_first_load_with_a_write_between_its_pages_is_the_state_at_one_revision()
     {
         var client = fixture.NewClient();

@@ -86,19 +86,12 @@ public static class AspireCacheConfigurationExtensions
         return builder.Add(source);
     }
 
+    /// <summary>The client integration's resolution: the section, its per-connection subsection, then the connection string.</summary>
     private static void Read(IConfiguration configuration, string connectionName, AspireCacheClientSettings settings)
     {
         var section = configuration.GetSection(AspireCacheClientExtensions.DefaultConfigSectionName);
-        if (section[nameof(AspireCacheClientSettings.Endpoint)] is { Length: > 0 } endpoint && Uri.TryCreate(endpoint, UriKind.Absolute, out var uri))
-        {
-            settings.Endpoint = uri;
-        }
-
-        if (section.GetSection(connectionName)[nameof(AspireCacheClientSettings.Endpoint)] is { Length: > 0 } named && Uri.TryCreate(named, UriKind.Absolute, out var namedUri))
-        {
-            settings.Endpoint = namedUri;
-        }
-
+        section.Bind(settings);
+        section.GetSection(connectionName).Bind(settings);
         settings.ParseConnectionString(configuration.GetConnectionString(connectionName));
     }
 }

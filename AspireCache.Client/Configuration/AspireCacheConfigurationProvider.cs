@@ -171,6 +171,9 @@ public sealed class AspireCacheConfigurationProvider : ConfigurationProvider, ID
             // The loop ends by cancellation.
         }
 
+        // A change still waiting for its coalesced write is written now.
+        FlushLastKnownGood();
+
         _http?.Dispose();
     }
 
@@ -384,9 +387,61 @@ public sealed class AspireCacheConfigurationProvider : ConfigurationProvider, ID
 
         if (changed && !firstLoad)
         {
-            WriteLastKnownGood(data, revision);
+            ScheduleLastKnownGood(data, revision);
         }
     }
+
+    /// <summary>Later changes reach the file at most once per <see cref="LastKnownGoodDelay"/> (the newest state; one fsync however many changes).</summary>
+    private void ScheduleLastKnownGood(Dictionary<string, string?> data, long revision)
+    {
+        if (_source.LastKnownGoodPath is null)
+        {
+            return;
+        }
+
+        lock (_lastKnownGoodGate)
+        {
+            var scheduled = _pendingLastKnownGood is not null;
+            _pendingLastKnownGood = (data, revision);
+            if (scheduled)
+            {
+                return;
+            }
+        }
+
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(LastKnownGoodDelay, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            FlushLastKnownGood();
+        });
+    }
+
+    private void FlushLastKnownGood()
+    {
+        // One writer at a time: a flush that finds nothing pending still waits for a write in progress.
+        lock (_lastKnownGoodWriter)
+        {
+            (Dictionary<string, string?> Data, long Revision)? pending;
+            lock (_lastKnownGoodGate)
+            {
+                pending = _pendingLastKnownGood;
+                _pendingLastKnownGood = null;
+            }
+
+            if (pending is { } p)
+            {
+                WriteLastKnownGood(p.Data, p.Revision);
+            }
+        }
+    }
+
+    private readonly Lock _lastKnownGoodWriter = new();
+
+    /// <summary>How long a change waits before the last-known-good file is rewritten (changes within it share one write).</summary>
+    internal static readonly TimeSpan LastKnownGoodDelay = TimeSpan.FromMilliseconds(500);
+
+    private readonly Lock _lastKnownGoodGate = new();
+    private (Dictionary<string, string?> Data, long Revision)? _pendingLastKnownGood;
 
     private void LoadLastKnownGood()
     {
