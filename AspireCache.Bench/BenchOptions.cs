@@ -24,6 +24,22 @@ public enum BenchMode
 
     /// <summary>Opens many watch streams, writes at a fixed rate: delivery latency, missing events, memory per idle stream (see <see cref="WatchRunner"/>).</summary>
     Watch,
+
+    /// <summary>Many simulated service instances read hot keys in server-only, near-cache and bounded-staleness modes (see <see cref="ConfigReadsRunner"/>).</summary>
+    ConfigReads,
+
+    /// <summary>One PUT to IOptionsMonitor.OnChange in many configuration providers (see <see cref="ConfigReadsRunner.RunPropagationAsync"/>).</summary>
+    Propagation,
+}
+
+/// <summary>How the tool talks to AspireCache (etcd is always spoken to over raw HTTP).</summary>
+public enum ClientKind
+{
+    /// <summary>AspireCache.Client (<c>IAspireCacheClient</c>): what a .NET service uses; its retries are counted and reported.</summary>
+    Library,
+
+    /// <summary>Hand-written HTTP requests: every attempt is one request, every failure is visible as an error.</summary>
+    Raw,
 }
 
 public enum KeyDistribution
@@ -110,8 +126,29 @@ public sealed class BenchOptions
     /// <summary>AspireCache: send an <c>Idempotency-Key</c> with every write.</summary>
     public bool IdempotencyKeys { get; set; }
 
+    /// <summary>
+    /// AspireCache requests through AspireCache.Client or raw HTTP. Null: the mode's default
+    /// (<see cref="EffectiveClient"/>, <see cref="EffectiveWatchClient"/>).
+    /// </summary>
+    public ClientKind? Client { get; set; }
+
     /// <summary>Watch mode: number of watch streams to open.</summary>
     public int Watchers { get; set; } = 100;
+
+    /// <summary>Config-reads / propagation modes: simulated service instances.</summary>
+    public int Instances { get; set; } = 100;
+
+    /// <summary>Config-reads mode: concurrent readers per instance.</summary>
+    public int Readers { get; set; } = 8;
+
+    /// <summary>Config-reads mode: the read modes to run (linearizable, near, bounded, stale-local).</summary>
+    public IList<string> ReadModes { get; set; } = ["linearizable", "near", "bounded"];
+
+    /// <summary>Config-reads mode: the bound of <c>bounded</c>.</summary>
+    public TimeSpan MaxStaleness { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Propagation mode: PUTs measured.</summary>
+    public int Writes { get; set; } = 30;
 
     /// <summary>Watch mode: where the writer sends its writes (default: the first target).</summary>
     public Uri? WriteTarget { get; set; }
@@ -137,6 +174,26 @@ public sealed class BenchOptions
     /// <summary>Watch mode: free-text name of the path the streams take (router, nodes, members); shown in the output.</summary>
     public string? TargetKind { get; set; }
 
+    /// <summary>
+    /// The get/put client. Raw HTTP by default in load and failover modes, AspireCache.Client in watch mode
+    /// (its 10 writes/s). Load mode measures the servers on a box the tool shares with them: the library
+    /// costs the tool more CPU per operation (measured: +9 µs per stale read, +20–30 µs per linearizable
+    /// read or write through the router, 2 KB more garbage per call; bench/README.md), CPU the servers
+    /// then lack, and etcd is driven by an equally thin raw client. Failover mode reports every failed
+    /// attempt by kind (the election's 503s, timeouts, resets), where the library would retry inside one
+    /// call until its deadline (the gaps it measures are the same either way). <c>--client library</c>
+    /// measures what a .NET service gets (its retries are then counted and reported).
+    /// </summary>
+    internal ClientKind EffectiveClient => Client ?? (Mode == BenchMode.Watch ? ClientKind.Library : ClientKind.Raw);
+
+    /// <summary>
+    /// Watch mode's streams: the raw reader unless <c>--client library</c>, kept for speed. Per event (same
+    /// frames, no network) the raw reader costs 0.8–2 µs of CPU and 128 B of garbage, the client's
+    /// <c>WatchAsync</c> 7.3 µs and 3.7 KB: at 10,000 streams (~100,000 events/s) that is ~0.7 of this box's two
+    /// cores and 370 MB/s of garbage in the tool, taken from the servers it measures (bench/README.md).
+    /// </summary>
+    internal ClientKind EffectiveWatchClient => Client ?? ClientKind.Raw;
+
     internal TimeSpan EffectiveErrorBackoff =>
         ErrorBackoff ?? (Mode == BenchMode.Failover ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero);
 
@@ -159,16 +216,20 @@ public sealed class BenchOptions
           --json <file>               also write the results as JSON
           --label <text>              name of the run (shown in output and JSON)
           --key-prefix <text>         prefix of every key                                          [bench/]
-          --request-timeout 10s       per-request timeout                                          [10s]
+          --request-timeout 10s       per-request timeout (library client: per-call deadline)     [10s]
           --error-backoff 0ms         pause after an error                                         [0 load, 10ms failover]
           --verify-timeout 30s        failover: retry budget of the final verification             [30s]
           --seed N                    random seed                                                  [12345]
-          --idempotency-keys          AspireCache: a fresh Idempotency-Key header on every write (as the router adds)
+          --client library|raw        AspireCache: AspireCache.Client (retries inside a call until --request-timeout,
+                                      counted and shown as "client retries") or hand-written HTTP requests
+                                      [raw in load and failover modes; watch mode: library writer, raw streams]
+          --idempotency-keys          raw client: a fresh Idempotency-Key header on every write (as the router
+                                      adds; the library always sends one)
 
         Snapshot mode (used by bench/snapshot-stall.sh): --mode snapshot --target <leader node URL> --keys 1000000
           loads the keys (1,000-key batches), keeps --connections writers busy for --warmup + --duration,
           POSTs /admin/snapshot, writes --duration more, and prints the longest time no write completed
-          before and during the snapshot
+          before and during the snapshot (keys and writes through AspireCache.Client, 5 min deadline)
 
         Leader-watch mode (used by bench/failover.sh): --mode leader-watch --target <nodes> --min-term N
           [--interval 10ms] [--watch-path cluster/status|router/topology] [--duration 30s]
@@ -179,7 +240,19 @@ public sealed class BenchOptions
           [--pids p1,p2,p3] [--proxy-pids p] [--open-parallelism 64] [--idle-settle 2s] [--drain 5s] [--target-kind text]
           opens W watch streams on the prefix (round-robin over the targets), measures the servers' VmRSS per idle
           stream, writes sequence-numbered values at a fixed rate and reports delivery latency (after the write's
-          acknowledgement and after its send), delivered vs expected events, events/s and errors
+          acknowledgement and after its send), delivered vs expected events, events/s and errors; the writer
+          uses AspireCache.Client, the streams a raw SSE reader (--client library: the client's WatchAsync too)
+
+        Config-reads mode (used by bench/config-reads.sh): --mode config-reads --target <router> | <node1,node2,node3>
+          [--instances 100] [--readers 8] [--keys 100] [--value-size 64] [--duration 10s]
+          [--read-modes linearizable,near,bounded,stale-local] [--max-staleness 1s] [--pids p1,p2,...]
+          INSTANCES AspireCache.Client instances (own connections, own near cache; several targets = direct mode),
+          READERS concurrent readers each, read KEYS hot keys per mode: reads/s, p50/p99/p99.9, share answered
+          locally, progress requests/s, server and tool CPU
+
+        Propagation mode: --mode propagation --target <router> [--instances 100] [--writes 30]
+          INSTANCES configuration providers (AddAspireCache + IOptionsMonitor); per PUT, the time until each
+          instance's OnChange saw the new value
         """;
 
     /// <summary>Parses <c>--name value</c> and <c>--name=value</c> arguments. Throws <see cref="ArgumentException"/> on bad input.</summary>
@@ -308,11 +381,29 @@ public sealed class BenchOptions
                 case "watch-path":
                     o.WatchPath = Value().TrimStart('/');
                     break;
+                case "client":
+                    o.Client = ParseEnum<ClientKind>(name, Value());
+                    break;
                 case "idempotency-keys":
                     o.IdempotencyKeys = inline is null || bool.Parse(inline);
                     break;
                 case "watchers" or "w":
                     o.Watchers = ParseInt(name, Value(), 1, 1_000_000);
+                    break;
+                case "instances":
+                    o.Instances = ParseInt(name, Value(), 1, 100_000);
+                    break;
+                case "readers":
+                    o.Readers = ParseInt(name, Value(), 1, 1_000);
+                    break;
+                case "read-modes":
+                    o.ReadModes = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+                    break;
+                case "max-staleness":
+                    o.MaxStaleness = ParseDuration(name, Value());
+                    break;
+                case "writes":
+                    o.Writes = ParseInt(name, Value(), 1, 100_000);
                     break;
                 case "write-target":
                     o.WriteTarget = ParseTargets(Value())[0];
@@ -506,7 +597,8 @@ public sealed class BenchOptions
         var common = string.Create(
             CultureInfo.InvariantCulture,
             $"system={System.ToString().ToLowerInvariant()} mode={Mode.ToString().ToLowerInvariant()} target={targets} connections={Connections} " +
-            $"duration={Duration.TotalSeconds:0.###}s value-size={ValueSize}");
+            $"duration={Duration.TotalSeconds:0.###}s value-size={ValueSize}") +
+            (System == BenchSystem.AspireCache ? " client=" + EffectiveClient.ToString().ToLowerInvariant() : "");
         if (Mode == BenchMode.Failover)
         {
             return common + string.Create(CultureInfo.InvariantCulture, $" keys={Keys} reads=linearizable");

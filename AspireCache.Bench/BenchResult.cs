@@ -106,6 +106,13 @@ public sealed class BenchResult
     /// <summary>Errors in the measured window by kind: <c>HTTP 503</c>, <c>Timeout</c>, <c>HttpRequestException:ConnectionError</c>, ...</summary>
     public required IReadOnlyDictionary<string, long> Errors { get; init; }
 
+    /// <summary>
+    /// With the library client: attempts AspireCache.Client made after the first one of a call, in the
+    /// measured window, by operation and reason (<c>set 503</c>, <c>get connection</c>, <c>set 421</c>).
+    /// They are not errors (the call may still have succeeded) but show what the retries hid.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> ClientRetries { get; init; } = new Dictionary<string, long>(StringComparer.Ordinal);
+
     /// <summary>CPU used by this load generator during the measured window, in % of one core (the machine may have few).</summary>
     public double ClientCpuPercent { get; init; }
 

@@ -21,20 +21,29 @@ public static class BenchRunner
             throw new ArgumentException("Leader-watch mode is run by LeaderWatch.RunAsync.", nameof(options));
         }
 
-        using var http = CreateHttpClient(options);
+        using var handler = CreateHandler(options);
+        using var http = CreateHttpClient(handler, options.RequestTimeout);
+        using var retries = new ClientRetries();
         return options.Mode == BenchMode.Failover
-            ? await FailoverRunner.RunAsync(options, http, progress, token)
-            : await RunLoadAsync(options, http, progress, token);
+            ? await FailoverRunner.RunAsync(options, handler, http, retries, progress, token)
+            : await RunLoadAsync(options, handler, http, retries, progress, token);
     }
 
     /// <summary>One pooled handler: HTTP/1.1 keep-alive, at most one connection per worker and server, nothing extra on the wire.</summary>
     internal static HttpClient CreateHttpClient(BenchOptions options) =>
-        CreateHttpClient(options.Connections, options.RequestTimeout, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(5));
+        CreateHttpClient(CreateHandler(options), options.RequestTimeout, disposeHandler: true);
+
+    /// <summary>The handler of <see cref="CreateHttpClient(BenchOptions)"/>, for several clients to share.</summary>
+    internal static SocketsHttpHandler CreateHandler(BenchOptions options) =>
+        CreateHandler(options.Connections, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(5));
 
     /// <summary>The bench tool's HTTP/1.1 client: keep-alive, no redirects, cookies, proxy, decompression or trace headers.</summary>
-    internal static HttpClient CreateHttpClient(int maxConnectionsPerServer, TimeSpan timeout, TimeSpan idleTimeout, TimeSpan connectTimeout)
-    {
-        var handler = new SocketsHttpHandler
+    internal static HttpClient CreateHttpClient(int maxConnectionsPerServer, TimeSpan timeout, TimeSpan idleTimeout, TimeSpan connectTimeout) =>
+        CreateHttpClient(CreateHandler(maxConnectionsPerServer, idleTimeout, connectTimeout), timeout, disposeHandler: true);
+
+    /// <summary>A pooled HTTP/1.1 handler: keep-alive, no redirects, cookies, proxy, decompression or trace headers.</summary>
+    internal static SocketsHttpHandler CreateHandler(int maxConnectionsPerServer, TimeSpan idleTimeout, TimeSpan connectTimeout) =>
+        new()
         {
             MaxConnectionsPerServer = maxConnectionsPerServer,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
@@ -46,13 +55,16 @@ public static class BenchRunner
             AutomaticDecompression = DecompressionMethods.None,
             ActivityHeadersPropagator = null,
         };
-        return new HttpClient(handler, disposeHandler: true)
+
+    /// <summary>An HTTP/1.1-only client on <paramref name="handler"/> (shared unless <paramref name="disposeHandler"/>), with <paramref name="baseAddress"/> if given (AspireCache.Client needs one).</summary>
+    internal static HttpClient CreateHttpClient(HttpMessageHandler handler, TimeSpan timeout, Uri? baseAddress = null, bool disposeHandler = false) =>
+        new(handler, disposeHandler)
         {
             Timeout = timeout,
+            BaseAddress = baseAddress,
             DefaultRequestVersion = HttpVersion.Version11,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-    }
 
     internal static string[] BuildKeys(string prefix, int count)
     {
@@ -80,10 +92,10 @@ public static class BenchRunner
         return workers;
     }
 
-    private static async Task<BenchResult> RunLoadAsync(BenchOptions options, HttpClient http, TextWriter progress, CancellationToken token)
+    private static async Task<BenchResult> RunLoadAsync(BenchOptions options, HttpMessageHandler handler, HttpClient http, ClientRetries retries, TextWriter progress, CancellationToken token)
     {
         var keys = BuildKeys(options.KeyPrefix, options.Keys);
-        var client = KvClient.Create(options, http, keys, options.Consistency == ReadConsistency.Linearizable);
+        var client = KvClient.Create(options, handler, http, keys, options.Consistency == ReadConsistency.Linearizable);
         var workers = CreateWorkers(options, options.Connections);
         var stats = new WorkerStats[workers.Length];
         for (var i = 0; i < stats.Length; i++)
@@ -116,15 +128,17 @@ public static class BenchRunner
         Volatile.Write(ref state.Phase, Measuring);
         var measureStart = Stopwatch.GetTimestamp();
         var cpuStart = CpuTime();
+        var retriesStart = retries.Snapshot();
         await DelayAsync(options.Duration, token);
         Volatile.Write(ref state.Phase, Stopped);
+        var retriesMeasured = ClientRetries.Since(retriesStart, retries.Snapshot());
         var elapsed = Stopwatch.GetElapsedTime(measureStart).TotalSeconds;
         var cpuPercent = (CpuTime() - cpuStart).TotalSeconds / elapsed * 100;
         await Task.WhenAll(tasks);
         await stopProgress.CancelAsync();
         await progressTask;
 
-        return Stats.ToResult(options, elapsed, stats, cpuPercent, preloadSeconds, preloadErrors);
+        return Stats.ToResult(options, elapsed, stats, cpuPercent, preloadSeconds, preloadErrors, clientRetries: retriesMeasured);
     }
 
     /// <summary>Closed-loop workers sharing the phase flag. Only operations that start and end while measuring are recorded.</summary>

@@ -16,7 +16,7 @@ internal static class FailoverRunner
     private const int SeqOffset = 0;
     private const int WriterOffset = 8;
 
-    public static async Task<BenchResult> RunAsync(BenchOptions options, HttpClient http, TextWriter progress, CancellationToken token)
+    public static async Task<BenchResult> RunAsync(BenchOptions options, HttpMessageHandler handler, HttpClient http, ClientRetries retries, TextWriter progress, CancellationToken token)
     {
         var connections = options.Connections;
         var writers = options.MixSpecified
@@ -36,7 +36,9 @@ internal static class FailoverRunner
             }
         }
 
-        var client = KvClient.Create(options, http, keys, linearizable: true);
+        // Raw HTTP by default (BenchOptions.EffectiveClient): every failed attempt is reported by kind.
+        var client = KvClient.Create(options, handler, http, keys, linearizable: true);
+        var retriesStart = retries.Snapshot();
         var state = new State(keys.Length, writers, keysPerWriter, options.EffectiveErrorBackoff);
         var contexts = BenchRunner.CreateWorkers(options, connections);
         var stats = new WorkerStats[connections];
@@ -76,6 +78,7 @@ internal static class FailoverRunner
         await stopProgress.CancelAsync();
         await progressTask;
 
+        var retriesMeasured = ClientRetries.Since(retriesStart, retries.Snapshot());
         var writeGap = LongestGap(stats.Take(writers), startTimestamp, endTimestamp);
         var readGap = LongestGap(stats.Skip(writers), startTimestamp, endTimestamp);
 
@@ -85,7 +88,7 @@ internal static class FailoverRunner
         var examples = state.Examples.ToList();
         examples.AddRange(verify.Examples);
 
-        return Stats.ToResult(options, elapsed, stats, cpuPercent, failover: (reads, writes) => new FailoverReport
+        return Stats.ToResult(options, elapsed, stats, cpuPercent, clientRetries: retriesMeasured, failover: (reads, writes) => new FailoverReport
         {
             Writers = writers,
             Readers = readers,

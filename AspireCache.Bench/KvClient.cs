@@ -6,6 +6,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using AspireCache.Client;
 
 namespace AspireCache.Bench;
 
@@ -59,10 +60,21 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
 
     protected string[] Keys { get; } = keys;
 
-    public static KvClient Create(BenchOptions options, HttpClient http, string[] keys, bool linearizable) =>
+    /// <summary>
+    /// The protocol client for <paramref name="options"/>: etcd (raw), AspireCache through
+    /// AspireCache.Client (<see cref="LibraryAspireCacheClient"/>, over <paramref name="handler"/>) or raw
+    /// (<see cref="RawAspireCacheClient"/>, over <paramref name="http"/>), as <see cref="BenchOptions.EffectiveClient"/> says.
+    /// </summary>
+    public static KvClient Create(BenchOptions options, HttpMessageHandler handler, HttpClient http, string[] keys, bool linearizable) =>
+        Create(options, options.Targets, handler, http, keys, linearizable);
+
+    /// <inheritdoc cref="Create(BenchOptions, HttpMessageHandler, HttpClient, string[], bool)"/>
+    public static KvClient Create(BenchOptions options, IList<Uri> targets, HttpMessageHandler handler, HttpClient http, string[] keys, bool linearizable) =>
         options.System == BenchSystem.Etcd
-            ? new EtcdClient(http, options.Targets, keys, linearizable)
-            : new AspireCacheClient(http, options.Targets, keys, linearizable) { IdempotencyKeys = options.IdempotencyKeys };
+            ? new EtcdClient(http, targets, keys, linearizable)
+            : options.EffectiveClient == ClientKind.Library
+                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout)
+                : new RawAspireCacheClient(http, targets, keys, linearizable) { IdempotencyKeys = options.IdempotencyKeys };
 
     public abstract ValueTask<OpResult> PutAsync(WorkerContext worker, int key, ReadOnlyMemory<byte> value, CancellationToken token);
 
@@ -115,11 +127,17 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
         });
 
     /// <summary>"HTTP 503 (timeout)": the status plus the problem type / etcd error, read only on the error path.</summary>
-    protected static string HttpError(HttpStatusCode status, ReadOnlySpan<byte> body)
+    protected static string HttpError(HttpStatusCode status, ReadOnlySpan<byte> body) => HttpError((int)status, ErrorDetail(body));
+
+    /// <summary>"HTTP 503 (timeout)" from a status and a problem type URI (its last segment) or detail.</summary>
+    protected static string HttpError(int code, string? detail)
     {
-        var code = (int)status;
         var name = code is >= 0 and < 600 ? StatusNames[code] : "HTTP " + code.ToString(CultureInfo.InvariantCulture);
-        var detail = ErrorDetail(body);
+        if (detail is not null && detail.LastIndexOf('/') is var slash and >= 0 && slash < detail.Length - 1)
+        {
+            detail = detail[(slash + 1)..];
+        }
+
         return detail is null ? name : Intern($"{name} ({detail})");
     }
 
@@ -175,7 +193,7 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
         }
     }
 
-    private static string Intern(string value) => Interned.GetOrAdd(value, value);
+    protected static string Intern(string value) => Interned.GetOrAdd(value, value);
 
     private static string[] CreateStatusNames()
     {
@@ -189,8 +207,86 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
     }
 }
 
-/// <summary>AspireCache: <c>PUT /cache/{key}</c> raw bytes, <c>GET /cache/{key}?consistent=...</c>.</summary>
-internal sealed class AspireCacheClient : KvClient
+/// <summary>
+/// AspireCache through AspireCache.Client, the way a .NET service talks to it: one
+/// <see cref="IAspireCacheClient"/> per target, all on the tool's one pooled handler (so the connection
+/// limit is the same as the raw client's). Each call is bounded by <c>--request-timeout</c> as its
+/// deadline; what the client retries inside a call (421, 503, lost connections) is not an error here but
+/// is counted by <see cref="ClientRetries"/> and reported. <c>--client library</c> in load mode (the default
+/// there is <see cref="RawAspireCacheClient"/>, which costs the tool less CPU per operation: see
+/// <see cref="BenchOptions.EffectiveClient"/>); the default of watch mode's writer.
+/// </summary>
+internal sealed class LibraryAspireCacheClient : KvClient
+{
+    private static readonly Client.ReadOptions Linearizable = new() { Consistency = Consistency.Linearizable };
+    private static readonly Client.ReadOptions Stale = new() { Consistency = Consistency.Stale };
+
+    private readonly IAspireCacheClient[] _clients;
+    private readonly Client.ReadOptions _read;
+
+    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline)
+        : base(http, targets, keys)
+    {
+        _read = linearizable ? Linearizable : Stale;
+        var options = new AspireCacheClientOptions { Deadline = deadline };
+        _clients = new IAspireCacheClient[targets.Count];
+        for (var i = 0; i < targets.Count; i++)
+        {
+            // The deadline bounds each call; the HttpClient's own timeout would cut a call short without the client knowing why.
+            _clients[i] = new Client.AspireCacheClient(BenchRunner.CreateHttpClient(handler, Timeout.InfiniteTimeSpan, targets[i]), options);
+        }
+    }
+
+    /// <summary>The client of target <paramref name="index"/> (for modes that need more than get and put).</summary>
+    public IAspireCacheClient For(int index) => _clients[index];
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<OpResult> PutAsync(WorkerContext worker, int key, ReadOnlyMemory<byte> value, CancellationToken token)
+    {
+        try
+        {
+            await _clients[worker.TargetIndex].SetAsync(Keys[key], value, null, token);
+            return OpResult.Written;
+        }
+        catch (Exception ex) when (ex is AspireCacheException || IsRequestFailure(ex, token))
+        {
+            return Failed(ex);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<OpResult> GetAsync(WorkerContext worker, int key, CancellationToken token)
+    {
+        try
+        {
+            var item = await _clients[worker.TargetIndex].GetAsync(Keys[key], _read, token);
+            return item is null ? OpResult.Missing : new OpResult(OpStatus.Ok, null, item.Value);
+        }
+        catch (Exception ex) when (ex is AspireCacheException || IsRequestFailure(ex, token))
+        {
+            return Failed(ex);
+        }
+    }
+
+    /// <summary>The same kinds as the raw client where they exist ("HTTP 503 (no-node)"), plus the client's own verdicts.</summary>
+    internal static OpResult Failed(Exception ex) => ex switch
+    {
+        // Every attempt failed and one may have been applied: the write's outcome is unknown.
+        OutcomeUnknownException => OpResult.Failed("OutcomeUnknown"),
+        AspireCacheException { Status: > 0 } a => OpResult.Failed(HttpError(a.Status, a.Type)),
+        UnavailableException { InnerException: { } inner } => OpResult.Failed(Intern("Unavailable:" + Classify(inner).Error)),
+        UnavailableException => OpResult.Failed("Unavailable"),
+        _ => Classify(ex),
+    };
+}
+
+/// <summary>
+/// AspireCache over hand-written HTTP: <c>PUT /cache/{key}</c> raw bytes, <c>GET /cache/{key}?consistent=...</c>,
+/// one request per operation, every failure reported as it came, no per-call bookkeeping. The default of
+/// load mode (least CPU taken from the servers it measures, like the raw etcd client it is compared with)
+/// and of failover mode (each attempt visible); see <see cref="BenchOptions.EffectiveClient"/>.
+/// </summary>
+internal sealed class RawAspireCacheClient : KvClient
 {
     private readonly Uri?[][] _writeUris;
     private readonly Uri?[][] _readUris;
@@ -199,7 +295,7 @@ internal sealed class AspireCacheClient : KvClient
     /// <summary>Send a fresh <c>Idempotency-Key</c> with every write (what the router does for clients that do not).</summary>
     public bool IdempotencyKeys { get; init; }
 
-    public AspireCacheClient(HttpClient http, IList<Uri> targets, string[] keys, bool linearizable)
+    public RawAspireCacheClient(HttpClient http, IList<Uri> targets, string[] keys, bool linearizable)
         : base(http, targets, keys)
     {
         _readQuery = linearizable ? "?consistent=true" : "?consistent=false";

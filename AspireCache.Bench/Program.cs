@@ -35,6 +35,19 @@ if (options.Mode == BenchMode.Snapshot)
     return (await SnapshotRunner.RunAsync(options, Console.Out, cts.Token)).SnapshotSucceeded ? 0 : 1;
 }
 
+if (options.Mode == BenchMode.ConfigReads)
+{
+    return await ConfigReadsRunner.RunAsync(
+        new ConfigReadsSettings([.. options.Targets], options.Instances, options.Readers, options.Keys, options.ValueSize, options.Duration, [.. options.ReadModes], options.MaxStaleness, [.. options.Pids]),
+        Console.Out,
+        cts.Token);
+}
+
+if (options.Mode == BenchMode.Propagation)
+{
+    return await ConfigReadsRunner.RunPropagationAsync(options.Targets[0], options.Instances, options.Writes, Console.Out, cts.Token);
+}
+
 if (options.Mode == BenchMode.Watch)
 {
     var watch = await WatchRunner.RunAsync(options, Console.Out, cts.Token);

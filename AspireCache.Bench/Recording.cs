@@ -111,7 +111,8 @@ internal static class Stats
         double cpuPercent,
         double preloadSeconds = 0,
         long preloadErrors = 0,
-        Func<OperationStats, OperationStats, FailoverReport>? failover = null)
+        Func<OperationStats, OperationStats, FailoverReport>? failover = null,
+        IReadOnlyDictionary<string, long>? clientRetries = null)
     {
         var reads = Build("read", stats.Select(s => s.Reads), elapsed);
         var writes = Build("write", stats.Select(s => s.Writes), elapsed);
@@ -127,6 +128,7 @@ internal static class Stats
             PreloadSeconds = preloadSeconds,
             PreloadErrors = preloadErrors,
             Failover = failover?.Invoke(reads, writes),
+            ClientRetries = clientRetries ?? new Dictionary<string, long>(StringComparer.Ordinal),
         };
     }
 

@@ -51,6 +51,15 @@ public static class ResultWriter
             }
         }
 
+        if (result.ClientRetries.Count > 0)
+        {
+            output.WriteLine("client retries (attempts after the first inside a call; not errors):");
+            foreach (var (kind, count) in result.ClientRetries.OrderByDescending(e => e.Value))
+            {
+                output.WriteLine(string.Create(inv, $"  {count,10}  {kind}"));
+            }
+        }
+
         if (result.Failover is { } f)
         {
             output.WriteLine();
@@ -116,6 +125,7 @@ public static class ResultWriter
         json.WriteNumber("zipfS", o.ZipfS);
         json.WriteNumber("valueSize", o.ValueSize);
         json.WriteString("consistency", o.Consistency.ToString().ToLowerInvariant());
+        json.WriteString("client", o.System == BenchSystem.Etcd ? "raw" : o.EffectiveClient.ToString().ToLowerInvariant());
         json.WriteBoolean("preload", o.Preload);
         json.WriteEndObject();
 
@@ -141,6 +151,14 @@ public static class ResultWriter
 
         json.WriteStartObject("errors");
         foreach (var (kind, count) in result.Errors)
+        {
+            json.WriteNumber(kind, count);
+        }
+
+        json.WriteEndObject();
+
+        json.WriteStartObject("clientRetries");
+        foreach (var (kind, count) in result.ClientRetries)
         {
             json.WriteNumber(kind, count);
         }

@@ -7,6 +7,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using AspireCache.Client;
 
 namespace AspireCache.Bench;
 
@@ -146,9 +147,15 @@ public static class WatchRunner
         var system = options.System == BenchSystem.Etcd ? "etcd" : "aspirecache";
         var kind = options.TargetKind ?? (options.Targets.Count == 1 ? "single" : $"spread/{options.Targets.Count}");
 
-        using var watchHttp = CreateStreamingClient();
-        using var writeHttp = BenchRunner.CreateHttpClient(options);
+        using var watchHandler = CreateStreamingHandler();
+        using var watchHttp = BenchRunner.CreateHttpClient(watchHandler, Timeout.InfiniteTimeSpan);
+        using var writeHandler = BenchRunner.CreateHandler(options);
+        using var writeHttp = BenchRunner.CreateHttpClient(writeHandler, options.RequestTimeout);
+        using var retries = new ClientRetries();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var library = options.System == BenchSystem.AspireCache && options.EffectiveWatchClient == ClientKind.Library
+            ? options.Targets.Distinct().ToDictionary(t => t, t => (IAspireCacheClient)new AspireCacheClient(BenchRunner.CreateHttpClient(watchHandler, Timeout.InfiniteTimeSpan, t)))
+            : null;
         var streams = new WatchStream[options.Watchers];
         for (var i = 0; i < streams.Length; i++)
         {
@@ -163,7 +170,9 @@ public static class WatchRunner
         await Parallel.ForEachAsync(
             streams,
             new ParallelOptions { MaxDegreeOfParallelism = options.OpenParallelism, CancellationToken = token },
-            async (s, ct) => openMs[s.Index] = await OpenAsync(run, watchHttp, s, stop.Token, ct));
+            async (s, ct) => openMs[s.Index] = library is null
+                ? await OpenAsync(run, watchHttp, s, stop.Token, ct)
+                : await OpenLibraryAsync(run, library[s.Target], s, stop.Token, ct));
         var openSeconds = openClock.Elapsed.TotalSeconds;
         var opened = streams.Count(s => s.Opened.Task.IsCompletedSuccessfully);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"opened {opened}/{streams.Length} {system} watch streams ({kind}) in {openSeconds:0.00} s"));
@@ -177,7 +186,7 @@ public static class WatchRunner
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var serverCpuBefore = CpuTicks(options.Pids);
         var writeClock = Stopwatch.StartNew();
-        var writeLatencies = await WriteAsync(run, writeHttp, writes, token);
+        var writeLatencies = await WriteAsync(run, writeHandler, writeHttp, writes, token);
         var writerEnd = writeClock.Elapsed;
         var acked = 0L;
         for (var seq = 1; seq <= writes; seq++)
@@ -205,6 +214,12 @@ public static class WatchRunner
         }
 
         await Task.WhenAll(streams.Where(s => s.Loop is not null).Select(s => s.Loop!));
+
+        // What AspireCache.Client did out of sight (writes retried, streams reopened) is reported with the errors.
+        foreach (var (what, count) in retries.Snapshot())
+        {
+            run.Errors.AddOrUpdate("client: " + what, count, (_, n) => n + count);
+        }
 
         var result = Analyse(run, streams, writes, acked);
         var final = new WatchResult
@@ -344,8 +359,8 @@ public static class WatchRunner
     // ------------------------------------------------------------------------------------------
 
     /// <summary>One connection per stream, never pooled away, no timeouts (a stream is idle for as long as the run waits).</summary>
-    private static HttpClient CreateStreamingClient() =>
-        BenchRunner.CreateHttpClient(int.MaxValue, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, TimeSpan.FromSeconds(30));
+    private static SocketsHttpHandler CreateStreamingHandler() =>
+        BenchRunner.CreateHandler(int.MaxValue, Timeout.InfiniteTimeSpan, TimeSpan.FromSeconds(30));
 
     private static HttpRequestMessage WatchRequest(BenchOptions options, Uri target)
     {
@@ -399,6 +414,79 @@ public static class WatchRunner
             }
 
             return 0;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="OpenAsync"/> with AspireCache.Client: the stream's <see cref="IAspireCacheClient.WatchAsync"/>
+    /// is enumerated by its own loop; the stream counts as open at its first (progress) event.
+    /// </summary>
+    private static async Task<double> OpenLibraryAsync(Run run, IAspireCacheClient client, WatchStream s, CancellationToken stop, CancellationToken token)
+    {
+        var started = Stopwatch.GetTimestamp();
+        s.Loop = Task.Run(() => LibraryLoopAsync(run, client, s, stop), CancellationToken.None);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            await s.Opened.Task.WaitAsync(timeout.Token);
+            return Seconds(Stopwatch.GetTimestamp() - started) * 1000;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException && !token.IsCancellationRequested)
+        {
+            if (s.Opened.TrySetException(ex))
+            {
+                run.Error("open: " + Describe(ex));
+            }
+
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// The client's events as they are yielded (the receipt time includes the client's parsing). The client
+    /// reconnects on its own with Last-Event-ID; those reconnects are counted by <see cref="ClientRetries"/>.
+    /// </summary>
+    private static async Task LibraryLoopAsync(Run run, IAspireCacheClient client, WatchStream s, CancellationToken stop)
+    {
+        var request = new Client.WatchRequest { Prefixes = [run.Options.KeyPrefix] };
+        try
+        {
+            await foreach (var change in client.WatchAsync(request, stop))
+            {
+                var now = Stopwatch.GetTimestamp();
+                switch (change.Type)
+                {
+                    case WatchEventType.Progress:
+                        s.Opened.TrySetResult();
+                        break;
+                    case WatchEventType.Put when change.Value is { Length: >= 8 } value:
+                        Receive(run, s, BinaryPrimitives.ReadInt64LittleEndian(value.Span), now);
+                        break;
+                    case WatchEventType.Resync:
+                        run.Error("watch resync (410: history compacted)");
+                        break;
+                    default:
+                        run.Error("event: unexpected " + change.Type);
+                        break;
+                }
+            }
+
+            if (!Volatile.Read(ref run.Stopping))
+            {
+                run.Error("stream ended");
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or AspireCacheException or IOException or HttpRequestException or ObjectDisposedException)
+        {
+            if (!Volatile.Read(ref run.Stopping))
+            {
+                run.Error((s.Opened.Task.IsCompleted ? "stream: " : "open: ") + (ex is AspireCacheException a ? Shorten(a.Message) : Describe(ex)));
+            }
+        }
+        finally
+        {
+            s.Opened.TrySetException(new InvalidOperationException("the stream ended before its first message"));
         }
     }
 
@@ -546,23 +634,28 @@ public static class WatchRunner
                 continue;
             }
 
-            var seq = BinaryPrimitives.ReadInt64LittleEndian(decoded);
-            if (seq <= 0 || seq >= run.Slots)
-            {
-                run.Error("event with an unknown sequence number");
-                continue;
-            }
-
-            ref var slot = ref run.Receipts[((long)s.Index * run.Slots) + seq];
-            if (slot != 0)
-            {
-                s.Duplicates++;
-                continue;
-            }
-
-            slot = now;
-            Interlocked.Increment(ref run.Received);
+            Receive(run, s, BinaryPrimitives.ReadInt64LittleEndian(decoded), now);
         }
+    }
+
+    /// <summary>Records that <paramref name="seq"/> reached stream <paramref name="s"/> at <paramref name="now"/> (first receipt only).</summary>
+    private static void Receive(Run run, WatchStream s, long seq, long now)
+    {
+        if (seq <= 0 || seq >= run.Slots)
+        {
+            run.Error("event with an unknown sequence number");
+            return;
+        }
+
+        ref var slot = ref run.Receipts[((long)s.Index * run.Slots) + seq];
+        if (slot != 0)
+        {
+            s.Duplicates++;
+            return;
+        }
+
+        slot = now;
+        Interlocked.Increment(ref run.Received);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -570,14 +663,12 @@ public static class WatchRunner
     // ------------------------------------------------------------------------------------------
 
     /// <summary>Open loop: write <c>seq</c> is sent at start + (seq−1)/rate whatever earlier writes are doing. Returns write latencies (ms).</summary>
-    private static async Task<double[]> WriteAsync(Run run, HttpClient http, int writes, CancellationToken token)
+    private static async Task<double[]> WriteAsync(Run run, HttpMessageHandler handler, HttpClient http, int writes, CancellationToken token)
     {
         var o = run.Options;
         var keys = BenchRunner.BuildKeys(o.KeyPrefix, 16);
         var targets = new List<Uri> { o.WriteTarget ?? o.Targets[0] };
-        KvClient client = o.System == BenchSystem.Etcd
-            ? new EtcdClient(http, targets, keys, linearizable: true)
-            : new AspireCacheClient(http, targets, keys, linearizable: true);
+        var client = KvClient.Create(o, targets, handler, http, keys, linearizable: true);
         var latencies = new double[writes];
         var tasks = new Task[writes];
         var start = Stopwatch.GetTimestamp();

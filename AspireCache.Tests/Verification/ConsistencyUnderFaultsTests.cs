@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using AspireCache.Node.Api;
+using System.Text;
+using AspireCache.Client;
 using AspireCache.Tests.InProcess;
 using AspireCache.Verification;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,7 +21,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
 {
     private const int Keys = 4;
 
-    /// <summary>How each written value's request ended (status, problem type, node) — to trace a violation back to its write.</summary>
+    /// <summary>How each written value's call ended (version, or the client's error) — to trace a violation back to its write.</summary>
     internal static readonly ConcurrentDictionary<string, string> WriteOutcomes = new();
 
     [Fact]
@@ -112,224 +110,35 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
         Assert.Single(statuses.Select(st => st.Revision).Distinct());
     }
 
+    /// <summary>
+    /// One Jepsen client over <paramref name="connect"/>'s HttpClient (the router or one node), through AspireCache.Client
+    /// (<see cref="HistoryWorkload"/>: each operation retries within a 4 s deadline under one Idempotency-Key; a write
+    /// to a follower follows its 421 to the leader). Outcomes are recorded as the client reports them
+    /// (<see cref="RecordingClient"/>): "outcome unknown" goes to <paramref name="unknowns"/> with the client's key.
+    /// </summary>
     internal static async Task RunClientAsync(int clientId, Func<HttpClient> connect, string[] keys, HistoryRecorder history, OutcomeResolver unknowns, CancellationToken stop)
     {
-        using var client = connect();
-        client.Timeout = TimeSpan.FromSeconds(4);
-        var random = new Random(clientId * 7919);
-        var lastVersion = new Dictionary<string, long?>();
-        var run = Guid.NewGuid().ToString("N")[..8];
-        var n = 0;
-        while (!stop.IsCancellationRequested)
-        {
-            var key = keys[random.Next(keys.Length)];
-            var roll = random.Next(100);
-            var path = $"/cache/{key}";
-
-            // Every mutation carries its own Idempotency-Key, so that an unknown outcome can be learnt afterwards.
-            var idempotencyKey = $"{run}-c{clientId}-{n}";
-            HttpRequestMessage Mutation(HttpMethod method, string? value, long? expected, bool conditional)
-            {
-                var request = new HttpRequestMessage(method, path) { Content = value is null ? null : new StringContent(value) };
-                request.Headers.Add(CacheApi.IdempotencyKeyHeader, idempotencyKey);
-                if (conditional && expected is { } version)
-                {
-                    request.Headers.IfMatch.Add(new EntityTagHeaderValue($"\"{version}\""));
-                }
-                else if (conditional)
-                {
-                    request.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Any);
-                }
-
-                return request;
-            }
-
-            try
-            {
-                if (roll < 50)
-                {
-                    var handle = history.BeginRead(clientId, key);
-                    var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Get, path));
-                    if (response?.StatusCode == HttpStatusCode.OK)
-                    {
-                        var version = VersionOf(response);
-                        history.CompleteRead(handle, await response.Content.ReadAsStringAsync(CancellationToken.None), version);
-                        lastVersion[key] = version;
-                    }
-                    else if (response?.StatusCode == HttpStatusCode.NotFound)
-                    {
-                        history.CompleteRead(handle, null, null);
-                        lastVersion[key] = null;
-                    }
-                    else
-                    {
-                        history.Discard(handle); // a failed read observed nothing
-                    }
-                }
-                else if (roll < 80)
-                {
-                    var value = $"c{clientId}-{n++}";
-                    var handle = history.BeginWrite(clientId, key, value);
-                    var request = () => Mutation(HttpMethod.Put, value, null, conditional: false);
-                    var response = await SafeSendAsync(client, request());
-                    await RecordOutcomeAsync(value, key, response);
-                    if (response is { IsSuccessStatusCode: true })
-                    {
-                        history.CompleteWrite(handle, VersionOf(response));
-                    }
-                    else if (await IsDefinitelyNotAppliedAsync(response))
-                    {
-                        history.Discard(handle);
-                    }
-                    else
-                    {
-                        history.CompleteUnknown(handle);
-                        unknowns.Add(handle, request);
-                    }
-                }
-                else if (roll < 92)
-                {
-                    var value = $"c{clientId}-{n++}";
-                    lastVersion.TryGetValue(key, out var expected);
-                    var handle = history.BeginCompareAndSet(clientId, key, expected, value);
-                    var request = () => Mutation(HttpMethod.Put, value, expected, conditional: true);
-                    var response = await SafeSendAsync(client, request());
-                    await RecordOutcomeAsync(value, key, response);
-                    if (response is { IsSuccessStatusCode: true })
-                    {
-                        history.CompleteCompareAndSet(handle, true, VersionOf(response));
-                    }
-                    else if (response?.StatusCode == HttpStatusCode.PreconditionFailed)
-                    {
-                        history.CompleteCompareAndSet(handle, false, null);
-                    }
-                    else if (await IsDefinitelyNotAppliedAsync(response))
-                    {
-                        history.Discard(handle);
-                    }
-                    else
-                    {
-                        history.CompleteUnknown(handle);
-                        unknowns.Add(handle, request);
-                    }
-                }
-                else
-                {
-                    n++;
-                    var handle = history.BeginDelete(clientId, key);
-                    var request = () => Mutation(HttpMethod.Delete, null, null, conditional: false);
-                    var response = await SafeSendAsync(client, request());
-                    if (response?.StatusCode == HttpStatusCode.NoContent)
-                    {
-                        history.CompleteDelete(handle, true, VersionOf(response));
-                    }
-                    else if (response?.StatusCode == HttpStatusCode.NotFound)
-                    {
-                        history.CompleteDelete(handle, false);
-                    }
-                    else if (await IsDefinitelyNotAppliedAsync(response))
-                    {
-                        history.Discard(handle);
-                    }
-                    else
-                    {
-                        history.CompleteUnknown(handle);
-                        unknowns.Add(handle, request);
-                    }
-                }
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-        }
+        using var http = connect();
+        await HistoryWorkload.RunAsync(clientId, HistoryWorkload.CreateClient(http), keys, history, unknowns, stop, WriteOutcomes);
     }
-
-    private static async Task RecordOutcomeAsync(string value, string key, HttpResponseMessage? response)
-    {
-        if (response is null)
-        {
-            WriteOutcomes[value] = $"{key}: no response";
-            return;
-        }
-
-        var body = response.IsSuccessStatusCode ? "" : await response.Content.ReadAsStringAsync();
-        var node = response.Headers.TryGetValues("X-AspireCache-Node", out var n) ? n.First() : "?";
-        var replayed = response.Headers.Contains("Idempotent-Replayed") ? " replayed" : "";
-        WriteOutcomes[value] = $"{key}: {(int)response.StatusCode} from {node} etag {response.Headers.ETag?.Tag}{replayed} {body}";
-    }
-
-    /// <summary>"Not leader" (checked before proposing) and 4xx rejections change nothing: such writes never happened.</summary>
-    private static async Task<bool> IsDefinitelyNotAppliedAsync(HttpResponseMessage? response)
-    {
-        if (response is null)
-        {
-            return false;
-        }
-
-        if (response.StatusCode == HttpStatusCode.MisdirectedRequest)
-        {
-            var problem = await response.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>();
-            return problem?.Type == Problems.TypeBase + "not-leader";
-        }
-
-        return false;
-    }
-
-    /// <summary>Any transport failure is an unknown outcome, never an exception (and a short pause, so a dead node is not hammered).</summary>
-    private static async Task<HttpResponseMessage?> SafeSendAsync(HttpClient client, HttpRequestMessage request)
-    {
-        try
-        {
-            var response = await client.SendAsync(request);
-            if ((int)response.StatusCode >= 500)
-            {
-                await Task.Delay(20);
-            }
-
-            return response;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-        {
-            await Task.Delay(50);
-            return null;
-        }
-    }
-
-    internal static long? VersionOf(HttpResponseMessage response) =>
-        response.Headers.ETag is { } tag && long.TryParse(tag.Tag.Trim('"'), CultureInfo.InvariantCulture, out var v) ? v : null;
 
     /// <summary>
-    /// Reads until the node answers 200 or 404 (30 s at most); on timeout the exception names the
-    /// last answer (status and problem body, or the transport error) so a stuck node explains itself.
+    /// Reads <paramref name="key"/> from the node (or router) behind <paramref name="client"/> through AspireCache.Client,
+    /// which retries 503s and lost connections for up to 30 s; on failure the exception names the last answer (status
+    /// and problem, or the transport error) so a stuck node explains itself.
     /// </summary>
     internal static async Task<(bool Found, string? Value, long? Version)> ReadWithRetryAsync(HttpClient client, string key, Action<string>? log = null)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        var last = "no answer yet";
-        var attempts = 0;
-        while (true)
+        var cache = new AspireCacheClient(client, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(30) });
+        try
         {
-            attempts++;
-            var response = await SafeSendAsync(client, new HttpRequestMessage(HttpMethod.Get, $"/cache/{key}"));
-            if (response?.StatusCode == HttpStatusCode.OK)
-            {
-                return (true, await response.Content.ReadAsStringAsync(), VersionOf(response));
-            }
-
-            if (response?.StatusCode == HttpStatusCode.NotFound)
-            {
-                return (false, null, null);
-            }
-
-            last = response is null ? "transport error or client timeout" : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
-            log?.Invoke($"GET {client.BaseAddress}cache/{key} attempt {attempts}: {last}");
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"GET {client.BaseAddress}cache/{key}: no 200/404 in 30 s ({attempts} attempts); last answer: {last}");
-            }
-
-            await Task.Delay(100);
+            var item = await cache.GetAsync(key);
+            return item is null ? (false, null, null) : (true, Encoding.UTF8.GetString(item.Value.Span), item.Version);
+        }
+        catch (AspireCacheException ex)
+        {
+            log?.Invoke($"GET {client.BaseAddress}cache/{key}: {ex.Message}");
+            throw new TimeoutException($"GET {client.BaseAddress}cache/{key}: no 200/404 in 30 s; {ex.Message}", ex);
         }
     }
 
