@@ -190,9 +190,10 @@ public sealed partial class AspireCacheClient
     /// leader-confirmed progress event. Returns the revision it will report, or null when the stream
     /// is gone or the request failed (the stream's periodic progress remains).
     /// </summary>
-    internal async Task<long?> RequestWatchProgressAsync(string streamId, Uri? node, CancellationToken cancellationToken)
+    internal async Task<long?> RequestWatchProgressAsync(string streamId, Uri? node, CancellationToken cancellationToken, bool whenBehind = false)
     {
-        var path = CachePaths.WatchProgress(streamId);
+        // whenBehind: the node sends the event only if the stream has not already sent that revision.
+        var path = CachePaths.WatchProgress(streamId) + (whenBehind ? "?whenBehind=true" : "");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_options.Deadline);
         try
@@ -386,7 +387,10 @@ public sealed partial class AspireCacheClient
             change.Key,
             change.Revision,
             change.Value is null ? null : Convert.FromBase64String(change.Value),
-            change.ExpiresAt);
+            change.ExpiresAt)
+        {
+            Writer = change.Writer,
+        };
     }
 
     private static T? TryDeserialize<T>(string data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info)

@@ -118,7 +118,11 @@ public static class AspireCacheClientExtensions
             // standard resilience handler): its circuit breaker would open on the 503s of an
             // election, and its retries would stack on this client's and the router's. This client
             // retries by its own rules (idempotency keys, deadline, outcome-unknown).
-            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear());
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear())
+            // No IHttpClientFactory request logging: at Trace it logs request headers, and although
+            // the message redacts their values, its structured state carries them as sent, so an
+            // OpenTelemetry log exporter would ship the Authorization key. Traces still show each call.
+            .RemoveAllLoggers();
         configureHttpClient?.Invoke(http);
 
         var options = new AspireCacheClientOptions

@@ -10,7 +10,7 @@ public sealed class AspireCacheClientSettings
     /// <summary>The router's URL (or a node's).</summary>
     public Uri? Endpoint { get; set; }
 
-    /// <summary>A credential sent as <c>Authorization: Bearer</c>, if set (the server does not check it yet).</summary>
+    /// <summary>A credential sent as <c>Authorization: Bearer</c>, if set (the connection string's <c>Key=</c>; required when the cluster enforces authentication).</summary>
     public string? Key { get; set; }
 
     /// <summary>Deadline of each call, retries included (default 10 s).</summary>

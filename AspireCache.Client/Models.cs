@@ -40,7 +40,11 @@ public enum WatchEventType
 /// <param name="Revision">The change's revision (all changes of one batch share it); for progress, the revision reached; for resync, the revision the listing was taken at.</param>
 /// <param name="Value">The new value for a put (null for removals and when watching without values).</param>
 /// <param name="ExpiresAt">The key's expiry, if it has a TTL.</param>
-public sealed record WatchEvent(WatchEventType Type, string Key, long Revision, ReadOnlyMemory<byte>? Value = null, DateTimeOffset? ExpiresAt = null);
+public sealed record WatchEvent(WatchEventType Type, string Key, long Revision, ReadOnlyMemory<byte>? Value = null, DateTimeOffset? ExpiresAt = null)
+{
+    /// <summary>The name of the credential that made the change (a write on a cluster with authentication on), if known.</summary>
+    public string? Writer { get; init; }
+}
 
 /// <summary>The keys a watch follows: any number of prefixes and exact keys (at least one in all).</summary>
 public sealed class WatchRequest

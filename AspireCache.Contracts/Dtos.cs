@@ -60,9 +60,11 @@ public sealed record ProgressResponse(string StreamId, long Revision);
 
 /// <summary>
 /// The <c>data:</c> of a watch event (<c>event: put|delete|expire|evict</c>): <see cref="Value"/> is
-/// base64 and absent for removals and with <c>values=false</c>; <see cref="ExpiresAt"/> only with a TTL.
+/// base64 and absent for removals and with <c>values=false</c>; <see cref="ExpiresAt"/> only with a TTL;
+/// <see cref="Writer"/> names the credential that made a client write (absent when auth is off, and
+/// for expiries and evictions).
 /// </summary>
-public sealed record ChangeEvent(string Type, string Key, long Revision, string? Value = null, int? Size = null, DateTimeOffset? ExpiresAt = null);
+public sealed record ChangeEvent(string Type, string Key, long Revision, string? Value = null, int? Size = null, DateTimeOffset? ExpiresAt = null, string? Writer = null);
 
 /// <summary>The <c>data:</c> of <c>event: progress</c>: every change up to <see cref="Revision"/> was sent.</summary>
 public sealed record WatchProgress(long Revision, string StreamId);

@@ -46,5 +46,11 @@ public static class ProblemTypes
     /// <summary>404: the watch stream is not open on this node.</summary>
     public const string StreamNotFound = Base + "stream-not-found";
 
+    /// <summary>401: no credential, a malformed one, or a key the cluster does not accept (<c>WWW-Authenticate: Bearer</c>).</summary>
+    public const string Unauthenticated = Base + "unauthenticated";
+
+    /// <summary>403: the credential lacks the scope the request needs, or a key is outside its prefixes.</summary>
+    public const string Forbidden = Base + "forbidden";
+
     public const string Internal = Base + "internal";
 }

@@ -17,7 +17,8 @@ public static class AspireCacheBuilderExtensions
     /// <summary>
     /// Adds an AspireCache cluster named <paramref name="name"/>: <c>NodeCount</c> Raft nodes that know
     /// each other, a router in front of them, and a parent resource <paramref name="name"/> whose
-    /// connection string is <c>Endpoint={router url}</c>.
+    /// connection string is <c>Endpoint={router url};Key={the cluster's key}</c> (see
+    /// <see cref="AspireCacheClusterOptions.EnableAuthentication"/>).
     /// </summary>
     /// <typeparam name="TNode">The AppHost's generated project type of <c>AspireCache.Node</c> (e.g. <c>Projects.AspireCache_Node</c>).</typeparam>
     /// <typeparam name="TRouter">The AppHost's generated project type of <c>AspireCache.Router</c>.</typeparam>
@@ -52,6 +53,18 @@ public static class AspireCacheBuilderExtensions
         var cache = new AspireCacheResource(name);
         var cacheBuilder = builder.AddResource(cache);
 
+        // Client authentication: the cluster's admin key (the connection string's Key=) and the
+        // router's own read-only key, both secret parameters generated for local runs.
+        ClusterKeys? keys = null;
+        if (options.EnableAuthentication)
+        {
+            keys = new ClusterKeys(
+                options.Key ?? GeneratedKey(builder, $"{name}-key"),
+                GeneratedKey(builder, $"{routerName}-key"),
+                options.PreviousKey);
+            cache.Key = keys.Admin.Resource;
+        }
+
         var nodes = new List<IResourceBuilder<IResourceWithEnvironment>>();
         var httpEndpoints = new List<EndpointReference>();
         var streamEndpoints = new List<EndpointReference>(); // HTTP/2-only, for the router's watch streams
@@ -69,7 +82,7 @@ public static class AspireCacheBuilderExtensions
                     .WithVolume($"{nodeName}-data", "/data")
                     .WithEnvironment("Cluster__DataDirectory", "/data")
                     .WithEnvironment("Cluster__Http2Url", "http://+:8081");
-                ConfigureNode(container, nodeName, options, cache);
+                ConfigureNode(container, nodeName, options, cache, keys);
                 nodes.Add(container);
                 httpEndpoints.Add(container.GetEndpoint("http"));
                 streamEndpoints.Add(container.GetEndpoint("h2"));
@@ -85,7 +98,7 @@ public static class AspireCacheBuilderExtensions
                     .WithHttpEndpoint(port: LoopbackPorts.Free(), name: "h2", isProxied: false)
                     .WithEnvironment("Cluster__DataDirectory", Path.Combine(dataRoot, nodeName));
                 project.WithEnvironment("Cluster__Http2Url", project.GetEndpoint("h2"));
-                ConfigureNode(project, nodeName, options, cache);
+                ConfigureNode(project, nodeName, options, cache, keys);
                 nodes.Add(project);
                 httpEndpoints.Add(project.GetEndpoint("http"));
                 streamEndpoints.Add(project.GetEndpoint("h2"));
@@ -107,6 +120,11 @@ public static class AspireCacheBuilderExtensions
             .WithHttpHealthCheck("/health")
             .WithEnvironment("Router__Http2Streams", "true")
             .WithParentRelationship(cache);
+        if (keys is not null)
+        {
+            router.WithEnvironment("Router__Credential", keys.Router);
+        }
+
         for (var i = 0; i < nodeNames.Length; i++)
         {
             router.WithEnvironment($"Router__Nodes__{i}", nodeNames[i])
@@ -159,17 +177,53 @@ public static class AspireCacheBuilderExtensions
             });
     }
 
-    private static void ConfigureNode<T>(IResourceBuilder<T> node, string nodeName, AspireCacheClusterOptions options, AspireCacheResource cache)
+    private static void ConfigureNode<T>(IResourceBuilder<T> node, string nodeName, AspireCacheClusterOptions options, AspireCacheResource cache, ClusterKeys? keys)
         where T : IResourceWithEnvironment, IResourceWithEndpoints
     {
+        var adminKey = keys?.Admin.Resource;
         node.WithEnvironment("Cluster__NodeId", nodeName)
             .WithHttpHealthCheck("/health")
-            .WithHttpCommand("/admin/step-down", "Step down", commandName: "step-down", commandOptions: AdminCommand("Transfer leadership: this node resigns and the cluster elects a new leader.", "ArrowExit"))
-            .WithHttpCommand("/admin/snapshot", "Take snapshot", commandName: "take-snapshot", commandOptions: AdminCommand("Write a snapshot of this node's state now (the WAL can then be compacted).", "Camera"))
+            .WithHttpCommand("/admin/step-down", "Step down", commandName: "step-down", commandOptions: AdminCommand("Transfer leadership: this node resigns and the cluster elects a new leader.", "ArrowExit", adminKey))
+            .WithHttpCommand("/admin/snapshot", "Take snapshot", commandName: "take-snapshot", commandOptions: AdminCommand("Write a snapshot of this node's state now (the WAL can then be compacted).", "Camera", adminKey))
             .WithParentRelationship(cache);
+        if (keys is not null)
+        {
+            // Auth:Credentials:{i}:Name|Key|Scopes (AspireCache.Node's AuthOptions); names are what writes record.
+            node.WithEnvironment("Auth__Enabled", "true");
+            var i = 0;
+            AddCredential(node, i++, "admin", keys.Admin, "admin");
+            AddCredential(node, i++, "router", keys.Router, "read");
+            if (keys.PreviousAdmin is { } previous)
+            {
+                AddCredential(node, i, "admin", previous, "admin");
+            }
+        }
+
         SetIfGiven(node, "Cluster__SnapshotInterval", options.SnapshotInterval);
         SetIfGiven(node, "Cluster__LowerElectionTimeoutMs", options.LowerElectionTimeoutMs);
         SetIfGiven(node, "Cluster__UpperElectionTimeoutMs", options.UpperElectionTimeoutMs);
+    }
+
+    private sealed record ClusterKeys(IResourceBuilder<ParameterResource> Admin, IResourceBuilder<ParameterResource> Router, IResourceBuilder<ParameterResource>? PreviousAdmin);
+
+    /// <summary>
+    /// A secret parameter <paramref name="parameterName"/>: <c>Parameters:{name}</c> if configured, else 32
+    /// random letters and digits (a bearer token needs no escaping), kept in the AppHost's user secrets
+    /// in run mode so that a key copied from one F5 session still works in the next.
+    /// </summary>
+    private static IResourceBuilder<ParameterResource> GeneratedKey(IDistributedApplicationBuilder builder, string parameterName) =>
+        builder.AddParameter(
+            parameterName,
+            new GenerateParameterDefault { MinLength = 32, Lower = true, Upper = true, Numeric = true, Special = false },
+            secret: true,
+            persist: true);
+
+    private static void AddCredential<T>(IResourceBuilder<T> node, int index, string name, IResourceBuilder<ParameterResource> key, string scope)
+        where T : IResourceWithEnvironment
+    {
+        node.WithEnvironment($"Auth__Credentials__{index}__Name", name)
+            .WithEnvironment($"Auth__Credentials__{index}__Key", key)
+            .WithEnvironment($"Auth__Credentials__{index}__Scopes__0", scope);
     }
 
     private static void SetIfGiven<T, TValue>(IResourceBuilder<T> node, string variable, TValue? value)
@@ -182,12 +236,21 @@ public static class AspireCacheBuilderExtensions
         }
     }
 
-    // Dashboard commands answer with the node's own words: what happened, or why not.
-    private static HttpCommandOptions AdminCommand(string description, string icon) => new()
+    // Dashboard commands answer with the node's own words: what happened, or why not. With
+    // authentication on they present the cluster's admin key.
+    private static HttpCommandOptions AdminCommand(string description, string icon, ParameterResource? adminKey) => new()
     {
         Method = HttpMethod.Post,
         Description = description,
         IconName = icon,
+        PrepareRequest = async context =>
+        {
+            if (adminKey is not null)
+            {
+                var key = await adminKey.GetValueAsync(context.CancellationToken).ConfigureAwait(false);
+                context.Request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+            }
+        },
         GetCommandResult = async context =>
         {
             using var body = JsonDocument.Parse(await context.Response.Content.ReadAsStringAsync(context.CancellationToken).ConfigureAwait(false));

@@ -1,3 +1,5 @@
+using Aspire.Hosting.ApplicationModel;
+
 namespace Aspire.Hosting;
 
 /// <summary>
@@ -40,6 +42,28 @@ public sealed class AspireCacheClusterOptions
 
     /// <summary>Upper Raft election timeout in ms (<c>Cluster__UpperElectionTimeoutMs</c>). <see langword="null"/>: the node's default.</summary>
     public int? UpperElectionTimeoutMs { get; set; }
+
+    /// <summary>
+    /// Client authentication on the nodes (default <see langword="true"/>): every request but
+    /// <c>/health</c> and <c>/alive</c> needs <c>Authorization: Bearer &lt;key&gt;</c>. The cluster's key is
+    /// the secret parameter <see cref="Key"/> (default: <c>{name}-key</c>, generated and kept in the
+    /// AppHost's user secrets in run mode); it has the <c>admin</c> scope and is the <c>Key=</c> of the
+    /// connection string. The router gets its own read-only key (<c>{name}-router-key</c>) for its
+    /// status polls. <see langword="false"/>: nodes accept every request (as before issue #13).
+    /// </summary>
+    public bool EnableAuthentication { get; set; } = true;
+
+    /// <summary>
+    /// The cluster's admin key (a secret parameter); <see langword="null"/>: <c>{name}-key</c>, generated
+    /// (32 alphanumeric characters) unless <c>Parameters:{name}-key</c> is configured.
+    /// </summary>
+    public IResourceBuilder<ParameterResource>? Key { get; set; }
+
+    /// <summary>
+    /// Rotation: a second admin key that stays valid while clients move to <see cref="Key"/>
+    /// (both are accepted, both record writes as <c>admin</c>); remove it once every client has the new key.
+    /// </summary>
+    public IResourceBuilder<ParameterResource>? PreviousKey { get; set; }
 
     internal string[] ResolveNodeNames(string name)
     {

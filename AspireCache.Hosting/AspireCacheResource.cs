@@ -2,7 +2,7 @@ namespace Aspire.Hosting.ApplicationModel;
 
 /// <summary>
 /// An AspireCache cluster: Raft nodes and a router, grouped under one resource with no process of its own.
-/// Its connection string is <c>Endpoint={router http url}</c>; it is healthy while the router reports
+/// Its connection string is <c>Endpoint={router http url};Key={key}</c>; it is healthy while the router reports
 /// the cluster healthy (a leader is known), so <c>.WaitFor(cache)</c> waits until writes can succeed.
 /// </summary>
 /// <param name="name">The resource name; also the connection string name (<c>ConnectionStrings__{name}</c>).</param>
@@ -23,11 +23,26 @@ public sealed class AspireCacheResource(string name) : Resource(name), IResource
     /// <summary>The router's <c>http</c> endpoint: what clients connect to.</summary>
     public EndpointReference RouterEndpoint => field ??= new EndpointReference(Router, "http");
 
-    /// <summary><c>Endpoint={router http url}</c>, e.g. <c>Endpoint=http://localhost:5080</c>.</summary>
-    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create($"Endpoint={RouterEndpoint}");
+    /// <summary>
+    /// The key the connection string carries (the cluster's admin key), or <see langword="null"/> when
+    /// authentication is off.
+    /// </summary>
+    public ParameterResource? Key { get; internal set; }
+
+    /// <summary>
+    /// <c>Endpoint={router http url};Key={key}</c>, e.g. <c>Endpoint=http://localhost:5080;Key=…</c>
+    /// (<c>Endpoint=…</c> alone when authentication is off).
+    /// </summary>
+    public ReferenceExpression ConnectionStringExpression => Key is { } key
+        ? ReferenceExpression.Create($"Endpoint={RouterEndpoint};Key={key}")
+        : ReferenceExpression.Create($"Endpoint={RouterEndpoint}");
 
     IEnumerable<KeyValuePair<string, ReferenceExpression>> IResourceWithConnectionString.GetConnectionProperties()
     {
         yield return new("Uri", ReferenceExpression.Create($"{RouterEndpoint}"));
+        if (Key is { } key)
+        {
+            yield return new("Key", ReferenceExpression.Create($"{key}"));
+        }
     }
 }

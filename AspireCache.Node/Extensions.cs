@@ -25,6 +25,11 @@ public static class Extensions
             .BindConfiguration(ClusterOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<Auth.AuthOptions>()
+            .BindConfiguration(Auth.AuthOptions.SectionName)
+            .ValidateOnStart();
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<Auth.AuthOptions>, Auth.AuthOptionsValidator>();
+        services.AddSingleton<Auth.CredentialStore>();
         services.AddOptions<CacheLimitsOptions>()
             .BindConfiguration(CacheLimitsOptions.SectionName)
             .ValidateDataAnnotations()
@@ -71,7 +76,7 @@ public static class Extensions
         if (builder.Configuration.IsFaultInjectionEnabled())
         {
             // Tests only: network partitions inside the node-to-node transport.
-            services.AddFaultInjection("raftClient", ReadIndexService.HttpClientName);
+            services.AddFaultInjection("raftClient", ReadIndexService.HttpClientName, Api.AdminApi.ForwardHttpClientName);
         }
         builder.JoinCluster((member, _, _) =>
         {
@@ -108,6 +113,10 @@ public static class Extensions
         services.AddHostedService<Eviction.EvictionService>();
         services.AddHostedService<Eviction.AccessReporter>();
         services.AddHttpClient(ReadIndexService.HttpClientName);
+
+        // A follower's "Take snapshot" asks the leader for a barrier with the operator's credential:
+        // no request logging on that client (at Trace its structured state carries header values as sent).
+        services.AddHttpClient(Api.AdminApi.ForwardHttpClientName).RemoveAllLoggers();
         services.AddProblemDetails();
         services.AddExceptionHandler<ClusterExceptionHandler>();
         services.AddHealthChecks().AddCheck<RaftHealthCheck>("raft");
@@ -156,6 +165,16 @@ public static class Extensions
         });
         app.UseDotNextShims(); // DotNext 6.12's defects, fixed in front of its consensus handler
         app.UseConsensusProtocolHandler();
+
+        // Client credentials and scopes, checked here on every node (the router only forwards them).
+        var credentials = app.Services.GetRequiredService<Auth.CredentialStore>();
+        if (credentials.Enforced)
+        {
+            var names = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Auth.AuthOptions>>().Value.Credentials.Select(c => c.Name).Distinct(StringComparer.Ordinal);
+            NodeLog.AuthEnabled(app.Logger, credentials.Count, string.Join(", ", names));
+            app.UseMiddleware<Auth.ClientAuthMiddleware>();
+        }
+
         app.MapDefaultEndpoints();
         app.MapWatchApi(); // before the cache API: /cache/watch is an endpoint, not a key
         app.MapCacheApi();

@@ -27,8 +27,14 @@ internal static class Extensions
         builder.Services.AddSingleton<ILoadBalancingPolicy, NearestLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, StreamOwnerLoadBalancingPolicy>();
 
-        // Status probes: service discovery, but no retries — a slow node must show up as slow.
-        builder.Services.AddHttpClient(TopologyMonitor.HttpClientName).AddServiceDiscovery();
+        // Status probes: service discovery, but no retries — a slow node must show up as slow. They
+        // carry the router's own credential (proxied requests carry their caller's).
+        // No IHttpClientFactory request logging on it: at Trace its structured state carries the
+        // header values as sent (only the message is redacted), the router's key included.
+        builder.Services.AddHttpClient(TopologyMonitor.HttpClientName)
+            .AddHttpMessageHandler(() => new RouterCredentialHandler(configured.Credential))
+            .AddServiceDiscovery()
+            .RemoveAllLoggers();
 
         builder.Services.AddReverseProxy()
             .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes, configured.Http2Streams))
@@ -60,6 +66,22 @@ internal static class Extensions
             });
         });
         return app;
+    }
+}
+
+/// <summary>Adds <c>Authorization: Bearer {Router:Credential}</c> to the router's own requests to the nodes.</summary>
+internal sealed class RouterCredentialHandler(string? credential) : DelegatingHandler
+{
+    private readonly string? _credential = string.IsNullOrEmpty(credential) ? null : credential;
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (_credential is not null && request.Headers.Authorization is null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _credential);
+        }
+
+        return base.SendAsync(request, cancellationToken);
     }
 }
 

@@ -64,6 +64,13 @@ public sealed class RouterOptions
     /// </summary>
     public bool Http2Streams { get; set; }
 
+    /// <summary>
+    /// The router's own credential (an API key with the <c>read</c> scope) for its own calls to the
+    /// nodes: <c>/cluster/status</c> and <c>/cluster/watch</c>. Needed when the nodes enforce
+    /// authentication (<c>Auth</c> section); proxied requests carry their caller's credential instead.
+    /// </summary>
+    public string? Credential { get; set; }
+
     /// <summary>The Retry-After a client gets when no destination can serve its request.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

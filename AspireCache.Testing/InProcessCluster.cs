@@ -22,9 +22,12 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     private readonly WebApplication?[] _apps = new WebApplication?[3];
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<WebApplicationBuilder>? _configureNode;
 
-    public InProcessCluster(IDictionary<string, string?>? overrides = null)
+    public InProcessCluster(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null)
     {
+        Credential = credential;
+        _configureNode = configureNode;
         DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
         Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
         _settings = new Dictionary<string, string?>
@@ -48,9 +51,18 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public Uri[] Urls { get; }
 
-    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null)
+    /// <summary>
+    /// The API key <see cref="Client"/> sends as <c>Authorization: Bearer</c> (for clusters started with
+    /// <c>Auth:Credentials</c>; the fixture's own readiness and status calls use it too).
+    /// </summary>
+    public string? Credential { get; set; }
+
+    /// <param name="overrides">Configuration of every node (e.g. <c>Auth:Credentials:0:Key</c>).</param>
+    /// <param name="credential">What <see cref="Client"/> sends as a bearer key (needs read and write when auth is on).</param>
+    /// <param name="configureNode">Called on each node's builder before it is built (e.g. to capture its logs).</param>
+    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null)
     {
-        var cluster = new InProcessCluster(overrides);
+        var cluster = new InProcessCluster(overrides, credential, configureNode);
         await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
         await cluster.WaitUntilWritableAsync(TimeSpan.FromSeconds(30));
         return cluster;
@@ -92,7 +104,16 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public T Service<T>(int index) where T : notnull => _apps[index]!.Services.GetRequiredService<T>();
 
-    public HttpClient Client(int index) => new() { BaseAddress = Urls[index], Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient Client(int index)
+    {
+        var client = new HttpClient { BaseAddress = Urls[index], Timeout = TimeSpan.FromSeconds(30) };
+        if (Credential is { Length: > 0 } credential)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
+        }
+
+        return client;
+    }
 
     public async Task StartNodeAsync(int index)
     {
@@ -111,6 +132,7 @@ public sealed class InProcessCluster : IAsyncDisposable
         builder.WebHost.UseUrls(Urls[index].ToString());
         builder.Logging.ClearProviders();
         builder.Services.AddHealthChecks();
+        _configureNode?.Invoke(builder);
         builder.AddCacheNode();
 
         var app = builder.Build();

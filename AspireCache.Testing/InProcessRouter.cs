@@ -22,7 +22,10 @@ public sealed class InProcessRouter : IAsyncDisposable
 
     public HttpClient Client() => new() { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
 
-    public static async Task<InProcessRouter> StartAsync(InProcessCluster cluster, IDictionary<string, string?>? overrides = null)
+    /// <param name="cluster">The nodes.</param>
+    /// <param name="overrides">Router configuration (e.g. <c>Router:Credential</c> when the nodes enforce authentication).</param>
+    /// <param name="configure">Called on the builder before it is built (e.g. to capture logs).</param>
+    public static async Task<InProcessRouter> StartAsync(InProcessCluster cluster, IDictionary<string, string?>? overrides = null, Action<WebApplicationBuilder>? configure = null)
     {
         var url = new Uri($"http://127.0.0.1:{TestPorts.Free()}");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
@@ -40,6 +43,7 @@ public sealed class InProcessRouter : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(settings);
         builder.WebHost.UseUrls(url.ToString());
         builder.Logging.ClearProviders();
+        configure?.Invoke(builder);
         builder.Services.AddServiceDiscovery();
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks();

@@ -23,6 +23,7 @@ internal sealed class NodeDirectory : IAsyncDisposable
     private static readonly TimeSpan Remeasure = TimeSpan.FromSeconds(30);
 
     private readonly Func<HttpClient> _http;
+    private readonly string? _credential;
     private readonly Uri[] _nodes;
     private readonly long[] _avoidUntil;
     private readonly double[] _rttMs;
@@ -31,9 +32,10 @@ internal sealed class NodeDirectory : IAsyncDisposable
     private volatile Uri? _leader;
     private volatile Uri _nearest;
 
-    public NodeDirectory(Func<HttpClient> http, IEnumerable<Uri> nodes)
+    public NodeDirectory(Func<HttpClient> http, IEnumerable<Uri> nodes, string? credential = null)
     {
         _http = http;
+        _credential = credential is { Length: > 0 } ? credential : null;
         _nodes = [.. nodes.Select(n => n.AbsoluteUri.EndsWith('/') ? n : new Uri(n.AbsoluteUri + "/"))];
         if (_nodes.Length == 0)
         {
@@ -121,7 +123,7 @@ internal sealed class NodeDirectory : IAsyncDisposable
             {
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
                 deadline.CancelAfter(TimeSpan.FromSeconds(2));
-                var status = await _http().GetFromJsonAsync(new Uri(node, CachePaths.ClusterStatus.TrimStart('/')), ClientJsonContext.Default.ClusterStatusResponse, deadline.Token).ConfigureAwait(false);
+                var status = await GetStatusAsync(new Uri(node, CachePaths.ClusterStatus.TrimStart('/')), deadline.Token).ConfigureAwait(false);
                 _rttMs[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 if (status?.LeaderUrl is { } leader)
                 {
@@ -134,6 +136,20 @@ internal sealed class NodeDirectory : IAsyncDisposable
             }
         })).ConfigureAwait(false);
         PickNearest();
+    }
+
+    /// <summary><c>/cluster/status</c> or <c>/cluster/watch</c> of a node, with the client's credential (both need the read scope).</summary>
+    private async Task<ClusterStatusResponse?> GetStatusAsync(Uri url, CancellationToken token)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (_credential is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _credential);
+        }
+
+        using var response = await _http().SendAsync(request, token).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ClusterStatusResponse, token).ConfigureAwait(false);
     }
 
     /// <summary>Long-polls <c>/cluster/watch</c> on one node after another; re-measures round trips now and then.</summary>
@@ -157,7 +173,7 @@ internal sealed class NodeDirectory : IAsyncDisposable
             {
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
                 deadline.CancelAfter(TimeSpan.FromSeconds(15));
-                var status = await _http().GetFromJsonAsync(url, ClientJsonContext.Default.ClusterStatusResponse, deadline.Token).ConfigureAwait(false);
+                var status = await GetStatusAsync(url, deadline.Token).ConfigureAwait(false);
                 if (status is null)
                 {
                     continue;

@@ -237,7 +237,7 @@ internal sealed class NearCache : IAsyncDisposable
 
     private Task<long?> SendProbeAsync(CancellationToken token) =>
         _streamId is { } stream && _store.IsValid
-            ? _client.RequestWatchProgressAsync(stream, _streamNode, token)
+            ? _client.RequestWatchProgressAsync(stream, _streamNode, token, whenBehind: true)
             : Task.FromResult<long?>(null);
 
     private void CountMiss(string key, string reason)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using AspireCache.Node.Auth;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -11,9 +12,12 @@ public static class AdminApi
 {
     public sealed record AdminResult(string NodeId, string Outcome);
 
+    /// <summary>The HttpClient a follower uses to ask the leader for the snapshot's barrier (with the caller's credential).</summary>
+    public const string ForwardHttpClientName = "admin-forward";
+
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/admin");
+        var admin = app.MapGroup("/admin").RequireScope(Scope.Admin);
         admin.MapPost("/step-down", StepDownAsync);
         admin.MapPost("/snapshot", SnapshotAsync);
         admin.MapPost("/barrier", BarrierAsync);
@@ -46,7 +50,7 @@ public static class AdminApi
     /// commit the barrier answers 503 <c>no-leader</c>.
     /// </summary>
     public static async Task<Results<Ok<AdminResult>, ProblemHttpResult>> SnapshotAsync(
-        int? waitMs, ClusterView cluster, CacheStateMachine stateMachine, WriteCoordinator writes, IHttpClientFactory httpClientFactory, ILoggerFactory loggers, CancellationToken token)
+        int? waitMs, HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, WriteCoordinator writes, IHttpClientFactory httpClientFactory, ILoggerFactory loggers, CancellationToken token)
     {
         var wait = TimeSpan.FromMilliseconds(Math.Clamp(waitMs ?? (int)MaxSnapshotWait.TotalMilliseconds, 0, (int)MaxSnapshotWait.TotalMilliseconds));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -66,7 +70,14 @@ public static class AdminApi
                 HttpStatusCode status;
                 try
                 {
-                    using var response = await httpClientFactory.CreateClient(ReadIndexService.HttpClientName).PostAsync(new Uri(leader, "/admin/barrier"), null, timeout.Token);
+                    // The barrier is an admin call on the leader: made with the caller's own credential.
+                    using var barrier = new HttpRequestMessage(HttpMethod.Post, new Uri(leader, "/admin/barrier"));
+                    if (http.Request.Headers.Authorization is { Count: 1 } authorization)
+                    {
+                        barrier.Headers.TryAddWithoutValidation("Authorization", authorization.ToString());
+                    }
+
+                    using var response = await httpClientFactory.CreateClient(ForwardHttpClientName).SendAsync(barrier, timeout.Token);
                     status = response.StatusCode;
                 }
                 catch (HttpRequestException)

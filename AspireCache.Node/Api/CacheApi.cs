@@ -1,6 +1,7 @@
 using AspireCache.Node.HotKeys;
 using System.Globalization;
 using System.Text.Json;
+using AspireCache.Node.Auth;
 using AspireCache.Node.Cache;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.Raft;
@@ -28,13 +29,13 @@ public static class CacheApi
     public static IEndpointRouteBuilder MapCacheApi(this IEndpointRouteBuilder app)
     {
         var cache = app.MapGroup("/cache");
-        cache.MapGet("/", ListAsync);
-        cache.MapGet("/hot", HotKeys);
-        cache.MapPost("/hot", ReportNearCacheHits);
-        cache.MapPost("/batch", BatchAsync);
-        cache.MapGet("/{**key}", GetAsync);
-        cache.MapPut("/{**key}", PutAsync);
-        cache.MapDelete("/{**key}", DeleteAsync);
+        cache.MapGet("/", ListAsync).RequireScope(Scope.Read, KeyCheck.ListPrefix);
+        cache.MapGet("/hot", HotKeys).RequireScope(Scope.Read);
+        cache.MapPost("/hot", ReportNearCacheHits).RequireScope(Scope.Read);
+        cache.MapPost("/batch", BatchAsync).RequireScope(Scope.Write); // its keys: checked once parsed
+        cache.MapGet("/{**key}", GetAsync).RequireScope(Scope.Read, KeyCheck.RouteKey);
+        cache.MapPut("/{**key}", PutAsync).RequireScope(Scope.Write, KeyCheck.RouteKey);
+        cache.MapDelete("/{**key}", DeleteAsync).RequireScope(Scope.Write, KeyCheck.RouteKey);
         return app;
     }
 
@@ -99,7 +100,12 @@ public static class CacheApi
     public static Ok<HotKeysResponse> HotKeys(HttpContext http, HotKeyTracker tracker, ClusterView cluster)
     {
         var count = int.TryParse(http.Request.Query["count"], NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? Math.Clamp(n, 1, 100) : 10;
-        var top = tracker.Top(count);
+        var top = tracker.Top(count).AsEnumerable();
+        if (ClientAuth.CredentialOf(http) is { IsPrefixLimited: true } credential)
+        {
+            top = top.Where(h => credential.AllowsKey(h.Key)); // a prefix-limited credential sees only its own keys
+        }
+
         return TypedResults.Ok(new HotKeysResponse(cluster.NodeId, tracker.HalfLife.TotalSeconds, [.. top.Select(h => new HotKeyItem(h.Key, h.EstimatedCount))]));
     }
 
@@ -110,8 +116,9 @@ public static class CacheApi
     /// invisible in <c>GET /cache/hot</c> nor the first evicted. At most
     /// <see cref="MaxReportedKeys"/> keys per report (else 400); counts are capped per key.
     /// </summary>
-    public static Results<NoContent, ProblemHttpResult> ReportNearCacheHits(AccessReport? report, HotKeyTracker tracker, Eviction.AccessTracker access, TimeProvider clock)
+    public static Results<NoContent, ProblemHttpResult> ReportNearCacheHits(AccessReport? report, HttpContext http, HotKeyTracker tracker, Eviction.AccessTracker access, TimeProvider clock)
     {
+        var credential = ClientAuth.CredentialOf(http);
         if (report?.Keys is not { } keys)
         {
             return Problems.BadRequest("Invalid access report", "The body must be {\"keys\": {\"<key>\": <count>, ...}}.");
@@ -125,9 +132,9 @@ public static class CacheApi
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var (key, count) in keys)
         {
-            if (string.IsNullOrEmpty(key) || count <= 0)
+            if (string.IsNullOrEmpty(key) || count <= 0 || credential?.AllowsKey(key) == false)
             {
-                continue;
+                continue; // (a prefix-limited credential counts only reads of its own keys)
             }
 
             tracker.Record(key, Math.Min(count, MaxReportedCount));
@@ -225,7 +232,7 @@ public static class CacheApi
             return Problems.TooLarge($"The value exceeds the limit of {options.MaxValueBytes} bytes.");
         }
 
-        var command = new SetCommand(key, value) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, TtlMs = ttlMs, Pinned = pinned };
+        var command = new SetCommand(key, value) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, TtlMs = ttlMs, Pinned = pinned, Writer = ClientAuth.WriterOf(http) };
         var (result, refused) = await cache.PutAsync(command, token);
         if (refused is not null)
         {
@@ -263,7 +270,7 @@ public static class CacheApi
         }
 
         // Existence and conditions are decided at apply time, in log order: 404/412/204 are linearizable.
-        var result = await cache.DeleteAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected }, token);
+        var result = await cache.DeleteAsync(new DeleteCommand(key) { IdempotencyKey = idempotencyKey, ExpectedVersion = expected, Writer = ClientAuth.WriterOf(http) }, token);
         if (WriteProblem(http, result, key) is { } failed)
         {
             return failed;
@@ -312,7 +319,13 @@ public static class CacheApi
             return problem;
         }
 
-        var (result, refused) = await cache.BatchAsync(parsed.Command! with { IdempotencyKey = idempotencyKey }, token);
+        var credential = ClientAuth.CredentialOf(http);
+        if (credential is { IsPrefixLimited: true } && OutsidePrefixes(parsed.Command!, credential) is { } outside)
+        {
+            return ClientAuth.OutsidePrefixes(credential, outside);
+        }
+
+        var (result, refused) = await cache.BatchAsync(parsed.Command! with { IdempotencyKey = idempotencyKey, Writer = credential?.Name }, token);
         if (refused is not null)
         {
             return MemoryProblem(refused);
@@ -325,6 +338,36 @@ public static class CacheApi
 
         http.Response.Headers.ETag = ETag(result.Revision);
         return TypedResults.Ok(new BatchResponse(result.Revision, parsed.Command!.Sets.Count, parsed.Command.Deletes.Count));
+    }
+
+    /// <summary>The first key of the batch (set, delete or condition) outside the credential's prefixes, or null.</summary>
+    private static string? OutsidePrefixes(BatchCommand batch, ClientCredential credential)
+    {
+        foreach (var (key, _) in batch.Sets)
+        {
+            if (!credential.AllowsKey(key))
+            {
+                return key;
+            }
+        }
+
+        foreach (var key in batch.Deletes)
+        {
+            if (!credential.AllowsKey(key))
+            {
+                return key;
+            }
+        }
+
+        foreach (var (key, _) in batch.Conditions)
+        {
+            if (!credential.AllowsKey(key))
+            {
+                return key;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

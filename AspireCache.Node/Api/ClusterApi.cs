@@ -1,3 +1,4 @@
+using AspireCache.Node.Auth;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -13,9 +14,12 @@ public static class ClusterApi
     public static IEndpointRouteBuilder MapClusterApi(this IEndpointRouteBuilder app)
     {
         var cluster = app.MapGroup("/cluster");
-        cluster.MapGet("/status", GetStatus);
+        // Client-facing reads (the router and direct-mode clients poll them): the read scope.
+        cluster.MapGet("/status", GetStatus).RequireScope(Scope.Read);
+        cluster.MapGet("/watch", WatchAsync).RequireScope(Scope.Read);
+
+        // Node to node: authenticated by the cluster secret (issue #13's other part), not by client credentials.
         cluster.MapPost("/read-index", ReadIndexAsync);
-        cluster.MapGet("/watch", WatchAsync);
         cluster.MapPost("/access", ReportAccess);
         return app;
     }

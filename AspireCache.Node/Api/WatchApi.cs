@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
+using AspireCache.Node.Auth;
 using AspireCache.Node.Watch;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -24,8 +25,8 @@ public static class WatchApi
 
     public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/cache/watch", WatchAsync);
-        app.MapPost("/cache/watch/{streamId}/progress", ProgressAsync);
+        app.MapGet("/cache/watch", WatchAsync).RequireScope(Scope.Read, KeyCheck.WatchFilters);
+        app.MapPost("/cache/watch/{streamId}/progress", ProgressAsync).RequireScope(Scope.Read);
         return app;
     }
 
@@ -134,7 +135,12 @@ public static class WatchApi
     /// Obtains a fresh read index, and has the stream send <c>event: progress</c> once this node has
     /// applied it: the answer names that revision (202). 404 if the stream is not on this node.
     /// </summary>
-    public static async Task<Results<Accepted<ProgressResponse>, ProblemHttpResult>> ProgressAsync(string streamId, WatchService service, WatchTelemetry telemetry, CancellationToken token)
+    /// <remarks>
+    /// <c>?whenBehind=true</c>: send the event only if the stream has not already sent that revision
+    /// (its last <c>id:</c> or progress is at or above it): a near cache that only needs to know when it
+    /// has reached the revision saves a frame per probe.
+    /// </remarks>
+    public static async Task<Results<Accepted<ProgressResponse>, ProblemHttpResult>> ProgressAsync(string streamId, bool? whenBehind, WatchService service, WatchTelemetry telemetry, CancellationToken token)
     {
         if (!service.Hub.TryGet(streamId, out var watcher))
         {
@@ -146,7 +152,11 @@ public static class WatchApi
         activity?.SetTag("watch.stream_id", streamId);
         var revision = await service.ConfirmRevisionAsync(token);
         activity?.SetTag("watch.revision", revision);
-        watcher.RequestProgress(revision);
+        if (whenBehind != true || revision > watcher.AnnouncedPosition)
+        {
+            watcher.RequestProgress(revision);
+        }
+
         return TypedResults.Accepted((string?)null, new ProgressResponse(streamId, revision));
     }
 
@@ -164,6 +174,7 @@ public static class WatchApi
 
         // First event: where the stream starts (leader-confirmed when no resume point was given).
         WriteProgress(output, watcher.Position, watcher.Id);
+        watcher.AnnouncedPosition = watcher.Position;
         telemetry.ProgressSent();
         await output.FlushAsync(token);
 
@@ -185,6 +196,7 @@ public static class WatchApi
                 {
                     watcher.Position = progress;
                     WriteProgress(output, progress, watcher.Id);
+                    watcher.AnnouncedPosition = progress;
                     telemetry.ProgressSent();
                 }
             }
@@ -286,6 +298,7 @@ public static class WatchApi
             if (pending is not null)
             {
                 Terminate(output, pending, idLine: true);
+                watcher.AnnouncedPosition = pending.Revision;
                 oldestTimestamp = oldestTimestamp == 0 ? chunk.AppliedTimestamp : oldestTimestamp;
             }
 

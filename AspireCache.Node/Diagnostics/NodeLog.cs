@@ -50,6 +50,12 @@ internal static partial class NodeLog
     [LoggerMessage(1031, LogLevel.Warning, "Snapshot requested by an operator did not complete within {TimeoutSeconds} s (last snapshot at index {Index})")]
     public static partial void SnapshotRequestTimedOut(ILogger logger, double timeoutSeconds, long index);
 
+    [LoggerMessage(1040, LogLevel.Debug, "Refused {Method} {Path} with {Status} (credential {Credential})")]
+    public static partial void RequestRefused(ILogger logger, string method, string path, int status, string credential);
+
+    [LoggerMessage(1041, LogLevel.Information, "Client authentication is on: {Count} credentials ({Names})")]
+    public static partial void AuthEnabled(ILogger logger, int count, string names);
+
     [LoggerMessage(1007, LogLevel.Error, "Unhandled error while serving {Path}")]
     public static partial void UnhandledError(ILogger logger, Exception exception, string path);
 }

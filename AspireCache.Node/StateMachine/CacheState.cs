@@ -145,7 +145,7 @@ public sealed class CacheState
 
                     var changes = new Changes(view, feed);
                     var revision = view.Revision + 1;
-                    changes.Set(set.Key, set.Value, revision, timestamp, set.TtlMs, set.Pinned);
+                    changes.Set(set.Key, set.Value, revision, timestamp, set.TtlMs, set.Pinned, set.Writer);
                     Publish(changes, revision);
                     return new(current is null ? CommandOutcome.Created : CommandOutcome.Updated, revision);
                 }
@@ -165,7 +165,7 @@ public sealed class CacheState
 
                     var revision = view.Revision + 1;
                     var changes = new Changes(view, feed);
-                    changes.Remove(delete.Key, revision, ChangeType.Delete);
+                    changes.Remove(delete.Key, revision, ChangeType.Delete, delete.Writer);
                     Publish(changes, revision);
                     return new(CommandOutcome.Deleted, revision);
                 }
@@ -189,12 +189,12 @@ public sealed class CacheState
                     var changes = new Changes(view, feed);
                     foreach (var (key, value) in batch.Sets)
                     {
-                        changes.Set(key, value, revision, timestamp, ttlMs: 0, pinned: false);
+                        changes.Set(key, value, revision, timestamp, ttlMs: 0, pinned: false, batch.Writer);
                     }
 
                     foreach (var key in batch.Deletes)
                     {
-                        changes.Remove(key, revision, ChangeType.Delete);
+                        changes.Remove(key, revision, ChangeType.Delete, batch.Writer);
                     }
 
                     Publish(changes, revision);
@@ -270,7 +270,7 @@ public sealed class CacheState
 
         public List<(long, string)> RemovedExpiries { get; } = [];
 
-        public void Set(string key, ReadOnlyMemory<byte> value, long revision, long timestamp, long ttlMs, bool pinned)
+        public void Set(string key, ReadOnlyMemory<byte> value, long revision, long timestamp, long ttlMs, bool pinned, string? writer)
         {
             var created = !Entries.TryGetValue(key, out var old);
             var entry = new CacheEntry(value, revision, created ? timestamp : old!.CreatedUnixMs, timestamp, ttlMs > 0 ? timestamp + ttlMs : 0, pinned);
@@ -295,14 +295,14 @@ public sealed class CacheState
 
             SizeDelta += SizeOf(key, value);
             Any = true;
-            feed?.Add(new Change(ChangeType.Put, key, revision, entry));
+            feed?.Add(new Change(ChangeType.Put, key, revision, entry, writer));
         }
 
-        public void Remove(string key, long revision, ChangeType type)
+        public void Remove(string key, long revision, ChangeType type, string? writer = null)
         {
             if (Entries.TryGetValue(key, out var old))
             {
-                feed?.Add(new Change(type, key, revision, null));
+                feed?.Add(new Change(type, key, revision, null, writer));
                 Entries.Remove(key);
                 Keys.Remove(key);
                 SizeDelta -= SizeOf(key, old.Value);

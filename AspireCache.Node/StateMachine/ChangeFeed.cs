@@ -18,9 +18,10 @@ public enum ChangeType : byte
 
 /// <summary>
 /// One key's change, as apply made it. Every change of one command shares its revision (a batch, a
-/// multi-key expiry); <paramref name="Entry"/> is the new value for a put, <c>null</c> otherwise.
+/// multi-key expiry); <paramref name="Entry"/> is the new value for a put, <c>null</c> otherwise;
+/// <paramref name="Writer"/> the credential that made a client write, when known.
 /// </summary>
-public readonly record struct Change(ChangeType Type, string Key, long Revision, CacheEntry? Entry);
+public readonly record struct Change(ChangeType Type, string Key, long Revision, CacheEntry? Entry, string? Writer = null);
 
 /// <summary>
 /// The change-feed seam at apply: the state machine reports each applied log entry's changes once,

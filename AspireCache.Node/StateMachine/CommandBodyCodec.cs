@@ -7,8 +7,10 @@ namespace AspireCache.Node.StateMachine;
 /// Encodes and decodes one <see cref="CacheCommand"/> inside a log entry (see <see cref="CommandCodec"/>
 /// for the entry around it):
 /// <code>
-/// command := tag [idempotency-key] [condition] [options] body
-///            (tag bits: 0x80 idempotency key follows · 0x40 condition · 0x20 set options)
+/// command := tag [idempotency-key] [writer] [condition] [options] body
+///            (tag bits: 0x80 idempotency key follows · 0x40 condition · 0x20 set options
+///             · 0x10 writer follows; the low four bits are the command)
+/// writer  := len:varint utf8-bytes (the credential's name; entries written before it existed have none)
 /// condition := expected:zigzag-varint64 (set/delete) | count:varint (key expected)* (batch)
 /// options := ttlMs:varint64 pinned:u8
 /// body    := (1 set) key value | (2 delete) key | (3 batch) setCount (key value)* deleteCount key*
@@ -25,11 +27,14 @@ internal static class CommandBodyCodec
     private const byte HasIdempotencyKey = 0x80;
     private const byte HasCondition = 0x40;
     private const byte HasOptions = 0x20;
-    private const byte TagMask = 0x1F;
+    private const byte HasWriter = 0x10;
+    private const byte TagMask = 0x0F;
 
     /// <summary>
     /// Writes <paramref name="command"/>; without <paramref name="includeIdempotencyKey"/> the bytes are
-    /// those of the same command with no key (what the idempotency fingerprint hashes).
+    /// those of the same command with no key and no writer (what the idempotency fingerprint hashes:
+    /// a retry is the same request whoever's name it carries, and fingerprints recorded before the
+    /// writer existed stay valid).
     /// </summary>
     public static void Write(IBufferWriter<byte> writer, CacheCommand command, bool includeIdempotencyKey = true)
     {
@@ -50,14 +55,21 @@ internal static class CommandBodyCodec
         };
         var options = command is SetCommand { TtlMs: not 0 } or SetCommand { Pinned: true };
         var idempotencyKey = includeIdempotencyKey ? command.IdempotencyKey : null;
+        var author = includeIdempotencyKey ? command.Writer : null;
         var flags = (byte)(tag
             | (idempotencyKey is null ? 0 : HasIdempotencyKey)
+            | (author is null ? 0 : HasWriter)
             | (condition ? HasCondition : 0)
             | (options ? HasOptions : 0));
         WriteByte(writer, flags);
         if (idempotencyKey is not null)
         {
             WriteKey(writer, idempotencyKey);
+        }
+
+        if (author is not null)
+        {
+            WriteKey(writer, author);
         }
 
         if (condition)
@@ -137,6 +149,7 @@ internal static class CommandBodyCodec
     {
         var tag = reader.ReadByte();
         var idempotencyKey = (tag & HasIdempotencyKey) != 0 ? reader.ReadKey() : null;
+        var author = (tag & HasWriter) != 0 ? reader.ReadKey() : null;
         long? expected = null;
         List<KeyValuePair<string, long>>? conditions = null;
         if ((tag & HasCondition) != 0)
@@ -173,7 +186,12 @@ internal static class CommandBodyCodec
             RemoveTag => ReadRemove(ref reader),
             _ => throw new CommandFormatException($"Unknown command tag {tag}."),
         };
-        return idempotencyKey is null ? command : command with { IdempotencyKey = idempotencyKey };
+        if (author is not null && command is RemoveCommand)
+        {
+            throw new CommandFormatException("A leader-decided removal carries no writer.");
+        }
+
+        return idempotencyKey is null && author is null ? command : command with { IdempotencyKey = idempotencyKey, Writer = author };
     }
 
     /// <summary>A size hint for the encoded command (no exactness needed).</summary>
@@ -184,7 +202,8 @@ internal static class CommandBodyCodec
         BatchCommand b => 12 + b.Sets.Sum(kv => 10 + (kv.Key.Length * 3) + kv.Value.Length) + b.Deletes.Sum(k => 5 + (k.Length * 3)) + b.Conditions.Sum(c => 15 + (c.Key.Length * 3)),
         RemoveCommand r => 8 + r.Keys.Sum(k => 15 + (k.Key.Length * 3)),
         _ => 0,
-    } + (command.IdempotencyKey is { } idempotencyKey ? 5 + (idempotencyKey.Length * 3) : 0);
+    } + (command.IdempotencyKey is { } idempotencyKey ? 5 + (idempotencyKey.Length * 3) : 0)
+      + (command.Writer is { } author ? 5 + (author.Length * 3) : 0);
 
     private static BatchCommand ReadBatch(ref PayloadReader reader)
     {

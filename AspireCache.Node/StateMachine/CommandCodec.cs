@@ -11,7 +11,10 @@ namespace AspireCache.Node.StateMachine;
 /// Each command is encoded by <see cref="CommandBodyCodec"/> (see there for its grammar).
 /// Decoding never throws anything but <see cref="CommandFormatException"/>. The format is
 /// persisted in WALs: changing it needs a new <see cref="FormatVersion"/> and a decoder that still
-/// reads the old one (stored samples: <c>AspireCache.Tests/Samples/wal-entries-v1.bin</c>).
+/// reads the old one (stored samples: <c>AspireCache.Tests/Samples/wal-entries-v1.bin</c>). Optional
+/// fields are added as flag bits of a command's tag instead (the writer: <c>0x10</c>): entries without
+/// them keep their exact bytes, so old entries decode as before; only a node that predates a flag
+/// cannot read entries that set it.
 /// </summary>
 public static class CommandCodec
 {

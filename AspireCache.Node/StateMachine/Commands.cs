@@ -8,6 +8,13 @@ public abstract record CacheCommand
     /// with that result instead of applying the command again (exactly-once across retries).
     /// </summary>
     public string? IdempotencyKey { get; init; }
+
+    /// <summary>
+    /// The name of the credential that made the write (client writes with auth on; <c>null</c>
+    /// otherwise and for leader-decided removals). Replicated with the command, reported with its
+    /// changes (watch events' <c>writer</c>); not part of the idempotency fingerprint.
+    /// </summary>
+    public string? Writer { get; init; }
 }
 
 /// <summary>Version conditions checked by apply, atomically with the change (compare-and-set).</summary>

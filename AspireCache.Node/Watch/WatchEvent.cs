@@ -23,7 +23,8 @@ public sealed class WatchEvent
         Key = change.Key;
         Revision = change.Revision;
         Entry = change.Entry;
-        EstimatedBytes = 160 + (3L * Key.Length) + ((Entry?.Value.Length ?? 0) * 7L / 3);
+        Writer = change.Writer;
+        EstimatedBytes = 160 + (3L * Key.Length) + (3L * (Writer?.Length ?? 0)) + ((Entry?.Value.Length ?? 0) * 7L / 3);
     }
 
     public ChangeType Type { get; }
@@ -34,6 +35,9 @@ public sealed class WatchEvent
 
     /// <summary>The value written, for a put; <c>null</c> for removals.</summary>
     public CacheEntry? Entry { get; }
+
+    /// <summary>The credential that made the change (a client write with auth on), or <c>null</c>.</summary>
+    public string? Writer { get; }
 
     /// <summary>What keeping this event costs, encoded frames included (for the history's byte bound).</summary>
     public long EstimatedBytes { get; }
@@ -87,6 +91,11 @@ public sealed class WatchEvent
                 {
                     json.WriteString("expiresAt", DateTimeOffset.FromUnixTimeMilliseconds(entry.ExpiresUnixMs));
                 }
+            }
+
+            if (Writer is { } writer)
+            {
+                json.WriteString("writer", writer);
             }
 
             json.WriteEndObject();

@@ -52,6 +52,19 @@ public sealed class Watcher
     /// <summary>Every matching event up to this revision was written to the stream (only the request loop moves it).</summary>
     public long Position { get; set; }
 
+    /// <summary>
+    /// The highest revision this stream has written an <c>id:</c> or a progress event for: what its
+    /// client can know it has reached (<see cref="Position"/> may be ahead, over changes it did not match).
+    /// Written by the stream's loop, read by progress requests.
+    /// </summary>
+    public long AnnouncedPosition
+    {
+        get => Volatile.Read(ref _announced);
+        set => Volatile.Write(ref _announced, value);
+    }
+
+    private long _announced;
+
     /// <summary>Dispatcher bookkeeping: the last chunk handed to this watcher (one hand-off per chunk).</summary>
     internal long LastSequence { get; set; }
 

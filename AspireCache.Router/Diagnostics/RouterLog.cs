@@ -8,4 +8,7 @@ internal static partial class RouterLog
 
     [LoggerMessage(2002, LogLevel.Warning, "Node {Node} is unreachable: {Reason}")]
     public static partial void NodeUnreachable(ILogger logger, string node, string reason);
+
+    [LoggerMessage(2003, LogLevel.Error, "Node {Node} refused the router's status request with {Status}: the router's credential (Router:Credential) is missing, not accepted, or lacks the read scope")]
+    public static partial void CredentialRefused(ILogger logger, string node, int status);
 }

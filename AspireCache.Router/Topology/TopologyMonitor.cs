@@ -33,6 +33,7 @@ internal sealed class TopologyMonitor(
     private readonly SemaphoreSlim _refresh = new(0, 1);
     private readonly Lock _publish = new();
     private readonly Dictionary<string, NodeView> _views = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _credentialRefused = new(StringComparer.OrdinalIgnoreCase);
     private ClusterTopology _current = ClusterTopology.Empty;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -170,6 +171,7 @@ internal sealed class TopologyMonitor(
                 var latency = latencyMs is not { } rtt
                     ? last is { Healthy: true } ? last.LatencyMs : 1000
                     : last is { Healthy: true } ? (LatencySmoothing * rtt) + ((1 - LatencySmoothing) * last.LatencyMs) : rtt;
+                _credentialRefused.Remove(node);
                 _views[node] = new NodeView(node, true, status.Role, status.Term, status.LeaderId, status.AppliedIndex, latency, status.Zone);
             }
 
@@ -182,7 +184,15 @@ internal sealed class TopologyMonitor(
         lock (_publish)
         {
             _views.TryGetValue(node, out var last);
-            if (last is { Healthy: true })
+            if (ex is HttpRequestException { StatusCode: System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden } refused)
+            {
+                // A configuration error, not an outage: said once per node until it is fixed.
+                if (_credentialRefused.Add(node))
+                {
+                    RouterLog.CredentialRefused(logger, node, (int)refused.StatusCode!.Value);
+                }
+            }
+            else if (last is { Healthy: true })
             {
                 RouterLog.NodeUnreachable(logger, node, ex.Message);
             }

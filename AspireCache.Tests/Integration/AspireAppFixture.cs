@@ -24,6 +24,9 @@ public sealed class AspireAppFixture : IAsyncLifetime
 
     public HttpClient Router { get; private set; } = null!;
 
+    /// <summary>The cluster's key: the <c>Key=</c> of <c>ConnectionStrings:cache</c> (admin scope).</summary>
+    public string Key { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         using var cts = new CancellationTokenSource(StartTimeout);
@@ -50,6 +53,10 @@ public sealed class AspireAppFixture : IAsyncLifetime
         StartTailing();
         await App.StartAsync(cts.Token);
         await App.ResourceNotifications.WaitForResourceHealthyAsync("router", cts.Token);
+
+        // Authentication is on in the AppHost: the credential comes with the connection string, as a
+        // service that references `cache` gets it.
+        Key = ParseKey(await App.GetConnectionStringAsync("cache", cts.Token));
         Router = NewClient(App.GetEndpoint("router", "http"));
         await WaitForLeaderThroughRouterAsync(cts.Token);
     }
@@ -259,7 +266,26 @@ public sealed class AspireAppFixture : IAsyncLifetime
         }
     }
 
-    private static HttpClient NewClient(Uri baseAddress) => new() { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    /// <summary>An HttpClient on <paramref name="baseAddress"/> that sends the cluster's key (none when <paramref name="authenticated"/> is false).</summary>
+    public HttpClient NewClient(Uri baseAddress, bool authenticated = true)
+    {
+        var client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (authenticated)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
+        }
+
+        return client;
+    }
+
+    /// <summary>The <c>Key=</c> of an AspireCache connection string (<c>Endpoint=…;Key=…</c>).</summary>
+    public static string ParseKey(string? connectionString)
+    {
+        var builder = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        return builder.TryGetValue("Key", out var key) && key is string { Length: > 0 } text
+            ? text
+            : throw new InvalidOperationException("The cache connection string carries no Key= (authentication should be on in the AppHost).");
+    }
 
 }
 

@@ -30,7 +30,7 @@ public sealed class AspireCacheHostingTests
             var nodeNames = Enumerable.Range(1, count).Select(i => $"{cache.Name}-node{i}").ToArray();
             Assert.Equal(nodeNames, cache.Nodes.Select(n => n.Name));
             Assert.Equal($"{cache.Name}-router", cache.Router.Name);
-            Assert.Equal($"Endpoint={{{cache.Name}-router.bindings.http.url}}", cache.ConnectionStringExpression.ValueExpression);
+            Assert.Equal($"Endpoint={{{cache.Name}-router.bindings.http.url}};Key={{{cache.Name}-key.value}}", cache.ConnectionStringExpression.ValueExpression);
             foreach (var child in cache.Nodes.Append<IResource>(cache.Router))
             {
                 var parent = child.Annotations.OfType<ResourceRelationshipAnnotation>().Single(r => r.Type == "Parent");
@@ -41,14 +41,50 @@ public sealed class AspireCacheHostingTests
             var routerEnv = await EnvironmentAsync(cache.Router);
             Assert.Equal(nodeNames, Enumerable.Range(0, count).Select(i => routerEnv[$"Router__Nodes__{i}"]));
             Assert.Equal("true", routerEnv["Router__Http2Streams"]);
+            Assert.Equal($"{{{cache.Name}-router-key.value}}", routerEnv["Router__Credential"]);
             foreach (var node in cache.Nodes)
             {
                 var env = await EnvironmentAsync(node);
                 Assert.Equal(node.Name, env["Cluster__NodeId"]);
                 Assert.Equal(nodeNames, env.Keys.Where(k => k.StartsWith("Cluster__Members__", StringComparison.Ordinal)).Select(k => k["Cluster__Members__".Length..]).Order());
                 Assert.Equal(["http", "h2"], node.Annotations.OfType<EndpointAnnotation>().Select(e => e.Name));
+
+                // Client authentication: the cluster's admin key and the router's read-only key, both secret parameters.
+                Assert.Equal("true", env["Auth__Enabled"]);
+                Assert.Equal(
+                    [("admin", $"{{{cache.Name}-key.value}}", "admin"), ("router", $"{{{cache.Name}-router-key.value}}", "read")],
+                    Enumerable.Range(0, 2).Select(i => (env[$"Auth__Credentials__{i}__Name"], env[$"Auth__Credentials__{i}__Key"], env[$"Auth__Credentials__{i}__Scopes__0"])));
+                Assert.DoesNotContain($"Auth__Credentials__2__Key", env.Keys);
             }
         }
+    }
+
+    [Fact]
+    public async Task Keys_are_generated_secret_parameters_and_authentication_can_be_turned_off_or_given_a_previous_key()
+    {
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = [],
+            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
+            DisableDashboard = true,
+        });
+        var rotating = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("rotating", o => o.PreviousKey = builder.AddParameter("rotating-old-key", secret: true));
+        var open = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("open", o => o.EnableAuthentication = false);
+
+        var key = Assert.IsType<ParameterResource>(builder.Resources.Single(r => r.Name == "rotating-key"));
+        Assert.True(key.Secret);
+        Assert.NotNull(key.Default); // generated (and kept in user secrets in run mode); the manifest test checks what publish generates
+        Assert.True(Assert.IsType<ParameterResource>(builder.Resources.Single(r => r.Name == "rotating-router-key")).Secret);
+        Assert.Same(key, rotating.Resource.Key);
+
+        var env = await EnvironmentAsync(rotating.Resource.Nodes[0]);
+        Assert.Equal(("admin", "{rotating-old-key.value}", "admin"), (env["Auth__Credentials__2__Name"], env["Auth__Credentials__2__Key"], env["Auth__Credentials__2__Scopes__0"]));
+
+        Assert.Null(open.Resource.Key);
+        Assert.Equal("Endpoint={open-router.bindings.http.url}", open.Resource.ConnectionStringExpression.ValueExpression);
+        Assert.DoesNotContain(builder.Resources, r => r.Name is "open-key" or "open-router-key");
+        Assert.DoesNotContain((await EnvironmentAsync(open.Resource.Nodes[0])).Keys, k => k.StartsWith("Auth__", StringComparison.Ordinal));
+        Assert.DoesNotContain("Router__Credential", (await EnvironmentAsync(open.Resource.Router)).Keys);
     }
 
     [Fact]

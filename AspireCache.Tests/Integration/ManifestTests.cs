@@ -54,8 +54,21 @@ public sealed class ManifestTests
         // The cluster resource (AspireCache.Hosting): a connection string to the router, nothing to deploy.
         var cache = resources.GetProperty("cache");
         Assert.Equal("value.v0", cache.GetProperty("type").GetString());
-        Assert.Equal("Endpoint={router.bindings.http.url}", cache.GetProperty("connectionString").GetString());
-        Assert.Equal(["cache", "catalog", "node1", "node2", "node3", "router"], resources.EnumerateObject().Select(r => r.Name).Order());
+        Assert.Equal("Endpoint={router.bindings.http.url};Key={cache-key.value}", cache.GetProperty("connectionString").GetString());
+        Assert.Equal(["cache", "cache-key", "catalog", "node1", "node2", "node3", "router", "router-key"], resources.EnumerateObject().Select(r => r.Name).Order());
+
+        // The keys are secret parameters the deployment generates (never a value in the manifest).
+        foreach (var parameter in new[] { "cache-key", "router-key" })
+        {
+            var resource = resources.GetProperty(parameter);
+            Assert.Equal("parameter.v0", resource.GetProperty("type").GetString());
+            var input = resource.GetProperty("inputs").GetProperty("value");
+            Assert.True(input.GetProperty("secret").GetBoolean());
+            Assert.Equal(32, input.GetProperty("default").GetProperty("generate").GetProperty("minLength").GetInt32());
+        }
+
+        Assert.Equal("{cache-key.value}", resources.GetProperty("node1").GetProperty("env").GetProperty("Auth__Credentials__0__Key").GetString());
+        Assert.Equal("{router-key.value}", router.GetProperty("env").GetProperty("Router__Credential").GetString());
         File.Delete(output);
     }
 }

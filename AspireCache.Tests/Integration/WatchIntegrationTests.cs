@@ -15,7 +15,8 @@ public sealed class WatchIntegrationTests(AspireAppFixture fixture)
     [Fact]
     public async Task Streams_through_the_router_share_a_few_HTTP2_connections_to_the_nodes_and_all_see_a_write()
     {
-        using var client = new HttpClient { BaseAddress = fixture.App.GetEndpoint("router", "http"), Timeout = Timeout.InfiniteTimeSpan };
+        using var client = fixture.NewClient(fixture.App.GetEndpoint("router", "http"));
+        client.Timeout = Timeout.InfiniteTimeSpan;
         var streams = new List<SseStream>();
         try
         {

@@ -34,7 +34,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
             // Clients 0–2 go through the router; 3–4 talk to node1 and node2 directly.
             var clientId = c;
             Func<HttpClient> connect = c < 3
-                ? () => new HttpClient { BaseAddress = fixture.Router.BaseAddress }
+                ? () => WithDefaultTimeout(fixture.NewClient(fixture.Router.BaseAddress!))
                 : () => fixture.Node(AspireAppFixture.Nodes[clientId - 3]);
             clients.Add(Task.Run(() => ConsistencyUnderFaultsTests.RunClientAsync(clientId, connect, keys, history, unknowns, stop.Token)));
         }
@@ -70,7 +70,7 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
         // The router may still be retrying a write its client gave up on (up to its 5 s deadline):
         // let it finish, so the final reads see a quiet cluster.
         await Task.Delay(TimeSpan.FromSeconds(6), timeout.Token);
-        using (var resolveClient = new HttpClient { BaseAddress = fixture.Router.BaseAddress })
+        using (var resolveClient = WithDefaultTimeout(fixture.NewClient(fixture.Router.BaseAddress!)))
         {
             var (replayed, appliedNow, unresolved) = await unknowns.ResolveAsync(resolveClient, history, timeout.Token);
             output.WriteLine($"unknown outcomes resolved by idempotent retry: {replayed} had taken effect, {appliedNow} had not; {unresolved} unresolved");
@@ -215,5 +215,12 @@ public sealed class ProcessFaultsTests(AspireAppFixture fixture, ITestOutputHelp
     {
         var leader = await fixture.LeaderAsync(token);
         return AspireAppFixture.Nodes.First(n => n != leader);
+    }
+
+    /// <summary>HttpClient's own 100 s timeout, as these clients had before they carried the cluster's key.</summary>
+    private static HttpClient WithDefaultTimeout(HttpClient client)
+    {
+        client.Timeout = TimeSpan.FromSeconds(100);
+        return client;
     }
 }
