@@ -1,0 +1,60 @@
+using System.Text;
+using AspireCache.Client.Tests.Infrastructure;
+
+namespace AspireCache.Client.Tests;
+
+/// <summary>
+/// A near cache whose node was away longer than the watch history reaches: the stream comes back with
+/// 410, the cache is replaced by a fresh listing (resync), and reads never see the old value.
+/// </summary>
+[Collection(ClientClusterCollection.Name)]
+public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : IClassFixture<ShortHistoryClusterFixture>
+{
+    [Fact]
+    public async Task After_an_outage_longer_than_the_history_the_near_cache_resyncs_and_serves_the_new_values()
+    {
+        var cluster = fixture.Cluster;
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        var prefix = $"near-resync/{Guid.NewGuid():N}/";
+        var writer = fixture.NewClient();
+        await writer.SetAsync(prefix + "k", "old"u8.ToArray());
+
+        // Direct mode on one follower only: its stream cannot move to another node.
+        await using var reader = new AspireCacheClient(
+            new HttpClient { Timeout = Timeout.InfiniteTimeSpan },
+            new AspireCacheClientOptions { Nodes = [cluster.Urls[follower]], Deadline = TimeSpan.FromSeconds(20), NearCache = new NearCacheOptions { Prefixes = [prefix] } });
+        var read = new ReadOptions { Consistency = Consistency.LinearizableNearCache };
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!reader.NearCache!.Store.TryGet(prefix + "k", out _))
+        {
+            Assert.Equal("old", Encoding.UTF8.GetString((await reader.GetAsync(prefix + "k", read))!.Value.Span));
+            Assert.True(DateTime.UtcNow < deadline, "the key was never cached");
+            await Task.Delay(20);
+        }
+
+        await cluster.StopNodeAsync(follower);
+        try
+        {
+            // More changes than the 64-event history keeps, while the follower is away.
+            await writer.SetAsync(prefix + "k", "new"u8.ToArray());
+            for (var i = 0; i < 100; i++)
+            {
+                await writer.SetAsync($"{prefix}filler/{i}", "f"u8.ToArray());
+            }
+        }
+        finally
+        {
+            await cluster.StartNodeAsync(follower);
+        }
+
+        while (Interlocked.Read(ref reader.NearCache.Store.Resyncs) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddSeconds(20), "the near cache never resynced");
+            await Task.Delay(20);
+        }
+
+        Assert.Equal("new", Encoding.UTF8.GetString((await reader.GetAsync(prefix + "k", read))!.Value.Span));
+        Assert.Equal("f", Encoding.UTF8.GetString((await reader.GetAsync(prefix + "filler/99", read))!.Value.Span));
+    }
+}
