@@ -137,14 +137,6 @@ internal static class CommandBodyCodec
         }
     }
 
-    /// <summary>A single set with no key, condition or options: the body of <see cref="CommandCodec.EncodeSingleSet"/>.</summary>
-    public static void WritePlainSet(IBufferWriter<byte> writer, string key, ReadOnlySpan<byte> value)
-    {
-        WriteByte(writer, SetTag);
-        WriteKey(writer, key);
-        WriteBytes(writer, value);
-    }
-
     public static CacheCommand Read(ref PayloadReader reader)
     {
         var tag = reader.ReadByte();

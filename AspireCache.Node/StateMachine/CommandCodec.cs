@@ -39,16 +39,6 @@ public static class CommandCodec
     }
 
     /// <summary>
-    /// The bytes of <c>Encode(new CommandBatch(0, [new SetCommand(key, value)]))</c>, written without
-    /// allocating (the record of version-3 snapshots).
-    /// </summary>
-    public static void EncodeSingleSet(string key, ReadOnlySpan<byte> value, IBufferWriter<byte> writer)
-    {
-        WriteHeader(writer, 0, 1);
-        CommandBodyCodec.WritePlainSet(writer, key, value);
-    }
-
-    /// <summary>
     /// The bytes of <c>Encode(new CommandBatch(0, [command with { IdempotencyKey = null }]))</c>, written
     /// without copying the command (what <see cref="IdempotencyTable.Fingerprint"/> hashes).
     /// </summary>

@@ -125,20 +125,3 @@ public sealed class CommandCodecTests
         Assert.Throws<CommandFormatException>(() => CommandCodec.Decode([.. bytes, 0]));
     }
 }
-
-public sealed class SnapshotRecordEncodingTests
-{
-    [Theory]
-    [InlineData("k", 0)]
-    [InlineData("ключ/значение", 300)]
-    public void The_allocation_free_set_record_is_byte_identical_to_the_codec(string key, int size)
-    {
-        var value = new byte[size];
-        Random.Shared.NextBytes(value);
-        var writer = new System.Buffers.ArrayBufferWriter<byte>();
-
-        CommandCodec.EncodeSingleSet(key, value, writer);
-
-        Assert.Equal(CommandCodec.Encode(new CommandBatch(0, [new SetCommand(key, value)])), writer.WrittenSpan.ToArray());
-    }
-}
