@@ -151,6 +151,7 @@ public static class Extensions
         var eviction = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Eviction.EvictionOptions>>().Value;
         var telemetry = app.Services.GetRequiredService<NodeTelemetry>();
         telemetry.ObserveMemory(() => state.SizeBytes, eviction.ResolveBudget, () => state.Count);
+        telemetry.ObserveIdempotency(() => state.Idempotency.Count, () => state.Idempotency.SizeBytes, () => state.Idempotency.EvictedInsideWindow);
         telemetry.ObserveHotKeys(app.Services.GetRequiredService<HotKeyTracker>());
 
         // A stopping node closes its streams first, each with the revision to resume from elsewhere.

@@ -56,6 +56,14 @@ public sealed class NodeTelemetry : IDisposable
         "DotNext.IO.WriteAheadLog",
     ];
 
+    /// <summary>The idempotency table: its records, bytes, and records dropped for the byte bound while still inside the window.</summary>
+    public void ObserveIdempotency(Func<long> records, Func<long> bytes, Func<long> evictedInsideWindow)
+    {
+        _meter.CreateObservableGauge("aspirecache.idempotency.records", records, "{record}", "Idempotency records kept (bounded by Cluster:IdempotencyWindow and Cluster:IdempotencyMaxBytes).");
+        _meter.CreateObservableGauge("aspirecache.idempotency.size", bytes, "By", "Bytes held by the idempotency table.");
+        _meter.CreateObservableCounter("aspirecache.idempotency.evicted_inside_window", evictedInsideWindow, "{record}", "Records dropped for the byte bound before their window ended: a retry of such a write after that is applied again.");
+    }
+
     public void ObserveMemory(Func<long> sizeBytes, Func<long> budgetBytes, Func<long> keys)
     {
         _meter.CreateObservableGauge("aspirecache.memory.size", sizeBytes, "By", "Bytes of keys, values and per-entry overhead held by the state.");
