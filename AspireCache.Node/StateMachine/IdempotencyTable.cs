@@ -117,17 +117,34 @@ public sealed class IdempotencyTable(IdempotencyLimits limits)
     /// </summary>
     public static ulong Fingerprint(CacheCommand command)
     {
-        var hasher = new HashingWriter();
+        // One hasher per thread (apply runs on one at a time): no allocation per keyed write.
+        var hasher = t_hasher ??= new HashingWriter();
+        hasher.Reset();
         CommandCodec.EncodeKeyless(command, hasher);
         return hasher.Hash;
     }
+
+    [ThreadStatic]
+    private static HashingWriter? t_hasher;
 
     /// <summary>An <see cref="System.Buffers.IBufferWriter{T}"/> that folds what is written into an FNV-1a hash.</summary>
     private sealed class HashingWriter : System.Buffers.IBufferWriter<byte>
     {
         private byte[] _scratch = new byte[256];
 
-        public ulong Hash { get; private set; } = 14695981039346656037UL;
+        private const ulong Offset = 14695981039346656037UL;
+
+        public ulong Hash { get; private set; } = Offset;
+
+        /// <summary>Starts a new hash; a scratch buffer grown for a large value is not kept.</summary>
+        public void Reset()
+        {
+            Hash = Offset;
+            if (_scratch.Length > 64 * 1024)
+            {
+                _scratch = new byte[256];
+            }
+        }
 
         public void Advance(int count)
         {
