@@ -65,6 +65,11 @@ public static class AspireCacheBuilderExtensions
             cache.Key = keys.Admin.Resource;
         }
 
+        // Node-to-node authentication: one cluster secret every node signs its Raft and cluster calls with.
+        var clusterSecret = options.EnableClusterAuthentication
+            ? options.ClusterSecret ?? GeneratedKey(builder, $"{name}-cluster-secret")
+            : null;
+
         var nodes = new List<IResourceBuilder<IResourceWithEnvironment>>();
         var httpEndpoints = new List<EndpointReference>();
         var streamEndpoints = new List<EndpointReference>(); // HTTP/2-only, for the router's watch streams
@@ -82,7 +87,7 @@ public static class AspireCacheBuilderExtensions
                     .WithVolume($"{nodeName}-data", "/data")
                     .WithEnvironment("Cluster__DataDirectory", "/data")
                     .WithEnvironment("Cluster__Http2Url", "http://+:8081");
-                ConfigureNode(container, nodeName, options, cache, keys);
+                ConfigureNode(container, nodeName, options, cache, keys, clusterSecret);
                 nodes.Add(container);
                 httpEndpoints.Add(container.GetEndpoint("http"));
                 streamEndpoints.Add(container.GetEndpoint("h2"));
@@ -98,7 +103,7 @@ public static class AspireCacheBuilderExtensions
                     .WithHttpEndpoint(port: LoopbackPorts.Free(), name: "h2", isProxied: false)
                     .WithEnvironment("Cluster__DataDirectory", Path.Combine(dataRoot, nodeName));
                 project.WithEnvironment("Cluster__Http2Url", project.GetEndpoint("h2"));
-                ConfigureNode(project, nodeName, options, cache, keys);
+                ConfigureNode(project, nodeName, options, cache, keys, clusterSecret);
                 nodes.Add(project);
                 httpEndpoints.Add(project.GetEndpoint("http"));
                 streamEndpoints.Add(project.GetEndpoint("h2"));
@@ -177,7 +182,7 @@ public static class AspireCacheBuilderExtensions
             });
     }
 
-    private static void ConfigureNode<T>(IResourceBuilder<T> node, string nodeName, AspireCacheClusterOptions options, AspireCacheResource cache, ClusterKeys? keys)
+    private static void ConfigureNode<T>(IResourceBuilder<T> node, string nodeName, AspireCacheClusterOptions options, AspireCacheResource cache, ClusterKeys? keys, IResourceBuilder<ParameterResource>? clusterSecret)
         where T : IResourceWithEnvironment, IResourceWithEndpoints
     {
         var adminKey = keys?.Admin.Resource;
@@ -196,6 +201,16 @@ public static class AspireCacheBuilderExtensions
             if (keys.PreviousAdmin is { } previous)
             {
                 AddCredential(node, i, "admin", previous, "admin");
+            }
+        }
+
+        if (clusterSecret is not null)
+        {
+            // AspireCache.Node's ClusterAuthOptions: sign with Secret, accept Secret and PreviousSecret.
+            node.WithEnvironment("Cluster__Secret", clusterSecret);
+            if (options.PreviousClusterSecret is { } previousSecret)
+            {
+                node.WithEnvironment("Cluster__PreviousSecret", previousSecret);
             }
         }
 

@@ -65,6 +65,25 @@ public sealed class AspireCacheClusterOptions
     /// </summary>
     public IResourceBuilder<ParameterResource>? PreviousKey { get; set; }
 
+    /// <summary>
+    /// Node-to-node authentication (default <see langword="true"/>): every Raft RPC and every call to
+    /// <c>/cluster/read-index</c> and <c>/cluster/access</c> is signed (HMAC-SHA256 over its headers, a
+    /// nonce and a time) with the secret parameter <see cref="ClusterSecret"/> (default:
+    /// <c>{name}-cluster-secret</c>, generated and kept in the AppHost's user secrets in run mode),
+    /// passed to every node as <c>Cluster__Secret</c>. <see langword="false"/>: nodes accept unsigned Raft
+    /// traffic (anyone who reaches a node's port can depose its leader).
+    /// </summary>
+    public bool EnableClusterAuthentication { get; set; } = true;
+
+    /// <summary>The cluster secret (a secret parameter); <see langword="null"/>: <c>{name}-cluster-secret</c>, generated unless configured.</summary>
+    public IResourceBuilder<ParameterResource>? ClusterSecret { get; set; }
+
+    /// <summary>
+    /// Rotation: the previous cluster secret, still accepted (never used to sign) while nodes restart
+    /// one at a time with <see cref="ClusterSecret"/>; remove it once every node has the new one.
+    /// </summary>
+    public IResourceBuilder<ParameterResource>? PreviousClusterSecret { get; set; }
+
     internal string[] ResolveNodeNames(string name)
     {
         if (NodeNames is { } names)

@@ -30,6 +30,12 @@ public static class Extensions
             .ValidateOnStart();
         services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<Auth.AuthOptions>, Auth.AuthOptionsValidator>();
         services.AddSingleton<Auth.CredentialStore>();
+        services.AddOptions<Auth.ClusterAuthOptions>()
+            .BindConfiguration(Auth.ClusterAuthOptions.SectionName)
+            .ValidateOnStart();
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<Auth.ClusterAuthOptions>, Auth.ClusterAuthOptionsValidator>();
+        services.AddSingleton<Auth.ClusterAuthenticator>();
+        services.AddTransient<Auth.ClusterSigningHandler>();
         services.AddOptions<CacheLimitsOptions>()
             .BindConfiguration(CacheLimitsOptions.SectionName)
             .ValidateDataAnnotations()
@@ -71,8 +77,11 @@ public static class Extensions
             ChunkSize = WalLayout.ResolvePageBytes(Path.Combine(dataDirectory, "wal"), cluster.WalPageBytes),
         });
         // Consensus RPCs must never pass through generic retry/circuit-breaker handlers.
+        // Every node-to-node request is signed with the cluster secret (a no-op without one); added
+        // after the clear, so it survives it. The receiving side is ClusterAuthMiddleware.
         services.AddHttpClient("raftClient")
-            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear());
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear())
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Add(sp.GetRequiredService<Auth.ClusterSigningHandler>()));
         if (builder.Configuration.IsFaultInjectionEnabled())
         {
             // Tests only: network partitions inside the node-to-node transport.
@@ -112,7 +121,8 @@ public static class Extensions
         services.AddSingleton(sp => new HotKeyTracker(clock: sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<Eviction.EvictionService>();
         services.AddHostedService<Eviction.AccessReporter>();
-        services.AddHttpClient(ReadIndexService.HttpClientName);
+        services.AddHttpClient(ReadIndexService.HttpClientName) // read-index and access reports: node to node, signed
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Add(sp.GetRequiredService<Auth.ClusterSigningHandler>()));
 
         // A follower's "Take snapshot" asks the leader for a barrier with the operator's credential:
         // no request logging on that client (at Trace its structured state carries header values as sent).
@@ -164,6 +174,20 @@ public static class Extensions
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);
         });
+        // Node-to-node authentication (cluster secret) before anything, the shims included, reads a Raft message.
+        var clusterAuth = app.Services.GetRequiredService<Auth.ClusterAuthenticator>();
+        if (clusterAuth.Enabled)
+        {
+            var o = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Auth.ClusterAuthOptions>>().Value;
+            telemetry.ObserveClusterNonces(() => clusterAuth.Nonces.Count, clusterAuth.Nonces.Capacity);
+            NodeLog.ClusterAuthEnabled(app.Logger, string.IsNullOrEmpty(o.PreviousSecret) ? "" : " and a previous one", o.AuthMaxClockSkew.TotalSeconds, o.AuthNonceCapacity);
+            app.UseMiddleware<Auth.ClusterAuthMiddleware>();
+        }
+        else
+        {
+            NodeLog.ClusterAuthDisabled(app.Logger);
+        }
+
         app.UseDotNextShims(); // DotNext 6.12's defects, fixed in front of its consensus handler
         app.UseConsensusProtocolHandler();
 

@@ -56,6 +56,15 @@ internal static partial class NodeLog
     [LoggerMessage(1041, LogLevel.Information, "Client authentication is on: {Count} credentials ({Names})")]
     public static partial void AuthEnabled(ILogger logger, int count, string names);
 
+    [LoggerMessage(1042, LogLevel.Warning, "Refused node-to-node request {Method} {Path} (Raft message {MessageType}) from {Remote}: {Reason}")]
+    public static partial void ClusterRequestRefused(ILogger logger, string method, string path, string messageType, string reason, string remote);
+
+    [LoggerMessage(1043, LogLevel.Information, "Node-to-node authentication is on (cluster secret{Rotation}; clock skew ±{SkewSeconds} s, nonce cache {Capacity})")]
+    public static partial void ClusterAuthEnabled(ILogger logger, string rotation, double skewSeconds, int capacity);
+
+    [LoggerMessage(1044, LogLevel.Information, "Node-to-node authentication is OFF (no Cluster:Secret): anyone who reaches this node's port can send it Raft messages")]
+    public static partial void ClusterAuthDisabled(ILogger logger);
+
     [LoggerMessage(1007, LogLevel.Error, "Unhandled error while serving {Path}")]
     public static partial void UnhandledError(ILogger logger, Exception exception, string path);
 }

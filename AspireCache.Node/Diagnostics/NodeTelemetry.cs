@@ -19,6 +19,7 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Counter<long> _proposalBytes;
     private readonly Counter<long> _staleReads;
     private readonly Counter<long> _rejected;
+    private readonly Counter<long> _clusterAuthRejected;
     private readonly Counter<long> _leaderChanges;
     private readonly Histogram<double> _snapshotDuration;
     private readonly Counter<long> _removed;
@@ -40,6 +41,7 @@ public sealed class NodeTelemetry : IDisposable
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
+        _clusterAuthRejected = _meter.CreateCounter<long>("aspirecache.cluster.auth.rejected", "{request}", "Node-to-node requests (Raft RPCs, read-index, access reports) refused by the cluster-secret check, by reason.");
         _removed = _meter.CreateCounter<long>("aspirecache.keys.removed", "{key}", "Keys the leader removed on its own: TTL expiry or LRU eviction (reason).");
         _appendFlush = _meter.CreateHistogram<double>("aspirecache.raft.append_flush_duration", "ms", "Follower: making appended entries durable before acknowledging them to the leader.");
         _snapshotDuration = _meter.CreateHistogram<double>("aspirecache.snapshot.duration", "ms", "Time to write a snapshot of the state.");
@@ -127,6 +129,15 @@ public sealed class NodeTelemetry : IDisposable
     {
         _leaderChanges.Add(1, new KeyValuePair<string, object?>("leader", leader ?? "none"));
         Volatile.Write(ref _term, term);
+    }
+
+    public void ClusterAuthRejected(string reason) => _clusterAuthRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>The replay-protection nonce cache of node-to-node authentication: nonces held, and its bound.</summary>
+    public void ObserveClusterNonces(Func<int> count, int capacity)
+    {
+        _meter.CreateObservableGauge("aspirecache.cluster.auth.nonces", count, "{nonce}", "Nonces of accepted node-to-node requests remembered against replay.");
+        _meter.CreateObservableGauge("aspirecache.cluster.auth.nonce_capacity", () => capacity, "{nonce}", "Bound of the nonce cache (Cluster:AuthNonceCapacity); when full, requests are refused with 503.");
     }
 
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));

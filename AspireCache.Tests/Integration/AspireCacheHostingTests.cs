@@ -55,6 +55,10 @@ public sealed class AspireCacheHostingTests
                     [("admin", $"{{{cache.Name}-key.value}}", "admin"), ("router", $"{{{cache.Name}-router-key.value}}", "read")],
                     Enumerable.Range(0, 2).Select(i => (env[$"Auth__Credentials__{i}__Name"], env[$"Auth__Credentials__{i}__Key"], env[$"Auth__Credentials__{i}__Scopes__0"])));
                 Assert.DoesNotContain($"Auth__Credentials__2__Key", env.Keys);
+
+                // Node-to-node authentication: one generated cluster secret for every node.
+                Assert.Equal($"{{{cache.Name}-cluster-secret.value}}", env["Cluster__Secret"]);
+                Assert.DoesNotContain("Cluster__PreviousSecret", env.Keys);
             }
         }
     }
@@ -68,8 +72,16 @@ public sealed class AspireCacheHostingTests
             AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
             DisableDashboard = true,
         });
-        var rotating = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("rotating", o => o.PreviousKey = builder.AddParameter("rotating-old-key", secret: true));
-        var open = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("open", o => o.EnableAuthentication = false);
+        var rotating = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("rotating", o =>
+        {
+            o.PreviousKey = builder.AddParameter("rotating-old-key", secret: true);
+            o.PreviousClusterSecret = builder.AddParameter("rotating-old-cluster-secret", secret: true);
+        });
+        var open = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("open", o =>
+        {
+            o.EnableAuthentication = false;
+            o.EnableClusterAuthentication = false;
+        });
 
         var key = Assert.IsType<ParameterResource>(builder.Resources.Single(r => r.Name == "rotating-key"));
         Assert.True(key.Secret);
@@ -79,10 +91,13 @@ public sealed class AspireCacheHostingTests
 
         var env = await EnvironmentAsync(rotating.Resource.Nodes[0]);
         Assert.Equal(("admin", "{rotating-old-key.value}", "admin"), (env["Auth__Credentials__2__Name"], env["Auth__Credentials__2__Key"], env["Auth__Credentials__2__Scopes__0"]));
+        Assert.True(Assert.IsType<ParameterResource>(builder.Resources.Single(r => r.Name == "rotating-cluster-secret")).Secret);
+        Assert.Equal(("{rotating-cluster-secret.value}", "{rotating-old-cluster-secret.value}"), (env["Cluster__Secret"], env["Cluster__PreviousSecret"]));
 
         Assert.Null(open.Resource.Key);
         Assert.Equal("Endpoint={open-router.bindings.http.url}", open.Resource.ConnectionStringExpression.ValueExpression);
-        Assert.DoesNotContain(builder.Resources, r => r.Name is "open-key" or "open-router-key");
+        Assert.DoesNotContain(builder.Resources, r => r.Name is "open-key" or "open-router-key" or "open-cluster-secret");
+        Assert.DoesNotContain((await EnvironmentAsync(open.Resource.Nodes[0])).Keys, k => k.StartsWith("Cluster__Secret", StringComparison.Ordinal));
         Assert.DoesNotContain((await EnvironmentAsync(open.Resource.Nodes[0])).Keys, k => k.StartsWith("Auth__", StringComparison.Ordinal));
         Assert.DoesNotContain("Router__Credential", (await EnvironmentAsync(open.Resource.Router)).Keys);
     }

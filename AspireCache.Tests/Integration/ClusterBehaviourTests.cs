@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using AspireCache.Node.Api;
 using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
 
 namespace AspireCache.Tests.Integration;
 
@@ -195,6 +196,42 @@ public sealed class ClusterBehaviourTests(AspireAppFixture fixture)
         }
 
         return revisions;
+    }
+
+    [Fact]
+    public async Task Unsigned_Raft_messages_are_refused_by_every_node_and_the_leader_and_term_stay()
+    {
+        // The AppHost gives every node the generated cluster secret; a forger without it is refused before DotNext.
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var leader = await fixture.LeaderAsync(cts.Token);
+        using var leaderClient = fixture.Node(leader);
+        var before = (await leaderClient.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", cts.Token))!;
+        foreach (var (node, withClientKey) in AspireAppFixture.Nodes.SelectMany(n => new[] { (n, false), (n, true) }))
+        {
+            // A client key (even the admin one) is no cluster credential.
+            using var client = fixture.NewClient(fixture.App.GetEndpoint(node, "http"), authenticated: withClientKey);
+            foreach (var (type, term) in new[] { ("Resign", before.Term), ("RequestVote", before.Term + 1000), ("AppendEntries", before.Term + 1000) })
+            {
+                using var forged = new HttpRequestMessage(HttpMethod.Post, "/cluster-consensus/raft") { Content = new ByteArrayContent([]) };
+                forged.Headers.Add("X-Raft-Message-Type", type);
+                forged.Headers.Add("X-Raft-Node-ID", Convert.ToHexString(new byte[28]));
+                forged.Headers.Add("X-Request-ID", "forged");
+                forged.Headers.Add("X-Raft-Term", term.ToString(CultureInfo.InvariantCulture));
+                forged.Headers.Add("X-Raft-Record-Index", "1000000");
+                forged.Headers.Add("X-Raft-Record-Term", term.ToString(CultureInfo.InvariantCulture));
+                var response = await client.SendAsync(forged, cts.Token);
+                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            }
+
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/cluster/read-index", new StringContent(""), cts.Token)).StatusCode);
+        }
+
+        await Task.Delay(1_500, cts.Token);
+        var after = (await leaderClient.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", cts.Token))!;
+        Assert.Equal((before.LeaderId, before.Term), (after.LeaderId, after.Term));
+
+        // And the cluster, whose own Raft traffic is signed, still takes writes.
+        Assert.True((await fixture.Router.PutAsync("/cache/it/after-forgery", new StringContent("ok"), cts.Token)).IsSuccessStatusCode);
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

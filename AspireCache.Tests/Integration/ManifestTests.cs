@@ -55,10 +55,10 @@ public sealed class ManifestTests
         var cache = resources.GetProperty("cache");
         Assert.Equal("value.v0", cache.GetProperty("type").GetString());
         Assert.Equal("Endpoint={router.bindings.http.url};Key={cache-key.value}", cache.GetProperty("connectionString").GetString());
-        Assert.Equal(["cache", "cache-key", "catalog", "node1", "node2", "node3", "router", "router-key"], resources.EnumerateObject().Select(r => r.Name).Order());
+        Assert.Equal(["cache", "cache-cluster-secret", "cache-key", "catalog", "node1", "node2", "node3", "router", "router-key"], resources.EnumerateObject().Select(r => r.Name).Order());
 
         // The keys are secret parameters the deployment generates (never a value in the manifest).
-        foreach (var parameter in new[] { "cache-key", "router-key" })
+        foreach (var parameter in new[] { "cache-key", "router-key", "cache-cluster-secret" })
         {
             var resource = resources.GetProperty(parameter);
             Assert.Equal("parameter.v0", resource.GetProperty("type").GetString());
@@ -69,6 +69,12 @@ public sealed class ManifestTests
 
         Assert.Equal("{cache-key.value}", resources.GetProperty("node1").GetProperty("env").GetProperty("Auth__Credentials__0__Key").GetString());
         Assert.Equal("{router-key.value}", router.GetProperty("env").GetProperty("Router__Credential").GetString());
+        foreach (var node in new[] { "node1", "node2", "node3" })
+        {
+            // Every node signs and checks node-to-node traffic with the same cluster secret.
+            Assert.Equal("{cache-cluster-secret.value}", resources.GetProperty(node).GetProperty("env").GetProperty("Cluster__Secret").GetString());
+        }
+
         File.Delete(output);
     }
 }
