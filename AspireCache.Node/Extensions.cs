@@ -19,6 +19,7 @@ public static class Extensions
 {
     public static WebApplicationBuilder AddCacheNode(this WebApplicationBuilder builder)
     {
+        builder.UseServerLimits();
         builder.AddHttp2Endpoint();
         var services = builder.Services;
         services.AddOptions<ClusterOptions>()

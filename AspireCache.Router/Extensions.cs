@@ -10,6 +10,7 @@ internal static class Extensions
 {
     public static WebApplicationBuilder AddRouterServices(this WebApplicationBuilder builder)
     {
+        builder.UseServerLimits();
         builder.Services.AddOptions<RouterOptions>()
             .BindConfiguration(RouterOptions.SectionName)
             .PostConfigure(options => options.WithDefaults())
