@@ -107,6 +107,9 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
     internal async Task<(CacheItem? Item, long? Revision)> GetFromServerAsync(string key, bool stale, ReadOptions? options, CancellationToken cancellationToken)
     {
         var path = KeyPath(key) + (stale ? "?consistent=false" : "");
+        // The node reports the time left (X-AspireCache-Ttl-Ms) when it read; counted from before the
+        // request left, the expiry is never later than the node's (a sliding refresh decided on it is never late).
+        var sent = DateTimeOffset.UtcNow;
         using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken);
         try
         {
@@ -121,7 +124,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
 
             await EnsureSuccessAsync(response, key, call.Token).ConfigureAwait(false);
             var bytes = await response.Content.ReadAsByteArrayAsync(call.Token).ConfigureAwait(false);
-            return (new CacheItem(key, bytes, VersionOf(response) ?? 0, ExpiresAtOf(response)), revision);
+            return (new CacheItem(key, bytes, VersionOf(response) ?? 0, ExpiresAtOf(response, sent)), revision);
         }
         catch (Exception ex)
         {
@@ -346,12 +349,12 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         return tag is not null && long.TryParse(tag.AsSpan().Trim('"'), NumberStyles.Integer, CultureInfo.InvariantCulture, out var version) ? version : null;
     }
 
-    private static DateTimeOffset? ExpiresAtOf(HttpResponseMessage response)
+    private static DateTimeOffset? ExpiresAtOf(HttpResponseMessage response, DateTimeOffset sent)
     {
         if (response.Headers.TryGetValues(CacheHeaders.TtlMs, out var ttl)
             && long.TryParse(ttl.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms))
         {
-            return DateTimeOffset.UtcNow.AddMilliseconds(ms);
+            return sent.AddMilliseconds(ms);
         }
 
         return response.Content.Headers.Expires;

@@ -4,7 +4,7 @@ namespace AspireCache.Client;
 /// <param name="Key">The key.</param>
 /// <param name="Value">The value's bytes (empty when listed with <c>values=false</c>).</param>
 /// <param name="Version">The revision of the key's last write.</param>
-/// <param name="ExpiresAt">When the key expires, if it has a TTL.</param>
+/// <param name="ExpiresAt">When the key expires, if it has a TTL: on this process's clock, the time left that the node reported counted from when the request was sent, so never later than the node's expiry.</param>
 public sealed record CacheItem(string Key, ReadOnlyMemory<byte> Value, long Version, DateTimeOffset? ExpiresAt);
 
 /// <summary>What a <see cref="WatchEvent"/> reports.</summary>
