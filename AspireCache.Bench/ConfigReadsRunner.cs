@@ -42,7 +42,7 @@ internal static class ConfigReadsRunner
             await seeder.BatchAsync(keys.ToDictionary(k => k, _ => (ReadOnlyMemory<byte>)value), cancellationToken: token);
         }
 
-        output.WriteLine($"config reads: {settings.Instances} instances x {settings.Readers} readers, {settings.Keys} keys of {settings.ValueSize} B, {settings.Duration.TotalSeconds:0} s per mode, {(settings.Targets.Count > 1 ? "direct mode over " + string.Join(", ", settings.Targets) : "through " + settings.Targets[0])}; {Environment.ProcessorCount} cores, load {LoadAverage():0.00}");
+        output.WriteLine($"config reads: {settings.Instances} instances x {settings.Readers} readers, {settings.Keys} keys of {settings.ValueSize} B, {settings.Duration.TotalSeconds:0} s per mode, {(settings.Targets.Count > 1 ? "direct mode over " + string.Join(", ", settings.Targets) : "through " + settings.Targets[0])}; {Environment.ProcessorCount} cores, load {WatchRunner.LoadAverage():0.00}");
         output.WriteLine("| mode | reads/s | p50 ms | p99 ms | p99.9 ms | max ms | answered locally | progress req/s | server CPU (cores) | bench CPU (cores) | errors |");
         output.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var mode in settings.Modes)
@@ -79,7 +79,7 @@ internal static class ConfigReadsRunner
 
             var probesBefore = instances.Sum(c => c.NearCache is { } n ? Interlocked.Read(ref n.Probes.Sent) : 0);
             var hitsBefore = instances.Sum(c => c.NearCache is { } n ? Interlocked.Read(ref n.Store.Hits) : 0);
-            var serverCpu = CpuTicks(settings.Pids);
+            var serverCpu = WatchRunner.CpuTicks(settings.Pids);
             var benchCpu = Process.GetCurrentProcess().TotalProcessorTime;
             var started = Stopwatch.GetTimestamp();
             var until = started + (long)(settings.Duration.TotalSeconds * Stopwatch.Frequency);
@@ -96,7 +96,7 @@ internal static class ConfigReadsRunner
 
             var results = await Task.WhenAll(tasks);
             var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            var serverCores = (CpuTicks(settings.Pids) - serverCpu) / 100.0 / elapsed;
+            var serverCores = (WatchRunner.CpuTicks(settings.Pids) - serverCpu) / 100.0 / elapsed;
             var benchCores = (Process.GetCurrentProcess().TotalProcessorTime - benchCpu).TotalSeconds / elapsed;
             var probes = instances.Sum(c => c.NearCache is { } n ? Interlocked.Read(ref n.Probes.Sent) : 0) - probesBefore;
             var hits = instances.Sum(c => c.NearCache is { } n ? Interlocked.Read(ref n.Store.Hits) : 0) - hitsBefore;
@@ -235,7 +235,7 @@ internal static class ConfigReadsRunner
         }
 
         static string Ms(long micros) => (micros / 1000.0).ToString("0.0", CultureInfo.InvariantCulture);
-        output.WriteLine($"propagation: {writes} PUTs x {instances} instances (IOptionsMonitor.OnChange), target {target}; {Environment.ProcessorCount} cores, load {LoadAverage():0.00}");
+        output.WriteLine($"propagation: {writes} PUTs x {instances} instances (IOptionsMonitor.OnChange), target {target}; {Environment.ProcessorCount} cores, load {WatchRunner.LoadAverage():0.00}");
         output.WriteLine("| samples | p50 ms | p90 ms | p99 ms | max ms | not seen within 5 s |");
         output.WriteLine("|---:|---:|---:|---:|---:|---:|");
         output.WriteLine($"| {histogram.TotalCount} | {Ms(histogram.GetValueAtPercentile(50))} | {Ms(histogram.GetValueAtPercentile(90))} | {Ms(histogram.GetValueAtPercentile(99))} | {Ms(histogram.GetMaxValue())} | {missed} |");
@@ -260,36 +260,5 @@ internal static class ConfigReadsRunner
                 Deadline = TimeSpan.FromSeconds(10),
                 Nodes = targets.Count > 1 ? [.. targets] : [],
             });
-    }
-
-    private static long CpuTicks(IEnumerable<int> pids)
-    {
-        long total = 0;
-        foreach (var pid in pids)
-        {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                total += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        return total;
-    }
-
-    private static double LoadAverage()
-    {
-        try
-        {
-            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return double.NaN;
-        }
     }
 }

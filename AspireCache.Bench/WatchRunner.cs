@@ -742,7 +742,7 @@ public static class WatchRunner
     }
 
     /// <summary>utime + stime (clock ticks) summed over the processes.</summary>
-    private static long CpuTicks(IEnumerable<int> pids)
+    internal static long CpuTicks(IEnumerable<int> pids)
     {
         long total = 0;
         foreach (var pid in pids)
@@ -761,7 +761,7 @@ public static class WatchRunner
         return total;
     }
 
-    private static double LoadAverage()
+    internal static double LoadAverage()
     {
         try
         {

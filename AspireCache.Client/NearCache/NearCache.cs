@@ -368,14 +368,14 @@ internal sealed class NearCache : IAsyncDisposable
     private void UpdateHotKeys()
     {
         var current = _hotKeys;
-        var candidates = _missedReads.ToArray();
+        var candidates = new List<KeyValuePair<string, long>>(_missedReads);
         _missedReads.Clear();
         foreach (var key in current)
         {
             // Keys already hot are read locally (not counted as missed): keep them while they are read at all.
             if (_store.TryGet(key, out var entry))
             {
-                candidates = [.. candidates, new KeyValuePair<string, long>(key, Math.Max(Volatile.Read(ref entry.Hits), 1) * 2)];
+                candidates.Add(new KeyValuePair<string, long>(key, Math.Max(Volatile.Read(ref entry.Hits), 1) * 2));
             }
         }
 

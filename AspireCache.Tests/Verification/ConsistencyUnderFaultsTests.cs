@@ -59,17 +59,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
 
         // Heal everything, let the router finish any retry (2 s deadline here), then read every key
         // from every node: the final state joins the history.
-        await PartitionTests.Heal(cluster);
-        for (var i = 0; i < 3; i++)
-        {
-            if (!cluster.IsRunning(i))
-            {
-                await cluster.StartNodeAsync(i);
-            }
-        }
-
-        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await HealAndSettleAsync(cluster);
         using (var resolveClient = router.Client())
         {
             var (replayed, appliedNow, unresolved) = await unknowns.ResolveAsync(resolveClient, history, CancellationToken.None);
@@ -140,6 +130,22 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
             log?.Invoke($"GET {client.BaseAddress}cache/{key}: {ex.Message}");
             throw new TimeoutException($"GET {client.BaseAddress}cache/{key}: no 200/404 in 30 s; {ex.Message}", ex);
         }
+    }
+
+    /// <summary>After the nemesis: heal the network, start any stopped node, wait for a leader, and give retries 3 s to finish.</summary>
+    internal static async Task HealAndSettleAsync(InProcessCluster cluster)
+    {
+        await PartitionTests.Heal(cluster);
+        for (var i = 0; i < 3; i++)
+        {
+            if (!cluster.IsRunning(i))
+            {
+                await cluster.StartNodeAsync(i);
+            }
+        }
+
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3));
     }
 
     /// <summary>One fault at a time, each healed before the next: leader crash, partitions 2+1 and 1+1+1, restart of all nodes, follower crash.</summary>

@@ -80,17 +80,7 @@ public sealed class NearCacheConsistencyTests(ITestOutputHelper output)
         await ConsistencyUnderFaultsTests.RunNemesisAsync(cluster, faults, stop.Token);
         await Task.WhenAll(tasks);
 
-        await PartitionTests.Heal(cluster);
-        for (var i = 0; i < 3; i++)
-        {
-            if (!cluster.IsRunning(i))
-            {
-                await cluster.StartNodeAsync(i);
-            }
-        }
-
-        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await ConsistencyUnderFaultsTests.HealAndSettleAsync(cluster);
         using (var resolveClient = router.Client())
         {
             await unknowns.ResolveAsync(resolveClient, history, CancellationToken.None);
