@@ -175,6 +175,14 @@ public static class Extensions
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);
         });
+        // Cluster traffic and client traffic each on their own endpoint (when the node has a peer endpoint).
+        var clusterOptions = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
+        if (clusterOptions.ResolvePeerPort() is { } peerPort)
+        {
+            NodeLog.PeerEndpointSeparated(app.Logger, peerPort, clusterOptions.ClientUrlOf(clusterOptions.NodeId).ToString());
+            app.UseMiddleware<Auth.PeerEndpointMiddleware>(peerPort);
+        }
+
         // Node-to-node authentication (cluster secret) before anything, the shims included, reads a Raft message.
         var clusterAuth = app.Services.GetRequiredService<Auth.ClusterAuthenticator>();
         if (clusterAuth.Enabled)

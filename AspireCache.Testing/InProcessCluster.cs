@@ -30,6 +30,7 @@ public sealed class InProcessCluster : IAsyncDisposable
         _configureNode = configureNode;
         DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
         Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
+        PeerUrls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
         _settings = new Dictionary<string, string?>
         {
             ["Cluster:LowerElectionTimeoutMs"] = "300",
@@ -38,7 +39,9 @@ public sealed class InProcessCluster : IAsyncDisposable
         };
         for (var i = 0; i < Ids.Length; i++)
         {
-            _settings[$"Cluster:Members:{Ids[i]}"] = Urls[i].ToString();
+            // As under Aspire: Raft and node-to-node calls on a peer endpoint of their own, clients on Urls.
+            _settings[$"Cluster:Members:{Ids[i]}"] = PeerUrls[i].ToString();
+            _settings[$"Cluster:ClientUrls:{Ids[i]}"] = Urls[i].ToString();
         }
 
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
@@ -49,7 +52,11 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public string DataRoot { get; }
 
+    /// <summary>Each node's client endpoint (the API, admin, watch).</summary>
     public Uri[] Urls { get; }
+
+    /// <summary>Each node's peer endpoint (Raft, read index, access reports): its Raft address.</summary>
+    public Uri[] PeerUrls { get; }
 
     /// <summary>
     /// The API key <see cref="Client"/> sends as <c>Authorization: Bearer</c> (for clusters started with
@@ -129,7 +136,7 @@ public sealed class InProcessCluster : IAsyncDisposable
             ["Cluster:NodeId"] = Ids[index],
             ["Cluster:DataDirectory"] = Path.Combine(DataRoot, Ids[index]),
         });
-        builder.WebHost.UseUrls(Urls[index].ToString());
+        builder.WebHost.UseUrls(Urls[index].ToString(), PeerUrls[index].ToString());
         builder.Logging.ClearProviders();
         builder.Services.AddHealthChecks();
         _configureNode?.Invoke(builder);

@@ -62,6 +62,9 @@ internal static partial class NodeLog
     [LoggerMessage(1043, LogLevel.Information, "Node-to-node authentication is on (cluster secret{Rotation}; clock skew ±{SkewSeconds} s, nonce cache {Capacity})")]
     public static partial void ClusterAuthEnabled(ILogger logger, string rotation, double skewSeconds, int capacity);
 
+    [LoggerMessage(1045, LogLevel.Information, "Raft and node-to-node calls are served on port {PeerPort} only; clients use {ClientUrl}")]
+    public static partial void PeerEndpointSeparated(ILogger logger, int peerPort, string clientUrl);
+
     [LoggerMessage(1044, LogLevel.Information, "Node-to-node authentication is OFF (no Cluster:Secret): anyone who reaches this node's port can send it Raft messages")]
     public static partial void ClusterAuthDisabled(ILogger logger);
 

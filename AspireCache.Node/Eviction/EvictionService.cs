@@ -145,7 +145,7 @@ internal sealed class AccessReporter(
         {
             access.Maintain(); // drops keys the state no longer holds; a follower keeps no table
             var keys = access.TakeUnreported(options.Value.MaxReportedKeys);
-            if (keys.Count == 0 || cluster.IsLeader || cluster.Leader.LeaderUrl is not { } leader)
+            if (keys.Count == 0 || cluster.IsLeader || cluster.Leader.PeerUrl is not { } leader)
             {
                 continue;
             }

@@ -12,11 +12,28 @@ public sealed class ClusterOptions : IValidatableObject
     public string NodeId { get; set; } = "";
 
     /// <summary>
-    /// Every voting member: id → base URL (the node's HTTP endpoint, which also carries Raft).
-    /// The same static list on every node; nodes never elect themselves alone (ColdStart is off).
+    /// Every voting member: id → its peer URL (the endpoint that carries Raft and the node-to-node
+    /// calls: read index, access reports). The same static list on every node; nodes never elect
+    /// themselves alone (ColdStart is off).
     /// </summary>
     [MinLength(1)]
     public Dictionary<string, Uri> Members { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Optional: id → the member's client-facing URL, what <c>/cluster/status</c>, <c>/cluster/watch</c>,
+    /// <c>Leader-Url</c> and 421 answers give clients. A member without one is reached by clients at its
+    /// <see cref="Members"/> URL (one endpoint for everything). When this node's client URL differs from
+    /// its peer URL, the two endpoints are separated (<see cref="PeerEndpoint"/>): Raft and node-to-node
+    /// calls only on the peer endpoint, the client API only elsewhere.
+    /// </summary>
+    public Dictionary<string, Uri> ClientUrls { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The local port the peer endpoint listens on, when it is not the port of this node's
+    /// <see cref="Members"/> URL (a container behind a port mapping). Setting it separates the endpoints.
+    /// </summary>
+    [Range(1, 65535)]
+    public int? PeerPort { get; set; }
 
     /// <summary>Optional zone (e.g. availability zone) reported to routers, which prefer same-zone nodes for reads.</summary>
     public string? Zone { get; set; }
@@ -120,7 +137,18 @@ public sealed class ClusterOptions : IValidatableObject
     public string ResolveDataDirectory() =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(DataDirectory) ? Path.Combine(".data", NodeId) : DataDirectory);
 
+    /// <summary>This node's peer URL (its Raft address).</summary>
     public Uri SelfUrl => Members[NodeId];
+
+    /// <summary>The URL clients reach member <paramref name="id"/> at.</summary>
+    public Uri ClientUrlOf(string id) => ClientUrls.TryGetValue(id, out var url) ? url : Members[id];
+
+    /// <summary>
+    /// The local port of the separate peer endpoint, or null when Raft and clients share one endpoint
+    /// (no <see cref="ClientUrls"/> entry of its own, or the same port).
+    /// </summary>
+    public int? ResolvePeerPort() =>
+        PeerPort ?? (ClientUrls.TryGetValue(NodeId, out var client) && client.Port != SelfUrl.Port ? SelfUrl.Port : null);
 
     /// <summary>The idempotency table's limits from <see cref="IdempotencyWindow"/> and <see cref="IdempotencyMaxBytes"/>.</summary>
     public StateMachine.IdempotencyLimits ResolveIdempotencyLimits() => new(IdempotencyWindow, IdempotencyMaxBytes);
@@ -130,6 +158,11 @@ public sealed class ClusterOptions : IValidatableObject
         if (!Members.ContainsKey(NodeId))
         {
             yield return new ValidationResult($"Cluster:NodeId '{NodeId}' is not one of Cluster:Members ({string.Join(", ", Members.Keys)}).");
+        }
+
+        foreach (var id in ClientUrls.Keys.Where(id => !Members.ContainsKey(id)))
+        {
+            yield return new ValidationResult($"Cluster:ClientUrls names '{id}', which is not one of Cluster:Members.");
         }
 
         if (!int.IsPow2(WalPageBytes))

@@ -6,8 +6,11 @@ using Microsoft.Extensions.Options;
 
 namespace AspireCache.Node.Raft;
 
-/// <summary>Who leads, and how to reach them; <c>null</c> fields mean "not known right now".</summary>
-public readonly record struct LeaderInfo(string? LeaderId, Uri? LeaderUrl, bool IsLocal);
+/// <summary>
+/// Who leads, and how to reach them; <c>null</c> fields mean "not known right now". <see cref="LeaderUrl"/>
+/// is for clients (its client-facing URL); <see cref="PeerUrl"/> for node-to-node calls (its peer endpoint).
+/// </summary>
+public readonly record struct LeaderInfo(string? LeaderId, Uri? LeaderUrl, bool IsLocal, Uri? PeerUrl = null);
 
 /// <summary>
 /// A read-only window on the local Raft member: role, term, leader (by node id, not Raft
@@ -66,7 +69,8 @@ public sealed class ClusterView : IDisposable
 
     public long AppliedIndex => stateMachine.Applied.Value;
 
-    public IReadOnlyDictionary<string, Uri> Members => _options.Members;
+    /// <summary>Every member's client-facing URL (see <see cref="ClusterOptions.ClientUrls"/>).</summary>
+    public IEnumerable<KeyValuePair<string, Uri>> Members => _options.Members.Keys.Select(id => KeyValuePair.Create(id, _options.ClientUrlOf(id)));
 
     public LeaderInfo Leader
     {
@@ -80,11 +84,11 @@ public sealed class ClusterView : IDisposable
 
             if (!leader.IsRemote)
             {
-                return new LeaderInfo(_options.NodeId, _options.SelfUrl, IsLocal: true);
+                return new LeaderInfo(_options.NodeId, _options.ClientUrlOf(_options.NodeId), IsLocal: true, _options.SelfUrl);
             }
 
             var id = IdOf(leader.EndPoint);
-            return new LeaderInfo(id, id is null ? null : _options.Members[id], IsLocal: false);
+            return id is null ? default : new LeaderInfo(id, _options.ClientUrlOf(id), IsLocal: false, _options.Members[id]);
         }
     }
 

@@ -216,9 +216,9 @@ public sealed class ReadIndexService
                     return await _leaderRounds.JoinAsync(timeout.Token);
                 }
 
-                if (leader.LeaderUrl is not null)
+                if (leader.PeerUrl is not null)
                 {
-                    using var response = await client.PostAsync(new Uri(leader.LeaderUrl, ReadIndexPath), content: null, timeout.Token);
+                    using var response = await client.PostAsync(new Uri(leader.PeerUrl, ReadIndexPath), content: null, timeout.Token);
                     if (response.StatusCode == HttpStatusCode.OK
                         && await response.Content.ReadFromJsonAsync<ReadIndexResponse>(timeout.Token) is { } confirmed)
                     {

@@ -71,57 +71,79 @@ public sealed class ClusterAuthTests(ClusterSecretFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task Forged_Resign_and_RequestVote_without_or_with_a_wrong_signature_are_refused_and_change_nothing()
+    public async Task Forged_Resign_RequestVote_and_AppendEntries_to_every_endpoint_of_every_node_are_refused_and_change_nothing()
     {
         var before = await StableAsync();
-        var leader = Array.IndexOf(InProcessCluster.Ids, before.LeaderId);
         string?[] signatures =
         [
             null,                                                                                   // no header at all
             "v1 ts=1;nonce=AAAAAAAAAAAAAAAAAAAAAA;sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", // well-formed, wrong
             "Bearer whatever",                                                                      // malformed
         ];
-        foreach (var signature in signatures)
+        for (var i = 0; i < 3; i++)
         {
-            // Resign to the leader, on DotNext's path and on any other path (the message type decides for DotNext).
-            foreach (var path in new[] { RaftPath, "/cache/x", "/" })
+            // The peer endpoint refuses an unauthenticated message (401); the client endpoint does not
+            // serve Raft at all (404). Either way DotNext never sees it.
+            foreach (var (url, refused) in new[] { (Cluster.PeerUrls[i], HttpStatusCode.Unauthorized), (Cluster.Urls[i], HttpStatusCode.NotFound) })
             {
-                using var resign = RaftRequest(path, "Resign", term: before.Term);
-                if (signature is not null)
+                using var client = new HttpClient { BaseAddress = url };
+                foreach (var signature in signatures)
                 {
-                    resign.Headers.TryAddWithoutValidation(ClusterSignature.HeaderName, signature);
+                    // On DotNext's path and on any other path (the message type decides for DotNext).
+                    foreach (var path in new[] { RaftPath, "/cache/x", "/" })
+                    {
+                        foreach (var (type, term) in new[] { ("Resign", before.Term), ("RequestVote", before.Term + 1000), ("AppendEntries", before.Term + 1000) })
+                        {
+                            using var forged = RaftRequest(path, type, term);
+                            if (signature is not null)
+                            {
+                                forged.Headers.TryAddWithoutValidation(ClusterSignature.HeaderName, signature);
+                            }
+
+                            var response = await client.SendAsync(forged);
+                            Assert.Equal(refused, response.StatusCode);
+                            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                        }
+                    }
                 }
 
-                using var client = new HttpClient { BaseAddress = Cluster.Urls[leader] };
-                var response = await client.SendAsync(resign);
-                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+                // The node-to-node endpoints too.
+                Assert.Equal(refused, (await client.PostAsync("/cluster/read-index", new StringContent(""))).StatusCode);
+                Assert.Equal(refused, (await client.PostAsync("/cluster/access", new StringContent("[\"k\"]", Encoding.UTF8, "application/json"))).StatusCode);
             }
-
-            // A vote request with a far higher term, to every node.
-            for (var i = 0; i < 3; i++)
-            {
-                using var vote = RaftRequest(RaftPath, "RequestVote", term: before.Term + 1000);
-                if (signature is not null)
-                {
-                    vote.Headers.TryAddWithoutValidation(ClusterSignature.HeaderName, signature);
-                }
-
-                using var client = new HttpClient { BaseAddress = Cluster.Urls[i] };
-                Assert.Equal(HttpStatusCode.Unauthorized, (await client.SendAsync(vote)).StatusCode);
-            }
-        }
-
-        // The node-to-node endpoints too.
-        using (var client = new HttpClient { BaseAddress = Cluster.Urls[leader] })
-        {
-            Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/cluster/read-index", new StringContent(""))).StatusCode);
-            Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/cluster/access", new StringContent("[\"k\"]", Encoding.UTF8, "application/json"))).StatusCode);
         }
 
         await AssertUnchangedAsync(before);
         Assert.Contains(fixture.Logs.Lines, l => l.Contains("Refused node-to-node request", StringComparison.Ordinal) && l.Contains("bad_signature", StringComparison.Ordinal));
         Assert.Contains(fixture.Logs.Lines, l => l.Contains("Refused node-to-node request", StringComparison.Ordinal) && l.Contains("missing", StringComparison.Ordinal));
+        Assert.Contains(fixture.Logs.Lines, l => l.Contains("Refused node-to-node request", StringComparison.Ordinal) && l.Contains("client endpoint", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_cluster_endpoint_serves_no_client_request_and_the_client_endpoint_reports_client_urls()
+    {
+        var before = await StableAsync();
+        var leader = Array.IndexOf(InProcessCluster.Ids, before.LeaderId);
+        using (var peer = new HttpClient { BaseAddress = Cluster.PeerUrls[leader] })
+        {
+            peer.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "whatever");
+            foreach (var path in new[] { "/cache/secret-cluster/k", "/cluster/status", "/admin/snapshot" })
+            {
+                var response = await peer.GetAsync(path);
+                Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+                Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            }
+
+            var put = await peer.PutAsync("/cache/secret-cluster/peer-write", new StringContent("no"));
+            Assert.Equal(HttpStatusCode.NotFound, put.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await peer.GetAsync("/health")).StatusCode);
+        }
+
+        // Clients are only ever told the client endpoints: in the status, and in a 421's Leader-Url.
+        var status = await Cluster.StatusAsync((leader + 1) % 3);
+        Assert.Equal(Cluster.Urls[leader], status.LeaderUrl);
+        Assert.All(status.Members, m => Assert.Equal(Cluster.Urls[Array.IndexOf(InProcessCluster.Ids, m.Id)], m.Url));
+        await AssertUnchangedAsync(before);
     }
 
     [Fact]
@@ -131,7 +153,7 @@ public sealed class ClusterAuthTests(ClusterSecretFixture fixture) : IClassFixtu
         var follower = Enumerable.Range(0, 3).First(i => InProcessCluster.Ids[i] != before.LeaderId);
 
         // A PreVote changes no state; signed with the secret it is accepted once, never twice.
-        using var client = new HttpClient { BaseAddress = Cluster.Urls[follower] };
+        using var client = new HttpClient { BaseAddress = Cluster.PeerUrls[follower] };
         var header = Sign(ClusterSecretFixture.Secret, RaftPath, "PreVote", before.Term, DateTimeOffset.UtcNow);
         using (var first = RaftRequest(RaftPath, "PreVote", before.Term))
         {
@@ -150,7 +172,7 @@ public sealed class ClusterAuthTests(ClusterSecretFixture fixture) : IClassFixtu
         using (var reused = RaftRequest(RaftPath, "Resign", before.Term))
         {
             reused.Headers.TryAddWithoutValidation(ClusterSignature.HeaderName, header);
-            using var toLeader = new HttpClient { BaseAddress = Cluster.Urls[Array.IndexOf(InProcessCluster.Ids, before.LeaderId)] };
+            using var toLeader = new HttpClient { BaseAddress = Cluster.PeerUrls[Array.IndexOf(InProcessCluster.Ids, before.LeaderId)] };
             Assert.Equal(HttpStatusCode.Unauthorized, (await toLeader.SendAsync(reused)).StatusCode);
         }
 
@@ -163,7 +185,7 @@ public sealed class ClusterAuthTests(ClusterSecretFixture fixture) : IClassFixtu
     {
         var before = await StableAsync();
         var follower = Enumerable.Range(0, 3).First(i => InProcessCluster.Ids[i] != before.LeaderId);
-        using var client = new HttpClient { BaseAddress = Cluster.Urls[follower] };
+        using var client = new HttpClient { BaseAddress = Cluster.PeerUrls[follower] };
         foreach (var offset in new[] { TimeSpan.FromSeconds(-45), TimeSpan.FromSeconds(45) })
         {
             using var request = RaftRequest(RaftPath, "PreVote", before.Term);
@@ -179,7 +201,7 @@ public sealed class ClusterAuthTests(ClusterSecretFixture fixture) : IClassFixtu
     {
         var before = await StableAsync();
         var follower = Enumerable.Range(0, 3).First(i => InProcessCluster.Ids[i] != before.LeaderId);
-        using var client = new HttpClient { BaseAddress = Cluster.Urls[follower] };
+        using var client = new HttpClient { BaseAddress = Cluster.PeerUrls[follower] };
         foreach (var (secret, accepted) in new[] { (ClusterSecretFixture.Secret, true), (ClusterSecretFixture.PreviousSecret, true), (ClusterSecretFixture.NewSecret(), false) })
         {
             using var request = RaftRequest(RaftPath, "PreVote", before.Term);

@@ -226,11 +226,15 @@ public sealed class RaftClusterTests(StableClusterFixture fixture) : IClassFixtu
     public async Task Read_index_endpoint_on_a_follower_is_refused()
     {
         var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
-        using var follower = Cluster.Client((leader + 1) % 3);
+        using var follower = new HttpClient { BaseAddress = Cluster.PeerUrls[(leader + 1) % 3] };
 
         var response = await follower.PostAsync(ReadIndexService.ReadIndexPath, null);
 
         Assert.Equal(HttpStatusCode.MisdirectedRequest, response.StatusCode);
+
+        // Not on a client endpoint at all: node-to-node calls are served on the peer endpoint only.
+        using var client = Cluster.Client(leader);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.PostAsync(ReadIndexService.ReadIndexPath, null)).StatusCode);
     }
 }
 
