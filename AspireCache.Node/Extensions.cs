@@ -21,6 +21,7 @@ public static class Extensions
     {
         builder.UseServerLimits();
         builder.AddHttp2Endpoint();
+        builder.AddTlsTrust(); // optional: HTTPS between nodes with a private CA (Tls:CaCertificatePath)
         var services = builder.Services;
         services.AddOptions<ClusterOptions>()
             .BindConfiguration(ClusterOptions.SectionName)

@@ -24,13 +24,14 @@ public sealed class InProcessCluster : IAsyncDisposable
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<WebApplicationBuilder>? _configureNode;
 
-    public InProcessCluster(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null)
+    public InProcessCluster(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null, bool https = false)
     {
+        var scheme = https ? "https" : "http";
         Credential = credential;
         _configureNode = configureNode;
         DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
-        Urls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
-        PeerUrls = Ids.Select(_ => new Uri($"http://127.0.0.1:{TestPorts.Free()}")).ToArray();
+        Urls = Ids.Select(_ => new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}")).ToArray();
+        PeerUrls = Ids.Select(_ => new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}")).ToArray();
         _settings = new Dictionary<string, string?>
         {
             ["Cluster:LowerElectionTimeoutMs"] = "300",
@@ -64,12 +65,17 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// </summary>
     public string? Credential { get; set; }
 
+    /// <summary>The handler <see cref="Client"/> uses (e.g. one that trusts a test CA); null: the default.</summary>
+    public Func<HttpMessageHandler>? ClientHandler { get; set; }
+
     /// <param name="overrides">Configuration of every node (e.g. <c>Auth:Credentials:0:Key</c>).</param>
     /// <param name="credential">What <see cref="Client"/> sends as a bearer key (needs read and write when auth is on).</param>
     /// <param name="configureNode">Called on each node's builder before it is built (e.g. to capture its logs).</param>
-    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null)
+    /// <param name="https">HTTPS URLs (the overrides then give Kestrel its certificate and <c>Tls:CaCertificatePath</c>).</param>
+    /// <param name="clientHandler">See <see cref="ClientHandler"/>.</param>
+    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null, bool https = false, Func<HttpMessageHandler>? clientHandler = null)
     {
-        var cluster = new InProcessCluster(overrides, credential, configureNode);
+        var cluster = new InProcessCluster(overrides, credential, configureNode, https) { ClientHandler = clientHandler };
         await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
         await cluster.WaitUntilWritableAsync(TimeSpan.FromSeconds(30));
         return cluster;
@@ -113,7 +119,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public HttpClient Client(int index)
     {
-        var client = new HttpClient { BaseAddress = Urls[index], Timeout = TimeSpan.FromSeconds(30) };
+        var client = ClientHandler is { } handler ? new HttpClient(handler(), disposeHandler: true) : new HttpClient();
+        client.BaseAddress = Urls[index];
+        client.Timeout = TimeSpan.FromSeconds(30);
         if (Credential is { Length: > 0 } credential)
         {
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
