@@ -59,13 +59,8 @@ public static class Extensions
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter(names))
-            .WithTracing(tracing => tracing
-                .AddSource(names)
-                .AddAspNetCoreInstrumentation(o =>
-                    // Health probes would drown the traces that matter.
-                    o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)
-                                      && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
-                .AddHttpClientInstrumentation())
+            // Spans for clients' requests and the work they cause; none for heartbeats, polls and probes (TraceFilters).
+            .WithTracing(tracing => tracing.AddAspireCacheTracing(names))
             .UseOtlpExporter();
         builder.Services.AddHostedService<TelemetryShutdown>();
 
