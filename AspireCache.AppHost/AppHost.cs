@@ -1,8 +1,9 @@
 using AspireCache.AppHost;
 using Microsoft.Extensions.Configuration;
 
-// The system diagram, top to bottom: three Raft nodes that know each other, and a router in front,
-// grouped as one resource `cache` (connection string: Endpoint={router url}); see AspireCache.Hosting.
+// The system diagram, top to bottom: three Raft nodes that know each other (over their `cluster`
+// endpoints), and a router in front (on their `http` endpoints), grouped as one resource `cache`
+// (connection string: Endpoint={router url};Key={admin key}); see AspireCache.Hosting.
 var builder = DistributedApplication.CreateBuilder(args);
 var options = builder.Configuration.GetSection(AppHostOptions.SectionName).Get<AppHostOptions>() ?? new AppHostOptions();
 
@@ -12,6 +13,7 @@ var cache = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCac
     cluster.NodeNames = ["node1", "node2", "node3"];
     cluster.RouterName = "router";
     cluster.NodePorts = options.NodePorts;
+    cluster.ClusterPorts = options.ClusterPorts;
     cluster.RouterPort = options.RouterPort;
     cluster.DataRoot = options.DataRoot;
     cluster.SnapshotInterval = options.SnapshotInterval;
@@ -23,12 +25,16 @@ var cache = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCac
 // and HybridCache over the cluster. F5 shows a PUT to config/catalog/Catalog/Greeting in GET /settings.
 // Its port is fixed beside the router's default (5090) for the README's curl; when the router is moved
 // (tests run beside an F5 session) the catalog gets a free port too, unless AspireCache:CatalogPort says.
+// It has a credential of its own (parameter catalog-cache-key, writes recorded as "catalog"): read and
+// write on its configuration (config/catalog/, read and watched by its configuration provider) and on
+// its HybridCache L2 entries (dcache/, the distributed cache's key prefix, watched for L1 invalidation).
+// The read scope also covers /cluster/status, /cluster/watch and the hot-key endpoints the client uses.
 var catalogPort = builder.Configuration.GetValue<int?>("AspireCache:CatalogPort") ?? (options.RouterPort == 5080 ? 5090 : null);
 builder.AddProject<Projects.AspireCache_Sample>("catalog", launchProfileName: null)
     .WithHttpEndpoint(port: catalogPort)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health")
-    .WithReference(cache)
+    .WithReference(cache, AspireCacheAccess.ReadWrite, prefixes: ["config/catalog/", "dcache/"])
     .WaitFor(cache);
 
 builder.Build().Run();

@@ -9,10 +9,18 @@ internal sealed class AppHostOptions
     public string? DataRoot { get; set; }
 
     /// <summary>
-    /// Fixed HTTP ports for node1..node3 in run mode. 0 (default) picks free ports at start.
-    /// Ports are fixed for the AppHost's lifetime so a restarted node keeps its Raft address.
+    /// Fixed ports of node1..node3's client (<c>http</c>) endpoints in run mode. Missing or 0 (default) picks
+    /// free ports at start. Empty by default, so that <c>--AspireCache:NodePorts:0=…</c> sets node1's port (an
+    /// array bound from configuration is appended to its initial elements: <c>[0, 0, 0]</c> became <c>[0, 0, 0, …]</c>).
+    /// Ports are fixed for the AppHost's lifetime so a restarted node keeps the URL clients were given.
     /// </summary>
-    public int[] NodePorts { get; set; } = [0, 0, 0];
+    public int[] NodePorts { get; set; } = [];
+
+    /// <summary>
+    /// Fixed ports of node1..node3's <c>cluster</c> endpoints (Raft and node-to-node calls) in run mode.
+    /// Missing or 0 (default) picks free ports at start; fixed for the AppHost's lifetime (a node's Raft address).
+    /// </summary>
+    public int[] ClusterPorts { get; set; } = [];
 
     /// <summary>The router's port in run mode (the one the README's curl examples use).</summary>
     public int? RouterPort { get; set; } = 5080;

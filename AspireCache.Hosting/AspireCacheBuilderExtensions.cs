@@ -9,10 +9,18 @@ using Microsoft.Extensions.Logging;
 namespace Aspire.Hosting;
 
 /// <summary>Adds an AspireCache cluster (Raft nodes + router) to an Aspire AppHost.</summary>
-public static class AspireCacheBuilderExtensions
+public static partial class AspireCacheBuilderExtensions
 {
     /// <summary>The resource type the dashboard shows for the cluster resource.</summary>
     public const string ResourceType = "AspireCache";
+
+    /// <summary>The name of each node's endpoint for Raft RPCs and node-to-node calls.</summary>
+    public const string ClusterEndpointName = "cluster";
+
+    // Publish mode: the node container's ports (client API, HTTP/2 watch streams, cluster traffic).
+    private const int ContainerHttpPort = 8080;
+    private const int ContainerHttp2Port = 8081;
+    private const int ContainerClusterPort = 8082;
 
     /// <summary>
     /// Adds an AspireCache cluster named <paramref name="name"/>: <c>NodeCount</c> Raft nodes that know
@@ -26,12 +34,19 @@ public static class AspireCacheBuilderExtensions
     /// <param name="name">The cluster resource's name (and the connection string's).</param>
     /// <param name="configure">Resource names, ports, data directory and Raft settings.</param>
     /// <remarks>
-    /// <para>Run mode: each node is a project on a fixed, non-proxied port (its Raft address must survive a
-    /// restart) plus an HTTP/2-only <c>h2</c> endpoint for the router's watch streams; data lives in
-    /// <c>{DataRoot}/{node}</c>. Publish mode: each node is a container built from the node project's
-    /// <c>Dockerfile</c> (build context: the folder above the node project) with a volume <c>{node}-data</c> on <c>/data</c>.</para>
+    /// <para>Each node has three endpoints: <c>http</c> (the client API, admin endpoints and watch streams; the
+    /// URL the cluster reports to clients, <c>Cluster__ClientUrls__{id}</c>), <c>h2</c> (HTTP/2 only, for the
+    /// router's multiplexed watch streams) and <c>cluster</c> (Raft RPCs and node-to-node calls: every node's
+    /// <c>Cluster__Members__{id}</c>). Run mode: each node is a project on fixed, non-proxied ports (its Raft
+    /// address must survive a restart); data lives in <c>{DataRoot}/{node}</c>. Publish mode: each node is a
+    /// container built from the node project's <c>Dockerfile</c> (build context: the folder above the node
+    /// project) listening on 8080 (<c>http</c>), 8081 (<c>h2</c>) and 8082 (<c>cluster</c>), none of them external,
+    /// with a volume <c>{node}-data</c> on <c>/data</c>.</para>
     /// <para>Every node gets the dashboard commands <c>step-down</c> and <c>take-snapshot</c>. The router has external
-    /// HTTP endpoints. <c>.WithReference(cache)</c> gives a service <c>ConnectionStrings__{name}</c>;
+    /// HTTP endpoints and talks to the nodes' <c>http</c> and <c>h2</c> endpoints only. <c>.WithReference(cache)</c> gives a
+    /// service <c>ConnectionStrings__{name}</c> with the cluster's admin key;
+    /// <c>.WithReference(cache, AspireCacheAccess.ReadWrite, prefixes: [...])</c> gives it a credential of its own
+    /// (see <see cref="WithReference{TDestination}(IResourceBuilder{TDestination}, IResourceBuilder{AspireCacheResource}, AspireCacheAccess, IEnumerable{string}?, string?)"/>);
     /// <c>.WaitFor(cache)</c> waits until the cluster has a leader.</para>
     /// </remarks>
     public static IResourceBuilder<AspireCacheResource> AddAspireCache<TNode, TRouter>(
@@ -63,6 +78,14 @@ public static class AspireCacheBuilderExtensions
                 GeneratedKey(builder, $"{routerName}-key"),
                 options.PreviousKey);
             cache.Key = keys.Admin.Resource;
+
+            // Auth:Credentials:{i} on every node, in this order, then one per service referenced with an access level.
+            cache.AddCredential(new AspireCacheCredential("admin", keys.Admin.Resource, AspireCacheAccess.Admin, [], service: null));
+            cache.AddCredential(new AspireCacheCredential("router", keys.Router.Resource, AspireCacheAccess.Read, [], service: null));
+            if (keys.PreviousAdmin is { } previous)
+            {
+                cache.AddCredential(new AspireCacheCredential("admin", previous.Resource, AspireCacheAccess.Admin, [], service: null));
+            }
         }
 
         // Node-to-node authentication: one cluster secret every node signs its Raft and cluster calls with.
@@ -71,8 +94,9 @@ public static class AspireCacheBuilderExtensions
             : null;
 
         var nodes = new List<IResourceBuilder<IResourceWithEnvironment>>();
-        var httpEndpoints = new List<EndpointReference>();
-        var streamEndpoints = new List<EndpointReference>(); // HTTP/2-only, for the router's watch streams
+        var httpEndpoints = new List<EndpointReference>();    // client traffic: the router, Cluster__ClientUrls
+        var streamEndpoints = new List<EndpointReference>();  // HTTP/2-only, for the router's watch streams
+        var clusterEndpoints = new List<EndpointReference>(); // Raft and node-to-node calls: Cluster__Members
         for (var i = 0; i < nodeNames.Length; i++)
         {
             var nodeName = nodeNames[i];
@@ -81,41 +105,57 @@ public static class AspireCacheBuilderExtensions
                 // Deployed (azd): a container built from the repository, with a persistent volume for WAL and snapshots.
                 var nodeProjectDirectory = Path.GetDirectoryName(new TNode().ProjectPath)!;
                 var context = Path.GetDirectoryName(nodeProjectDirectory)!;
+                // Kestrel listens on ASPNETCORE_HTTP_PORTS (the node turns them into Kestrel endpoints beside
+                // the h2 one, see the node's StreamEndpoint): the client port and the cluster port. None of the
+                // three endpoints is external: clients come through the router, peers over the internal network.
+                // Cluster__PeerPort names the cluster endpoint's local port whatever URL the deployment gives it
+                // (a port mapping), so the node keeps Raft and client traffic apart there too.
                 var container = builder.AddDockerfile(nodeName, contextPath: context, dockerfilePath: Path.Combine(Path.GetFileName(nodeProjectDirectory), "Dockerfile"))
-                    .WithHttpEndpoint(targetPort: 8080)
-                    .WithHttpEndpoint(targetPort: 8081, name: "h2")
+                    .WithHttpEndpoint(targetPort: ContainerHttpPort)
+                    .WithHttpEndpoint(targetPort: ContainerHttp2Port, name: "h2")
+                    .WithHttpEndpoint(targetPort: ContainerClusterPort, name: ClusterEndpointName)
                     .WithVolume($"{nodeName}-data", "/data")
                     .WithEnvironment("Cluster__DataDirectory", "/data")
-                    .WithEnvironment("Cluster__Http2Url", "http://+:8081");
+                    .WithEnvironment("ASPNETCORE_HTTP_PORTS", string.Create(CultureInfo.InvariantCulture, $"{ContainerHttpPort};{ContainerClusterPort}"))
+                    .WithEnvironment("Cluster__Http2Url", string.Create(CultureInfo.InvariantCulture, $"http://+:{ContainerHttp2Port}"))
+                    .WithEnvironment("Cluster__PeerPort", ContainerClusterPort.ToString(CultureInfo.InvariantCulture));
                 ConfigureNode(container, nodeName, options, cache, keys, clusterSecret);
                 nodes.Add(container);
                 httpEndpoints.Add(container.GetEndpoint("http"));
                 streamEndpoints.Add(container.GetEndpoint("h2"));
+                clusterEndpoints.Add(container.GetEndpoint(ClusterEndpointName));
             }
             else
             {
-                // Raft peers address each other by URL, so the port must survive a node restart, and the
-                // peer-to-peer path should not cross a proxy: a fixed, non-proxied port per node.
+                // Raft peers address each other by URL, and clients are told each node's URL, so the ports
+                // must survive a node restart, and the peer-to-peer path should not cross a proxy: fixed,
+                // non-proxied ports per node. Aspire lists every endpoint in ASPNETCORE_URLS, so Kestrel
+                // listens on the cluster port too.
                 var dataRoot = Path.GetFullPath(options.DataRoot ?? Path.Combine(builder.AppHostDirectory, ".data"));
                 var port = options.NodePorts?.ElementAtOrDefault(i) is > 0 and var fixedPort ? fixedPort : LoopbackPorts.Free();
+                var clusterPort = options.ClusterPorts?.ElementAtOrDefault(i) is > 0 and var fixedClusterPort ? fixedClusterPort : LoopbackPorts.Free();
                 var project = builder.AddProject<TNode>(nodeName, launchProfileName: null)
                     .WithHttpEndpoint(port: port, isProxied: false)
                     .WithHttpEndpoint(port: LoopbackPorts.Free(), name: "h2", isProxied: false)
+                    .WithHttpEndpoint(port: clusterPort, name: ClusterEndpointName, isProxied: false)
                     .WithEnvironment("Cluster__DataDirectory", Path.Combine(dataRoot, nodeName));
                 project.WithEnvironment("Cluster__Http2Url", project.GetEndpoint("h2"));
                 ConfigureNode(project, nodeName, options, cache, keys, clusterSecret);
                 nodes.Add(project);
                 httpEndpoints.Add(project.GetEndpoint("http"));
                 streamEndpoints.Add(project.GetEndpoint("h2"));
+                clusterEndpoints.Add(project.GetEndpoint(ClusterEndpointName));
             }
         }
 
-        // Every node gets the same static member list: id → its HTTP endpoint (which also carries Raft).
+        // Every node gets the same static member list: id → its cluster endpoint (Raft and node-to-node
+        // calls), and id → its client endpoint (what /cluster/status, /cluster/watch and Leader-Url report).
         foreach (var node in nodes)
         {
             for (var i = 0; i < nodeNames.Length; i++)
             {
-                node.WithEnvironment($"Cluster__Members__{nodeNames[i]}", httpEndpoints[i]);
+                node.WithEnvironment($"Cluster__Members__{nodeNames[i]}", clusterEndpoints[i]);
+                node.WithEnvironment($"Cluster__ClientUrls__{nodeNames[i]}", httpEndpoints[i]);
             }
         }
 
@@ -130,6 +170,7 @@ public static class AspireCacheBuilderExtensions
             router.WithEnvironment("Router__Credential", keys.Router);
         }
 
+        // The router reaches the nodes' client endpoints only (http, and h2 for watch streams), never their cluster endpoints.
         for (var i = 0; i < nodeNames.Length; i++)
         {
             router.WithEnvironment($"Router__Nodes__{i}", nodeNames[i])
@@ -185,23 +226,46 @@ public static class AspireCacheBuilderExtensions
     private static void ConfigureNode<T>(IResourceBuilder<T> node, string nodeName, AspireCacheClusterOptions options, AspireCacheResource cache, ClusterKeys? keys, IResourceBuilder<ParameterResource>? clusterSecret)
         where T : IResourceWithEnvironment, IResourceWithEndpoints
     {
+        // Health checks and admin commands go to the client endpoint (the cluster endpoint serves only cluster traffic).
         var adminKey = keys?.Admin.Resource;
         node.WithEnvironment("Cluster__NodeId", nodeName)
-            .WithHttpHealthCheck("/health")
-            .WithHttpCommand("/admin/step-down", "Step down", commandName: "step-down", commandOptions: AdminCommand("Transfer leadership: this node resigns and the cluster elects a new leader.", "ArrowExit", adminKey))
-            .WithHttpCommand("/admin/snapshot", "Take snapshot", commandName: "take-snapshot", commandOptions: AdminCommand("Write a snapshot of this node's state now (the WAL can then be compacted).", "Camera", adminKey))
+            .WithHttpHealthCheck("/health", endpointName: "http")
+            .WithHttpCommand("/admin/step-down", "Step down", endpointName: "http", commandName: "step-down", commandOptions: AdminCommand("Transfer leadership: this node resigns and the cluster elects a new leader.", "ArrowExit", adminKey))
+            .WithHttpCommand("/admin/snapshot", "Take snapshot", endpointName: "http", commandName: "take-snapshot", commandOptions: AdminCommand("Write a snapshot of this node's state now (the WAL can then be compacted).", "Camera", adminKey))
             .WithParentRelationship(cache);
         if (keys is not null)
         {
-            // Auth:Credentials:{i}:Name|Key|Scopes (AspireCache.Node's AuthOptions); names are what writes record.
-            node.WithEnvironment("Auth__Enabled", "true");
-            var i = 0;
-            AddCredential(node, i++, "admin", keys.Admin, "admin");
-            AddCredential(node, i++, "router", keys.Router, "read");
-            if (keys.PreviousAdmin is { } previous)
+            // Auth:Credentials:{i}:Name|Key|Scopes:{j}|Prefixes:{j} (AspireCache.Node's AuthOptions); names are
+            // what writes record. Read when the node starts (or the manifest is written), so the credentials of
+            // services referenced after AddAspireCache are included.
+            node.WithEnvironment("Auth__Enabled", "true")
+                .WithReferenceRelationship(keys.Admin.Resource)
+                .WithReferenceRelationship(keys.Router.Resource);
+            if (keys.PreviousAdmin is { } previousAdmin)
             {
-                AddCredential(node, i, "admin", previous, "admin");
+                node.WithReferenceRelationship(previousAdmin.Resource);
             }
+
+            node.WithEnvironment(context =>
+            {
+                for (var i = 0; i < cache.Credentials.Count; i++)
+                {
+                    var credential = cache.Credentials[i];
+                    var prefix = string.Create(CultureInfo.InvariantCulture, $"Auth__Credentials__{i}__");
+                    context.EnvironmentVariables[prefix + "Name"] = credential.Name;
+                    context.EnvironmentVariables[prefix + "Key"] = credential.Key;
+                    var scopes = credential.ScopeNames;
+                    for (var j = 0; j < scopes.Length; j++)
+                    {
+                        context.EnvironmentVariables[string.Create(CultureInfo.InvariantCulture, $"{prefix}Scopes__{j}")] = scopes[j];
+                    }
+
+                    for (var j = 0; j < credential.Prefixes.Count; j++)
+                    {
+                        context.EnvironmentVariables[string.Create(CultureInfo.InvariantCulture, $"{prefix}Prefixes__{j}")] = credential.Prefixes[j];
+                    }
+                }
+            });
         }
 
         if (clusterSecret is not null)
@@ -232,14 +296,6 @@ public static class AspireCacheBuilderExtensions
             new GenerateParameterDefault { MinLength = 32, Lower = true, Upper = true, Numeric = true, Special = false },
             secret: true,
             persist: true);
-
-    private static void AddCredential<T>(IResourceBuilder<T> node, int index, string name, IResourceBuilder<ParameterResource> key, string scope)
-        where T : IResourceWithEnvironment
-    {
-        node.WithEnvironment($"Auth__Credentials__{index}__Name", name)
-            .WithEnvironment($"Auth__Credentials__{index}__Key", key)
-            .WithEnvironment($"Auth__Credentials__{index}__Scopes__0", scope);
-    }
 
     private static void SetIfGiven<T, TValue>(IResourceBuilder<T> node, string variable, TValue? value)
         where T : IResourceWithEnvironment

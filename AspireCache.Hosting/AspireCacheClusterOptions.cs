@@ -23,10 +23,18 @@ public sealed class AspireCacheClusterOptions
     public string? RouterName { get; set; }
 
     /// <summary>
-    /// Run mode: fixed HTTP port per node (by position); 0 or missing picks a free loopback port at start.
-    /// A node's port is its Raft address, so it never changes while the AppHost runs (a restarted node keeps it).
+    /// Run mode: fixed port of each node's client endpoint <c>http</c> (by position); 0 or missing picks a
+    /// free loopback port at start. It is the URL the cluster reports to clients (<c>Cluster__ClientUrls</c>),
+    /// so it never changes while the AppHost runs (a restarted node keeps it).
     /// </summary>
     public IReadOnlyList<int>? NodePorts { get; set; }
+
+    /// <summary>
+    /// Run mode: fixed port of each node's <c>cluster</c> endpoint (by position), which carries the Raft RPCs
+    /// and the node-to-node calls (<c>Cluster__Members</c>); 0 or missing picks a free loopback port at start.
+    /// It is the node's Raft address, so it never changes while the AppHost runs. (Publish mode: target port 8082, not external.)
+    /// </summary>
+    public IReadOnlyList<int>? ClusterPorts { get; set; }
 
     /// <summary>Run mode: the router's (proxied) HTTP port. <see langword="null"/>: Aspire picks one.</summary>
     public int? RouterPort { get; set; }
@@ -48,8 +56,10 @@ public sealed class AspireCacheClusterOptions
     /// <c>/health</c> and <c>/alive</c> needs <c>Authorization: Bearer &lt;key&gt;</c>. The cluster's key is
     /// the secret parameter <see cref="Key"/> (default: <c>{name}-key</c>, generated and kept in the
     /// AppHost's user secrets in run mode); it has the <c>admin</c> scope and is the <c>Key=</c> of the
-    /// connection string. The router gets its own read-only key (<c>{name}-router-key</c>) for its
-    /// status polls. <see langword="false"/>: nodes accept every request (as before issue #13).
+    /// connection string (what a plain <c>.WithReference(cache)</c> gives). The router gets its own
+    /// read-only key (<c>{name}-router-key</c>) for its status polls, and a service referenced with
+    /// <c>.WithReference(cache, access, prefixes)</c> gets its own (<c>{service}-{name}-key</c>).
+    /// <see langword="false"/>: nodes accept every request (as before issue #13).
     /// </summary>
     public bool EnableAuthentication { get; set; } = true;
 

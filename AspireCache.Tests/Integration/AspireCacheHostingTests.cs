@@ -37,17 +37,25 @@ public sealed class AspireCacheHostingTests
                 Assert.Same(cache, parent.Resource);
             }
 
-            // The router is told its nodes' names; each node knows every member and its own id.
+            // The router is told its nodes' names and reaches their client endpoints (http, h2), never their cluster endpoints.
             var routerEnv = await EnvironmentAsync(cache.Router);
             Assert.Equal(nodeNames, Enumerable.Range(0, count).Select(i => routerEnv[$"Router__Nodes__{i}"]));
+            Assert.Equal(nodeNames.Select(n => $"{{{n}.bindings.http.url}}"), nodeNames.Select(n => routerEnv[$"services__{n}__http__0"]));
+            Assert.DoesNotContain(routerEnv.Values, v => v.Contains(".bindings.cluster.", StringComparison.Ordinal));
             Assert.Equal("true", routerEnv["Router__Http2Streams"]);
             Assert.Equal($"{{{cache.Name}-router-key.value}}", routerEnv["Router__Credential"]);
             foreach (var node in cache.Nodes)
             {
                 var env = await EnvironmentAsync(node);
                 Assert.Equal(node.Name, env["Cluster__NodeId"]);
+                // Raft peers on their cluster endpoints; clients are told the nodes' http endpoints.
                 Assert.Equal(nodeNames, env.Keys.Where(k => k.StartsWith("Cluster__Members__", StringComparison.Ordinal)).Select(k => k["Cluster__Members__".Length..]).Order());
-                Assert.Equal(["http", "h2"], node.Annotations.OfType<EndpointAnnotation>().Select(e => e.Name));
+                Assert.All(nodeNames, n => Assert.Equal($"{{{n}.bindings.cluster.url}}", env[$"Cluster__Members__{n}"]));
+                Assert.All(nodeNames, n => Assert.Equal($"{{{n}.bindings.http.url}}", env[$"Cluster__ClientUrls__{n}"]));
+                Assert.Equal(["http", "h2", "cluster"], node.Annotations.OfType<EndpointAnnotation>().Select(e => e.Name));
+                var endpoints = node.Annotations.OfType<EndpointAnnotation>().ToArray();
+                Assert.All(endpoints, e => Assert.False(e.IsProxied)); // fixed ports: a node's addresses survive its restart
+                Assert.Equal(3, endpoints.Select(e => e.Port).Distinct().Count());
 
                 // Client authentication: the cluster's admin key and the router's read-only key, both secret parameters.
                 Assert.Equal("true", env["Auth__Enabled"]);
@@ -100,6 +108,84 @@ public sealed class AspireCacheHostingTests
         Assert.DoesNotContain((await EnvironmentAsync(open.Resource.Nodes[0])).Keys, k => k.StartsWith("Cluster__Secret", StringComparison.Ordinal));
         Assert.DoesNotContain((await EnvironmentAsync(open.Resource.Nodes[0])).Keys, k => k.StartsWith("Auth__", StringComparison.Ordinal));
         Assert.DoesNotContain("Router__Credential", (await EnvironmentAsync(open.Resource.Router)).Keys);
+    }
+
+    [Fact]
+    public async Task A_service_referenced_with_an_access_level_gets_its_own_key_and_every_node_accepts_it_with_its_scopes_and_prefixes()
+    {
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = [],
+            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
+            DisableDashboard = true,
+        });
+        var cache = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("cache", o => o.PreviousKey = builder.AddParameter("cache-old-key", secret: true));
+
+        // Added after the nodes: the nodes read the credential list when they start.
+        var orders = builder.AddProject<Projects.AspireCache_Router>("orders", launchProfileName: null)
+            .WithReference(cache, AspireCacheAccess.ReadWrite, prefixes: ["config/orders/", "orders/"]);
+        var reports = builder.AddProject<Projects.AspireCache_Router>("reports", launchProfileName: null)
+            .WithReference(cache, AspireCacheAccess.Read, connectionName: "cluster-cache");
+        var legacy = builder.AddProject<Projects.AspireCache_Router>("legacy", launchProfileName: null).WithReference(cache);
+
+        // Each service's connection string (and Key property) carries its own key, never the admin key.
+        var ordersKey = Assert.IsType<ParameterResource>(builder.Resources.Single(r => r.Name == "orders-cache-key"));
+        Assert.True(ordersKey.Secret);
+        Assert.NotNull(ordersKey.Default); // generated like the cluster's keys (32 letters and digits, kept in user secrets)
+        var ordersEnv = await EnvironmentAsync(orders.Resource);
+        Assert.Equal("Endpoint={cache-router.bindings.http.url};Key={orders-cache-key.value}", ordersEnv["ConnectionStrings__cache"]);
+        Assert.Equal("{orders-cache-key.value}", ordersEnv["CACHE_KEY"]);
+        Assert.Equal("{cache-router.bindings.http.url}", ordersEnv["CACHE_URI"]);
+        Assert.DoesNotContain(ordersEnv.Values, v => v.Contains("{cache-key.value}", StringComparison.Ordinal) || v.Contains("connectionString", StringComparison.Ordinal));
+        Assert.Contains(orders.Resource.Annotations.OfType<ResourceRelationshipAnnotation>(), r => r.Resource == cache.Resource && r.Type == "Reference");
+
+        // A connection name with a hyphen: Aspire's portable alias gets the service's key too.
+        var reportsEnv = await EnvironmentAsync(reports.Resource);
+        Assert.Equal("Endpoint={cache-router.bindings.http.url};Key={reports-cache-key.value}", reportsEnv["ConnectionStrings__cluster-cache"]);
+        Assert.Equal("Endpoint={cache-router.bindings.http.url};Key={reports-cache-key.value}", reportsEnv["ConnectionStrings__cluster_cache"]);
+        Assert.DoesNotContain(reportsEnv.Values, v => v.Contains("{cache-key.value}", StringComparison.Ordinal));
+
+        // A plain reference is unchanged: the cluster's connection string, with the admin key.
+        Assert.Equal("{cache.connectionString}", (await EnvironmentAsync(legacy.Resource))["ConnectionStrings__cache"]);
+        Assert.Equal("{cache-key.value}", (await EnvironmentAsync(legacy.Resource))["CACHE_KEY"]);
+        Assert.DoesNotContain(builder.Resources, r => r.Name == "legacy-cache-key");
+
+        Assert.Equal(["admin", "router", "admin", "orders", "reports"], cache.Resource.Credentials.Select(c => c.Name));
+        foreach (var node in cache.Resource.Nodes)
+        {
+            var env = await EnvironmentAsync(node);
+            Assert.Equal("orders", env["Auth__Credentials__3__Name"]);
+            Assert.Equal("{orders-cache-key.value}", env["Auth__Credentials__3__Key"]);
+            Assert.Equal(["read", "write"], [env["Auth__Credentials__3__Scopes__0"], env["Auth__Credentials__3__Scopes__1"]]);
+            Assert.Equal(["config/orders/", "orders/"], [env["Auth__Credentials__3__Prefixes__0"], env["Auth__Credentials__3__Prefixes__1"]]);
+            Assert.Equal(("reports", "{reports-cache-key.value}", "read"), (env["Auth__Credentials__4__Name"], env["Auth__Credentials__4__Key"], env["Auth__Credentials__4__Scopes__0"]));
+            Assert.DoesNotContain(env.Keys, k => k.StartsWith("Auth__Credentials__4__Prefixes", StringComparison.Ordinal) || k.StartsWith("Auth__Credentials__5__", StringComparison.Ordinal));
+            Assert.DoesNotContain("Auth__Credentials__4__Scopes__1", env.Keys);
+            Assert.Contains(node.Annotations.OfType<ResourceRelationshipAnnotation>(), r => r.Resource == ordersKey);
+        }
+
+        // Refused at AppHost build time rather than by a node that will not start.
+        Assert.Throws<InvalidOperationException>(() => orders.WithReference(cache, AspireCacheAccess.Read));
+        Assert.Throws<ArgumentException>(() => builder.AddProject<Projects.AspireCache_Router>("bad-prefix", launchProfileName: null).WithReference(cache, AspireCacheAccess.Read, prefixes: [""]));
+        Assert.Throws<ArgumentException>(() => builder.AddProject<Projects.AspireCache_Router>("admin", launchProfileName: null).WithReference(cache, AspireCacheAccess.Read));
+    }
+
+    [Fact]
+    public async Task With_authentication_off_a_reference_with_an_access_level_is_a_plain_reference()
+    {
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = [],
+            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
+            DisableDashboard = true,
+        });
+        var open = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("open", o => o.EnableAuthentication = false);
+        var service = builder.AddProject<Projects.AspireCache_Router>("svc", launchProfileName: null).WithReference(open, AspireCacheAccess.Read, prefixes: ["svc/"]);
+
+        Assert.Equal("{open.connectionString}", (await EnvironmentAsync(service.Resource))["ConnectionStrings__open"]);
+        Assert.Empty(open.Resource.Credentials);
+        Assert.DoesNotContain(builder.Resources, r => r.Name == "svc-open-key");
+        Assert.DoesNotContain((await EnvironmentAsync(open.Resource.Nodes[0])).Keys, k => k.StartsWith("Auth__", StringComparison.Ordinal));
     }
 
     [Fact]

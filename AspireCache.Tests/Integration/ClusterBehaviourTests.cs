@@ -206,10 +206,14 @@ public sealed class ClusterBehaviourTests(AspireAppFixture fixture)
         var leader = await fixture.LeaderAsync(cts.Token);
         using var leaderClient = fixture.Node(leader);
         var before = (await leaderClient.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status", cts.Token))!;
-        foreach (var (node, withClientKey) in AspireAppFixture.Nodes.SelectMany(n => new[] { (n, false), (n, true) }))
+        // Both endpoints of every node: the cluster endpoint refuses an unsigned message (401), the
+        // client endpoint does not serve Raft at all (404).
+        foreach (var (node, endpoint, withClientKey) in AspireAppFixture.Nodes.SelectMany(n => new[] { (n, "cluster", false), (n, "cluster", true), (n, "http", false), (n, "http", true) }))
         {
+            var refused = endpoint == "cluster" ? HttpStatusCode.Unauthorized : HttpStatusCode.NotFound;
+
             // A client key (even the admin one) is no cluster credential.
-            using var client = fixture.NewClient(fixture.App.GetEndpoint(node, "http"), authenticated: withClientKey);
+            using var client = fixture.NewClient(fixture.App.GetEndpoint(node, endpoint), authenticated: withClientKey);
             foreach (var (type, term) in new[] { ("Resign", before.Term), ("RequestVote", before.Term + 1000), ("AppendEntries", before.Term + 1000) })
             {
                 using var forged = new HttpRequestMessage(HttpMethod.Post, "/cluster-consensus/raft") { Content = new ByteArrayContent([]) };
@@ -220,10 +224,10 @@ public sealed class ClusterBehaviourTests(AspireAppFixture fixture)
                 forged.Headers.Add("X-Raft-Record-Index", "1000000");
                 forged.Headers.Add("X-Raft-Record-Term", term.ToString(CultureInfo.InvariantCulture));
                 var response = await client.SendAsync(forged, cts.Token);
-                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+                Assert.Equal(refused, response.StatusCode);
             }
 
-            Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/cluster/read-index", new StringContent(""), cts.Token)).StatusCode);
+            Assert.Equal(refused, (await client.PostAsync("/cluster/read-index", new StringContent(""), cts.Token)).StatusCode);
         }
 
         await Task.Delay(1_500, cts.Token);
