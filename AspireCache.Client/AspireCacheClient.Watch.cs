@@ -21,10 +21,11 @@ public sealed partial class AspireCacheClient
     /// <para>
     /// Reconnects: on a dropped connection, an end of stream, or <c>event: error</c> (slow consumer,
     /// node stopping, snapshot installed) it reopens with <c>Last-Event-ID</c> = the last <c>id:</c>
-    /// received. 503/502/504 and connection failures are retried with backoff; if no stream opens
-    /// for a whole <see cref="AspireCacheClientOptions.Deadline"/>, the enumeration throws
-    /// <see cref="UnavailableException"/> (resume later with <see cref="WatchRequest.AfterRevision"/> =
-    /// the last revision seen).
+    /// received. 503/502/504 and connection failures are retried with backoff, 429 (the credential's
+    /// rate or watch-stream limit) no sooner than its <c>Retry-After</c>; if no stream opens for a
+    /// whole <see cref="AspireCacheClientOptions.Deadline"/>, the enumeration throws the last error:
+    /// <see cref="UnavailableException"/> or <see cref="RateLimitedException"/> (resume later with
+    /// <see cref="WatchRequest.AfterRevision"/> = the last revision seen).
     /// </para>
     /// <para>
     /// Resync (410, the server's history no longer reaches the resume point): the client lists every
@@ -105,7 +106,14 @@ public sealed partial class AspireCacheClient
                     throw opened.Error ?? new UnavailableException(0, null, "The watch could not be reopened", null, null);
                 }
 
-                await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
+                // 429 (over a limit for this credential): no sooner than the server's Retry-After.
+                var delay = Backoff(failures);
+                if (opened.Error is RateLimitedException { RetryAfter: { } retryAfter } && retryAfter > delay)
+                {
+                    delay = retryAfter;
+                }
+
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -249,7 +257,7 @@ public sealed partial class AspireCacheClient
     {
         var node = _direct?.Target(write: false);
         var opened = await OpenWatchOnAsync(path, resume, node, token).ConfigureAwait(false);
-        if (node is not null && opened.Response is null && !opened.Gone)
+        if (node is not null && opened.Response is null && !opened.Gone && opened.Error is not RateLimitedException)
         {
             _direct!.Failed(node);
         }
@@ -298,7 +306,7 @@ public sealed partial class AspireCacheClient
             return (int)response.StatusCode switch
             {
                 410 => new Opened(null, true, error, null),
-                502 or 503 or 504 => new Opened(null, false, error, null),
+                429 or 502 or 503 or 504 => new Opened(null, false, error, null),
                 _ => new Opened(null, false, error, error),
             };
         }

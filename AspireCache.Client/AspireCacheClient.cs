@@ -395,6 +395,11 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             return new UnavailableException(status, problem.Type, problem.Title, problem.Detail, RetryAfterOf(response));
         }
 
+        if (status == 429)
+        {
+            return new RateLimitedException(problem.Type, problem.Title, problem.Detail, RetryAfterOf(response));
+        }
+
         return new AspireCacheException(status, problem.Type, problem.Title, problem.Detail);
     }
 
@@ -445,6 +450,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         private readonly CancellationTokenSource _deadline;
         private readonly Activity? _activity;
         private readonly long _started = Stopwatch.GetTimestamp();
+        private readonly TimeSpan _deadlineAfter;
         private readonly string? _idempotencyKey;
         private bool _maybeApplied;
         private int _attempts;
@@ -456,7 +462,8 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             _isWrite = isWrite;
             _caller = caller;
             _deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
-            _deadline.CancelAfter(deadline ?? client._options.Deadline);
+            _deadlineAfter = deadline ?? client._options.Deadline;
+            _deadline.CancelAfter(_deadlineAfter);
             _idempotencyKey = isWrite ? Guid.NewGuid().ToString("N") : null;
             _activity = AspireCacheClientTelemetry.Source.StartActivity("aspirecache." + operation, ActivityKind.Client);
             _activity?.SetTag("aspirecache.operation", operation);
@@ -471,7 +478,9 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
 
         /// <summary>
         /// Sends until an answer that is not retried (success or a definite error), or the deadline.
-        /// Retried: 421 for writes (at the named leader), 503, 502/504 and connection failures.
+        /// Retried: 421 for writes (at the named leader), 503, 502/504, connection failures, and 429
+        /// (rate limited: nothing was done) no sooner than its <c>Retry-After</c> — when that is past
+        /// the deadline, <see cref="RateLimitedException"/> at once instead of a wait that cannot succeed.
         /// </summary>
         public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build)
         {
@@ -528,7 +537,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 var retry = status switch
                 {
                     421 => _isWrite,
-                    502 or 503 or 504 => true,
+                    429 or 502 or 503 or 504 => true,
                     _ => false,
                 };
                 if (!retry)
@@ -550,7 +559,22 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 }
 
                 TimeSpan delay;
-                if (status == 421)
+                if (status == 429)
+                {
+                    // Refused before anything was done (the write was not applied by this attempt).
+                    // The server names the earliest useful retry: honour it, uncapped.
+                    Count("429");
+                    leader = null;
+                    var backoff = _client.Backoff(_attempts);
+                    delay = lastRetryAfter is { } after && after > backoff ? after : backoff;
+                    if (delay >= _deadlineAfter - Stopwatch.GetElapsedTime(_started) && !(_isWrite && _maybeApplied))
+                    {
+                        last = null;
+                        response.Dispose();
+                        throw new RateLimitedException(problem.Type, problem.Title, problem.Detail, lastRetryAfter);
+                    }
+                }
+                else if (status == 421)
                 {
                     Count("421");
                     leader = _client._options.FollowLeaderUrl && response.Headers.TryGetValues(CacheHeaders.LeaderUrl, out var urls)
@@ -610,6 +634,11 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             if (_isWrite && _maybeApplied)
             {
                 return new OutcomeUnknownException(_idempotencyKey!, what + " The write may have been applied; retrying it with the same Idempotency-Key is safe.", error);
+            }
+
+            if (status == 429)
+            {
+                return new RateLimitedException(problem?.Type, problem?.Title, what, retryAfter, error);
             }
 
             return new UnavailableException(status, problem?.Type, problem?.Title ?? "The cache is unavailable", what, retryAfter, error);

@@ -77,6 +77,19 @@ public sealed class UnavailableException(int status, string? type, string? title
 }
 
 /// <summary>
+/// 429: the caller is over a limit — the router's request rate for its credential (or address), or a
+/// node's watch streams per credential. Nothing was done. Calls are retried after
+/// <see cref="RetryAfter"/> within their deadline (watches reconnect after it), so this is thrown
+/// when the deadline would pass before the server allows another attempt.
+/// </summary>
+public sealed class RateLimitedException(string? type, string? title, string? detail, TimeSpan? retryAfter, Exception? inner = null)
+    : AspireCacheException(429, type, title, detail, inner)
+{
+    /// <summary>The server's <c>Retry-After</c>: how long to wait before trying again.</summary>
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+}
+
+/// <summary>
 /// A write whose outcome is unknown when its deadline passed: it may have been applied (its commit
 /// was not confirmed, or the connection was lost after it was sent). Retrying it with the same
 /// <see cref="IdempotencyKey"/> within 10 minutes is safe: it is then applied at most once.

@@ -82,6 +82,7 @@ public interface IAspireCacheClient
     /// <param name="request">Prefixes and keys (at least one), resume point, values.</param>
     /// <param name="cancellationToken">Ends the watch.</param>
     /// <exception cref="UnavailableException">No stream could be (re)opened for a whole deadline.</exception>
+    /// <exception cref="RateLimitedException">The last attempts were refused with 429 (the credential is over a limit) for a whole deadline.</exception>
     IAsyncEnumerable<WatchEvent> WatchAsync(WatchRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a JSON value written by <see cref="SetJsonAsync{T}"/> (or anyone): <c>default</c> if the key is absent.</summary>

@@ -31,6 +31,12 @@ public static class ProblemTypes
     /// <summary>503: not confirmed in time; for a write, its outcome is unknown.</summary>
     public const string Timeout = Base + "timeout";
 
+    /// <summary>429 from the router: the caller's credential (or address) is over its request rate; see <c>Retry-After</c>.</summary>
+    public const string RateLimited = Base + "rate-limited";
+
+    /// <summary>429 from a node: the credential already has its most open watch streams there; see <c>Retry-After</c>.</summary>
+    public const string TooManyWatchersForCredential = Base + "too-many-watchers-for-credential";
+
     /// <summary>503 from the router: no node could serve the request.</summary>
     public const string NoNode = Base + "no-node";
 

@@ -1,7 +1,10 @@
 using AspireCache.Router.Diagnostics;
+using AspireCache.Router.RateLimiting;
 using AspireCache.Router.Routing;
 using AspireCache.Router.Topology;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.LoadBalancing;
 
 namespace AspireCache.Router;
@@ -24,6 +27,21 @@ internal static class Extensions
         builder.Services.AddSingleton<ITopologySource>(sp => sp.GetRequiredService<TopologyMonitor>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TopologyMonitor>());
         builder.Services.AddSingleton<RetryingProxySteps>();
+        builder.Services.AddSingleton<TopologyAccess>();
+
+        // Per-caller rate limiting (Router:RateLimit): ASP.NET Core's middleware, our bounded limiter.
+        builder.Services.AddOptions<RouterRateLimitOptions>()
+            .BindConfiguration(RouterRateLimitOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<CallerRateLimiter>();
+        builder.Services.AddRateLimiter(_ => { });
+        builder.Services.AddOptions<RateLimiterOptions>().Configure<CallerRateLimiter>((limits, limiter) =>
+        {
+            limits.GlobalLimiter = limiter;
+            limits.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limits.OnRejected = RateLimitRejection.WriteAsync;
+        });
         builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, NearestLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, StreamOwnerLoadBalancingPolicy>();
@@ -49,23 +67,34 @@ internal static class Extensions
     public static WebApplication MapRouter(this WebApplication app)
     {
         var steps = app.Services.GetRequiredService<RetryingProxySteps>();
+        if (app.Services.GetRequiredService<IOptions<RouterRateLimitOptions>>().Value.Enabled)
+        {
+            // After routing (the limiter reads the endpoint's RateLimitedEndpoint mark), before the proxy.
+            app.UseRateLimiter();
+        }
+
         app.MapReverseProxy(proxy =>
         {
             proxy.Use(steps.PrepareAsync);
             proxy.UseLoadBalancing();
             proxy.Use(steps.ForwardAsync);
-        });
+        }).WithMetadata(RateLimitedEndpoint.Proxy);
 
-        app.MapGet("/router/topology", (TopologyMonitor monitor) =>
+        app.MapGet("/router/topology", async (HttpContext http, TopologyMonitor monitor, TopologyAccess access) =>
         {
+            if (!await access.AuthorizeAsync(http))
+            {
+                return Results.Empty; // the refusal is written
+            }
+
             var topology = monitor.Current; // one snapshot: leader and term must belong together
-            return TypedResults.Ok(new
+            return Results.Ok(new
             {
                 leaderId = topology.LeaderId,
                 term = topology.Term,
                 nodes = topology.Nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal),
             });
-        });
+        }).WithMetadata(RateLimitedEndpoint.Topology);
         return app;
     }
 }

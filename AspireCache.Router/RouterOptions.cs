@@ -71,6 +71,16 @@ public sealed class RouterOptions
     /// </summary>
     public string? Credential { get; set; }
 
+    /// <summary>
+    /// Whether <c>GET /router/topology</c> needs a credential with the <c>read</c> scope (checked by
+    /// asking a node, remembered briefly). <see langword="null"/> (default): exactly when
+    /// <see cref="Credential"/> is set, i.e. when the nodes enforce authentication.
+    /// </summary>
+    public bool? TopologyRequiresCredential { get; set; }
+
+    /// <summary>Whether <c>/router/topology</c> needs a credential (see <see cref="TopologyRequiresCredential"/>).</summary>
+    public bool IsTopologyProtected => TopologyRequiresCredential ?? !string.IsNullOrEmpty(Credential);
+
     /// <summary>The Retry-After a client gets when no destination can serve its request.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

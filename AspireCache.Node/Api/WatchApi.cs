@@ -103,7 +103,8 @@ public static class WatchApi
             after = await service.ConfirmRevisionAsync(token);
         }
 
-        var outcome = hub.Register(request.Prefixes, request.Keys, request.Values, after, out var watcher, request.ProgressInterval);
+        var credential = ClientAuth.WriterOf(http); // the credential's name; null when authentication is off
+        var outcome = hub.Register(request.Prefixes, request.Keys, request.Values, after, out var watcher, request.ProgressInterval, credential);
         activity?.SetTag("watch.outcome", outcome.ToString());
         activity?.SetTag("watch.start_revision", after);
         activity?.SetTag("watch.stream_id", watcher?.Id);
@@ -121,6 +122,17 @@ public static class WatchApi
                 telemetry.Refused("full");
                 http.Response.Headers.RetryAfter = "1";
                 return (Problems.Create(StatusCodes.Status503ServiceUnavailable, "too-many-watchers", "This node serves as many watch streams as it may", $"The node's limit is {options.MaxWatchers} streams. Retry later or on another node."), null);
+            case RegisterOutcome.CredentialFull:
+                // Through the router too: it forwards its caller's Authorization, so the stream is the caller's.
+                telemetry.RefusedForCredential();
+                http.Response.Headers.RetryAfter = "1";
+                return (Problems.Create(
+                    StatusCodes.Status429TooManyRequests,
+                    "too-many-watchers-for-credential",
+                    "This credential has as many watch streams on this node as it may",
+                    credential is null
+                        ? $"Without authentication all streams share one limit of {options.MaxWatchersPerCredential} streams per node (Watch:MaxWatchersPerCredential). Close a stream or retry later."
+                        : $"Credential '{credential}' has {options.MaxWatchersPerCredential} streams open on this node (Watch:MaxWatchersPerCredential). Close one of them or retry later."), null);
             case RegisterOutcome.Stopping:
                 telemetry.Refused("stopping");
                 http.Response.Headers.RetryAfter = "1";

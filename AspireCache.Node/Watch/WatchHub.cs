@@ -17,6 +17,9 @@ public enum RegisterOutcome
 
     /// <summary>The node is stopping: its streams were closed and no new one opens (503).</summary>
     Stopping,
+
+    /// <summary>The credential holds <see cref="WatchOptions.MaxWatchersPerCredential"/> streams on this node already (429).</summary>
+    CredentialFull,
 }
 
 /// <summary>
@@ -43,6 +46,10 @@ public sealed class WatchHub : IChangeFeed, IDisposable
     private readonly Dictionary<string, HashSet<Watcher>> _byPrefix = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<Watcher>> _byKey = new(StringComparer.Ordinal);
     private readonly Dictionary<int, int> _prefixLengthCounts = [];
+
+    // Open streams per credential name ("" without authentication): an entry per credential with a
+    // stream open here, removed with its last stream, so at most as many as configured credentials.
+    private readonly Dictionary<string, int> _perCredential = new(StringComparer.Ordinal);
     private readonly List<(long Revision, TaskCompletionSource Waiter)> _dispatchWaiters = [];
     private readonly SemaphoreSlim _pending = new(0);
     private readonly CancellationTokenSource _stopping = new();
@@ -107,6 +114,27 @@ public sealed class WatchHub : IChangeFeed, IDisposable
             {
                 return _watchers.Count;
             }
+        }
+    }
+
+    /// <summary>Credentials with a stream open on this node (the per-credential table's size).</summary>
+    public int Credentials
+    {
+        get
+        {
+            lock (_dispatchLock)
+            {
+                return _perCredential.Count;
+            }
+        }
+    }
+
+    /// <summary>Streams open on this node under <paramref name="credential"/> (null: without authentication).</summary>
+    public int CountOf(string? credential)
+    {
+        lock (_dispatchLock)
+        {
+            return _perCredential.GetValueOrDefault(credential ?? "");
         }
     }
 
@@ -205,8 +233,10 @@ public sealed class WatchHub : IChangeFeed, IDisposable
     /// Opens a stream that will be handed every matching change with a revision above
     /// <paramref name="afterRevision"/>, atomically with what was already dispatched.
     /// </summary>
-    public RegisterOutcome Register(string[] prefixes, string[] keys, bool values, long afterRevision, out Watcher? watcher, TimeSpan? progressInterval = null)
+    /// <param name="credential">The name of the credential opening it (null without authentication): counted against <see cref="WatchOptions.MaxWatchersPerCredential"/>.</param>
+    public RegisterOutcome Register(string[] prefixes, string[] keys, bool values, long afterRevision, out Watcher? watcher, TimeSpan? progressInterval = null, string? credential = null)
     {
+        var owner = credential ?? "";
         watcher = null;
         lock (_dispatchLock)
         {
@@ -222,12 +252,19 @@ public sealed class WatchHub : IChangeFeed, IDisposable
                 return RegisterOutcome.Full;
             }
 
+            var held = _perCredential.GetValueOrDefault(owner);
+            if (held >= _options.MaxWatchersPerCredential)
+            {
+                return RegisterOutcome.CredentialFull;
+            }
+
             // The id names the node first, so a router can send requests about the stream to it.
             var id = $"{_nodeId}.{Environment.ProcessId:x}-{++_streams:x}";
             var created = new Watcher(id, prefixes, keys, values, afterRevision, _options.WatcherBufferEvents, _options.WatcherBufferBytes)
             {
                 LastSequence = _dispatchedSequence,
                 ProgressIntervalTicks = (long)((progressInterval ?? _options.ProgressInterval).TotalSeconds * Stopwatch.Frequency),
+                Credential = owner,
             };
 
             lock (_historyLock)
@@ -252,6 +289,7 @@ public sealed class WatchHub : IChangeFeed, IDisposable
             }
 
             _watchers.Add(id, created);
+            _perCredential[owner] = held + 1;
             foreach (var prefix in prefixes)
             {
                 Add(_byPrefix, prefix, created);
@@ -466,6 +504,18 @@ public sealed class WatchHub : IChangeFeed, IDisposable
         if (!_watchers.Remove(watcher.Id))
         {
             return false;
+        }
+
+        if (_perCredential.TryGetValue(watcher.Credential, out var held))
+        {
+            if (held <= 1)
+            {
+                _perCredential.Remove(watcher.Credential);
+            }
+            else
+            {
+                _perCredential[watcher.Credential] = held - 1;
+            }
         }
 
         foreach (var prefix in watcher.Prefixes)

@@ -19,6 +19,16 @@ public sealed class WatchOptions
     [Range(1, 1_000_000)]
     public int MaxWatchers { get; set; } = 20_000;
 
+    /// <summary>
+    /// Open watch streams one credential (by name: both keys of a rotation count together) may hold on
+    /// this node; beyond it a new watch answers 429 with <c>Retry-After</c>. Through the router a
+    /// stream reaches the node with its caller's credential, so the limit is per client credential.
+    /// With authentication off every stream shares one partition. Half of <see cref="MaxWatchers"/> by
+    /// default: no one credential can take the whole node.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxWatchersPerCredential { get; set; } = 10_000;
+
     /// <summary>Events queued for one stream at most (counted by log entry); a stream further behind is closed with the revision to resume from.</summary>
     [Range(1, 10_000_000)]
     public int WatcherBufferEvents { get; set; } = 10_000;

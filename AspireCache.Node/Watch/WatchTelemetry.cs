@@ -24,7 +24,7 @@ public sealed class WatchTelemetry : IDisposable
         _progressSent = _meter.CreateCounter<long>("aspirecache.watch.progress_sent", "{event}", "Progress events written to watch streams (periodic and on demand).");
         _progressRequests = _meter.CreateCounter<long>("aspirecache.watch.progress_requests", "{request}", "On-demand progress requests (POST /cache/watch/{id}/progress).");
         _closed = _meter.CreateCounter<long>("aspirecache.watch.closed", "{stream}", "Streams the node closed, by reason (slow-consumer, snapshot-installed, shutting-down).");
-        _refused = _meter.CreateCounter<long>("aspirecache.watch.refused", "{request}", "Watch requests refused, by reason (gone, full).");
+        _refused = _meter.CreateCounter<long>("aspirecache.watch.refused", "{request}", "Watch requests refused, by reason (gone, future, full, credential-limit, stopping).");
         _lag = _meter.CreateHistogram<double>("aspirecache.watch.lag", "ms", "From applying a change to writing it to a stream's socket.");
     }
 
@@ -33,6 +33,7 @@ public sealed class WatchTelemetry : IDisposable
         _meter.CreateObservableGauge("aspirecache.watch.history.events", () => hub.HistorySize.Events, "{event}", "Events kept for resuming streams.");
         _meter.CreateObservableGauge("aspirecache.watch.history.bytes", () => hub.HistorySize.Bytes, "By", "Bytes kept for resuming streams.");
         _meter.CreateObservableGauge("aspirecache.watch.history.oldest_revision", () => hub.OldestAcceptedRevision, "{revision}", "The smallest afterRevision this node accepts.");
+        _meter.CreateObservableGauge("aspirecache.watch.credentials", () => hub.Credentials, "{credential}", "Credentials with a watch stream open on this node (the per-credential table; bounded by the configured credentials).");
     }
 
     public void Opened() => Interlocked.Increment(ref _active);
@@ -44,6 +45,9 @@ public sealed class WatchTelemetry : IDisposable
         Interlocked.Decrement(ref _active);
         _closed.Add(1, new KeyValuePair<string, object?>("reason", CloseReasons.Name(reason)));
     }
+
+    /// <summary>A watch refused because its credential holds <c>Watch:MaxWatchersPerCredential</c> streams here (429).</summary>
+    public void RefusedForCredential() => Refused("credential-limit");
 
     public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -65,6 +65,9 @@ public sealed class Watcher
 
     private long _announced;
 
+    /// <summary>The name of the credential that opened the stream ("" without authentication): its per-credential count.</summary>
+    internal string Credential { get; init; } = "";
+
     /// <summary>Dispatcher bookkeeping: the last chunk handed to this watcher (one hand-off per chunk).</summary>
     internal long LastSequence { get; set; }
 

@@ -11,4 +11,7 @@ internal static partial class RouterLog
 
     [LoggerMessage(2003, LogLevel.Error, "Node {Node} refused the router's status request with {Status}: the router's credential (Router:Credential) is missing, not accepted, or lacks the read scope")]
     public static partial void CredentialRefused(ILogger logger, string node, int status);
+
+    [LoggerMessage(2004, LogLevel.Warning, "The rate limiter tracks {Max} callers (Router:RateLimit:MaxPartitions): callers beyond them share one overflow bucket until idle ones are dropped")]
+    public static partial void RateLimitTableFull(ILogger logger, int max);
 }

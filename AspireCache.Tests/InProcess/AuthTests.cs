@@ -351,12 +351,14 @@ public sealed class AuthTests(AuthClusterFixture fixture) : IClassFixture<AuthCl
     [Fact]
     public async Task Through_the_router_the_callers_credential_is_forwarded_and_the_router_polls_with_its_own()
     {
-        // The router found a leader with its own (read-only) credential.
+        // The router found a leader with its own (read-only) credential. Its topology needs a read credential too.
         using var anonymous = fixture.ThroughRouter(null);
+        using var reader = fixture.ThroughRouter(AuthClusterFixture.ReaderKey);
         using var deadline = new CancellationTokenSource(Timeout);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/router/topology", deadline.Token)).StatusCode);
         while (true)
         {
-            using var topology = JsonDocument.Parse(await anonymous.GetStringAsync("/router/topology", deadline.Token));
+            using var topology = JsonDocument.Parse(await reader.GetStringAsync("/router/topology", deadline.Token));
             if (topology.RootElement.GetProperty("leaderId").GetString() is not null)
             {
                 break;
