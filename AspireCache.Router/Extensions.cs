@@ -14,6 +14,7 @@ internal static class Extensions
     public static WebApplicationBuilder AddRouterServices(this WebApplicationBuilder builder)
     {
         builder.UseServerLimits();
+        builder.AddTlsTrust(); // optional: HTTPS to the nodes with a private CA (Tls:CaCertificatePath)
         builder.Services.AddOptions<RouterOptions>()
             .BindConfiguration(RouterOptions.SectionName)
             .PostConfigure(options => options.WithDefaults())
@@ -56,9 +57,13 @@ internal static class Extensions
             .RemoveAllLoggers();
 
         builder.Services.AddReverseProxy()
-            .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes, configured.Http2Streams))
+            .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes, configured.Http2Streams, configured.NodeScheme))
             .AddTransforms(RetryingProxySteps.AddRetryTransform)
             .AddServiceDiscoveryDestinationResolver();
+        if (builder.Configuration[TlsTrust.CaCertificatePathKey] is { Length: > 0 })
+        {
+            builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, PrivateCaForwarderHttpClientFactory>();
+        }
 
         builder.Services.AddHealthChecks().AddCheck<TopologyHealthCheck>("topology");
         return builder;

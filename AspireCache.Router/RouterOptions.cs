@@ -65,6 +65,14 @@ public sealed class RouterOptions
     public bool Http2Streams { get; set; }
 
     /// <summary>
+    /// <c>https</c> when the nodes serve HTTPS (TLS option): destinations become <c>https://{node}</c>
+    /// (service discovery's <c>services:{node}:https</c>), and the router trusts the CA in
+    /// <c>Tls:CaCertificatePath</c>. Default <c>http</c>.
+    /// </summary>
+    [RegularExpression("^https?$")]
+    public string NodeScheme { get; set; } = "http";
+
+    /// <summary>
     /// The router's own credential (an API key with the <c>read</c> scope) for its own calls to the
     /// nodes: <c>/cluster/status</c> and <c>/cluster/watch</c>. Needed when the nodes enforce
     /// authentication (<c>Auth</c> section); proxied requests carry their caller's credential instead.

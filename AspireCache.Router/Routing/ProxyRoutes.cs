@@ -52,12 +52,12 @@ internal static class ProxyRoutes
         },
     ];
 
-    public static IReadOnlyList<ClusterConfig> Clusters(IEnumerable<string> nodes, bool http2Streams = false)
+    public static IReadOnlyList<ClusterConfig> Clusters(IEnumerable<string> nodes, bool http2Streams = false, string scheme = "http")
     {
         nodes = nodes.ToArray();
         var destinations = nodes.ToDictionary(
             node => node,
-            node => new DestinationConfig { Address = $"http://{node}" },
+            node => new DestinationConfig { Address = $"{scheme}://{node}" },
             StringComparer.OrdinalIgnoreCase);
 
         return
@@ -69,7 +69,7 @@ internal static class ProxyRoutes
                 ClusterId = "watch",
                 LoadBalancingPolicy = NearestLoadBalancingPolicy.PolicyName,
                 Destinations = http2Streams
-                    ? nodes.ToDictionary(node => node, node => new DestinationConfig { Address = $"http://_h2.{node}" }, StringComparer.OrdinalIgnoreCase)
+                    ? nodes.ToDictionary(node => node, node => new DestinationConfig { Address = $"{scheme}://_h2.{node}" }, StringComparer.OrdinalIgnoreCase)
                     : destinations,
                 HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig
                 {

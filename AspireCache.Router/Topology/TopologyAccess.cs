@@ -105,7 +105,7 @@ internal sealed class TopologyAccess
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
             timeout.CancelAfter(_options.ProbeTimeout);
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{node}/cluster/status");
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{_options.NodeScheme}://{node}/cluster/status");
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token); // the caller's, not the router's
             try
             {

@@ -122,7 +122,7 @@ internal sealed class TopologyMonitor(
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
             timeout.CancelAfter(_options.ProbeTimeout);
-            var status = await client.GetFromJsonAsync<NodeStatus>($"http://{node}/cluster/status", timeout.Token);
+            var status = await client.GetFromJsonAsync<NodeStatus>($"{_options.NodeScheme}://{node}/cluster/status", timeout.Token);
             Update(node, status, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception ex) when (IsTransient(ex, token))
@@ -141,7 +141,7 @@ internal sealed class TopologyMonitor(
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
                 timeout.CancelAfter(WatchWait + _options.ProbeTimeout);
-                var status = await client.GetFromJsonAsync<NodeStatus>($"http://{node}/cluster/watch?{query}", timeout.Token);
+                var status = await client.GetFromJsonAsync<NodeStatus>($"{_options.NodeScheme}://{node}/cluster/watch?{query}", timeout.Token);
                 Update(node, status, latencyMs: null);
                 if (known is null)
                 {

@@ -6,8 +6,8 @@ namespace AspireCache.Tests.InProcess;
 /// <summary>
 /// Issue #13's TLS option, end to end with certificates the test generates: nodes serve HTTPS on
 /// their client and peer endpoints, Raft and the read-index calls between nodes go over TLS
-/// (validated against the private CA), and nothing answers in clear text or to a client that does
-/// not trust the CA.
+/// (validated against the private CA), a router serves HTTPS and proxies to the nodes over HTTPS,
+/// and nothing answers in clear text or to a client that does not trust the CA.
 /// </summary>
 public sealed class TlsTests
 {
@@ -32,6 +32,16 @@ public sealed class TlsTests
         for (var i = 0; i < 3; i++)
         {
             using var client = cluster.Client(i);
+            Assert.Equal("over tls", await client.GetStringAsync("/cache/tls/k"));
+        }
+
+        // Through a router on HTTPS that reaches the nodes over HTTPS: a write (to the leader) and a read.
+        await using (var router = await InProcessRouter.StartAsync(cluster, certificates.Settings(), https: true, clientHandler: certificates.TrustingHandler))
+        {
+            using var client = router.Client();
+            Assert.Equal("https", client.BaseAddress!.Scheme);
+            Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("/cache/tls/routed", new StringContent("routed"))).StatusCode);
+            Assert.Equal("routed", await client.GetStringAsync("/cache/tls/routed"));
             Assert.Equal("over tls", await client.GetStringAsync("/cache/tls/k"));
         }
 
