@@ -170,6 +170,7 @@ public static class Extensions
         var watches = app.Services.GetRequiredService<Watch.WatchHub>();
         app.Lifetime.ApplicationStopping.Register(() => watches.CloseAll(Watch.CloseReason.ShuttingDown));
         app.UseExceptionHandler();
+        app.UseStatusCodePages(); // an empty 404/405 of the routing (unknown path, wrong method) becomes a problem too
         app.Use((context, next) =>
         {
             context.Response.Headers[ClusterApi.NodeHeader] = cluster.NodeId;

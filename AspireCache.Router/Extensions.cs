@@ -72,6 +72,7 @@ internal static class Extensions
     public static WebApplication MapRouter(this WebApplication app)
     {
         var steps = app.Services.GetRequiredService<RetryingProxySteps>();
+        app.UseStatusCodePages(); // the router's own empty 404/405 (a path no route maps) becomes a problem
         if (app.Services.GetRequiredService<IOptions<RouterRateLimitOptions>>().Value.Enabled)
         {
             // After routing (the limiter reads the endpoint's RateLimitedEndpoint mark), before the proxy.

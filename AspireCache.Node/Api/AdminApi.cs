@@ -50,8 +50,13 @@ public static class AdminApi
     /// commit the barrier answers 503 <c>no-leader</c>.
     /// </summary>
     public static async Task<Results<Ok<AdminResult>, ProblemHttpResult>> SnapshotAsync(
-        int? waitMs, HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, WriteCoordinator writes, IHttpClientFactory httpClientFactory, ILoggerFactory loggers, CancellationToken token)
+        HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, WriteCoordinator writes, IHttpClientFactory httpClientFactory, ILoggerFactory loggers, CancellationToken token)
     {
+        if (!RequestParsing.TryGetInt32(http.Request, "waitMs", out var waitMs, out var problem))
+        {
+            return problem; // (bound by the framework, a bad waitMs was an empty 400)
+        }
+
         var wait = TimeSpan.FromMilliseconds(Math.Clamp(waitMs ?? (int)MaxSnapshotWait.TotalMilliseconds, 0, (int)MaxSnapshotWait.TotalMilliseconds));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
         timeout.CancelAfter(wait);

@@ -31,7 +31,7 @@ public static class CacheApi
         var cache = app.MapGroup("/cache");
         cache.MapGet("/", ListAsync).RequireScope(Scope.Read, KeyCheck.ListPrefix);
         cache.MapGet("/hot", HotKeys).RequireScope(Scope.Read);
-        cache.MapPost("/hot", ReportNearCacheHits).RequireScope(Scope.Read);
+        cache.MapPost("/hot", ReportNearCacheHitsAsync).RequireScope(Scope.Read);
         cache.MapPost("/batch", BatchAsync).RequireScope(Scope.Write); // its keys: checked once parsed
         cache.MapGet("/{**key}", GetAsync).RequireScope(Scope.Read, KeyCheck.RouteKey);
         cache.MapPut("/{**key}", PutAsync).RequireScope(Scope.Write, KeyCheck.RouteKey);
@@ -40,13 +40,16 @@ public static class CacheApi
     }
 
     public static async Task<Results<FileContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
-        string key,
+        string? key,
         HttpContext http,
         CacheService cache,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
-        if (KeyValidator.Validate(key, limits.Value.MaxKeyBytes) is { } invalid)
+        // The key is nullable: "/cache/{**key}" also matches no key at all ("PUT /cache/", or a path whose
+        // dot segments resolve to it), which is an invalid key (a 400 problem), not the framework's
+        // binding failure (an empty 400). The same in PUT and DELETE.
+        if (!KeyValidator.IsValid(key, limits.Value.MaxKeyBytes, out var invalid))
         {
             return Problems.InvalidKey(invalid);
         }
@@ -115,9 +118,33 @@ public static class CacheApi
     /// the leader as a follower's own reads are), so a key every instance keeps locally is neither
     /// invisible in <c>GET /cache/hot</c> nor the first evicted. At most
     /// <see cref="MaxReportedKeys"/> keys per report (else 400); counts are capped per key.
+    /// The body is read here, not bound by the framework: its binding failures (malformed JSON, a
+    /// body that is not JSON) were answered with an empty 400/415 instead of a problem (found by
+    /// the API fuzzer); it is bounded by <see cref="CacheLimitsOptions.MaxBatchBytes"/>.
     /// </summary>
-    public static Results<NoContent, ProblemHttpResult> ReportNearCacheHits(AccessReport? report, HttpContext http, HotKeyTracker tracker, Eviction.AccessTracker access, TimeProvider clock)
+    public static async Task<Results<NoContent, ProblemHttpResult>> ReportNearCacheHitsAsync(HttpContext http, HotKeyTracker tracker, Eviction.AccessTracker access, TimeProvider clock, IOptions<CacheLimitsOptions> limits, CancellationToken token)
     {
+        if (!http.Request.HasJsonContentType())
+        {
+            return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "The body must be JSON", "Send the report as application/json.");
+        }
+
+        var body = await RequestBody.ReadAsync(http.Request, limits.Value.MaxBatchBytes, token);
+        if (body is null)
+        {
+            return Problems.TooLarge($"The report exceeds the limit of {limits.Value.MaxBatchBytes} bytes.");
+        }
+
+        AccessReport? report;
+        try
+        {
+            report = body.Length == 0 ? null : JsonSerializer.Deserialize(body, ApiJsonContext.Default.AccessReport);
+        }
+        catch (JsonException)
+        {
+            report = null;
+        }
+
         var credential = ClientAuth.CredentialOf(http);
         if (report?.Keys is not { } keys)
         {
@@ -201,14 +228,14 @@ public static class CacheApi
     }
 
     public static async Task<Results<Created<WriteResponse>, Ok<WriteResponse>, ProblemHttpResult>> PutAsync(
-        string key,
+        string? key,
         HttpContext http,
         CacheService cache,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
         var options = limits.Value;
-        if (KeyValidator.Validate(key, options.MaxKeyBytes) is { } invalid)
+        if (!KeyValidator.IsValid(key, options.MaxKeyBytes, out var invalid))
         {
             return Problems.InvalidKey(invalid);
         }
@@ -252,13 +279,13 @@ public static class CacheApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
-        string key,
+        string? key,
         HttpContext http,
         CacheService cache,
         IOptions<CacheLimitsOptions> limits,
         CancellationToken token)
     {
-        if (KeyValidator.Validate(key, limits.Value.MaxKeyBytes) is { } invalid)
+        if (!KeyValidator.IsValid(key, limits.Value.MaxKeyBytes, out var invalid))
         {
             return Problems.InvalidKey(invalid);
         }

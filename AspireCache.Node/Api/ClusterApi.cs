@@ -58,9 +58,18 @@ public static class ClusterApi
     /// Long-poll for leader changes: answers with the current status as soon as the term or the
     /// leader differs from what the caller knows (<c>term</c>, <c>leader</c>), or after <c>waitMs</c>
     /// (≤ 30 s). The router keeps one open per node, so it follows an election within milliseconds.
+    /// A <c>term</c> or <c>waitMs</c> that is not one integer is a 400 problem.
     /// </summary>
-    public static async Task<Ok<ClusterStatusResponse>> WatchAsync(long? term, string? leader, int? waitMs, ClusterView cluster, CacheStateMachine stateMachine, IHostApplicationLifetime lifetime, CancellationToken token)
+    public static async Task<Results<Ok<ClusterStatusResponse>, ProblemHttpResult>> WatchAsync(HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, IHostApplicationLifetime lifetime, CancellationToken token)
     {
+        if (!RequestParsing.TryGetInt64(http.Request, "term", out var term, out var problem)
+            || !RequestParsing.TryGetInt32(http.Request, "waitMs", out var waitMs, out problem))
+        {
+            return problem;
+        }
+
+        var leaders = http.Request.Query["leader"];
+        var leader = leaders.Count == 0 ? null : leaders.ToString();
         var wait = TimeSpan.FromMilliseconds(Math.Clamp(waitMs ?? 30_000, 0, 30_000));
 
         // A stopping node answers at once: open long-polls must not hold up its shutdown.

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace AspireCache.Node.Api;
@@ -9,6 +10,13 @@ public static class KeyValidator
 
     /// <summary>Top-level names that are endpoints (<c>/cache/hot</c>, <c>/cache/batch</c>, <c>/cache/watch</c>); they cannot be written.</summary>
     public static bool IsReserved(string key) => CachePaths.IsReservedKey(key);
+
+    /// <returns>Whether <paramref name="key"/> is valid; otherwise <paramref name="reason"/> says why (see <see cref="Validate"/>).</returns>
+    public static bool IsValid([NotNullWhen(true)] string? key, int maxKeyBytes, [NotNullWhen(false)] out string? reason)
+    {
+        reason = Validate(key, maxKeyBytes);
+        return reason is null;
+    }
 
     /// <returns><c>null</c> when the key is valid, otherwise the reason.</returns>
     public static string? Validate(string? key, int maxKeyBytes)

@@ -83,7 +83,7 @@ internal sealed class ClusterExceptionHandler(
             context.Response.Headers.RetryAfter = options.Value.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
         }
 
-        return await problems.TryWriteAsync(new ProblemDetailsContext
+        var problem = new ProblemDetailsContext
         {
             HttpContext = context,
             Exception = exception,
@@ -94,6 +94,15 @@ internal sealed class ClusterExceptionHandler(
                 Title = title,
                 Detail = detail,
             },
-        });
+        };
+        if (!await problems.TryWriteAsync(problem))
+        {
+            // The problem details service writes only for a client that accepts JSON: for any other
+            // Accept header (text/html, garbage) these answers went out without a body (found by the
+            // API fuzzer). A problem is the answer whatever the client prefers, as everywhere else.
+            await TypedResults.Problem(problem.ProblemDetails).ExecuteAsync(context);
+        }
+
+        return true;
     }
 }

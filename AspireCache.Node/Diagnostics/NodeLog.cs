@@ -62,6 +62,9 @@ internal static partial class NodeLog
     [LoggerMessage(1043, LogLevel.Information, "Node-to-node authentication is on (cluster secret{Rotation}; clock skew ±{SkewSeconds} s, nonce cache {Capacity})")]
     public static partial void ClusterAuthEnabled(ILogger logger, string rotation, double skewSeconds, int capacity);
 
+    [LoggerMessage(1046, LogLevel.Critical, "Stopped applying the log at entry {Index} (term {Term}): {Reason}. This replica's copy is corrupt or from a newer version; it serves no reads until its data directory is restored from a peer (or the node upgraded)")]
+    public static partial void ApplyHalted(ILogger logger, long index, long term, string reason);
+
     [LoggerMessage(1045, LogLevel.Information, "Raft and node-to-node calls are served on port {PeerPort} only; clients use {ClientUrl}")]
     public static partial void PeerEndpointSeparated(ILogger logger, int peerPort, string clientUrl);
 

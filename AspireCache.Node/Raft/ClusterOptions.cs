@@ -130,6 +130,15 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(1024 * 1024, long.MaxValue)]
     public long IdempotencyMaxBytes { get; set; } = StateMachine.IdempotencyLimits.DefaultMaxBytes;
 
+    /// <summary>
+    /// The log entry format this node writes as leader: 2 (default; checksummed, see
+    /// <see cref="StateMachine.CommandCodec"/>) or 1. A rolling upgrade from a version that only reads
+    /// format 1 sets 1 on every node until all run the new version, then removes the setting (a node
+    /// that cannot read an entry stops applying; an old one skipped it).
+    /// </summary>
+    [Range(1, 2)]
+    public byte LogFormatVersion { get; set; } = StateMachine.CommandCodec.FormatVersion;
+
     /// <summary>Retry-After seconds sent with 503 answers.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;

@@ -69,6 +69,9 @@ public sealed class ClusterView : IDisposable
 
     public long AppliedIndex => stateMachine.Applied.Value;
 
+    /// <summary>Why this node stopped applying the log, or null (see <see cref="CacheStateMachine.Halted"/>).</summary>
+    public string? ApplyHalted => stateMachine.Halted;
+
     /// <summary>Every member's client-facing URL (see <see cref="ClusterOptions.ClientUrls"/>).</summary>
     public IEnumerable<KeyValuePair<string, Uri>> Members => _options.Members.Keys.Select(id => KeyValuePair.Create(id, _options.ClientUrlOf(id)));
 

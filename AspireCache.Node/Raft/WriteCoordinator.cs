@@ -172,7 +172,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
         var entry = new CommandBatch(_clock.GetUtcNow().ToUnixTimeMilliseconds(), commands);
         // Encoded once into a buffer sized from the estimate, and proposed from there (no copy).
         var payload = new System.Buffers.ArrayBufferWriter<byte>((int)Math.Min(Math.Max(bytes, 256), int.MaxValue));
-        CommandCodec.Encode(entry, payload);
+        CommandCodec.Encode(entry, payload, _options.LogFormatVersion);
         var context = new ProposalContext(commands.Length, activity?.Context ?? default, payload.WrittenMemory);
         activity?.SetTag("raft.term", _cluster.Term);
         activity?.SetTag("raft.batch_size", commands.Length);

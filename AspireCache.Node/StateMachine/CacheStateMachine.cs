@@ -140,6 +140,9 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         return new(entry.Index);
     }
 
+    /// <summary>Why this node stopped applying (an entry it cannot read), or null while it applies normally.</summary>
+    public string? Halted { get; private set; }
+
     private void Apply(LogEntry entry)
     {
         if (entry.IsConfiguration || entry.Length is 0 || !entry.TryGetPayload(out var payload) || payload.Length == 0)
@@ -157,10 +160,20 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
                 ? CommandCodec.Decode(payload.FirstSpan)
                 : CommandCodec.Decode(payload.ToArray());
         }
+        catch (CommandFormatException ex) when (ex.Unreadable)
+        {
+            // Corrupt on this node's disk, or a format this node does not know (a newer node wrote
+            // it): other replicas may apply it, so skipping it would make this one diverge. Stop
+            // applying instead (fail-stop): reads here wait and time out (503), health turns
+            // Unhealthy, the log itself (and so every acknowledged write) stays intact on a quorum.
+            Halted = $"entry {entry.Index} (term {entry.Term}) cannot be applied on this node: {ex.Message}";
+            NodeLog.ApplyHalted(_logger, entry.Index, entry.Term, ex.Message);
+            throw new InvalidOperationException(Halted, ex);
+        }
         catch (CommandFormatException ex)
         {
             // A throwing ApplyAsync breaks DotNext's WAL for good. Every replica decodes the
-            // same bytes the same way, so skipping an undecodable entry keeps them identical.
+            // same (checksum-valid) bytes the same way, so skipping an undecodable entry keeps them identical.
             NodeLog.UndecodableEntry(_logger, entry.Index, ex.Message);
             _trace?.Entry(entry.Index, entry.Term, traceHash, State.Revision);
             return;

@@ -56,6 +56,12 @@ internal static class CommandBodyCodec
         var options = command is SetCommand { TtlMs: not 0 } or SetCommand { Pinned: true };
         var idempotencyKey = includeIdempotencyKey ? command.IdempotencyKey : null;
         var author = includeIdempotencyKey ? command.Writer : null;
+        if (author is not null && command is RemoveCommand)
+        {
+            // Never written: the decoder refuses it (below), so an entry carrying one could never be applied.
+            throw new ArgumentException("A leader-decided removal carries no writer.", nameof(command));
+        }
+
         var flags = (byte)(tag
             | (idempotencyKey is null ? 0 : HasIdempotencyKey)
             | (author is null ? 0 : HasWriter)

@@ -114,8 +114,14 @@ public sealed class AuthUnitTests
         var bytes = CommandCodec.Encode(new CommandBatch(1, [new RemoveCommand([new("k", 1)], RemovalReason.Expired)]));
         var tagAt = 10; // version byte, timestamp (8), count varint (1)
         Assert.Equal(4, bytes[tagAt]);
-        var forged = bytes[..tagAt].Concat(new byte[] { 0x14, 1, (byte)'w' }).Concat(bytes[(tagAt + 1)..]).ToArray();
-        Assert.Throws<CommandFormatException>(() => CommandCodec.Decode(forged));
+        var body = bytes[..tagAt].Concat(new byte[] { 0x14, 1, (byte)'w' }).Concat(bytes[(tagAt + 1)..^CommandCodec.ChecksumBytes]).ToArray();
+
+        // A valid checksum over the forged body: the writer check, not the checksum, refuses it.
+        var forged = new byte[body.Length + CommandCodec.ChecksumBytes];
+        body.CopyTo(forged, 0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(forged.AsSpan(body.Length), Crc32C.Hash(body));
+        var refused = Assert.Throws<CommandFormatException>(() => CommandCodec.Decode(forged));
+        Assert.False(refused.Unreadable);
     }
 
     [Fact]

@@ -15,6 +15,15 @@ public sealed class RaftHealthCheckTests
     }
 
     [Fact]
+    public void A_node_that_stopped_applying_an_unreadable_entry_is_unhealthy_with_the_reason()
+    {
+        var result = RaftHealthCheck.Evaluate("node1", "follower", 3, 100, 100, 10_000, "entry 101 (term 3) cannot be applied on this node: Checksum mismatch");
+
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Contains("Checksum mismatch", result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Applying_far_behind_the_commit_index_is_degraded_with_the_lag_in_the_reason()
     {
         var result = RaftHealthCheck.Evaluate("node1", "follower", 3, 100, 20_101, 10_000);

@@ -7,7 +7,9 @@ namespace AspireCache.Tests.Unit;
 
 /// <summary>
 /// Files written by the version before issue #15's split (<c>Samples/</c>, generated with that code):
-/// a version-3 snapshot and five log entries (format 1). What they hold is asserted exactly, so a
+/// a version-3 snapshot and five log entries (format 1); and the same five entries in format 2 (the
+/// checksummed envelope, generated from the v1 file by an independent implementation of the layout:
+/// version byte 2, then a CRC-32C of the entry appended). What they hold is asserted exactly, so a
 /// change of either format that loses old data fails here.
 /// </summary>
 public sealed class SampleCompatibilityTests
@@ -16,20 +18,27 @@ public sealed class SampleCompatibilityTests
 
     private static string SamplePath(string name) => Path.Combine(AppContext.BaseDirectory, "Samples", name);
 
-    /// <summary>The five entries in <c>wal-entries-v1.bin</c> (each i32le length + payload), decoded.</summary>
-    private static List<CommandBatch> ReadSampleEntries()
+    private const string V1Entries = "wal-entries-v1.bin";
+    private const string V2Entries = "wal-entries-v2.bin";
+
+    /// <summary>The five entries of a sample file (each i32le length + payload), as stored.</summary>
+    private static List<byte[]> ReadSamplePayloads(string name = V1Entries)
     {
-        var bytes = File.ReadAllBytes(SamplePath("wal-entries-v1.bin"));
-        var entries = new List<CommandBatch>();
+        var bytes = File.ReadAllBytes(SamplePath(name));
+        var entries = new List<byte[]>();
         for (var offset = 0; offset < bytes.Length;)
         {
             var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
-            entries.Add(CommandCodec.Decode(bytes.AsSpan(offset + 4, length)));
+            entries.Add(bytes.AsSpan(offset + 4, length).ToArray());
             offset += 4 + length;
         }
 
         return entries;
     }
+
+    /// <summary>The five entries of a sample file, decoded.</summary>
+    private static List<CommandBatch> ReadSampleEntries(string name = V1Entries) =>
+        ReadSamplePayloads(name).Select(payload => CommandCodec.Decode(payload)).ToList();
 
     /// <summary>The entries as they were generated (the sample must decode to exactly these, and re-encode to its bytes).</summary>
     private static CommandBatch[] ExpectedEntries() =>
@@ -104,7 +113,10 @@ public sealed class SampleCompatibilityTests
     {
         Assert.Equal(3, File.ReadAllBytes(SamplePath("snapshot-v3.bin"))[0]);
         Assert.InRange(new FileInfo(SamplePath("snapshot-v3.bin")).Length, 1, 50 * 1024);
-        Assert.InRange(new FileInfo(SamplePath("wal-entries-v1.bin")).Length, 1, 50 * 1024);
+        Assert.InRange(new FileInfo(SamplePath(V1Entries)).Length, 1, 50 * 1024);
+        Assert.InRange(new FileInfo(SamplePath(V2Entries)).Length, 1, 50 * 1024);
+        Assert.All(ReadSamplePayloads(V1Entries), payload => Assert.Equal(CommandCodec.FormatVersion1, payload[0]));
+        Assert.All(ReadSamplePayloads(V2Entries), payload => Assert.Equal(2, payload[0]));
     }
 
     [Fact]
@@ -140,11 +152,18 @@ public sealed class SampleCompatibilityTests
         }
     }
 
-    [Fact]
-    public void Sample_log_entries_decode_to_the_commands_they_were_written_from_and_re_encode_byte_for_byte()
+    /// <summary>
+    /// Each sample decodes to exactly the commands it was written from, and today's encoder writes it
+    /// again byte for byte in its version (v1: what a leader writes during a rolling upgrade, see
+    /// <see cref="CommandCodec"/>; v2: what it writes by default).
+    /// </summary>
+    [Theory]
+    [InlineData(V1Entries, CommandCodec.FormatVersion1)]
+    [InlineData(V2Entries, CommandCodec.FormatVersion)]
+    public void Sample_log_entries_decode_to_the_commands_they_were_written_from_and_re_encode_byte_for_byte(string sample, byte version)
     {
-        var bytes = File.ReadAllBytes(SamplePath("wal-entries-v1.bin"));
-        var decoded = ReadSampleEntries();
+        var bytes = File.ReadAllBytes(SamplePath(sample));
+        var decoded = ReadSampleEntries(sample);
         var expected = ExpectedEntries();
 
         Assert.Equal(expected.Length, decoded.Count);
@@ -158,7 +177,7 @@ public sealed class SampleCompatibilityTests
                 Assert.Equal(Describe(expected[i].Commands[c]), Describe(decoded[i].Commands[c]));
             }
 
-            var payload = CommandCodec.Encode(expected[i]);
+            var payload = CommandCodec.Encode(expected[i], version);
             var length = new byte[4];
             BinaryPrimitives.WriteInt32LittleEndian(length, payload.Length);
             reencoded.Write(length);
@@ -169,10 +188,28 @@ public sealed class SampleCompatibilityTests
     }
 
     [Fact]
-    public async Task Sample_log_entries_replayed_give_the_sample_snapshots_state_and_its_results()
+    public void A_version_2_entry_is_its_version_1_bytes_with_version_2_and_a_CRC32C_of_them_appended()
+    {
+        var v1 = ReadSamplePayloads(V1Entries);
+        var v2 = ReadSamplePayloads(V2Entries);
+
+        Assert.Equal(v1.Count, v2.Count);
+        for (var i = 0; i < v1.Count; i++)
+        {
+            byte[] body = [CommandCodec.FormatVersion, .. v1[i].AsSpan(1)];
+            Assert.Equal(body, v2[i][..^CommandCodec.ChecksumBytes]);
+            Assert.Equal(Crc32C.Hash(body), BinaryPrimitives.ReadUInt32LittleEndian(v2[i].AsSpan(v2[i].Length - CommandCodec.ChecksumBytes)));
+            Assert.Equal(v2[i], CommandCodec.Encode(CommandCodec.Decode(v1[i])));
+        }
+    }
+
+    [Theory]
+    [InlineData(V1Entries)]
+    [InlineData(V2Entries)]
+    public async Task Sample_log_entries_replayed_give_the_sample_snapshots_state_and_its_results(string sample)
     {
         var replayed = new CacheState();
-        var results = ReadSampleEntries().Select(batch => replayed.Apply(batch)).ToArray();
+        var results = ReadSampleEntries(sample).Select(batch => replayed.Apply(batch)).ToArray();
 
         AssertSampleState(replayed, failedKeyKept: true);
         Assert.Equal(
