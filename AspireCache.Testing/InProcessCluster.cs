@@ -37,6 +37,10 @@ public sealed class InProcessCluster : IAsyncDisposable
             ["Cluster:LowerElectionTimeoutMs"] = "300",
             ["Cluster:UpperElectionTimeoutMs"] = "600",
             ["Logging:LogLevel:Default"] = "Warning",
+
+            // As the AppHost runs them: node-to-node traffic signed with a cluster secret (an override
+            // of "Cluster:Secret" to null turns it off).
+            ["Cluster:Secret"] = DefaultClusterSecret,
         };
         for (var i = 0; i < Ids.Length; i++)
         {
@@ -50,6 +54,9 @@ public sealed class InProcessCluster : IAsyncDisposable
             _settings[key] = value;
         }
     }
+
+    /// <summary>The cluster secret every in-process cluster signs its Raft and node-to-node calls with, unless overridden.</summary>
+    public const string DefaultClusterSecret = "in-process-cluster-secret-0123456789";
 
     public string DataRoot { get; }
 
@@ -129,6 +136,14 @@ public sealed class InProcessCluster : IAsyncDisposable
 
         return client;
     }
+
+    /// <summary>
+    /// An HttpClient that signs every request as node <paramref name="asNode"/> does (with the cluster
+    /// secret, a fresh nonce and time): for tests that send a node-to-node request themselves, e.g. a
+    /// captured Raft message delivered again.
+    /// </summary>
+    public HttpClient PeerClient(int asNode) =>
+        new(new AspireCache.Node.Auth.ClusterSigningHandler(Service<AspireCache.Node.Auth.ClusterAuthenticator>(asNode)) { InnerHandler = new SocketsHttpHandler() });
 
     public async Task StartNodeAsync(int index)
     {

@@ -227,8 +227,14 @@ public sealed class RaftClusterTests(StableClusterFixture fixture) : IClassFixtu
     {
         var leader = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         using var follower = new HttpClient { BaseAddress = Cluster.PeerUrls[(leader + 1) % 3] };
+        using var request = new HttpRequestMessage(HttpMethod.Post, ReadIndexService.ReadIndexPath);
+        request.Headers.TryAddWithoutValidation(
+            AspireCache.Node.Auth.ClusterSignature.HeaderName,
+            AspireCache.Node.Auth.ClusterSignature.Create(
+                System.Text.Encoding.UTF8.GetBytes(InProcessCluster.DefaultClusterSecret), "POST", ReadIndexService.ReadIndexPath,
+                DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), System.Buffers.Text.Base64Url.EncodeToString(Guid.NewGuid().ToByteArray()), "0", []));
 
-        var response = await follower.PostAsync(ReadIndexService.ReadIndexPath, null);
+        var response = await follower.SendAsync(request); // signed as a peer: a follower still refuses
 
         Assert.Equal(HttpStatusCode.MisdirectedRequest, response.StatusCode);
 

@@ -41,7 +41,7 @@ public sealed class ResentSnapshotTests
         Assert.True(log.LastCommittedEntryIndex >= snapshotIndex, $"the follower never got to the snapshot ({log.LastCommittedEntryIndex} < {snapshotIndex})");
 
         // The same snapshot arrives again (the leader had timed out on the first answer).
-        using var raw = new HttpClient();
+        using var raw = cluster.PeerClient(leader); // signed afresh as the leader: the cluster secret is on
         using var response = await raw.SendAsync(sent.ToRequest());
         var answer = await response.Content.ReadAsStringAsync();
 

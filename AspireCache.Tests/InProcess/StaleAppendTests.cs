@@ -43,7 +43,7 @@ public sealed class StaleAppendTests
 
         // The follower wakes up and handles the newer request first, then the older one.
         var log = cluster.Service<IPersistentState>(follower);
-        using var raw = new HttpClient();
+        using var raw = cluster.PeerClient(leader); // signed afresh as the leader: the cluster secret is on
         using (var response = await raw.SendAsync(late.ToRequest()))
         {
             Assert.True(response.IsSuccessStatusCode, $"newer request: {(int)response.StatusCode}");
