@@ -37,4 +37,15 @@ builder.AddProject<Projects.AspireCache_Sample>("catalog", launchProfileName: nu
     .WithReference(cache, AspireCacheAccess.ReadWrite, prefixes: ["config/catalog/", "dcache/"])
     .WaitFor(cache);
 
+// The web console (issue #14): operators sign in with their own API keys, which stay in the console's
+// server-side sessions; its own credential (read) only checks that the cluster is reachable. Fixed at
+// 5070 under F5, beside the router's 5080 and the catalog's 5090 (a free port when the router is moved).
+var consolePort = builder.Configuration.GetValue<int?>("AspireCache:ConsolePort") ?? (options.RouterPort == 5080 ? 5070 : null);
+builder.AddProject<Projects.AspireCache_Console>("console", launchProfileName: null)
+    .WithHttpEndpoint(port: consolePort)
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck("/health")
+    .WithReference(cache, AspireCacheAccess.Read)
+    .WaitFor(cache);
+
 builder.Build().Run();

@@ -72,10 +72,10 @@ public sealed class ManifestTests
         var cache = resources.GetProperty("cache");
         Assert.Equal("value.v0", cache.GetProperty("type").GetString());
         Assert.Equal("Endpoint={router.bindings.http.url};Key={cache-key.value}", cache.GetProperty("connectionString").GetString());
-        Assert.Equal(["cache", "cache-cluster-secret", "cache-key", "catalog", "catalog-cache-key", "node1", "node2", "node3", "router", "router-key"], resources.EnumerateObject().Select(r => r.Name).Order());
+        Assert.Equal(["cache", "cache-cluster-secret", "cache-key", "catalog", "catalog-cache-key", "console", "console-cache-key", "node1", "node2", "node3", "router", "router-key"], resources.EnumerateObject().Select(r => r.Name).Order());
 
         // The keys are secret parameters the deployment generates (never a value in the manifest).
-        foreach (var parameter in new[] { "cache-key", "router-key", "cache-cluster-secret", "catalog-cache-key" })
+        foreach (var parameter in new[] { "cache-key", "router-key", "cache-cluster-secret", "catalog-cache-key", "console-cache-key" })
         {
             var resource = resources.GetProperty(parameter);
             Assert.Equal("parameter.v0", resource.GetProperty("type").GetString());
