@@ -2,6 +2,7 @@ using AspireCache.Node.Eviction;
 using AspireCache.Node.Storage;
 using AspireCache.Node.HotKeys;
 using AspireCache.Node.Api;
+using AspireCache.Node.Api.OpenApi;
 using AspireCache.Node.Diagnostics;
 using AspireCache.Node.Faults;
 using AspireCache.Node.Raft;
@@ -133,6 +134,7 @@ public static class Extensions
         services.AddExceptionHandler<ClusterExceptionHandler>();
         services.AddHealthChecks().AddCheck<RaftHealthCheck>("raft");
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        services.AddNodeOpenApi(); // /openapi/v1.json and /scalar, in every environment (Api/OpenApi)
         return builder;
     }
 
@@ -216,6 +218,7 @@ public static class Extensions
         app.MapCacheApi();
         app.MapClusterApi();
         app.MapAdminApi();
+        app.MapNodeOpenApi(); // anonymous, on the client endpoint only
         if (app.Configuration.IsFaultInjectionEnabled())
         {
             app.MapFaultInjection();

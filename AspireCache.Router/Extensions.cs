@@ -1,7 +1,9 @@
 using AspireCache.Router.Diagnostics;
+using AspireCache.Router.OpenApi;
 using AspireCache.Router.RateLimiting;
 using AspireCache.Router.Routing;
 using AspireCache.Router.Topology;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -66,6 +68,7 @@ internal static class Extensions
         }
 
         builder.Services.AddHealthChecks().AddCheck<TopologyHealthCheck>("topology");
+        builder.Services.AddRouterOpenApi(); // /openapi/v1.json (node API + router), /openapi/router.json, /scalar
         return builder;
     }
 
@@ -86,24 +89,33 @@ internal static class Extensions
             proxy.Use(steps.ForwardAsync);
         }).WithMetadata(RateLimitedEndpoint.Proxy);
 
-        app.MapGet("/router/topology", async (HttpContext http, TopologyMonitor monitor, TopologyAccess access) =>
+        app.MapGet("/router/topology", async Task<Results<Ok<RouterTopology>, EmptyHttpResult>> (HttpContext http, TopologyMonitor monitor, TopologyAccess access) =>
         {
             if (!await access.AuthorizeAsync(http))
             {
-                return Results.Empty; // the refusal is written
+                return TypedResults.Empty; // the refusal is written
             }
 
             var topology = monitor.Current; // one snapshot: leader and term must belong together
-            return Results.Ok(new
-            {
-                leaderId = topology.LeaderId,
-                term = topology.Term,
-                nodes = topology.Nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal),
-            });
-        }).WithMetadata(RateLimitedEndpoint.Topology);
+            return TypedResults.Ok(new RouterTopology(topology.LeaderId, topology.Term, topology.Nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal)));
+        })
+            .WithMetadata(RateLimitedEndpoint.Topology)
+            .WithName("GetRouterTopology")
+            .WithTags(RouterOpenApi.Tag)
+            .WithSummary("The cluster as this router sees it")
+            .WithDescription("The leader and term the router follows, and each node's last probe: health, role, term, the leader it names, applied index, smoothed latency and zone. Needs a credential with the `read` scope when the router protects it (`Router:TopologyRequiresCredential`; by default when `Router:Credential` is set, i.e. when the nodes enforce authentication): the router asks a node to check the key.")
+            .Problem(StatusCodes.Status401Unauthorized, "No credential, or one the cluster does not accept (only when the topology is protected).", ProblemTypes.Unauthenticated)
+            .Problem(StatusCodes.Status403Forbidden, "The credential lacks the `read` scope.", ProblemTypes.Forbidden)
+            .Problem(StatusCodes.Status503ServiceUnavailable, "No node could check the credential (only when the topology is protected).", ProblemTypes.NoNode)
+            .Problem(StatusCodes.Status500InternalServerError, "An unexpected error in the router (the framework's problem).", "https://tools.ietf.org/html/rfc9110#section-15.6.1")
+            .WithMetadata(new RouterResponseDoc(StatusCodes.Status200OK, "The router's view of the cluster."));
+        app.MapRouterOpenApi();
         return app;
     }
 }
+
+/// <summary><c>GET /router/topology</c>: the leader and term the router follows, and what it last observed of each node.</summary>
+internal sealed record RouterTopology(string? LeaderId, long Term, IEnumerable<NodeView> Nodes);
 
 /// <summary>Adds <c>Authorization: Bearer {Router:Credential}</c> to the router's own requests to the nodes.</summary>
 internal sealed class RouterCredentialHandler(string? credential) : DelegatingHandler

@@ -4,6 +4,8 @@ using AspireCache.Node.Auth;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using Microsoft.AspNetCore.Http.HttpResults;
+using AspireCache.Node.Api.OpenApi;
+using JsonSchemaType = Microsoft.OpenApi.JsonSchemaType;
 
 namespace AspireCache.Node.Api;
 
@@ -18,9 +20,26 @@ public static class AdminApi
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/admin").RequireScope(Scope.Admin);
-        admin.MapPost("/step-down", StepDownAsync);
-        admin.MapPost("/snapshot", SnapshotAsync);
-        admin.MapPost("/barrier", BarrierAsync);
+        admin.MapPost("/step-down", StepDownAsync).Documented(
+            "StepDown", NodeApiTags.Admin, "Make the leader step down",
+            "The leader resigns and the cluster elects a new one (there is no targeted transfer). Send it to the leader.",
+            doc => doc
+                .Response(StatusCodes.Status200OK, "The leader stepped down; an election is under way.")
+                .Problem(StatusCodes.Status409Conflict, "This node is not the leader, or was no longer leader when it tried.", "not-leader", "step-down-failed"));
+        admin.MapPost("/snapshot", SnapshotAsync).Documented(
+            "TakeSnapshot", NodeApiTags.Admin, "Take a snapshot on this node",
+            "Requests a snapshot at the next applied entry (committing an empty entry through the leader so that one comes) and waits for it. Without a snapshot within `waitMs` the answer is 503 `timeout`; the snapshot stays requested and may still be written.",
+            doc => doc
+                .Query("waitMs", "How long to wait, 0 to 30000 ms (default 30000; out of range is clamped).", JsonSchemaType.Integer)
+                .Response(StatusCodes.Status200OK, "The snapshot was written.")
+                .Problem(StatusCodes.Status400BadRequest, "A `waitMs` that is not one integer.", "invalid-request")
+                .ClusterBacked(ClusterErrors.Write, "no leader to commit the barrier entry, or no snapshot in time"));
+        admin.MapPost("/barrier", BarrierAsync).Documented(
+            "CommitBarrier", NodeApiTags.Admin, "Commit an empty log entry (leader only)",
+            "Used by `POST /admin/snapshot` on a follower: every node then applies an entry, so a requested snapshot is taken.",
+            doc => doc
+                .Response(StatusCodes.Status200OK, "The barrier entry was committed.")
+                .ClusterBacked(ClusterErrors.Write));
         return app;
     }
 

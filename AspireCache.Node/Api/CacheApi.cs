@@ -8,6 +8,8 @@ using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using AspireCache.Node.Api.OpenApi;
+using JsonSchemaType = Microsoft.OpenApi.JsonSchemaType;
 
 namespace AspireCache.Node.Api;
 
@@ -29,15 +31,120 @@ public static class CacheApi
     public static IEndpointRouteBuilder MapCacheApi(this IEndpointRouteBuilder app)
     {
         var cache = app.MapGroup("/cache");
-        cache.MapGet("/", ListAsync).RequireScope(Scope.Read, KeyCheck.ListPrefix);
-        cache.MapGet("/hot", HotKeys).RequireScope(Scope.Read);
-        cache.MapPost("/hot", ReportNearCacheHitsAsync).RequireScope(Scope.Read);
-        cache.MapPost("/batch", BatchAsync).RequireScope(Scope.Write); // its keys: checked once parsed
-        cache.MapGet("/{**key}", GetAsync).RequireScope(Scope.Read, KeyCheck.RouteKey);
-        cache.MapPut("/{**key}", PutAsync).RequireScope(Scope.Write, KeyCheck.RouteKey);
-        cache.MapDelete("/{**key}", DeleteAsync).RequireScope(Scope.Write, KeyCheck.RouteKey);
+        cache.MapGet("/", ListAsync).RequireScope(Scope.Read, KeyCheck.ListPrefix).Documented(
+            "ListKeys", NodeApiTags.Keys, "List keys by prefix, one page at a time",
+            "Keys in ordinal order, starting after `after`, with their versions (and base64 values unless `values=false`). A page stops early at the response byte budget; `next` is then the `after` of the next page. `revision` is the state revision of the page: watch from it to follow every later change.",
+            doc => doc
+                .Query("prefix", "Only keys starting with this (default: every key).")
+                .Query("after", "Start after this key (the previous page's `next`).")
+                .Query("limit", "Keys per page, 1 to `CacheLimits:MaxListLimit` (default 100).", JsonSchemaType.Integer)
+                .Query("values", "Include the values (base64). Default `true`.", JsonSchemaType.Boolean)
+                .Query("consistent", ConsistentDescription, JsonSchemaType.Boolean)
+                .Response(StatusCodes.Status200OK, "One page of keys.")
+                .ReadHeaders(StatusCodes.Status200OK)
+                .Problem(StatusCodes.Status400BadRequest, "A malformed `limit` or `consistent`.", "invalid-request")
+                .ClusterBacked(ClusterErrors.Read, "linearizable reads only"));
+        cache.MapGet("/hot", HotKeys).RequireScope(Scope.Read).Documented(
+            "GetHotKeys", NodeApiTags.HotKeys, "This node's hottest keys",
+            "The keys this node served most (estimated reads with a decaying half-life, heaviest first; near-cache hits reported with `POST /cache/hot` count too). Per node: ask each node, or the router's nearest. A prefix-limited credential sees only its own keys.",
+            doc => doc
+                .Query("count", "How many keys, 1 to 100 (default 10; out of range is clamped).", JsonSchemaType.Integer)
+                .Response(StatusCodes.Status200OK, "The hottest keys."));
+        cache.MapPost("/hot", ReportNearCacheHitsAsync).RequireScope(Scope.Read).Documented(
+            "ReportNearCacheHits", NodeApiTags.HotKeys, "Report reads served from a near cache",
+            $"Reads a client answered from its own near cache since its last report, key → count. They count as this node's reads for the hot-key statistics and for LRU recency, so a key every instance keeps locally is neither invisible nor evicted first. At most {MaxReportedKeys} keys per report; counts are capped per key; keys outside a prefix-limited credential's prefixes are ignored.",
+            doc => doc
+                .JsonBody<AccessReport>("`{\"keys\": {\"<key>\": <count>, ...}}`, at most `CacheLimits:MaxBatchBytes` bytes.")
+                .Response(StatusCodes.Status204NoContent, "Recorded.")
+                .Problem(StatusCodes.Status400BadRequest, "The body is not an access report, or names too many keys.", "invalid-request")
+                .Problem(StatusCodes.Status413PayloadTooLarge, "The report is over the byte limit.", "too-large")
+                .Problem(StatusCodes.Status415UnsupportedMediaType, "The body is not `application/json`.", "unsupported-media-type"));
+        cache.MapPost("/batch", BatchAsync).RequireScope(Scope.Write).Documented( // its keys: checked once parsed
+            "WriteBatch", NodeApiTags.Batch, "Write several keys atomically",
+            "Sets (base64 values) and deletes applied all or nothing at one version, if every condition in `if` holds (key → version; 0 = must be absent, -1 = must exist). A failed condition writes nothing (412).",
+            doc => doc
+                .JsonBody<BatchRequest>("The batch: at most `CacheLimits:MaxBatchKeys` keys and `CacheLimits:MaxBatchBytes` bytes.")
+                .Header(IdempotencyKeyHeader, IdempotencyKeyDescription)
+                .Response(StatusCodes.Status200OK, "Applied: every change took effect at `version`.")
+                .ResponseHeader(StatusCodes.Status200OK, "ETag", "The batch's version, quoted.")
+                .ResponseHeader(StatusCodes.Status200OK, ReplayedHeader, ReplayedDescription)
+                .Problem(StatusCodes.Status400BadRequest, "Malformed JSON, an empty batch, a key twice, a value that is not base64, an invalid condition, an invalid key or `Idempotency-Key`.", "invalid-request", "invalid-key")
+                .Problem(StatusCodes.Status403Forbidden, "A key of the batch is outside the credential's prefixes.", "forbidden")
+                .Problem(StatusCodes.Status412PreconditionFailed, "A condition did not hold; nothing was written.", "precondition-failed")
+                .ResponseHeader(StatusCodes.Status412PreconditionFailed, ReplayedHeader, ReplayedDescription)
+                .Problem(StatusCodes.Status413PayloadTooLarge, "Too many keys, a value over `CacheLimits:MaxValueBytes`, or a body over `CacheLimits:MaxBatchBytes`.", "too-large")
+                .Problem(StatusCodes.Status422UnprocessableEntity, "The `Idempotency-Key` was used for a different request.", "idempotency-key-reused")
+                .Problem(StatusCodes.Status507InsufficientStorage, "The batch does not fit the memory budget; nothing was written.", "exceeds-memory-budget", "memory-budget-exhausted")
+                .ClusterBacked(ClusterErrors.Write));
+        cache.MapGet("/{**key}", GetAsync).RequireScope(Scope.Read, KeyCheck.RouteKey).Documented(
+            "GetKey", NodeApiTags.Keys, "Read a key's value",
+            "The stored bytes exactly as written, with the key's version as `ETag`. A conditional GET (`If-None-Match` with the version you hold) answers 304 without the value.",
+            doc => doc
+                .Path("key", KeyDescription, "app/feature-flags", reserved: true)
+                .Query("consistent", ConsistentDescription, JsonSchemaType.Boolean)
+                .Header("If-None-Match", "The `ETag` (version) you hold, or `*`: 304 if the value is still that version.", "\"42\"")
+                .Response(StatusCodes.Status200OK, "The value.", "application/octet-stream", "binary")
+                .ResponseHeader(StatusCodes.Status200OK, "ETag", "The key's version, quoted (send it as `If-Match` to compare-and-set).")
+                .ResponseHeader(StatusCodes.Status200OK, "Last-Modified", "When the value was written.")
+                .ResponseHeader(StatusCodes.Status200OK, TtlHeader, "Keys with a TTL: milliseconds left.", JsonSchemaType.Integer)
+                .ResponseHeader(StatusCodes.Status200OK, "Expires", "Keys with a TTL: when the value expires.")
+                .ReadHeaders(StatusCodes.Status200OK)
+                .Response(StatusCodes.Status304NotModified, "304 Not Modified: the value is still the version in `If-None-Match` (no body).")
+                .ResponseHeader(StatusCodes.Status304NotModified, "ETag", "The key's version, quoted.")
+                .Problem(StatusCodes.Status400BadRequest, "An invalid key, or a malformed `consistent`.", "invalid-key", "invalid-request")
+                .Problem(StatusCodes.Status404NotFound, "No value is stored under the key.", "key-not-found")
+                .ReadHeaders(StatusCodes.Status404NotFound)
+                .ClusterBacked(ClusterErrors.Read, "linearizable reads only"));
+        cache.MapPut("/{**key}", PutAsync).RequireScope(Scope.Write, KeyCheck.RouteKey).Documented(
+            "PutKey", NodeApiTags.Keys, "Write a key's value",
+            "Stores the body's bytes as they are (any content type), at a new version returned as `ETag`. Compare-and-set with `If-Match: \"<version>\"`, update-only with `If-Match: *`, create-only with `If-None-Match: *`. `ttl` expires the key; `pin=true` keeps it from eviction under memory pressure.",
+            doc => doc
+                .Path("key", KeyDescription, "app/feature-flags", reserved: true)
+                .BinaryBody("The value: any bytes, at most `CacheLimits:MaxValueBytes` (1 MiB by default).")
+                .Query("ttl", "Time to live: seconds (`30`) or with a unit (`500ms`, `30s`, `5m`, `1h`, `1d`), up to `CacheLimits:MaxTtl`.", example: "5m")
+                .Query("pin", "`true`: never evicted under memory pressure.", JsonSchemaType.Boolean)
+                .Header("If-Match", "Compare-and-set: one `ETag` (`\"42\"`: only if the key is at that version) or `*` (only if it exists).", "\"42\"")
+                .Header("If-None-Match", "`*`: only if the key does not exist (create-only).", "*")
+                .Header(IdempotencyKeyHeader, IdempotencyKeyDescription)
+                .Response(StatusCodes.Status200OK, "Updated.")
+                .Response(StatusCodes.Status201Created, "Created.")
+                .ResponseHeader(StatusCodes.Status200OK, "ETag", "The new version, quoted.")
+                .ResponseHeader(StatusCodes.Status200OK, ReplayedHeader, ReplayedDescription)
+                .ResponseHeader(StatusCodes.Status201Created, "ETag", "The new version, quoted.")
+                .ResponseHeader(StatusCodes.Status201Created, "Location", "The key's URL.")
+                .ResponseHeader(StatusCodes.Status201Created, ReplayedHeader, ReplayedDescription)
+                .Problem(StatusCodes.Status400BadRequest, "An invalid or reserved key, or a malformed `ttl`, `pin`, `If-Match`, `If-None-Match` or `Idempotency-Key`.", "invalid-key", "invalid-request")
+                .Problem(StatusCodes.Status412PreconditionFailed, "The `If-Match`/`If-None-Match` condition did not hold (`currentVersion`, and the current version as `ETag`); nothing was written.", "precondition-failed")
+                .ResponseHeader(StatusCodes.Status412PreconditionFailed, "ETag", "The key's current version, quoted (when it exists).")
+                .Problem(StatusCodes.Status413PayloadTooLarge, "The value is over `CacheLimits:MaxValueBytes`.", "too-large")
+                .Problem(StatusCodes.Status422UnprocessableEntity, "The `Idempotency-Key` was used for a different request.", "idempotency-key-reused")
+                .Problem(StatusCodes.Status507InsufficientStorage, "The value does not fit the memory budget; nothing was written.", "exceeds-memory-budget", "memory-budget-exhausted")
+                .ClusterBacked(ClusterErrors.Write));
+        cache.MapDelete("/{**key}", DeleteAsync).RequireScope(Scope.Write, KeyCheck.RouteKey).Documented(
+            "DeleteKey", NodeApiTags.Keys, "Delete a key",
+            "Removes the key. With `If-Match: \"<version>\"` only if it is still at that version. Existence and conditions are decided in log order, so 204/404/412 are linearizable.",
+            doc => doc
+                .Path("key", KeyDescription, "app/feature-flags", reserved: true)
+                .Header("If-Match", "Compare-and-delete: one `ETag` (`\"42\"`) or `*`.", "\"42\"")
+                .Header(IdempotencyKeyHeader, IdempotencyKeyDescription)
+                .Response(StatusCodes.Status204NoContent, "Deleted.")
+                .ResponseHeader(StatusCodes.Status204NoContent, "ETag", "The revision of the delete, quoted.")
+                .ResponseHeader(StatusCodes.Status204NoContent, ReplayedHeader, ReplayedDescription)
+                .Problem(StatusCodes.Status400BadRequest, "An invalid key, or a malformed `If-Match`, `If-None-Match` or `Idempotency-Key`.", "invalid-key", "invalid-request")
+                .Problem(StatusCodes.Status404NotFound, "No value was stored under the key.", "key-not-found")
+                .Problem(StatusCodes.Status412PreconditionFailed, "The `If-Match` condition did not hold; nothing was deleted.", "precondition-failed")
+                .Problem(StatusCodes.Status422UnprocessableEntity, "The `Idempotency-Key` was used for a different request.", "idempotency-key-reused")
+                .ClusterBacked(ClusterErrors.Write));
         return app;
     }
+
+    private const string KeyDescription = "The key: any non-empty Unicode text without control characters, up to `CacheLimits:MaxKeyBytes` UTF-8 bytes. `/` separates segments of the key and is sent as is (`app/db/url`): `%2F` is not decoded (it would be part of the key's name); percent-encode other reserved characters segment by segment (marked `x-ms-reserved-parameter` for Kiota). The top-level names `hot`, `batch` and `watch` are endpoints and cannot be written.";
+
+    private const string ConsistentDescription = "`true` (default): linearizable — the node first confirms with the leader that it has every acknowledged write. `false`: this node's state as it is (faster, possibly stale; no leader needed).";
+
+    private const string IdempotencyKeyDescription = "One key per logical write (1–128 printable ASCII characters): a retry with the same key and request is applied once and answers the recorded result; with a different request, 422.";
+
+    private const string ReplayedDescription = "`true` when this is the result recorded earlier under the request's `Idempotency-Key`.";
 
     public static async Task<Results<FileContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetAsync(
         string? key,

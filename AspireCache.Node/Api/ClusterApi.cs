@@ -2,6 +2,8 @@ using AspireCache.Node.Auth;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
 using Microsoft.AspNetCore.Http.HttpResults;
+using AspireCache.Node.Api.OpenApi;
+using JsonSchemaType = Microsoft.OpenApi.JsonSchemaType;
 
 namespace AspireCache.Node.Api;
 
@@ -15,12 +17,24 @@ public static class ClusterApi
     {
         var cluster = app.MapGroup("/cluster");
         // Client-facing reads (the router and direct-mode clients poll them): the read scope.
-        cluster.MapGet("/status", GetStatus).RequireScope(Scope.Read);
-        cluster.MapGet("/watch", WatchAsync).RequireScope(Scope.Read);
+        cluster.MapGet("/status", GetStatus).RequireScope(Scope.Read).Documented(
+            "GetClusterStatus", NodeApiTags.Cluster, "This node's view of the cluster",
+            "Its role and term, the leader it knows, its commit, last and applied indexes, the state's revision, key count and size, its last snapshot, and the members. From this node's state: no leader needed.",
+            doc => doc.Response(StatusCodes.Status200OK, "The node's status."));
+        cluster.MapGet("/watch", WatchAsync).RequireScope(Scope.Read).Documented(
+            "WatchClusterStatus", NodeApiTags.Cluster, "Wait for a leader change (long poll)",
+            "Answers with the status as soon as the term or the leader differs from what the caller knows (`term`, `leader`), or after `waitMs` (at most 30 s) with the unchanged status. A stopping node answers at once.",
+            doc => doc
+                .Query("term", "The term the caller knows.", JsonSchemaType.Integer, format: "int64")
+                .Query("leader", "The leader id the caller knows (absent: none).")
+                .Query("waitMs", "How long to wait, 0 to 30000 ms (default 30000; out of range is clamped).", JsonSchemaType.Integer)
+                .Response(StatusCodes.Status200OK, "The node's status (changed, or after the wait).")
+                .Problem(StatusCodes.Status400BadRequest, "A `term` or `waitMs` that is not one integer.", "invalid-request"));
 
-        // Node to node: authenticated by the cluster secret (issue #13's other part), not by client credentials.
-        cluster.MapPost("/read-index", ReadIndexAsync);
-        cluster.MapPost("/access", ReportAccess);
+        // Node to node: authenticated by the cluster secret (issue #13's other part), not by client
+        // credentials, and served only on the peer endpoint: no part of the client API's document.
+        cluster.MapPost("/read-index", ReadIndexAsync).ExcludeFromDescription();
+        cluster.MapPost("/access", ReportAccess).ExcludeFromDescription();
         return app;
     }
 

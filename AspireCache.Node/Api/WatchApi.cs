@@ -9,6 +9,8 @@ using AspireCache.Node.Watch;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using AspireCache.Node.Api.OpenApi;
+using JsonSchemaType = Microsoft.OpenApi.JsonSchemaType;
 
 namespace AspireCache.Node.Api;
 
@@ -25,8 +27,35 @@ public static class WatchApi
 
     public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/cache/watch", WatchAsync).RequireScope(Scope.Read, KeyCheck.WatchFilters);
-        app.MapPost("/cache/watch/{streamId}/progress", ProgressAsync).RequireScope(Scope.Read);
+        app.MapGet("/cache/watch", WatchAsync).RequireScope(Scope.Read, KeyCheck.WatchFilters).Documented(
+            "Watch", NodeApiTags.Watch, "Follow changes (Server-Sent Events)",
+            "A `text/event-stream` of the changes to the keys under the given prefixes and to the given keys, in revision order, from `afterRevision` (or `Last-Event-ID`) or, without one, from a leader-confirmed revision (no change acknowledged before the request is sent as new, none after it is missed). Events: `put`, `delete`, `expire`, `evict` (data: `ChangeEvent`); `progress` (data: `WatchProgress`: every change up to that revision was sent; also first, and when idle); a final `error` (data: `WatchClosed`: why the node closed the stream and the revision to resume from). Each revision's last event carries `id: <revision>`: reconnect with `Last-Event-ID` to resume without gaps or repeats.",
+            doc => doc
+                .Query("prefix", "Watch the keys starting with this (repeatable; empty: every key). At least one `prefix` or `key`.", repeatable: true)
+                .Query("key", "Watch this exact key (repeatable).", repeatable: true)
+                .Query("values", "Include the values (base64) in `put` events. Default `true`.", JsonSchemaType.Boolean)
+                .Query("afterRevision", "Resume: send the changes after this revision (a list's `revision`, or the last `id:` seen).", JsonSchemaType.Integer, format: "int64")
+                .Query("progressIntervalMs", "Send a leader-confirmed `progress` event after this long without events (50 to 3600000; default `Watch:ProgressInterval`).", JsonSchemaType.Integer)
+                .Header(LastEventIdHeader, "Resume after this revision (what an EventSource sends on reconnect); takes precedence over `afterRevision`.")
+                .Response(StatusCodes.Status200OK, "The stream: `event: put|delete|expire|evict|progress|error`, `data: <JSON>`, `id: <revision>` frames, until the client or the node closes it.", "text/event-stream")
+                .ResponseHeader(StatusCodes.Status200OK, StreamIdHeader, "The stream's id, for `POST /cache/watch/{streamId}/progress` (it names the serving node).")
+                .Problem(StatusCodes.Status400BadRequest, "No filter, too many filters (`Watch:MaxFiltersPerStream`), an invalid prefix or key, a malformed parameter, or a resume point above the cluster's revision.", "invalid-request", "revision-ahead")
+                .Problem(StatusCodes.Status410Gone, "The resume point is older than this node's history: list the keys again and watch from the list's revision (the router first tries the other nodes).", "revision-compacted")
+                .Problem(StatusCodes.Status429TooManyRequests, "The credential has its most streams open on this node.", "too-many-watchers-for-credential")
+                .ResponseHeader(StatusCodes.Status429TooManyRequests, "Retry-After", "Seconds to wait before retrying.", JsonSchemaType.Integer, "int32")
+                .Problem(StatusCodes.Status503ServiceUnavailable, "The node serves as many streams as it may, or is stopping.", "too-many-watchers", "node-stopping")
+                .EventData(typeof(ChangeEvent), typeof(WatchProgress), typeof(WatchClosed))
+                .ClusterBacked(ClusterErrors.Read, "confirming the start point"));
+        app.MapPost("/cache/watch/{streamId}/progress", ProgressAsync).RequireScope(Scope.Read).Documented(
+            "RequestWatchProgress", NodeApiTags.Watch, "Ask a watch stream for a progress event",
+            "Obtains a fresh leader-confirmed revision and has the stream send `event: progress` with it once this node has sent every change up to it: the answer names that revision. Send it to the node that serves the stream (the router routes it by the stream id).",
+            doc => doc
+                .Path("streamId", "The stream's id (`X-AspireCache-Watch-Id`).")
+                .Query("whenBehind", "`true`: send the event only if the stream has not already sent that revision (saves a frame per probe).", JsonSchemaType.Boolean)
+                .Response(StatusCodes.Status202Accepted, "The stream will send `event: progress` with `revision`.")
+                .Problem(StatusCodes.Status400BadRequest, "A malformed `whenBehind` (the framework's own binding problem).", ProblemCatalog.FrameworkBadRequest)
+                .Problem(StatusCodes.Status404NotFound, "The stream is not open on this node.", "stream-not-found")
+                .ClusterBacked(ClusterErrors.Read));
         return app;
     }
 
