@@ -17,7 +17,7 @@ public sealed class ClientIntegrationTests(ClusterFixture fixture) : IClassFixtu
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ConnectionStrings:cache"] = $"Endpoint={fixture.Router.Url}",
+            ["ConnectionStrings:cache"] = fixture.ConnectionString,
             ["Aspire:AspireCache:Client:Endpoint"] = "http://127.0.0.1:1", // the connection string wins
         });
         builder.AddAspireCacheClient("cache");
@@ -40,7 +40,7 @@ public sealed class ClientIntegrationTests(ClusterFixture fixture) : IClassFixtu
         {
             ["Aspire:AspireCache:Client:other:Endpoint"] = fixture.Router.Url.ToString(),
             ["Aspire:AspireCache:Client:other:DisableHealthChecks"] = "true",
-            ["ConnectionStrings:other"] = "Key=s3cret",
+            ["ConnectionStrings:other"] = $"Key={fixture.Cluster.Credential}",
         });
         var seen = new List<AuthenticationHeaderValue?>();
         builder.AddKeyedAspireCacheClient("other", configureHttpClient: http => http.AddHttpMessageHandler(() => new Capture(seen)));
@@ -49,7 +49,7 @@ public sealed class ClientIntegrationTests(ClusterFixture fixture) : IClassFixtu
         var client = host.Services.GetRequiredKeyedService<IAspireCacheClient>("other");
         await client.SetAsync("integration/keyed", "k"u8.ToArray());
         Assert.Equal("k", System.Text.Encoding.UTF8.GetString((await client.GetAsync("integration/keyed"))!.Value.Span));
-        Assert.All(seen, h => Assert.Equal("Bearer s3cret", h?.ToString()));
+        Assert.All(seen, h => Assert.Equal($"Bearer {fixture.Cluster.Credential}", h?.ToString()));
         Assert.NotEmpty(seen);
 
         // Nothing else registered health checks here, so with ours disabled there is no health service at all.
@@ -62,7 +62,7 @@ public sealed class ClientIntegrationTests(ClusterFixture fixture) : IClassFixtu
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ConnectionStrings:cache"] = $"Endpoint={fixture.Router.Url}",
+            ["ConnectionStrings:cache"] = fixture.ConnectionString,
             ["Aspire:AspireCache:Client:NearCache:Prefixes:0"] = "integration/near/",
             ["Aspire:AspireCache:Client:NearCache:MaxEntries"] = "50",
             ["Aspire:AspireCache:Client:DefaultConsistency"] = "LinearizableNearCache",

@@ -144,7 +144,7 @@ public sealed class ConfigurationProviderTests(ClusterFixture fixture, ITestOutp
         var client = fixture.NewClient();
         await client.SetAsync("cfg-put/Orders/Timeout", "1"u8.ToArray());
         using var configuration = new ConfigurationManager();
-        configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:cache"] = $"Endpoint={fixture.Router.Url};Key=k" });
+        configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:cache"] = fixture.ConnectionString });
         configuration.AddAspireCache("cache", prefix: "cfg-put/");
         using var services = Services(configuration);
         var monitor = services.GetRequiredService<IOptionsMonitor<OrderOptions>>();
@@ -337,7 +337,7 @@ public sealed class ConfigurationProviderTests(ClusterFixture fixture, ITestOutp
 
     private ConfigurationRoot Build(string prefix, string? endpoint = null, bool optional = false, string? lastKnownGoodPath = null, Action<AspireCacheConfigurationSource>? configure = null) =>
         (ConfigurationRoot)new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:cache"] = $"Endpoint={endpoint ?? fixture.Router.Url.ToString()}" })
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:cache"] = $"Endpoint={endpoint ?? fixture.Router.Url.ToString()};Key={fixture.Cluster.Credential}" })
             .AddAspireCache("cache", prefix, optional, lastKnownGoodPath, configure)
             .Build();
 

@@ -12,7 +12,7 @@ public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<Clus
     {
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
         var http = new HttpClient(new Capture(seen) { InnerHandler = new SocketsHttpHandler() }) { Timeout = Timeout.InfiniteTimeSpan };
-        var client = new AspireCacheClient(http, new AspireCacheClientOptions { Nodes = [.. fixture.Cluster.Urls], Deadline = TimeSpan.FromSeconds(15) });
+        var client = new AspireCacheClient(http, fixture.WithCredential(new AspireCacheClientOptions { Nodes = [.. fixture.Cluster.Urls], Deadline = TimeSpan.FromSeconds(15) }));
         return (client, seen);
     }
 
@@ -95,7 +95,7 @@ public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<Clus
     {
         await using var client = new AspireCacheClient(
             new HttpClient { Timeout = Timeout.InfiniteTimeSpan },
-            new AspireCacheClientOptions { Nodes = [.. fixture.Cluster.Urls], NearCache = new NearCacheOptions { Prefixes = ["direct/near/"] } });
+            fixture.WithCredential(new AspireCacheClientOptions { Nodes = [.. fixture.Cluster.Urls], NearCache = new NearCacheOptions { Prefixes = ["direct/near/"] } }));
         var writer = fixture.NewClient();
         var read = new ReadOptions { Consistency = Consistency.LinearizableNearCache };
         for (var i = 0; i < 20; i++)

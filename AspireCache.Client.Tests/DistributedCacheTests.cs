@@ -207,7 +207,7 @@ public sealed class DistributedCacheTests(ClusterFixture fixture, ITestOutputHel
             }
         });
         var cache = new AspireCacheDistributedCache(
-            new AspireCacheClient(new HttpClient(spy) { BaseAddress = fixture.Router.Url, Timeout = Timeout.InfiniteTimeSpan }),
+            new AspireCacheClient(new HttpClient(spy) { BaseAddress = fixture.Router.Url, Timeout = Timeout.InfiniteTimeSpan }, fixture.WithCredential()),
             new AspireCacheDistributedCacheSettings { KeyPrefix = Prefix, SlidingExpirationTolerance = 0 });
 
         // Tolerance 0, window 10 s: a rewrite is due once 100 ms of the window have passed.

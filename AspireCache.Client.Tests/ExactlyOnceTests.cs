@@ -18,7 +18,7 @@ public sealed class ExactlyOnceTests(ClusterFixture fixture) : IClassFixture<Clu
     internal static async Task WriteAcrossLeaderStopAsync(ClusterFixture fixture, bool direct)
     {
         var cluster = fixture.Cluster;
-        var options = new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(20) };
+        var options = fixture.WithCredential(new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(20) });
         var firstLeader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var client = direct
             ? new AspireCacheClient(new HttpClient { BaseAddress = cluster.Urls[(firstLeader + 1) % 3] }, options)

@@ -103,7 +103,7 @@ public sealed class HybridCacheTests(ClusterFixture fixture, ITestOutputHelper o
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ConnectionStrings:cache"] = $"Endpoint={fixture.Router.Url}",
+            ["ConnectionStrings:cache"] = fixture.ConnectionString,
             ["Aspire:AspireCache:DistributedCache:KeyPrefix"] = "hc-test/",
         });
         builder.AddAspireCacheDistributedCache("cache", s => s.InvalidateHybridCacheL1 = invalidate);

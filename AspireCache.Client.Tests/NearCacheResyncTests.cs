@@ -23,7 +23,7 @@ public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : I
         // Direct mode on one follower only: its stream cannot move to another node.
         await using var reader = new AspireCacheClient(
             new HttpClient { Timeout = Timeout.InfiniteTimeSpan },
-            new AspireCacheClientOptions { Nodes = [cluster.Urls[follower]], Deadline = TimeSpan.FromSeconds(20), NearCache = new NearCacheOptions { Prefixes = [prefix] } });
+            fixture.WithCredential(new AspireCacheClientOptions { Nodes = [cluster.Urls[follower]], Deadline = TimeSpan.FromSeconds(20), NearCache = new NearCacheOptions { Prefixes = [prefix] } }));
         var read = new ReadOptions { Consistency = Consistency.LinearizableNearCache };
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (!reader.NearCache!.Store.TryGet(prefix + "k", out _))

@@ -164,7 +164,7 @@ public sealed class NearCacheTests(ClusterFixture fixture, ITestOutputHelper out
             await reader.GetAsync(key, new ReadOptions { Consistency = Consistency.Stale });
         }
 
-        using var http = new HttpClient { BaseAddress = fixture.Router.Url };
+        using var http = fixture.Router.Client();
         while (true)
         {
             var hot = await http.GetStringAsync("/cache/hot?count=20");
@@ -181,7 +181,7 @@ public sealed class NearCacheTests(ClusterFixture fixture, ITestOutputHelper out
     [Fact]
     public async Task A_malformed_or_oversized_access_report_is_a_400_problem()
     {
-        using var http = new HttpClient { BaseAddress = fixture.Router.Url };
+        using var http = fixture.Router.Client();
         var empty = await http.PostAsync("/cache/hot", new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(400, (int)empty.StatusCode);
         Assert.Equal("application/problem+json", empty.Content.Headers.ContentType?.MediaType);

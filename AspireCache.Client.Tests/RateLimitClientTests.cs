@@ -99,15 +99,31 @@ public sealed class RateLimitClientTests
     [Fact]
     public async Task Through_a_rate_limited_router_the_client_throws_RateLimitedException_with_the_routers_Retry_After()
     {
-        await using var cluster = await InProcessCluster.StartAsync();
+        const string ClientKey = "client-key-0123456789abcdef";
+        const string OtherKey = "other-key-0123456789abcdef";
+        await using var cluster = await InProcessCluster.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["Auth:Credentials:0:Name"] = "client",
+                ["Auth:Credentials:0:Key"] = ClientKey,
+                ["Auth:Credentials:0:Scopes:0"] = "read,write",
+                ["Auth:Credentials:1:Name"] = "other",
+                ["Auth:Credentials:1:Key"] = OtherKey,
+                ["Auth:Credentials:1:Scopes:0"] = "read",
+                ["Auth:Credentials:2:Name"] = "router",
+                ["Auth:Credentials:2:Key"] = InProcessCluster.DefaultRouterKey,
+                ["Auth:Credentials:2:Scopes:0"] = "read",
+            },
+            credential: ClientKey);
         await using var router = await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?>
         {
+            ["Router:Credential"] = InProcessCluster.DefaultRouterKey,
             ["Router:RateLimit:PermitsPerSecond"] = "0.01",
             ["Router:RateLimit:Burst"] = "2",
         });
-        await using var client = new AspireCacheClient(new HttpClient { BaseAddress = router.Url }, new AspireCacheClientOptions { Credential = "client-key-0123456789abcdef" });
+        await using var client = new AspireCacheClient(new HttpClient { BaseAddress = router.Url }, new AspireCacheClientOptions { Credential = ClientKey });
 
-        // Auth is off on these nodes: the key is only the router's partition key.
+        // The router's buckets are per credential: this key's bucket holds two requests.
         await client.SetAsync("limited/a", "1"u8.ToArray());
         Assert.Equal("1"u8.ToArray(), (await client.GetAsync("limited/a"))!.Value.ToArray());
 
@@ -118,7 +134,7 @@ public sealed class RateLimitClientTests
         Assert.Equal(ProblemTypes.Base + "rate-limited", refused.Type);
 
         // Another credential still gets through the same router.
-        await using var other = new AspireCacheClient(new HttpClient { BaseAddress = router.Url }, new AspireCacheClientOptions { Credential = "other-key-0123456789abcdef" });
+        await using var other = new AspireCacheClient(new HttpClient { BaseAddress = router.Url }, new AspireCacheClientOptions { Credential = OtherKey });
         Assert.Equal("1"u8.ToArray(), (await other.GetAsync("limited/a"))!.Value.ToArray());
     }
 

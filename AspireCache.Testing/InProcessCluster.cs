@@ -49,11 +49,49 @@ public sealed class InProcessCluster : IAsyncDisposable
             _settings[$"Cluster:ClientUrls:{Ids[i]}"] = Urls[i].ToString();
         }
 
+        // As the AppHost runs them: client authentication on, with an admin credential (what Client(i)
+        // sends) and the router's read-only one. A test that configures any Auth: key configures auth
+        // itself: nothing is merged into its settings (configuration merges arrays per index, which
+        // would mix its credential list with these), e.g. Auth:Enabled=false for a cluster without auth.
+        HasDefaultCredentials = overrides is null || !overrides.Keys.Any(IsAuthKey);
+        if (HasDefaultCredentials)
+        {
+            _settings["Auth:Credentials:0:Name"] = "admin";
+            _settings["Auth:Credentials:0:Key"] = DefaultAdminKey;
+            _settings["Auth:Credentials:0:Scopes:0"] = "admin";
+            _settings["Auth:Credentials:1:Name"] = "router";
+            _settings["Auth:Credentials:1:Key"] = DefaultRouterKey;
+            _settings["Auth:Credentials:1:Scopes:0"] = "read";
+            Credential = credential ?? DefaultAdminKey;
+        }
+
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
             _settings[key] = value;
         }
     }
+
+    private static bool IsAuthKey(string key) =>
+        key.Equals("Auth", StringComparison.OrdinalIgnoreCase) || key.StartsWith("Auth:", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The admin credential's key of a cluster started with the default credentials (<see cref="HasDefaultCredentials"/>): what <see cref="Client(int)"/> sends.</summary>
+    public const string DefaultAdminKey = "in-process-admin-key-0123456789abcdef";
+
+    /// <summary>The read-only <c>router</c> credential's key of a cluster started with the default credentials: the <see cref="InProcessRouter"/>'s <c>Router:Credential</c>.</summary>
+    public const string DefaultRouterKey = "in-process-router-key-0123456789abcdef";
+
+    /// <summary>
+    /// Configuration that starts a cluster with client authentication off (<c>Auth:Enabled=false</c>),
+    /// for tests about behaviour without authentication: <paramref name="overrides"/> plus that switch.
+    /// </summary>
+    public static Dictionary<string, string?> AuthOff(IDictionary<string, string?>? overrides = null) =>
+        new(overrides ?? new Dictionary<string, string?>()) { ["Auth:Enabled"] = "false" };
+
+    /// <summary>
+    /// Whether the nodes run with the default credentials (the overrides configured no <c>Auth:</c> key):
+    /// <c>admin</c> (<see cref="DefaultAdminKey"/>, scope admin) and <c>router</c> (<see cref="DefaultRouterKey"/>, scope read).
+    /// </summary>
+    public bool HasDefaultCredentials { get; }
 
     /// <summary>The cluster secret every in-process cluster signs its Raft and node-to-node calls with, unless overridden.</summary>
     public const string DefaultClusterSecret = "in-process-cluster-secret-0123456789";
@@ -67,16 +105,21 @@ public sealed class InProcessCluster : IAsyncDisposable
     public Uri[] PeerUrls { get; }
 
     /// <summary>
-    /// The API key <see cref="Client"/> sends as <c>Authorization: Bearer</c> (for clusters started with
-    /// <c>Auth:Credentials</c>; the fixture's own readiness and status calls use it too).
+    /// The API key <see cref="Client(int)"/>, <see cref="Authorize"/> and <see cref="InProcessRouter.Client()"/> send as
+    /// <c>Authorization: Bearer</c> (the fixture's own readiness and status calls use it too):
+    /// <see cref="DefaultAdminKey"/> with the default credentials, else the <c>credential</c> the test gave (or none).
     /// </summary>
     public string? Credential { get; set; }
 
-    /// <summary>The handler <see cref="Client"/> uses (e.g. one that trusts a test CA); null: the default.</summary>
+    /// <summary>The handler <see cref="Client(int)"/> uses (e.g. one that trusts a test CA); null: the default.</summary>
     public Func<HttpMessageHandler>? ClientHandler { get; set; }
 
-    /// <param name="overrides">Configuration of every node (e.g. <c>Auth:Credentials:0:Key</c>).</param>
-    /// <param name="credential">What <see cref="Client"/> sends as a bearer key (needs read and write when auth is on).</param>
+    /// <param name="overrides">
+    /// Configuration of every node (e.g. <c>Cluster:SnapshotInterval</c>). Without any <c>Auth:</c> key the
+    /// nodes enforce client authentication with the default credentials (see <see cref="HasDefaultCredentials"/>);
+    /// with one (<c>Auth:Credentials:0:Key</c>…, or <c>Auth:Enabled=false</c>: see <see cref="AuthOff"/>) the test configures it alone.
+    /// </param>
+    /// <param name="credential">What <see cref="Client(int)"/> sends as a bearer key (needs read and write when auth is on); default <see cref="DefaultAdminKey"/> with the default credentials.</param>
     /// <param name="configureNode">Called on each node's builder before it is built (e.g. to capture its logs).</param>
     /// <param name="https">HTTPS URLs (the overrides then give Kestrel its certificate and <c>Tls:CaCertificatePath</c>).</param>
     /// <param name="clientHandler">See <see cref="ClientHandler"/>.</param>
@@ -124,12 +167,25 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public T Service<T>(int index) where T : notnull => _apps[index]!.Services.GetRequiredService<T>();
 
-    public HttpClient Client(int index)
+    /// <summary>An HttpClient to node <paramref name="index"/>'s client endpoint that sends <see cref="Credential"/>.</summary>
+    public HttpClient Client(int index) => Client(index, Credential);
+
+    /// <summary>An HttpClient to node <paramref name="index"/>'s client endpoint that sends <paramref name="credential"/> (null: none).</summary>
+    public HttpClient Client(int index, string? credential)
     {
         var client = ClientHandler is { } handler ? new HttpClient(handler(), disposeHandler: true) : new HttpClient();
         client.BaseAddress = Urls[index];
         client.Timeout = TimeSpan.FromSeconds(30);
-        if (Credential is { Length: > 0 } credential)
+        return Authorize(client, credential);
+    }
+
+    /// <summary>Makes <paramref name="client"/> send <see cref="Credential"/> (if any) on every request; returns it.</summary>
+    public HttpClient Authorize(HttpClient client) => Authorize(client, Credential);
+
+    /// <summary>Makes <paramref name="client"/> send <paramref name="credential"/> (if not null) as <c>Authorization: Bearer</c>; returns it.</summary>
+    public static HttpClient Authorize(HttpClient client, string? credential)
+    {
+        if (credential is { Length: > 0 })
         {
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", credential);
         }

@@ -14,28 +14,42 @@ public sealed class InProcessRouter : IAsyncDisposable
 
     private readonly Func<HttpMessageHandler>? _clientHandler;
 
-    private InProcessRouter(WebApplication app, Uri url, Func<HttpMessageHandler>? clientHandler)
+    private readonly InProcessCluster _cluster;
+
+    private InProcessRouter(WebApplication app, Uri url, Func<HttpMessageHandler>? clientHandler, InProcessCluster cluster)
     {
         _app = app;
         Url = url;
         _clientHandler = clientHandler;
+        _cluster = cluster;
     }
 
     public Uri Url { get; }
 
-    public HttpClient Client()
+    /// <summary>
+    /// An HttpClient to the router that sends the cluster's <see cref="InProcessCluster.Credential"/>
+    /// (<see cref="InProcessCluster.DefaultAdminKey"/> with the default credentials; none when the cluster has none).
+    /// </summary>
+    public HttpClient Client() => Client(_cluster.Credential);
+
+    /// <summary>An HttpClient to the router that sends <paramref name="credential"/> as <c>Authorization: Bearer</c> (null: none).</summary>
+    public HttpClient Client(string? credential)
     {
         var client = _clientHandler is { } handler ? new HttpClient(handler(), disposeHandler: true) : new HttpClient();
         client.BaseAddress = Url;
         client.Timeout = TimeSpan.FromSeconds(30);
-        return client;
+        return InProcessCluster.Authorize(client, credential);
     }
 
     /// <param name="cluster">The nodes.</param>
-    /// <param name="overrides">Router configuration (e.g. <c>Router:Credential</c> when the nodes enforce authentication).</param>
+    /// <param name="overrides">
+    /// Router configuration. <c>Router:Credential</c> is <see cref="InProcessCluster.DefaultRouterKey"/> when the
+    /// cluster runs with the default credentials (<see cref="InProcessCluster.HasDefaultCredentials"/>); give it
+    /// here for a cluster that configures its own.
+    /// </param>
     /// <param name="configure">Called on the builder before it is built (e.g. to capture logs).</param>
     /// <param name="https">Serve HTTPS and reach the nodes over HTTPS (the overrides then give the certificate and <c>Tls:CaCertificatePath</c>).</param>
-    /// <param name="clientHandler">The handler <see cref="Client"/> uses (e.g. one that trusts a test CA).</param>
+    /// <param name="clientHandler">The handler <see cref="Client()"/> uses (e.g. one that trusts a test CA).</param>
     public static async Task<InProcessRouter> StartAsync(InProcessCluster cluster, IDictionary<string, string?>? overrides = null, Action<WebApplicationBuilder>? configure = null, bool https = false, Func<HttpMessageHandler>? clientHandler = null)
     {
         var scheme = https ? "https" : "http";
@@ -48,6 +62,10 @@ public sealed class InProcessRouter : IAsyncDisposable
         }
 
         settings["Router:NodeScheme"] = scheme;
+        if (cluster.HasDefaultCredentials)
+        {
+            settings["Router:Credential"] = InProcessCluster.DefaultRouterKey;
+        }
 
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
@@ -66,7 +84,7 @@ public sealed class InProcessRouter : IAsyncDisposable
         app.MapHealthChecks("/health"); // as Program.cs does through ServiceDefaults: clients' health checks read it
         app.MapRouter();
         await app.StartAsync();
-        return new InProcessRouter(app, url, clientHandler);
+        return new InProcessRouter(app, url, clientHandler, cluster);
     }
 
     public async ValueTask DisposeAsync()

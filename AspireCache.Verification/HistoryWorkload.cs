@@ -18,9 +18,11 @@ public static class HistoryWorkload
     /// A client for a fault run over <paramref name="http"/> (BaseAddress = the router or one node): each operation
     /// may retry for <paramref name="deadline"/> (default <see cref="DefaultDeadline"/>). A write sent to a follower
     /// follows its 421 to the leader (as every AspireCache.Client does), with the same Idempotency-Key.
+    /// With client authentication on, every request needs a key: <paramref name="credential"/> (sent as
+    /// <c>Authorization: Bearer</c>), or one <paramref name="http"/> already sends (its default headers).
     /// </summary>
-    public static IAspireCacheClient CreateClient(HttpClient http, TimeSpan? deadline = null) =>
-        new AspireCacheClient(http, new AspireCacheClientOptions { Deadline = deadline ?? DefaultDeadline });
+    public static IAspireCacheClient CreateClient(HttpClient http, TimeSpan? deadline = null, string? credential = null) =>
+        new AspireCacheClient(http, new AspireCacheClientOptions { Deadline = deadline ?? DefaultDeadline, Credential = credential });
 
     /// <summary>
     /// Runs operations until <paramref name="stop"/> (checked between operations: an operation in flight ends on its

@@ -19,9 +19,23 @@ public class ClusterFixture : IAsyncLifetime
     /// <summary>Cluster settings of this fixture (overridden by subclasses).</summary>
     protected virtual IDictionary<string, string?>? Overrides => null;
 
-    /// <summary>A client pointed at the router; watches need an infinite HttpClient timeout.</summary>
+    /// <summary>
+    /// A client pointed at the router; watches need an infinite HttpClient timeout. It sends the
+    /// cluster's admin key unless <paramref name="options"/> names a credential.
+    /// </summary>
     public AspireCacheClient NewClient(AspireCacheClientOptions? options = null) =>
-        new(new HttpClient { BaseAddress = Router.Url, Timeout = Timeout.InfiniteTimeSpan }, options);
+        new(new HttpClient { BaseAddress = Router.Url, Timeout = Timeout.InfiniteTimeSpan }, WithCredential(options));
+
+    /// <summary><paramref name="options"/> (or new ones) with <see cref="AspireCacheClientOptions.Credential"/> set to the cluster's key if unset.</summary>
+    public AspireCacheClientOptions WithCredential(AspireCacheClientOptions? options = null)
+    {
+        options ??= new AspireCacheClientOptions();
+        options.Credential ??= Cluster.Credential;
+        return options;
+    }
+
+    /// <summary>The connection string of the router with the cluster's key (<c>Endpoint=…;Key=…</c>), as the AppHost gives it.</summary>
+    public string ConnectionString => $"Endpoint={Router.Url};Key={Cluster.Credential}";
 
     public async Task InitializeAsync()
     {

@@ -96,16 +96,7 @@ public sealed class AuthClusterFixture : IAsyncLifetime
         return client;
     }
 
-    public HttpClient ThroughRouter(string? key)
-    {
-        var client = Router.Client();
-        if (key is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
-
-        return client;
-    }
+    public HttpClient ThroughRouter(string? key) => Router.Client(key);
 
     private void CaptureLogs(WebApplicationBuilder builder)
     {

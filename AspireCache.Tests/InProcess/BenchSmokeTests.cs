@@ -9,7 +9,8 @@ public sealed class BenchSmokeTests
     [Fact]
     public async Task A_short_mixed_run_through_the_router_measures_reads_and_writes_without_errors()
     {
-        await using var cluster = await InProcessCluster.StartAsync();
+        // The bench tool sends no credential (it compares with an etcd without auth, bench/): nodes without auth.
+        await using var cluster = await InProcessCluster.StartAsync(InProcessCluster.AuthOff());
         await using var router = await InProcessRouter.StartAsync(cluster);
         using (var client = router.Client())
         {
@@ -44,7 +45,7 @@ public sealed class BenchSmokeTests
     [Fact]
     public async Task Snapshot_mode_loads_keys_snapshots_the_leader_and_reports_the_write_gaps()
     {
-        await using var cluster = await InProcessCluster.StartAsync();
+        await using var cluster = await InProcessCluster.StartAsync(InProcessCluster.AuthOff()); // the bench tool sends no credential
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var options = new BenchOptions
         {

@@ -91,7 +91,7 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
     /// <summary>Until the router knows the leader (its <c>/health</c>, never rate limited, says Healthy): reads and watches have nodes to go to.</summary>
     public static async Task WaitUntilHealthyAsync(InProcessRouter router)
     {
-        using var client = router.Client();
+        using var client = router.Client(credential: null);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)
         {
@@ -111,16 +111,7 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
         await Cluster.DisposeAsync();
     }
 
-    public HttpClient ThroughRouter(string? key, InProcessRouter? router = null)
-    {
-        var client = (router ?? Router).Client();
-        if (key is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        }
-
-        return client;
-    }
+    public HttpClient ThroughRouter(string? key, InProcessRouter? router = null) => (router ?? Router).Client(key);
 
     public HttpClient Node(int index, string key)
     {

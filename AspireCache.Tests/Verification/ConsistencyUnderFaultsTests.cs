@@ -101,7 +101,7 @@ public sealed class ConsistencyUnderFaultsTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// One Jepsen client over <paramref name="connect"/>'s HttpClient (the router or one node), through AspireCache.Client
+    /// One Jepsen client over <paramref name="connect"/>'s HttpClient (the router or one node; it sends the cluster's key), through AspireCache.Client
     /// (<see cref="HistoryWorkload"/>: each operation retries within a 4 s deadline under one Idempotency-Key; a write
     /// to a follower follows its 421 to the leader). Outcomes are recorded as the client reports them
     /// (<see cref="RecordingClient"/>): "outcome unknown" goes to <paramref name="unknowns"/> with the client's key.

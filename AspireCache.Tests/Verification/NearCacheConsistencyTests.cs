@@ -51,6 +51,7 @@ public sealed class NearCacheConsistencyTests(ITestOutputHelper output)
                 new AspireCacheClientOptions
                 {
                     Deadline = TimeSpan.FromSeconds(3),
+                    Credential = cluster.Credential,
                     NearCache = new NearCacheOptions { Prefixes = [prefix], MaxEntries = maxEntries },
                 });
             readers.Add(client);

@@ -323,6 +323,37 @@ public sealed class WatchTests(WatchClusterFixture fixture) : IClassFixture<Watc
         await stream.ReadUntilAsync(e => e.Type == "progress" && long.Parse(e.Id!, System.Globalization.CultureInfo.InvariantCulture) >= revision, Timeout);
     }
 
+    [Fact]
+    public async Task As_deployed_the_cluster_and_router_enforce_authentication_and_events_name_the_writer()
+    {
+        // In-process clusters run with client authentication on by default (InProcessCluster.HasDefaultCredentials).
+        Assert.True(Cluster.HasDefaultCredentials);
+        var leaderIndex = await Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using (var anonymous = Cluster.Client(leaderIndex, credential: null))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PutAsync("/cache/default-auth/anonymous", new StringContent("x"))).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/cache/default-auth/anonymous")).StatusCode);
+        }
+
+        using (var anonymous = fixture.Router.Client(credential: null))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/cache/default-auth/anonymous")).StatusCode);
+        }
+
+        using (var routerKey = Cluster.Client(leaderIndex, InProcessCluster.DefaultRouterKey))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await routerKey.PutAsync("/cache/default-auth/router", new StringContent("x"))).StatusCode); // read only
+        }
+
+        // The default client sends the admin key: its writes are recorded as "admin".
+        using var router = fixture.Router.Client();
+        await using var stream = await SseStream.OpenAsync(router, "/cache/watch?key=default-auth/k");
+        await stream.NextAsync(CancellationToken.None);
+        await PutAsync(router, "default-auth/k", "v");
+        var put = (await stream.ReadUntilAsync(e => e.Type == "put", Timeout))[^1];
+        Assert.Equal("admin", put.Json.GetProperty("writer").GetString());
+    }
+
     /// <summary>A leader-confirmed revision: on a stream when given, else from a throwaway stream.</summary>
     private static async Task<long> RequestProgressAsync(HttpClient client, string? streamId)
     {
