@@ -19,7 +19,7 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser Browser { get; private set; } = null!;
 
-    /// <summary>Where screenshots go in the test output (also copied to docs/images by the tests).</summary>
+    /// <summary>Where screenshots go in the test output (also copied to docs/images with ASPIRECACHE_UPDATE_SCREENSHOTS=1).</summary>
     public string ScreenshotDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "screenshots");
 
     public static string ChromiumPath => Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } path ? path : DefaultChromium;
@@ -64,12 +64,16 @@ public sealed class BrowserFixture : IAsyncLifetime
         ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
     });
 
-    /// <summary>Saves a full-page screenshot as <c>console-{name}.png</c> in the test output and in the repository's docs/images.</summary>
+    /// <summary>
+    /// Saves a full-page screenshot as <c>console-{name}.png</c> in the test output and, with
+    /// <c>ASPIRECACHE_UPDATE_SCREENSHOTS=1</c>, in the repository's docs/images (the README's pictures),
+    /// so that an ordinary test run leaves the working tree as it was.
+    /// </summary>
     public async Task ScreenshotAsync(IPage page, string name)
     {
         var file = Path.Combine(ScreenshotDirectory, $"console-{name}.png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = file, FullPage = true });
-        if (RepositoryRoot() is { } root)
+        if (Environment.GetEnvironmentVariable("ASPIRECACHE_UPDATE_SCREENSHOTS") == "1" && RepositoryRoot() is { } root)
         {
             var images = Path.Combine(root, "docs", "images");
             Directory.CreateDirectory(images);

@@ -291,65 +291,74 @@ internal enum NonceResult
 /// Nonces of accepted requests, each kept until its timestamp leaves the window (after that the
 /// timestamp check refuses a replay on its own). Bounded: when full of unexpired nonces, a new one
 /// is refused rather than an old one forgotten (forgetting would re-open replay).
+/// Nonces are filed in one-second buckets by when they may be forgotten: a replay carries the same
+/// signed timestamp, so it is looked for in one bucket, and expiry drops whole buckets (O(1) each)
+/// instead of sweeping every nonce on a Raft request's thread (which measured as an O(n) pause
+/// four times a second under write load).
 /// </summary>
 internal sealed class NonceCache(int capacity)
 {
-    private readonly ConcurrentDictionary<UInt128, long> _seen = new();
-    private readonly Lock _sweep = new();
-    private long _nextSweepMs;
+    private const long BucketMs = 1_000;
+    private readonly Dictionary<long, HashSet<UInt128>> _buckets = [];
+    private readonly List<long> _expired = [];
+    private readonly Lock _gate = new();
+    private int _count;
+    private long _nextExpiryMs;
 
-    public int Count => _seen.Count;
+    public int Count => Volatile.Read(ref _count);
 
     public int Capacity => capacity;
 
     public NonceResult TryAdd(UInt128 nonce, long forgetAfterMs, long nowMs)
     {
-        if (nowMs >= Volatile.Read(ref _nextSweepMs))
+        var id = forgetAfterMs / BucketMs;
+        lock (_gate)
         {
-            Sweep(nowMs);
-        }
+            if (nowMs >= _nextExpiryMs)
+            {
+                Expire(nowMs);
+            }
 
-        if (_seen.ContainsKey(nonce))
-        {
-            return NonceResult.Replayed;
-        }
+            if (_buckets.TryGetValue(id, out var bucket) && bucket.Contains(nonce))
+            {
+                return NonceResult.Replayed;
+            }
 
-        if (_seen.Count >= capacity)
-        {
-            return NonceResult.Full;
-        }
+            if (_count >= capacity)
+            {
+                return NonceResult.Full;
+            }
 
-        return _seen.TryAdd(nonce, forgetAfterMs) ? NonceResult.Added : NonceResult.Replayed;
+            if (bucket is null)
+            {
+                _buckets[id] = bucket = [];
+            }
+
+            bucket.Add(nonce);
+            Volatile.Write(ref _count, _count + 1);
+            return NonceResult.Added;
+        }
     }
 
-    private void Sweep(long nowMs)
+    /// <summary>Drops the buckets whose every nonce may be forgotten by now (at most one per second of the window exists).</summary>
+    private void Expire(long nowMs)
     {
-        if (!_sweep.TryEnter())
+        _expired.Clear();
+        foreach (var (id, bucket) in _buckets)
         {
-            return;
-        }
-
-        try
-        {
-            if (nowMs < Volatile.Read(ref _nextSweepMs))
+            if ((id + 1) * BucketMs <= nowMs)
             {
-                return;
+                _expired.Add(id);
+                Volatile.Write(ref _count, _count - bucket.Count);
             }
-
-            foreach (var (nonce, forgetAfter) in _seen)
-            {
-                if (forgetAfter < nowMs)
-                {
-                    _seen.TryRemove(nonce, out _);
-                }
-            }
-
-            Volatile.Write(ref _nextSweepMs, nowMs + 250); // at most four O(n) sweeps a second, full or not
         }
-        finally
+
+        foreach (var id in _expired)
         {
-            _sweep.Exit();
+            _buckets.Remove(id);
         }
+
+        _nextExpiryMs = nowMs + 250;
     }
 }
 

@@ -21,8 +21,10 @@ public sealed class ClusterAuthUnitTests
         Assert.Equal(NonceResult.Replayed, cache.TryAdd(7, now + 30_000, now + 1)); // a replay stays a replay when full
         Assert.Equal(1_000, cache.Count);
 
-        // Once their timestamps left the window they are forgotten (the timestamp check refuses them by itself).
-        Assert.Equal(NonceResult.Added, cache.TryAdd(5_000, now + 90_000, now + 30_001));
+        // Once their timestamps left the window they are forgotten (the timestamp check refuses them
+        // by itself), within the second of their bucket.
+        Assert.Equal(NonceResult.Full, cache.TryAdd(5_000, now + 90_000, now + 30_001));
+        Assert.Equal(NonceResult.Added, cache.TryAdd(5_000, now + 90_000, now + 31_000));
         Assert.Equal(1, cache.Count);
     }
 

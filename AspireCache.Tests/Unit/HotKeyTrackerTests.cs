@@ -189,7 +189,11 @@ public sealed class HotKeyTrackerTests(ITestOutputHelper output)
 
         writers.ForEach(w => w.Join());
         Assert.Empty(failures);
-        Assert.Equal("hot", tracker.Top(1)[0].Key);
+
+        // Admission only tries the table's lock: with this reader holding it in a tight loop, on a
+        // loaded box every try of "hot" may have found it taken. Its next read admits it (the contract).
+        tracker.Record("hot");
+        Assert.Equal("hot", Assert.Single(tracker.Top(1)).Key);
         Assert.True(tracker.Estimate("hot") >= Threads * PerThread / 4, "atomic increments: no lost counts without decay");
         output.WriteLine($"{reads} concurrent Top/Estimate calls; hot estimate {tracker.Estimate("hot")} (true {Threads * PerThread / 4})");
 
