@@ -9,10 +9,10 @@ namespace AspireCache.Node.Auth;
 /// calls (read index, access reports) are served only on the peer port, and the client API, admin
 /// endpoints and watch streams only on the others. <c>/health</c> and <c>/alive</c> answer on both.
 /// A request on the wrong endpoint gets 404 before anything reads it; a Raft message on a client
-/// endpoint is also logged and counted like any refused node-to-node request. In publish mode the
+/// endpoint is also logged (sampled: <see cref="RefusalLog"/>) and counted like any refused node-to-node request. In publish mode the
 /// peer endpoint is not external, so clients cannot reach it at all.
 /// </summary>
-internal sealed class PeerEndpointMiddleware(RequestDelegate next, int peerPort, NodeTelemetry telemetry, ILogger<PeerEndpointMiddleware> logger)
+internal sealed class PeerEndpointMiddleware(RequestDelegate next, int peerPort, NodeTelemetry telemetry, RefusalLog refusals, ILogger<PeerEndpointMiddleware> logger)
 {
     private static readonly PathString Health = "/health";
     private static readonly PathString Alive = "/alive";
@@ -36,7 +36,10 @@ internal sealed class PeerEndpointMiddleware(RequestDelegate next, int peerPort,
     {
         var messageType = context.Request.Headers["X-Raft-Message-Type"].ToString();
         telemetry.ClusterAuthRejected("client-endpoint");
-        NodeLog.ClusterRequestRefused(logger, context.Request.Method, context.Request.Path, messageType.Length == 0 ? "(none)" : messageType[..Math.Min(messageType.Length, 32)], "sent to a client endpoint", context.Connection.RemoteIpAddress?.ToString() ?? "(unknown)");
+        if (refusals.ShouldLog("client-endpoint", out var suppressed))
+        {
+            NodeLog.ClusterRequestRefused(logger, context.Request.Method, context.Request.Path, messageType.Length == 0 ? "(none)" : messageType[..Math.Min(messageType.Length, 32)], "sent to a client endpoint", context.Connection.RemoteIpAddress?.ToString() ?? "(unknown)", suppressed);
+        }
         return Problems.Create(
             StatusCodes.Status404NotFound,
             "peer-endpoint-only",

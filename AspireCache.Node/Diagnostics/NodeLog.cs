@@ -56,8 +56,8 @@ internal static partial class NodeLog
     [LoggerMessage(1041, LogLevel.Information, "Client authentication is on: {Count} credentials ({Names})")]
     public static partial void AuthEnabled(ILogger logger, int count, string names);
 
-    [LoggerMessage(1042, LogLevel.Warning, "Refused node-to-node request {Method} {Path} (Raft message {MessageType}) from {Remote}: {Reason}")]
-    public static partial void ClusterRequestRefused(ILogger logger, string method, string path, string messageType, string reason, string remote);
+    [LoggerMessage(1042, LogLevel.Warning, "Refused node-to-node request {Method} {Path} (Raft message {MessageType}) from {Remote}: {Reason} ({Suppressed} more refused for this reason without a line since the last one)")]
+    public static partial void ClusterRequestRefused(ILogger logger, string method, string path, string messageType, string reason, string remote, long suppressed);
 
     [LoggerMessage(1043, LogLevel.Information, "Node-to-node authentication is on (cluster secret{Rotation}; clock skew ±{SkewSeconds} s, nonce cache {Capacity})")]
     public static partial void ClusterAuthEnabled(ILogger logger, string rotation, double skewSeconds, int capacity);

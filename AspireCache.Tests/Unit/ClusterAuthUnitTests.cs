@@ -28,6 +28,37 @@ public sealed class ClusterAuthUnitTests
         Assert.Equal(1, cache.Count);
     }
 
+    [Fact]
+    public void A_flood_of_refusals_logs_the_first_of_each_reason_then_one_line_a_second_with_the_count_in_between()
+    {
+        var clock = new SteppedClock();
+        var log = new RefusalLog(clock);
+
+        Assert.True(log.ShouldLog("bad_signature", out var suppressed));
+        Assert.Equal(0, suppressed);
+        Assert.True(log.ShouldLog("replayed", out _)); // another reason has its own line at once
+        for (var i = 0; i < 10_000; i++)
+        {
+            Assert.False(log.ShouldLog("bad_signature", out _));
+        }
+
+        clock.Advance(RefusalLog.Interval);
+        Assert.True(log.ShouldLog("bad_signature", out suppressed));
+        Assert.Equal(10_000, suppressed);
+        Assert.False(log.ShouldLog("bad_signature", out _));
+    }
+
+    private sealed class SteppedClock : TimeProvider
+    {
+        private long _ticks = 1;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("")]

@@ -1,0 +1,37 @@
+namespace AspireCache.Node.Auth;
+
+/// <summary>
+/// Keeps a flood of refused node-to-node requests (forged or replayed Raft messages, peer traffic on
+/// a client endpoint) from flooding the log: the first refusal of each reason is logged at once,
+/// later ones at most once per <see cref="Interval"/> per reason, each line saying how many were
+/// refused without a line since the previous one. The metric
+/// (<c>aspirecache.cluster.auth.rejected</c>) still counts every refusal. One entry per reason: the
+/// reasons are a fixed set.
+/// </summary>
+internal sealed class RefusalLog(TimeProvider clock)
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    private readonly Dictionary<string, (long NextTicks, long Suppressed)> _reasons = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>Whether to log this refusal now; if so, <paramref name="suppressed"/> is how many were not logged since the last line.</summary>
+    public bool ShouldLog(string reason, out long suppressed)
+    {
+        var now = clock.GetTimestamp();
+        lock (_gate)
+        {
+            _reasons.TryGetValue(reason, out var state);
+            if (state.NextTicks != 0 && now < state.NextTicks)
+            {
+                _reasons[reason] = state with { Suppressed = state.Suppressed + 1 };
+                suppressed = 0;
+                return false;
+            }
+
+            suppressed = state.Suppressed;
+            _reasons[reason] = (now + (long)(Interval.TotalSeconds * clock.TimestampFrequency), 0);
+            return true;
+        }
+    }
+}
