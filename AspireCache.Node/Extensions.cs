@@ -38,7 +38,7 @@ public static class Extensions
             .ValidateOnStart();
         services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<Auth.ClusterAuthOptions>, Auth.ClusterAuthOptionsValidator>();
         services.AddSingleton<Auth.ClusterAuthenticator>();
-        services.AddSingleton(sp => new Auth.RefusalLog(TimeProvider.System));
+        services.AddSingleton<Auth.RefusalLog>();
         services.AddTransient<Auth.ClusterSigningHandler>();
         services.AddOptions<CacheLimitsOptions>()
             .BindConfiguration(CacheLimitsOptions.SectionName)

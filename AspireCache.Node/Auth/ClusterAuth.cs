@@ -384,7 +384,7 @@ internal sealed class ClusterSigningHandler(ClusterAuthenticator authenticator) 
 /// <c>/cluster/read-index</c> or <c>/cluster/access</c>, must carry a valid, fresh, unreplayed
 /// signature, else 401 (503 when the nonce cache is full) before anything reads it.
 /// </summary>
-internal sealed class ClusterAuthMiddleware(RequestDelegate next, ClusterAuthenticator authenticator, NodeTelemetry telemetry, RefusalLog refusals, ILogger<ClusterAuthMiddleware> logger)
+internal sealed class ClusterAuthMiddleware(RequestDelegate next, ClusterAuthenticator authenticator, RefusalLog refusals)
 {
     private static readonly PathString ReadIndexPath = Raft.ReadIndexService.ReadIndexPath;
     private static readonly PathString AccessPath = Eviction.AccessReporter.AccessPath;
@@ -408,12 +408,7 @@ internal sealed class ClusterAuthMiddleware(RequestDelegate next, ClusterAuthent
     private async Task RefuseAsync(HttpContext context, ClusterAuthFailure failure)
     {
         var reason = Reason(failure);
-        var messageType = context.Request.Headers["X-Raft-Message-Type"].ToString();
-        telemetry.ClusterAuthRejected(reason);
-        if (refusals.ShouldLog(reason, out var suppressed))
-        {
-            NodeLog.ClusterRequestRefused(logger, context.Request.Method, context.Request.Path, messageType.Length == 0 ? "(none)" : messageType[..Math.Min(messageType.Length, 32)], reason, context.Connection.RemoteIpAddress?.ToString() ?? "(unknown)", suppressed);
-        }
+        refusals.Refused(context, reason, reason);
         if (failure == ClusterAuthFailure.NonceCacheFull)
         {
             context.Response.Headers.RetryAfter = "1";

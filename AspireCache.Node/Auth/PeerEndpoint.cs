@@ -12,7 +12,7 @@ namespace AspireCache.Node.Auth;
 /// endpoint is also logged (sampled: <see cref="RefusalLog"/>) and counted like any refused node-to-node request. In publish mode the
 /// peer endpoint is not external, so clients cannot reach it at all.
 /// </summary>
-internal sealed class PeerEndpointMiddleware(RequestDelegate next, int peerPort, NodeTelemetry telemetry, RefusalLog refusals, ILogger<PeerEndpointMiddleware> logger)
+internal sealed class PeerEndpointMiddleware(RequestDelegate next, int peerPort, RefusalLog refusals)
 {
     private static readonly PathString Health = "/health";
     private static readonly PathString Alive = "/alive";
@@ -34,12 +34,7 @@ internal sealed class PeerEndpointMiddleware(RequestDelegate next, int peerPort,
 
     private Task RefuseClusterRequestAsync(HttpContext context)
     {
-        var messageType = context.Request.Headers["X-Raft-Message-Type"].ToString();
-        telemetry.ClusterAuthRejected("client-endpoint");
-        if (refusals.ShouldLog("client-endpoint", out var suppressed))
-        {
-            NodeLog.ClusterRequestRefused(logger, context.Request.Method, context.Request.Path, messageType.Length == 0 ? "(none)" : messageType[..Math.Min(messageType.Length, 32)], "sent to a client endpoint", context.Connection.RemoteIpAddress?.ToString() ?? "(unknown)", suppressed);
-        }
+        refusals.Refused(context, "client-endpoint", "sent to a client endpoint");
         return Problems.Create(
             StatusCodes.Status404NotFound,
             "peer-endpoint-only",

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using System.Text;
 using AspireCache.Node.Auth;
 
@@ -32,7 +34,8 @@ public sealed class ClusterAuthUnitTests
     public void A_flood_of_refusals_logs_the_first_of_each_reason_then_one_line_a_second_with_the_count_in_between()
     {
         var clock = new SteppedClock();
-        var log = new RefusalLog(clock);
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var log = new RefusalLog(clock, new AspireCache.Node.Diagnostics.NodeTelemetry(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), NullLogger<RefusalLog>.Instance);
 
         Assert.True(log.ShouldLog("bad_signature", out var suppressed));
         Assert.Equal(0, suppressed);
