@@ -37,7 +37,11 @@ public sealed record BatchResponse(long Version, int Set, int Deleted);
 
 public sealed record MemberStatus(string Id, Uri Url, bool IsLeader, bool IsLocal);
 
-/// <summary><c>GET /cluster/status</c>.</summary>
+/// <summary>
+/// <c>GET /cluster/status</c>. <see cref="LongestLeaderSilenceMs"/>: the longest time this node, following,
+/// went without an AppendEntries from its leader since it started (an election starts beyond the election
+/// timeout); null until measured.
+/// </summary>
 public sealed record ClusterStatusResponse(
     string NodeId,
     string Role,
@@ -53,7 +57,8 @@ public sealed record ClusterStatusResponse(
     long SnapshotIndex,
     IReadOnlyList<MemberStatus> Members,
     int ProcessId,
-    string? Zone);
+    string? Zone,
+    double? LongestLeaderSilenceMs = null);
 
 /// <summary>Answer to an on-demand progress request: the stream will send <c>event: progress</c> with this revision.</summary>
 public sealed record ProgressResponse(string StreamId, long Revision);

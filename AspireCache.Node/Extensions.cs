@@ -97,12 +97,15 @@ public static class Extensions
             member.ColdStart = false;
             member.LowerElectionTimeout = cluster.LowerElectionTimeoutMs;
             member.UpperElectionTimeout = cluster.UpperElectionTimeoutMs;
+            member.HeartbeatThreshold = cluster.HeartbeatThreshold;
         });
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<NodeTelemetry>();
         services.AddSingleton<ClusterView>();
         services.AddSingleton<WriteCoordinator>();
+        services.AddHostedService<LeadershipSettler>();
+        services.AddSingleton<LeaderSilenceMonitor>();
         services.AddSingleton<ReadIndexService>();
         services.AddSingleton<Cache.CacheService>();
         services.AddOptions<Watch.WatchOptions>()
@@ -180,6 +183,9 @@ public static class Extensions
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);
         });
+        // How long followers go without hearing from the leader, measured as AppendEntries arrive.
+        app.UseMiddleware<LeaderSilenceMiddleware>();
+
         // Cluster traffic and client traffic each on their own endpoint (when the node has a peer endpoint).
         var clusterOptions = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
         if (clusterOptions.ResolvePeerPort() is { } peerPort)

@@ -38,7 +38,7 @@ public static class ClusterApi
         return app;
     }
 
-    public static Ok<ClusterStatusResponse> GetStatus(ClusterView cluster, CacheStateMachine stateMachine)
+    public static Ok<ClusterStatusResponse> GetStatus(ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence)
     {
         var leader = cluster.Leader;
         var members = cluster.Members
@@ -65,7 +65,8 @@ public static class ClusterApi
             stateMachine.LastSnapshotIndex,
             members,
             Environment.ProcessId,
-            cluster.Zone));
+            cluster.Zone,
+            silence.LongestMs));
     }
 
     /// <summary>
@@ -74,7 +75,7 @@ public static class ClusterApi
     /// (≤ 30 s). The router keeps one open per node, so it follows an election within milliseconds.
     /// A <c>term</c> or <c>waitMs</c> that is not one integer is a 400 problem.
     /// </summary>
-    public static async Task<Results<Ok<ClusterStatusResponse>, ProblemHttpResult>> WatchAsync(HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, IHostApplicationLifetime lifetime, CancellationToken token)
+    public static async Task<Results<Ok<ClusterStatusResponse>, ProblemHttpResult>> WatchAsync(HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence, IHostApplicationLifetime lifetime, CancellationToken token)
     {
         if (!RequestParsing.TryGetInt64(http.Request, "term", out var term, out var problem)
             || !RequestParsing.TryGetInt32(http.Request, "waitMs", out var waitMs, out problem))
@@ -101,7 +102,7 @@ public static class ClusterApi
             // No change within the wait: answer with the unchanged status.
         }
 
-        return GetStatus(cluster, stateMachine);
+        return GetStatus(cluster, stateMachine, silence);
     }
 
     /// <summary>

@@ -18,6 +18,9 @@ internal static partial class NodeLog
     [LoggerMessage(1001, LogLevel.Information, "Leader changed to {Leader} (term {Term}); this node is {Role}")]
     public static partial void LeaderChanged(ILogger logger, string leader, long term, string role);
 
+    [LoggerMessage(1047, LogLevel.Information, "Leader of term {Term} ready (its first entry committed) {ElapsedMs:0.0} ms after the election, in {Rounds} forced replication rounds")]
+    public static partial void LeadershipReady(ILogger logger, long term, double elapsedMs, int rounds);
+
     [LoggerMessage(1002, LogLevel.Information, "Snapshot taken at index {Index}: {Keys} keys, {Bytes} bytes in {ElapsedMs} ms")]
     public static partial void SnapshotTaken(ILogger logger, long index, int keys, long bytes, double elapsedMs);
 

@@ -21,6 +21,8 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _clusterAuthRejected;
     private readonly Counter<long> _leaderChanges;
+    private readonly Histogram<double> _leadershipReady;
+    private readonly Histogram<double> _leaderSilence;
     private readonly Histogram<double> _snapshotDuration;
     private readonly Counter<long> _removed;
     private readonly Histogram<double> _appendFlush;
@@ -39,6 +41,8 @@ public sealed class NodeTelemetry : IDisposable
         _proposalBytes = _meter.CreateCounter<long>("aspirecache.write.proposal_bytes", "By", "Bytes of log entries proposed.");
         _staleReads = _meter.CreateCounter<long>("aspirecache.read.stale", "{read}", "Reads served without ReadIndex because the caller asked for consistent=false.");
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
+        _leaderSilence = _meter.CreateHistogram<double>("aspirecache.raft.leader_silence", "ms", "Time between two AppendEntries of one term arriving at this follower; an election starts when it exceeds the election timeout.");
+        _leadershipReady = _meter.CreateHistogram<double>("aspirecache.raft.leadership_ready", "ms", "From this node's election as leader to its term's first entry committed (it serves writes and reads from then on).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
         _clusterAuthRejected = _meter.CreateCounter<long>("aspirecache.cluster.auth.rejected", "{request}", "Node-to-node requests (Raft RPCs, read-index, access reports) refused by the cluster-secret check, by reason.");
@@ -130,6 +134,10 @@ public sealed class NodeTelemetry : IDisposable
         _leaderChanges.Add(1, new KeyValuePair<string, object?>("leader", leader ?? "none"));
         Volatile.Write(ref _term, term);
     }
+
+    public void LeadershipReady(double milliseconds) => _leadershipReady.Record(milliseconds);
+
+    public void LeaderSilence(double milliseconds) => _leaderSilence.Record(milliseconds);
 
     public void ClusterAuthRejected(string reason) => _clusterAuthRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -70,6 +70,14 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(50, 60_000)]
     public int UpperElectionTimeoutMs { get; set; } = 1000;
 
+    /// <summary>
+    /// The leader's heartbeat period as a fraction of <see cref="LowerElectionTimeoutMs"/> (DotNext's
+    /// <c>HeartbeatThreshold</c>). A follower starts an election only after a whole election timeout
+    /// without any AppendEntries, so at 0.25 it takes four late heartbeats in a row, not two (DotNext's 0.5).
+    /// </summary>
+    [Range(0.05, 0.9)]
+    public double HeartbeatThreshold { get; set; } = 0.5;
+
     /// <summary>How long a write waits for commit before the caller gets 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(5);

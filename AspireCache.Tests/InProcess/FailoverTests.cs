@@ -38,6 +38,48 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task A_new_leader_is_ready_well_within_one_heartbeat_period_of_its_election()
+    {
+        // Heartbeats every 0.9 × 1,000 ms: a leader that waited for the next heartbeat to retry its first
+        // (always refused) round would be ready ~900 ms after its election, not within a few round trips.
+        var ready = new System.Collections.Concurrent.ConcurrentQueue<double>();
+        using var meters = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Name == "aspirecache.raft.leadership_ready")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meters.SetMeasurementEventCallback<double>((_, ms, _, _) => ready.Enqueue(ms));
+        meters.Start();
+
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:LowerElectionTimeoutMs"] = "1000",
+            ["Cluster:UpperElectionTimeoutMs"] = "2000",
+            ["Cluster:HeartbeatThreshold"] = "0.9",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
+        using (var client = cluster.Client(leader))
+        {
+            (await client.PutAsync("/cache/settle/k", new StringContent("v"))).EnsureSuccessStatusCode();
+        }
+
+        ready.Clear();
+        await cluster.StopNodeAsync(leader);
+        var next = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
+
+        Assert.NotEqual(leader, next);
+        Assert.True(ready.TryDequeue(out var ms), "the new leader did not report being ready");
+        Assert.InRange(ms, 0, 600);
+        using var newLeader = cluster.Client(next);
+        Assert.Equal("v", await newLeader.GetStringAsync("/cache/settle/k"));
+    }
+
+    [Fact]
     public async Task An_isolated_node_refuses_linearizable_reads_and_writes_but_serves_stale_reads()
     {
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>

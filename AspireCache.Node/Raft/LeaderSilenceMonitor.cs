@@ -1,0 +1,79 @@
+using AspireCache.Node.Diagnostics;
+using AspireCache.Node.Raft.DotNextShims;
+
+namespace AspireCache.Node.Raft;
+
+/// <summary>
+/// How long this node, as a follower, goes without hearing from its leader: the time between two
+/// AppendEntries of the same term as they arrive (before authentication, the shims and DotNext read
+/// them). A follower starts an election when this exceeds its election timeout, so the histogram
+/// (<c>aspirecache.raft.leader_silence</c>) and the longest value (on <c>/cluster/status</c>) say how
+/// close a loaded cluster comes to a spurious election: the margin that decides how short the
+/// election timeouts can safely be.
+/// </summary>
+public sealed class LeaderSilenceMonitor
+{
+    private readonly Lock _lock = new();
+    private readonly TimeProvider _clock;
+    private readonly NodeTelemetry _telemetry;
+    private long _term = -1;
+    private long _lastArrival;
+    private double _longestMs;
+
+    public LeaderSilenceMonitor(TimeProvider clock, NodeTelemetry telemetry)
+    {
+        _clock = clock;
+        _telemetry = telemetry;
+    }
+
+    /// <summary>The longest silence seen since the node started (ms), or null before two AppendEntries of one term.</summary>
+    public double? LongestMs
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _longestMs > 0 ? Math.Round(_longestMs, 1) : null;
+            }
+        }
+    }
+
+    /// <summary>Records an AppendEntries of <paramref name="term"/> arriving now.</summary>
+    public void Arrived(long term)
+    {
+        var now = _clock.GetTimestamp();
+        double gapMs;
+        lock (_lock)
+        {
+            if (term != _term)
+            {
+                _term = term;
+                _lastArrival = now;
+                return;
+            }
+
+            gapMs = _clock.GetElapsedTime(_lastArrival, now).TotalMilliseconds;
+            _lastArrival = now;
+            if (gapMs > _longestMs)
+            {
+                _longestMs = gapMs;
+            }
+        }
+
+        _telemetry.LeaderSilence(gapMs);
+    }
+}
+
+/// <summary>Feeds <see cref="LeaderSilenceMonitor"/>; first in the node-to-node pipeline.</summary>
+internal sealed class LeaderSilenceMiddleware(RequestDelegate next, LeaderSilenceMonitor monitor)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        if (RaftWire.Is(context.Request, RaftWire.AppendEntries) && RaftWire.TryParse(context.Request.Headers[RaftWire.TermHeader], out var term))
+        {
+            monitor.Arrived(term);
+        }
+
+        return next(context);
+    }
+}
