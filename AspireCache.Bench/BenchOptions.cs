@@ -30,6 +30,9 @@ public enum BenchMode
 
     /// <summary>One PUT to IOptionsMonitor.OnChange in many configuration providers (see <see cref="ConfigReadsRunner.RunPropagationAsync"/>).</summary>
     Propagation,
+
+    /// <summary>No load: renders the scale-sweep charts and table of a results file (bench/scale.sh; see <see cref="Charts"/>).</summary>
+    Chart,
 }
 
 /// <summary>How the tool talks to AspireCache (etcd is always spoken to over raw HTTP).</summary>
@@ -122,6 +125,22 @@ public sealed class BenchOptions
     public string WatchPath { get; set; } = "cluster/status";
 
     public bool ShowHelp { get; set; }
+
+    /// <summary>Environment variable read when <c>--api-key</c> is not given.</summary>
+    public const string ApiKeyVariable = "ASPIRECACHE_BENCH_KEY";
+
+    /// <summary>
+    /// AspireCache: sent as <c>Authorization: Bearer</c> on every AspireCache request (raw client: one
+    /// default header of the tool's HttpClient; library client: <c>AspireCacheClientOptions.Credential</c>).
+    /// Never sent to etcd. Null: no credential (a cluster without auth).
+    /// </summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Chart mode: the results file (bench/scale.sh's <c>results.json</c>).</summary>
+    public string? InputPath { get; set; }
+
+    /// <summary>Chart mode: where the PNGs and the markdown table are written (default: the input's folder).</summary>
+    public string? OutputDirectory { get; set; }
 
     /// <summary>AspireCache: send an <c>Idempotency-Key</c> with every write.</summary>
     public bool IdempotencyKeys { get; set; }
@@ -225,6 +244,9 @@ public sealed class BenchOptions
                                       [raw in load and failover modes; watch mode: library writer, raw streams]
           --idempotency-keys          raw client: a fresh Idempotency-Key header on every write (as the router
                                       adds; the library always sends one)
+          --api-key <key>             AspireCache with auth on: every AspireCache request carries
+                                      "Authorization: Bearer <key>" (raw: one default header; library: the
+                                      client's Credential); etcd requests never do   [env ASPIRECACHE_BENCH_KEY]
 
         Snapshot mode (used by bench/snapshot-stall.sh): --mode snapshot --target <leader node URL> --keys 1000000
           loads the keys (1,000-key batches), keeps --connections writers busy for --warmup + --duration,
@@ -253,6 +275,11 @@ public sealed class BenchOptions
         Propagation mode: --mode propagation --target <router> [--instances 100] [--writes 30]
           INSTANCES configuration providers (AddAspireCache + IOptionsMonitor); per PUT, the time until each
           instance's OnChange saw the new value
+
+        Chart mode (used by bench/scale.sh): --mode chart --input results.json [--output <dir>]
+          no load: reads the load-mode JSON results of a scale sweep ({"fixedValueSize", "fixedConnections",
+          "runs": [...]}, or a bare array of runs) and writes scale.md (throughput, p50, p99 per point and
+          system) and bench-{throughput,p99}-vs-{connections,value-size}.png: one line per system + workload
         """;
 
     /// <summary>Parses <c>--name value</c> and <c>--name=value</c> arguments. Throws <see cref="ArgumentException"/> on bad input.</summary>
@@ -432,9 +459,23 @@ public sealed class BenchOptions
                 case "seed":
                     o.Seed = ParseInt(name, Value(), int.MinValue, int.MaxValue);
                     break;
+                case "api-key":
+                    o.ApiKey = Value();
+                    break;
+                case "input" or "i":
+                    o.InputPath = Value();
+                    break;
+                case "output" or "o":
+                    o.OutputDirectory = Value();
+                    break;
                 default:
                     throw new ArgumentException($"Unknown option '{arg}'. Use --help.");
             }
+        }
+
+        if (o.ApiKey is null && Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } fromEnvironment)
+        {
+            o.ApiKey = fromEnvironment;
         }
 
         o.Validate();
@@ -467,7 +508,20 @@ public sealed class BenchOptions
         {
             throw new ArgumentException("The read fraction must be within 0..1.");
         }
+
+        if (Mode == BenchMode.Chart && string.IsNullOrWhiteSpace(InputPath))
+        {
+            throw new ArgumentException("Chart mode needs --input <results.json>.");
+        }
+
+        if (ApiKey is { } key && (key.Length == 0 || key.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+        {
+            throw new ArgumentException("--api-key must be non-empty, without spaces or control characters.");
+        }
     }
+
+    /// <summary>The credential AspireCache requests carry (<see cref="ApiKey"/> for AspireCache runs; never for etcd).</summary>
+    internal string? AspireCacheCredential => System == BenchSystem.AspireCache && !string.IsNullOrEmpty(ApiKey) ? ApiKey : null;
 
     public static IList<Uri> ParseTargets(string value)
     {
@@ -598,7 +652,8 @@ public sealed class BenchOptions
             CultureInfo.InvariantCulture,
             $"system={System.ToString().ToLowerInvariant()} mode={Mode.ToString().ToLowerInvariant()} target={targets} connections={Connections} " +
             $"duration={Duration.TotalSeconds:0.###}s value-size={ValueSize}") +
-            (System == BenchSystem.AspireCache ? " client=" + EffectiveClient.ToString().ToLowerInvariant() : "");
+            (System == BenchSystem.AspireCache ? " client=" + EffectiveClient.ToString().ToLowerInvariant() : "") +
+            (AspireCacheCredential is not null ? " auth=bearer" : "");
         if (Mode == BenchMode.Failover)
         {
             return common + string.Create(CultureInfo.InvariantCulture, $" keys={Keys} reads=linearizable");

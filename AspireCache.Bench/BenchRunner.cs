@@ -23,6 +23,7 @@ public static class BenchRunner
 
         using var handler = CreateHandler(options);
         using var http = CreateHttpClient(handler, options.RequestTimeout);
+        Authorize(http, options);
         using var retries = new ClientRetries();
         return options.Mode == BenchMode.Failover
             ? await FailoverRunner.RunAsync(options, handler, http, retries, progress, token)
@@ -65,6 +66,20 @@ public static class BenchRunner
             DefaultRequestVersion = HttpVersion.Version11,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
+
+    /// <summary>
+    /// With <c>--api-key</c> on an AspireCache run: <c>Authorization: Bearer &lt;key&gt;</c> as a default header
+    /// of <paramref name="http"/>, set once (stored unparsed, so each request only gets a reference to the same
+    /// string). etcd runs never get it (<see cref="BenchOptions.AspireCacheCredential"/>).
+    /// </summary>
+    internal static void Authorize(HttpClient http, BenchOptions options)
+    {
+        if (options.AspireCacheCredential is { } key)
+        {
+            http.DefaultRequestHeaders.Remove("Authorization");
+            http.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", "Bearer " + key);
+        }
+    }
 
     internal static string[] BuildKeys(string prefix, int count)
     {

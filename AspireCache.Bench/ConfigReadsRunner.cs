@@ -19,7 +19,8 @@ namespace AspireCache.Bench;
 /// <param name="Modes">Read modes: <c>linearizable</c> (server), <c>near</c> (linearizable near cache), <c>bounded</c> (bounded staleness), <c>stale-local</c>.</param>
 /// <param name="MaxStaleness">The bound of <c>bounded</c>.</param>
 /// <param name="Pids">Server processes whose CPU time is reported.</param>
-internal sealed record ConfigReadsSettings(IReadOnlyList<Uri> Targets, int Instances, int Readers, int Keys, int ValueSize, TimeSpan Duration, IReadOnlyList<string> Modes, TimeSpan MaxStaleness, IReadOnlyList<int> Pids);
+/// <param name="Credential">The bearer key every client sends (<c>--api-key</c>); null: none.</param>
+internal sealed record ConfigReadsSettings(IReadOnlyList<Uri> Targets, int Instances, int Readers, int Keys, int ValueSize, TimeSpan Duration, IReadOnlyList<string> Modes, TimeSpan MaxStaleness, IReadOnlyList<int> Pids, string? Credential = null);
 
 /// <summary>
 /// Issue #12's configuration-read benchmark: many service instances, each with a few concurrent
@@ -35,7 +36,7 @@ internal static class ConfigReadsRunner
     public static async Task<int> RunAsync(ConfigReadsSettings settings, TextWriter output, CancellationToken token)
     {
         var keys = Enumerable.Range(0, settings.Keys).Select(i => $"{Prefix}k{i:D4}").ToArray();
-        await using (var seeder = NewClient(settings.Targets, nearCache: null))
+        await using (var seeder = NewClient(settings.Targets, nearCache: null, settings.Credential))
         {
             var value = new byte[settings.ValueSize];
             Random.Shared.NextBytes(value);
@@ -65,7 +66,7 @@ internal static class ConfigReadsRunner
             _ => throw new ArgumentException($"unknown mode '{mode}' (linearizable, near, bounded, stale-local)"),
         };
         var read = new ReadOptions { Consistency = consistency, MaxStaleness = settings.MaxStaleness };
-        var instances = Enumerable.Range(0, settings.Instances).Select(_ => NewClient(settings.Targets, near)).ToArray();
+        var instances = Enumerable.Range(0, settings.Instances).Select(_ => NewClient(settings.Targets, near, settings.Credential)).ToArray();
         try
         {
             // Warm up: every instance reads every key once (fills its near cache, opens connections).
@@ -156,10 +157,11 @@ internal static class ConfigReadsRunner
     /// providers (each its own client and watch stream, as separate services would have): per write,
     /// the time from sending the PUT until each instance's OnChange saw the new value.
     /// </summary>
-    public static async Task<int> RunPropagationAsync(Uri target, int instances, int writes, TextWriter output, CancellationToken token)
+    public static async Task<int> RunPropagationAsync(Uri target, int instances, int writes, string? credential, TextWriter output, CancellationToken token)
     {
         const string prefix = "bench-propagation/";
-        await using var writer = NewClient([target], nearCache: null);
+        await using var writer = NewClient([target], nearCache: null, credential);
+        var connectionString = credential is null ? $"Endpoint={target}" : $"Endpoint={target};Key={credential}";
         await writer.SetAsync(prefix + "Bench/Value", Encoding.UTF8.GetBytes("start"), cancellationToken: token);
 
         var expected = "start";
@@ -172,7 +174,7 @@ internal static class ConfigReadsRunner
         for (var i = 0; i < instances; i++)
         {
             var configuration = new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:cache"] = $"Endpoint={target}" })
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:cache"] = connectionString })
                 .AddAspireCache("cache", prefix)
                 .Build();
             var services = new ServiceCollection();
@@ -248,7 +250,7 @@ internal static class ConfigReadsRunner
         public string? Value { get; set; }
     }
 
-    private static AspireCacheClient NewClient(IReadOnlyList<Uri> targets, NearCacheOptions? nearCache)
+    private static AspireCacheClient NewClient(IReadOnlyList<Uri> targets, NearCacheOptions? nearCache, string? credential)
     {
         // One connection pool per simulated instance, as separate services would have.
         var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5), MaxConnectionsPerServer = 64 };
@@ -259,6 +261,7 @@ internal static class ConfigReadsRunner
                 NearCache = nearCache,
                 Deadline = TimeSpan.FromSeconds(10),
                 Nodes = targets.Count > 1 ? [.. targets] : [],
+                Credential = credential,
             });
     }
 }

@@ -73,7 +73,7 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
         options.System == BenchSystem.Etcd
             ? new EtcdClient(http, targets, keys, linearizable)
             : options.EffectiveClient == ClientKind.Library
-                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout)
+                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout, options.AspireCacheCredential)
                 : new RawAspireCacheClient(http, targets, keys, linearizable) { IdempotencyKeys = options.IdempotencyKeys };
 
     public abstract ValueTask<OpResult> PutAsync(WorkerContext worker, int key, ReadOnlyMemory<byte> value, CancellationToken token);
@@ -224,11 +224,11 @@ internal sealed class LibraryAspireCacheClient : KvClient
     private readonly IAspireCacheClient[] _clients;
     private readonly Client.ReadOptions _read;
 
-    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline)
+    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline, string? credential = null)
         : base(http, targets, keys)
     {
         _read = linearizable ? Linearizable : Stale;
-        var options = new AspireCacheClientOptions { Deadline = deadline };
+        var options = new AspireCacheClientOptions { Deadline = deadline, Credential = credential };
         _clients = new IAspireCacheClient[targets.Count];
         for (var i = 0; i < targets.Count; i++)
         {
@@ -282,7 +282,8 @@ internal sealed class LibraryAspireCacheClient : KvClient
 
 /// <summary>
 /// AspireCache over hand-written HTTP: <c>PUT /cache/{key}</c> raw bytes, <c>GET /cache/{key}?consistent=...</c>,
-/// one request per operation, every failure reported as it came, no per-call bookkeeping. The default of
+/// one request per operation, every failure reported as it came, no per-call bookkeeping (a <c>--api-key</c>
+/// is a default header of the shared HttpClient: <see cref="BenchRunner.Authorize"/>). The default of
 /// load mode (least CPU taken from the servers it measures, like the raw etcd client it is compared with)
 /// and of failover mode (each attempt visible); see <see cref="BenchOptions.EffectiveClient"/>.
 /// </summary>

@@ -19,6 +19,7 @@ public static class LeaderWatch
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(output);
         using var http = BenchRunner.CreateHttpClient(options);
+        BenchRunner.Authorize(http, options); // /cluster/status and /router/topology need a credential when auth is on
         http.Timeout = TimeSpan.FromMilliseconds(Math.Max(200, options.PollInterval.TotalMilliseconds * 20));
         var uris = new Uri[options.Targets.Count];
         for (var i = 0; i < uris.Length; i++)

@@ -25,6 +25,17 @@ Console.CancelKeyPress += (_, e) =>
     cts.Cancel();
 };
 
+if (options.Mode == BenchMode.Chart)
+{
+    var written = Charts.Render(options.InputPath!, options.OutputDirectory, Console.Out);
+    foreach (var file in written)
+    {
+        Console.WriteLine($"wrote {file}");
+    }
+
+    return 0;
+}
+
 if (options.Mode == BenchMode.LeaderWatch)
 {
     return await LeaderWatch.RunAsync(options, Console.Out, cts.Token) is null ? 1 : 0;
@@ -38,14 +49,14 @@ if (options.Mode == BenchMode.Snapshot)
 if (options.Mode == BenchMode.ConfigReads)
 {
     return await ConfigReadsRunner.RunAsync(
-        new ConfigReadsSettings([.. options.Targets], options.Instances, options.Readers, options.Keys, options.ValueSize, options.Duration, [.. options.ReadModes], options.MaxStaleness, [.. options.Pids]),
+        new ConfigReadsSettings([.. options.Targets], options.Instances, options.Readers, options.Keys, options.ValueSize, options.Duration, [.. options.ReadModes], options.MaxStaleness, [.. options.Pids], options.AspireCacheCredential),
         Console.Out,
         cts.Token);
 }
 
 if (options.Mode == BenchMode.Propagation)
 {
-    return await ConfigReadsRunner.RunPropagationAsync(options.Targets[0], options.Instances, options.Writes, Console.Out, cts.Token);
+    return await ConfigReadsRunner.RunPropagationAsync(options.Targets[0], options.Instances, options.Writes, options.AspireCacheCredential, Console.Out, cts.Token);
 }
 
 if (options.Mode == BenchMode.Watch)

@@ -126,6 +126,7 @@ public static class ResultWriter
         json.WriteNumber("valueSize", o.ValueSize);
         json.WriteString("consistency", o.Consistency.ToString().ToLowerInvariant());
         json.WriteString("client", o.System == BenchSystem.Etcd ? "raw" : o.EffectiveClient.ToString().ToLowerInvariant());
+        json.WriteBoolean("auth", o.AspireCacheCredential is not null);
         json.WriteBoolean("preload", o.Preload);
         json.WriteEndObject();
 

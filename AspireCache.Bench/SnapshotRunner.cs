@@ -25,6 +25,7 @@ public static class SnapshotRunner
         options.Validate();
         using var handler = BenchRunner.CreateHandler(options);
         using var http = BenchRunner.CreateHttpClient(handler, TimeSpan.FromMinutes(5));
+        BenchRunner.Authorize(http, options); // POST /admin/snapshot needs the admin scope when auth is on
         var target = options.Targets[0];
         var keys = BenchRunner.BuildKeys(options.KeyPrefix, options.Keys);
 
@@ -32,7 +33,7 @@ public static class SnapshotRunner
         // is measured, so its deadline is as long as the old per-request timeout (5 min), never an error.
         // The snapshot request itself is an admin endpoint the client does not cover: raw HTTP below.
         using var clientHttp = BenchRunner.CreateHttpClient(handler, Timeout.InfiniteTimeSpan, target);
-        var client = new AspireCacheClient(clientHttp, new AspireCacheClientOptions { Deadline = TimeSpan.FromMinutes(5) });
+        var client = new AspireCacheClient(clientHttp, new AspireCacheClientOptions { Deadline = TimeSpan.FromMinutes(5), Credential = options.AspireCacheCredential });
         await PreloadAsync(client, keys, options.ValueSize, output, token);
 
         var completions = new List<(long At, double Ms)>[options.Connections];

@@ -151,10 +151,12 @@ public static class WatchRunner
         using var watchHttp = BenchRunner.CreateHttpClient(watchHandler, Timeout.InfiniteTimeSpan);
         using var writeHandler = BenchRunner.CreateHandler(options);
         using var writeHttp = BenchRunner.CreateHttpClient(writeHandler, options.RequestTimeout);
+        BenchRunner.Authorize(watchHttp, options); // AspireCache runs only: etcd's streams and writes never carry it
+        BenchRunner.Authorize(writeHttp, options);
         using var retries = new ClientRetries();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
         var library = options.System == BenchSystem.AspireCache && options.EffectiveWatchClient == ClientKind.Library
-            ? options.Targets.Distinct().ToDictionary(t => t, t => (IAspireCacheClient)new AspireCacheClient(BenchRunner.CreateHttpClient(watchHandler, Timeout.InfiniteTimeSpan, t)))
+            ? options.Targets.Distinct().ToDictionary(t => t, t => (IAspireCacheClient)new AspireCacheClient(BenchRunner.CreateHttpClient(watchHandler, Timeout.InfiniteTimeSpan, t), new AspireCacheClientOptions { Credential = options.AspireCacheCredential }))
             : null;
         var streams = new WatchStream[options.Watchers];
         for (var i = 0; i < streams.Length; i++)

@@ -158,6 +158,8 @@ ac_start_node() {
   log "started node$i pid ${AC_NODE_PID[$i]} on ${AC_NODE_PORT[$i]}"
 }
 
+# ac_start_router PORT: the router in front of node1..3. AC_ROUTER_EXTRA_ENV: extra NAME=value settings
+# (space-separated), e.g. Router__RateLimit__Enabled=false (bench/scale.sh).
 ac_start_router() {
   local rport=$1 dir
   dir=$(dirname "$AC_ROUTER_DLL")
@@ -173,6 +175,7 @@ ac_start_router() {
       'Logging__LogLevel__Default=Warning' \
       'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information' \
       'Logging__LogLevel__Yarp=Warning' \
+      ${AC_ROUTER_EXTRA_ENV:-} \
       dotnet "$AC_ROUTER_DLL"
   ) >>"$AC_DATA_ROOT/router.log" 2>&1 &
   AC_ROUTER_PID=$!
@@ -210,9 +213,12 @@ ac_wait_http() {
   done
 }
 
-# ac_status I: /cluster/status of nodeI (empty on failure).
+# ac_status I: /cluster/status of nodeI (empty on failure). With AC_KEY set (a cluster with auth on,
+# e.g. compare-apphost.sh) the request carries it as a bearer key.
 ac_status() {
-  curl -s --max-time "${2:-1}" "$(ac_node_url "$1")/cluster/status" 2>/dev/null || true
+  local auth=()
+  [[ -n "${AC_KEY:-}" ]] && auth=(-H "Authorization: Bearer $AC_KEY")
+  curl -s --max-time "${2:-1}" "${auth[@]}" "$(ac_node_url "$1")/cluster/status" 2>/dev/null || true
 }
 
 # ac_leader: id of the node that says it is the leader (empty if none).
@@ -304,4 +310,129 @@ etcd_check_alive() {
     fi
   done
   return "$ok"
+}
+
+# ---------------------------------------------------------------------------------------------
+# AspireCache vs etcd: the workloads, runs and summary of compare-etcd.sh and compare-apphost.sh
+# ---------------------------------------------------------------------------------------------
+# The calling script sets RESULTS_DIR DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS,
+# AC_ROUTER_URL, AC_NODES (node URLs, comma-separated: the AC_DIRECT=1 rows) and ETCD_CLIENT_URLS;
+# AC_TOOL_ARGS holds tool arguments for the AspireCache runs only (e.g. --api-key "$AC_KEY").
+
+# name | tool arguments (the first read workload preloads every key; later ones reuse them)
+COMPARE_WORKLOADS=(
+  "writes|--mix write:100"
+  "linearizable-reads|--mix read:100 --consistency linearizable --preload"
+  "stale-reads|--mix read:100 --consistency stale"
+  "mix-90-10|--mix read:90,write:10 --consistency linearizable"
+)
+AC_TOOL_ARGS=()
+COMPARE_TERMS_BEFORE=""
+COMPARE_TERMS_AFTER=""
+
+# compare_warm_up: WARM_CLUSTER (e.g. 20s; 0 skips) of unmeasured 50/50 load on each system.
+# A freshly started AspireCache cluster writes 3-5x slower during its first ~20 s under load; both
+# systems get the same warm-up so the first workload is not penalised.
+compare_warm_up() {
+  local sys targets extra
+  [[ "$WARM_CLUSTER" == 0 || "$WARM_CLUSTER" == 0s ]] && return 0
+  for sys in aspirecache etcd; do
+    targets=$AC_ROUTER_URL extra=("${AC_TOOL_ARGS[@]}")
+    [[ $sys == etcd ]] && targets=$ETCD_CLIENT_URLS extra=()
+    log "warming up $sys for $WARM_CLUSTER (not measured)"
+    bench_tool --system "$sys" --target "$targets" --label "warm-up/$sys" --connections "$CONNECTIONS" \
+      --duration "$WARM_CLUSTER" --warmup 0 --mix read:50,write:50 --value-size "$VALUE_SIZE" \
+      --keys "$KEYS" --key-prefix warm/ "${extra[@]}" >"$RESULTS_DIR/warm-up.$sys.log"
+  done
+}
+
+# compare_run NAME TAG SYSTEM TARGETS ARGS...   (results in $RESULTS_DIR/NAME.TAG.{json,txt,load})
+compare_run() {
+  local name=$1 tag=$2 system=$3 targets=$4 extra=()
+  shift 4
+  [[ $system == aspirecache ]] && extra=("${AC_TOOL_ARGS[@]}")
+  log "run $name on $tag"
+  # The machine is shared: note how busy it was when the run started (1-minute load average).
+  cut -d' ' -f1 /proc/loadavg >"$RESULTS_DIR/$name.$tag.load"
+  bench_tool --system "$system" --target "$targets" --label "$name/$tag" \
+    --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+    --value-size "$VALUE_SIZE" --keys "$KEYS" --distribution uniform \
+    --json "$RESULTS_DIR/$name.$tag.json" "${extra[@]}" "$@" | tee "$RESULTS_DIR/$name.$tag.txt"
+  ac_check_alive || { log "AspireCache lost a process during $name/$tag: results are void"; exit 1; }
+  etcd_check_alive || { log "etcd lost a member during $name/$tag: results are void"; exit 1; }
+}
+
+# compare_terms: the distinct Raft terms the three nodes report (elections under load).
+compare_terms() { local i; for i in 1 2 3; do ac_status "$i" | jq -r '.term // "?"'; done | sort -u | tr '\n' ' '; }
+
+# compare_workloads: every workload on AspireCache (router), etcd and, with AC_DIRECT=1, AspireCache's
+# reads straight to the nodes; the terms before and after go to COMPARE_TERMS_BEFORE/AFTER.
+compare_workloads() {
+  local w name args direct_args a
+  COMPARE_TERMS_BEFORE=$(compare_terms)
+  for w in "${COMPARE_WORKLOADS[@]}"; do
+    name=${w%%|*}
+    read -r -a args <<<"${w#*|}"
+    compare_run "$name" aspirecache aspirecache "$AC_ROUTER_URL" "${args[@]}"
+    compare_run "$name" etcd etcd "$ETCD_CLIENT_URLS" "${args[@]}"
+    if [[ "${AC_DIRECT:-0}" == 1 && "$name" == *reads ]]; then
+      direct_args=()
+      for a in "${args[@]}"; do [[ "$a" != --preload ]] && direct_args+=("$a"); done
+      compare_run "$name" aspirecache-direct aspirecache "$AC_NODES" "${direct_args[@]}"
+    fi
+  done
+  COMPARE_TERMS_AFTER=$(compare_terms)
+}
+
+# compare_summary TITLE [NOTE...]: the side-by-side table to $RESULTS_DIR/summary.md (and stdout), each
+# NOTE as a paragraph after the terms line, then the table once more as aligned columns.
+compare_summary() {
+  local title=$1 summary="$RESULTS_DIR/summary.md"
+  shift
+  _j() { jq -r "$2" "$RESULTS_DIR/$1.json"; }
+  _ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+  {
+    local w name rows row ac label e ac_tp etcd_tp ac_p50 etcd_p50 ac_p99 etcd_p99 ac_err etcd_err note f b errs
+    echo "$title"
+    echo
+    echo "| workload | AspireCache ops/s | etcd ops/s | ratio | AC p50 ms | etcd p50 ms | AC p99 ms | etcd p99 ms | p99 ratio | AC errors | etcd errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for w in "${COMPARE_WORKLOADS[@]}"; do
+      name=${w%%|*}
+      rows=("$name.aspirecache|$name")
+      [[ -f "$RESULTS_DIR/$name.aspirecache-direct.json" ]] && rows+=("$name.aspirecache-direct|$name (AC direct to nodes)")
+      for row in "${rows[@]}"; do
+        ac=${row%%|*} label=${row#*|} e="$name.etcd"
+        ac_tp=$(_j "$ac" .throughput) etcd_tp=$(_j "$e" .throughput)
+        ac_p50=$(_j "$ac" .total.p50Ms) etcd_p50=$(_j "$e" .total.p50Ms)
+        ac_p99=$(_j "$ac" .total.p99Ms) etcd_p99=$(_j "$e" .total.p99Ms)
+        ac_err=$(_j "$ac" .totalErrors) etcd_err=$(_j "$e" .totalErrors)
+        printf '| %s | %.0f | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n' \
+          "$label" "$ac_tp" "$etcd_tp" "$(_ratio "$ac_tp" "$etcd_tp")" "$ac_p50" "$etcd_p50" \
+          "$ac_p99" "$etcd_p99" "$(_ratio "$ac_p99" "$etcd_p99")" "$ac_err" "$etcd_err"
+      done
+    done
+    echo
+    echo "ratio = AspireCache / etcd (throughput: higher is better for AspireCache; p99: lower is better)."
+    echo
+    echo "AspireCache Raft term before the measured runs: ${COMPARE_TERMS_BEFORE}— after: ${COMPARE_TERMS_AFTER}(unchanged = no election under load)."
+    for note in "$@"; do
+      echo
+      echo "$note"
+    done
+    echo
+    echo "Conditions per run (1-min load average when it started; CPU of the load generator itself, % of one core):"
+    for f in "$RESULTS_DIR"/*.json; do
+      b=$(basename "$f" .json)
+      printf -- '- %s: load %s, client CPU %.0f%%\n' "$b" "$(cat "$RESULTS_DIR/$b.load" 2>/dev/null || echo '?')" "$(jq -r .clientCpuPercent "$f")"
+    done
+    for f in "$RESULTS_DIR"/*.json; do
+      errs=$(jq -r '.errors | to_entries | map("\(.key)=\(.value)") | join(", ")' "$f")
+      [[ -n "$errs" ]] && echo "errors in $(basename "$f" .json): $errs"
+    done
+    true
+  } | tee "$summary"
+
+  echo
+  column -t -s '|' <(grep '^| ' "$summary" | grep -v -- '---' | sed 's/^| //; s/ |$//') || true
 }
