@@ -28,7 +28,7 @@ internal sealed class AppHostOptions
     /// <summary>Entries between snapshots on every node (tests lower it to exercise snapshots).</summary>
     public long SnapshotInterval { get; set; } = 10_000;
 
-    public int LowerElectionTimeoutMs { get; set; } = 500;
+    public int LowerElectionTimeoutMs { get; set; } = 150;
 
-    public int UpperElectionTimeoutMs { get; set; } = 1000;
+    public int UpperElectionTimeoutMs { get; set; } = 300;
 }

@@ -98,6 +98,9 @@ public static class Extensions
             member.LowerElectionTimeout = cluster.LowerElectionTimeoutMs;
             member.UpperElectionTimeout = cluster.UpperElectionTimeoutMs;
             member.HeartbeatThreshold = cluster.HeartbeatThreshold;
+            member.RequestTimeout = TimeSpan.FromMilliseconds(Math.Max(cluster.RaftRpcTimeoutMs, cluster.UpperElectionTimeoutMs));
+            member.RpcTimeout = TimeSpan.FromMilliseconds(cluster.RaftRpcTimeoutMs);
+            member.AggressiveLeaderStickiness = cluster.LeaderStickiness;
         });
 
         services.AddSingleton(TimeProvider.System);

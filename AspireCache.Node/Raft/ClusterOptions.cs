@@ -65,10 +65,10 @@ public sealed class ClusterOptions : IValidatableObject
 
     /// <summary>Election timeout bounds. Chosen so that CPU saturation on 2 cores does not cause spurious elections.</summary>
     [Range(50, 60_000)]
-    public int LowerElectionTimeoutMs { get; set; } = 500;
+    public int LowerElectionTimeoutMs { get; set; } = 150;
 
     [Range(50, 60_000)]
-    public int UpperElectionTimeoutMs { get; set; } = 1000;
+    public int UpperElectionTimeoutMs { get; set; } = 300;
 
     /// <summary>
     /// The leader's heartbeat period as a fraction of <see cref="LowerElectionTimeoutMs"/> (DotNext's
@@ -77,6 +77,21 @@ public sealed class ClusterOptions : IValidatableObject
     /// </summary>
     [Range(0.05, 0.9)]
     public double HeartbeatThreshold { get; set; } = 0.5;
+
+    /// <summary>
+    /// How long the leader waits for a follower's answer to one Raft message (DotNext's <c>RpcTimeout</c>,
+    /// also the Raft HttpClient's request timeout). DotNext's default is half the upper election timeout:
+    /// an AppendEntries whose entries a loaded follower takes longer to make durable then counts as
+    /// "unavailable", and a round in which both followers time out makes the leader step down, which
+    /// was the cause of the elections under load at short election timeouts. Failure detection does not
+    /// depend on it: a follower that is gone refuses the connection at once, and followers elect a new
+    /// leader on their own election timeout.
+    /// </summary>
+    [Range(50, 60_000)]
+    public int RaftRpcTimeoutMs { get; set; } = 1000;
+
+    /// <summary>A live leader refuses pre-votes (DotNext's <c>AggressiveLeaderStickiness</c>): a follower that merely missed heartbeats cannot start an election while the leader still reaches a quorum.</summary>
+    public bool LeaderStickiness { get; set; } = true;
 
     /// <summary>How long a write waits for commit before the caller gets 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
