@@ -98,8 +98,7 @@ internal sealed class EvictionService(
             var oldestAccess = long.MaxValue;
             for (var i = 0; i < sampleSize; i++)
             {
-                var key = view.Keys[_random.Next(view.Count)];
-                var entry = view.Entries[key];
+                var (key, entry) = view.Entries.GetAt(_random.Next(view.Count));
                 if (entry.Pinned || chosen.Contains(key))
                 {
                     continue;

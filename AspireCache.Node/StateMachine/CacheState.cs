@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace AspireCache.Node.StateMachine;
 
 /// <summary>
@@ -11,7 +9,7 @@ namespace AspireCache.Node.StateMachine;
 /// </summary>
 public sealed class CacheState
 {
-    /// <summary>Accounting overhead per entry (dictionary node, sorted-set node, metadata).</summary>
+    /// <summary>Accounting overhead per entry (see <see cref="CacheEntry.OverheadBytes"/>).</summary>
     public const long EntryOverheadBytes = CacheEntry.OverheadBytes;
 
     private readonly Lock _expiryLock = new();
@@ -56,7 +54,7 @@ public sealed class CacheState
     public StateView Current => Volatile.Read(ref _view);
 
     /// <summary>The current entries (for snapshots and tests).</summary>
-    public ImmutableDictionary<string, CacheEntry> View => Current.Entries;
+    public EntryMap View => Current.Entries;
 
     public bool TryGet(string key, out CacheEntry entry)
     {
@@ -250,7 +248,7 @@ public sealed class CacheState
             }
         }
 
-        Volatile.Write(ref _view, new StateView(changes.Entries.ToImmutable(), changes.Keys.ToImmutable(), revision));
+        Volatile.Write(ref _view, new StateView(changes.Entries.ToImmutable(), revision));
     }
 
     public static long SizeOf(string key, ReadOnlyMemory<byte> value) => CacheEntry.SizeOf(key, value);
@@ -258,9 +256,7 @@ public sealed class CacheState
     /// <summary>Accumulates one command's changes on builders of the current view.</summary>
     private sealed class Changes(StateView view, List<Change>? feed)
     {
-        public ImmutableDictionary<string, CacheEntry>.Builder Entries { get; } = view.Entries.ToBuilder();
-
-        public ImmutableSortedSet<string>.Builder Keys { get; } = view.Keys.ToBuilder();
+        public EntryMap.Builder Entries { get; } = view.Entries.ToBuilder();
 
         public long SizeDelta { get; private set; }
 
@@ -274,12 +270,8 @@ public sealed class CacheState
         {
             var created = !Entries.TryGetValue(key, out var old);
             var entry = new CacheEntry(value, revision, created ? timestamp : old!.CreatedUnixMs, timestamp, ttlMs > 0 ? timestamp + ttlMs : 0, pinned);
-            Entries[key] = entry;
-            if (created)
-            {
-                Keys.Add(key);
-            }
-            else
+            Entries.Set(key, entry);
+            if (!created)
             {
                 SizeDelta -= SizeOf(key, old!.Value);
                 if (old.ExpiresUnixMs != 0)
@@ -304,7 +296,6 @@ public sealed class CacheState
             {
                 feed?.Add(new Change(type, key, revision, null, writer));
                 Entries.Remove(key);
-                Keys.Remove(key);
                 SizeDelta -= SizeOf(key, old.Value);
                 if (old.ExpiresUnixMs != 0)
                 {

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Collections.Immutable;
 
 namespace AspireCache.Node.StateMachine;
 
@@ -216,23 +215,24 @@ public static class SnapshotFormat
         Enum.IsDefined((CommandOutcome)outcome) ? (CommandOutcome)outcome : throw new CommandFormatException($"Unknown command outcome {outcome}.");
 }
 
-/// <summary>Collects restored entries into new builders; <see cref="Build"/> makes the immutable view.</summary>
+/// <summary>
+/// Collects restored entries into a new builder; <see cref="Build"/> makes the immutable view. Snapshots
+/// are written in key order (since the state became an <see cref="EntryMap"/>), so a restore appends and
+/// fills every leaf; older snapshots, in hash order, are inserted like writes.
+/// </summary>
 internal sealed class SnapshotAccumulator
 {
-    private readonly ImmutableDictionary<string, CacheEntry>.Builder _entries = ImmutableDictionary.CreateBuilder<string, CacheEntry>(StringComparer.Ordinal);
-    private readonly ImmutableSortedSet<string>.Builder _keys = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+    private readonly EntryMap.Builder _entries = EntryMap.CreateBuilder();
     private readonly List<(long, string)> _expiries = [];
     private long _size;
 
     public void Add(string key, CacheEntry entry)
     {
-        if (_entries.ContainsKey(key))
+        if (!_entries.TryAdd(key, entry))
         {
             throw new CommandFormatException($"Snapshot holds key '{key}' twice.");
         }
 
-        _entries[key] = entry;
-        _keys.Add(key);
         if (entry.ExpiresUnixMs != 0)
         {
             _expiries.Add((entry.ExpiresUnixMs, key));
@@ -242,5 +242,5 @@ internal sealed class SnapshotAccumulator
     }
 
     public SnapshotContents Build(long revision, IdempotencyTable idempotency) =>
-        new(new StateView(_entries.ToImmutable(), _keys.ToImmutable(), revision), idempotency, _size, _expiries);
+        new(new StateView(_entries.ToImmutable(), revision), idempotency, _size, _expiries);
 }

@@ -11,7 +11,7 @@ public sealed class EvictionTests
     [Fact]
     public async Task Over_budget_the_least_recently_used_unpinned_keys_are_evicted_identically_everywhere()
     {
-        // Each entry accounts for ~620 bytes: 60 entries fit in 40 kB, 100 do not.
+        // Each entry accounts for ~650 bytes: 60 entries fit in 40 kB, 100 do not.
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
         {
             ["Cache:Eviction:MemoryBudgetBytes"] = "40000",
