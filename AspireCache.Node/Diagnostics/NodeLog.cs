@@ -6,7 +6,7 @@ internal static partial class NodeLog
     [LoggerMessage(1012, LogLevel.Warning, "Waited {WaitedMs} ms for the data directory {Directory}: another process (a previous instance still stopping?) held it")]
     public static partial void DataDirectoryWaited(ILogger logger, string directory, double waitedMs);
 
-    [LoggerMessage(1013, LogLevel.Warning, "Slow WAL flush: appended entries took {ElapsedMs} ms to become durable before this follower could acknowledge them (a leader whose replication round outlasts its heartbeat steps down; slow disks need longer election timeouts)")]
+    [LoggerMessage(1013, LogLevel.Warning, "Slow WAL flush: appended entries took {ElapsedMs} ms to become durable before this follower could acknowledge them (a leader steps down when both followers take longer than Cluster:RaftRpcTimeoutMs to answer)")]
     public static partial void SlowAppendFlush(ILogger logger, double elapsedMs);
 
     [LoggerMessage(1014, LogLevel.Information, "Stale AppendEntries for entries {From}..{To} (term {Term}) arrived after this log already held them and more (up to {LastIndex}); treated as a heartbeat so the acknowledged entries after it stay")]

@@ -114,6 +114,28 @@ public sealed class ClusterView : IDisposable
     public string Role => IsLeader ? "leader" : "follower";
 
     /// <summary>
+    /// Waits, at most <paramref name="max"/>, while this node has been elected but is not ready yet (its
+    /// term's first entry not yet committed, see <see cref="LeadershipSettler"/>); true once it leads.
+    /// Returns at once when another node or nobody leads. A write that arrives in those first
+    /// milliseconds of a term waits for them instead of being refused with 503.
+    /// </summary>
+    public async ValueTask<bool> WaitUntilLeaderReadyAsync(TimeSpan max, CancellationToken token)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (!IsLeader)
+        {
+            if (cluster.Leader is not { IsRemote: false } || System.Diagnostics.Stopwatch.GetElapsedTime(started) >= max)
+            {
+                return false;
+            }
+
+            await Task.Delay(2, token); // a poll with a deadline: DotNext raises no event when the token becomes valid
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// The error for "this node cannot act as leader": 421 naming the leader when one is known
     /// elsewhere, otherwise 503 (an election is under way or the quorum is lost).
     /// </summary>
