@@ -2,7 +2,7 @@
 # A/B of two builds of AspireCache on the same workloads, alternating A B A B… so that drift and
 # run order hit both alike. Each round starts a fresh cluster (3 nodes + router) per build.
 #   BASE_DIR=/tmp/base bench/ab-builds.sh          # BASE_DIR: a checkout with Release builds of Node and Router
-#   ROUNDS=2 DURATION=10s WORKLOADS="writes reads" bench/ab-builds.sh
+#   ROUNDS=2 DURATION=10s WORKLOADS="writes reads stale" bench/ab-builds.sh   # stale: reads with consistent=false
 # Prints one line per run (writes/s or reads/s, p50, p99) and the medians per build.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -25,6 +25,7 @@ args_for() {
   case $1 in
     writes) echo "--mix write:100" ;;
     reads) echo "--mix read:100 --consistency linearizable --preload" ;;
+    stale) echo "--mix read:100 --consistency stale --preload" ;;
   esac
 }
 
