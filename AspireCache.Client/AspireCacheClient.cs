@@ -495,6 +495,13 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 HttpResponseMessage response;
                 var target = leader ?? _client._direct?.Target(_isWrite);
                 var request = _client.Prepare(build(), target, _idempotencyKey);
+                // A write's body is tracked: an attempt whose body never started to go out changed nothing.
+                var tracked = _isWrite && request.Content is { } body ? new SendTrackingContent(body) : null;
+                if (tracked is not null)
+                {
+                    request.Content = tracked;
+                }
+
                 try
                 {
                     response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
@@ -510,15 +517,18 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 }
                 catch (OperationCanceledException ex) when (Token.IsCancellationRequested)
                 {
-                    // The deadline passed in flight: a write may have reached the leader.
-                    _maybeApplied |= _isWrite;
+                    // The deadline passed in flight: a write may have reached the leader, unless its body
+                    // never started to go out (still connecting or waiting for a connection).
+                    _maybeApplied |= _isWrite && (tracked is null || tracked.Started);
                     throw DeadlineExceeded(lastProblem, lastRetryAfter, lastError ?? ex, last);
                 }
                 catch (HttpRequestException ex)
                 {
-                    // Connection refused / name not resolved: the request never left. Anything else
-                    // (reset, closed mid-answer) may have been received and applied.
-                    _maybeApplied |= _isWrite && ex.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError);
+                    // Connection refused / name not resolved, or the body never started: the request
+                    // never left. Anything else (reset, closed mid-answer) may have been received and applied.
+                    _maybeApplied |= _isWrite
+                        && ex.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+                        && (tracked is null || tracked.Started);
                     lastError = ex;
                     leader = null;
                     request.Dispose();

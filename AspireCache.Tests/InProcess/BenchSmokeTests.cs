@@ -9,8 +9,8 @@ public sealed class BenchSmokeTests
     [Fact]
     public async Task A_short_mixed_run_through_the_router_measures_reads_and_writes_without_errors()
     {
-        // The bench tool sends no credential (it compares with an etcd without auth, bench/): nodes without auth.
-        await using var cluster = await InProcessCluster.StartAsync(InProcessCluster.AuthOff());
+        // Auth on, as deployed: the tool sends its key as a bearer token (--api-key).
+        await using var cluster = await InProcessCluster.StartAsync();
         await using var router = await InProcessRouter.StartAsync(cluster);
         using (var client = router.Client())
         {
@@ -32,6 +32,7 @@ public sealed class BenchSmokeTests
             Keys = 50,
             ValueSize = 32,
             Preload = true,
+            ApiKey = InProcessCluster.DefaultAdminKey,
         };
 
         var result = await BenchRunner.RunAsync(options, TextWriter.Null, CancellationToken.None);
@@ -45,7 +46,7 @@ public sealed class BenchSmokeTests
     [Fact]
     public async Task Snapshot_mode_loads_keys_snapshots_the_leader_and_reports_the_write_gaps()
     {
-        await using var cluster = await InProcessCluster.StartAsync(InProcessCluster.AuthOff()); // the bench tool sends no credential
+        await using var cluster = await InProcessCluster.StartAsync(InProcessCluster.AuthOff()); // auth off here; the mixed run above covers --api-key
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var options = new BenchOptions
         {
