@@ -186,9 +186,6 @@ public static class Extensions
             context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
             return next(context);
         });
-        // How long followers go without hearing from the leader, measured as AppendEntries arrive.
-        app.UseMiddleware<LeaderSilenceMiddleware>();
-
         // Cluster traffic and client traffic each on their own endpoint (when the node has a peer endpoint).
         var clusterOptions = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
         if (clusterOptions.ResolvePeerPort() is { } peerPort)
@@ -211,6 +208,8 @@ public static class Extensions
             NodeLog.ClusterAuthDisabled(app.Logger);
         }
 
+        // How long followers go without hearing from the leader, measured as authenticated AppendEntries arrive.
+        app.UseMiddleware<LeaderSilenceMiddleware>();
         app.UseDotNextShims(); // DotNext 6.12's defects, fixed in front of its consensus handler
         app.UseConsensusProtocolHandler();
 

@@ -5,8 +5,8 @@ namespace AspireCache.Node.Raft;
 
 /// <summary>
 /// How long this node, as a follower, goes without hearing from its leader: the time between two
-/// AppendEntries of the same term as they arrive (before authentication, the shims and DotNext read
-/// them). A follower starts an election when this exceeds its election timeout, so the histogram
+/// AppendEntries of the same term as they arrive (after node-to-node authentication, before the
+/// shims and DotNext read them: a forged message never counts). A follower starts an election when this exceeds its election timeout, so the histogram
 /// (<c>aspirecache.raft.leader_silence</c>) and the longest value (on <c>/cluster/status</c>) say how
 /// close a loaded cluster comes to a spurious election: the margin that decides how short the
 /// election timeouts can safely be.
@@ -64,7 +64,7 @@ public sealed class LeaderSilenceMonitor
     }
 }
 
-/// <summary>Feeds <see cref="LeaderSilenceMonitor"/>; first in the node-to-node pipeline.</summary>
+/// <summary>Feeds <see cref="LeaderSilenceMonitor"/>; right after node-to-node authentication.</summary>
 internal sealed class LeaderSilenceMiddleware(RequestDelegate next, LeaderSilenceMonitor monitor)
 {
     public Task InvokeAsync(HttpContext context)

@@ -66,9 +66,6 @@ public sealed record CacheEntry
     /// <summary>Accounted bytes of one entry: the key's characters, the value and <see cref="OverheadBytes"/>.</summary>
     public static long SizeOf(string key, ReadOnlyMemory<byte> value) => (key.Length * 2L) + value.Length + OverheadBytes;
 
-    public void Deconstruct(out ReadOnlyMemory<byte> Value, out long Version, out long CreatedUnixMs, out long UpdatedUnixMs, out long ExpiresUnixMs, out bool Pinned) =>
-        (Value, Version, CreatedUnixMs, UpdatedUnixMs, ExpiresUnixMs, Pinned) = (this.Value, this.Version, this.CreatedUnixMs, this.UpdatedUnixMs, this.ExpiresUnixMs, this.Pinned);
-
     /// <summary>The array behind <paramref name="value"/> when it spans all of it, otherwise a copy.</summary>
     private static byte[] WholeArray(ReadOnlyMemory<byte> value) =>
         MemoryMarshal.TryGetArray(value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
@@ -86,9 +83,6 @@ public sealed class StateView(EntryMap entries, long revision)
     public static readonly StateView Empty = new(EntryMap.Empty, 0);
 
     public EntryMap Entries { get; } = entries;
-
-    /// <summary>The keys in ordinal order (a view of <see cref="Entries"/>; the indexer is O(log n)).</summary>
-    public IReadOnlyList<string> Keys => new KeyList(Entries);
 
     public long Revision { get; } = revision;
 
@@ -125,22 +119,5 @@ public sealed class StateView(EntryMap entries, long revision)
         }
 
         return page;
-    }
-
-    private sealed class KeyList(EntryMap entries) : IReadOnlyList<string>
-    {
-        public string this[int index] => entries.GetAt(index).Key;
-
-        public int Count => entries.Count;
-
-        public IEnumerator<string> GetEnumerator()
-        {
-            foreach (var (key, _) in entries)
-            {
-                yield return key;
-            }
-        }
-
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -78,7 +78,7 @@ public sealed class SampleCompatibilityTests
         Assert.Equal(1044, state.SizeBytes); // 5 entries × 128 B overhead + keys and values (884 when the overhead was 96 B)
         Assert.Equal(
             ["batch/a", "batch/b", "pinned/config", "user/1", "ключ/значение"],
-            state.Current.Keys.ToArray());
+            state.Current.Entries.Keys.ToArray());
 
         AssertEntry(state, "batch/a", "A"u8.ToArray(), version: 8, created: T0 + 2_000, updated: T0 + 2_000, expires: 0, pinned: false);
         AssertEntry(state, "batch/b", new byte[300], version: 8, created: T0 + 2_000, updated: T0 + 2_000, expires: 0, pinned: false);

@@ -48,9 +48,9 @@ public sealed class StateViewTests
         }
 
         var view = new StateView(builder.ToImmutable(), 1);
-        Assert.Equal(["B", "a", "aa", "b", "ä"], view.Keys);
-        Assert.Equal("aa", view.Keys[2]);
-        Assert.Equal(5, view.Keys.Count);
+        Assert.Equal(["B", "a", "aa", "b", "ä"], view.Entries.Keys);
+        Assert.Equal("aa", view.Entries.GetAt(2).Key);
+        Assert.Equal(5, view.Entries.Count);
     }
 
     [Fact]
@@ -86,10 +86,9 @@ public sealed class StateViewTests
         Assert.NotEqual(a, a with { Pinned = false });
         Assert.NotEqual(a, a with { ExpiresUnixMs = 4 });
 
-        var (v, version, created, updated, expires, pinned) = a;
-        Assert.True(MemoryMarshal.TryGetArray(v, out var segment));
+        Assert.True(MemoryMarshal.TryGetArray(a.Value, out var segment));
         Assert.Same(value, segment.Array);
-        Assert.Equal((7L, 1L, 2L, 3L, true), (version, created, updated, expires, pinned));
+        Assert.Equal((7L, 1L, 2L, 3L, true), (a.Version, a.CreatedUnixMs, a.UpdatedUnixMs, a.ExpiresUnixMs, a.Pinned));
     }
 
     [Fact]
