@@ -23,8 +23,11 @@ internal static class CatalogApi
     }
 
     /// <summary>The current options (live from the cache) and when they last changed.</summary>
-    private static Ok<SettingsResponse> GetSettings(CatalogSettings settings) =>
-        TypedResults.Ok(new SettingsResponse(settings.Current.Greeting, settings.Current.PageSize, settings.LoadedAt, settings.ChangedAt, settings.Changes));
+    private static Ok<SettingsResponse> GetSettings(CatalogSettings settings)
+    {
+        var state = settings.State;
+        return TypedResults.Ok(new SettingsResponse(state.Options.Greeting, state.Options.PageSize, settings.LoadedAt, state.ChangedAt, state.Changes));
+    }
 
     /// <summary>One page of products, <c>Catalog:PageSize</c> per page.</summary>
     private static async Task<Ok<ProductPage>> ListProducts(CatalogSettings settings, HybridCache cache, ProductStore store, int page = 1, CancellationToken cancellationToken = default)

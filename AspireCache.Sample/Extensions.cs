@@ -32,32 +32,41 @@ internal static class Extensions
     }
 }
 
-/// <summary>The current <see cref="CatalogOptions"/> and when they last changed (IOptionsMonitor.OnChange).</summary>
+/// <summary>
+/// The current <see cref="CatalogOptions"/> and when they last changed, as one snapshot: the options a
+/// request sees and the change that brought them are read together. (IOptionsMonitor updates
+/// CurrentValue before it calls OnChange listeners, so reading the two separately can pair new options
+/// with no change time yet.)
+/// </summary>
 internal sealed class CatalogSettings : IDisposable
 {
-    private readonly IOptionsMonitor<CatalogOptions> _monitor;
     private readonly IDisposable? _listener;
+    private readonly Lock _gate = new();
+    private Snapshot _snapshot;
 
     public CatalogSettings(IOptionsMonitor<CatalogOptions> monitor, TimeProvider time)
     {
-        _monitor = monitor;
         LoadedAt = time.GetUtcNow();
-        _listener = monitor.OnChange(_ =>
+        _snapshot = new Snapshot(monitor.CurrentValue, ChangedAt: null, Changes: 0);
+        _listener = monitor.OnChange(options =>
         {
-            ChangedAt = time.GetUtcNow();
-            Interlocked.Increment(ref _changes);
+            lock (_gate)
+            {
+                var previous = Volatile.Read(ref _snapshot);
+                Volatile.Write(ref _snapshot, new Snapshot(options, time.GetUtcNow(), previous.Changes + 1));
+            }
         });
     }
 
-    private int _changes;
+    /// <summary>The options and the change that brought them (null before the first change).</summary>
+    public Snapshot State => Volatile.Read(ref _snapshot);
 
-    public CatalogOptions Current => _monitor.CurrentValue;
+    public CatalogOptions Current => State.Options;
 
     public DateTimeOffset LoadedAt { get; }
 
-    public DateTimeOffset? ChangedAt { get; private set; }
-
-    public int Changes => Volatile.Read(ref _changes);
-
     public void Dispose() => _listener?.Dispose();
+
+    /// <summary>One version of the options.</summary>
+    public sealed record Snapshot(CatalogOptions Options, DateTimeOffset? ChangedAt, int Changes);
 }
