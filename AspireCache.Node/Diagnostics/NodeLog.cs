@@ -21,6 +21,9 @@ internal static partial class NodeLog
     [LoggerMessage(1047, LogLevel.Information, "Leader of term {Term} ready (its first entry committed) {ElapsedMs:0.0} ms after the election, in {Rounds} forced replication rounds")]
     public static partial void LeadershipReady(ILogger logger, long term, double elapsedMs, int rounds);
 
+    [LoggerMessage(1048, LogLevel.Debug, "Pre-vote for term {Term} granted to {Sender}: no leader heard for {SilenceMs:0.0} ms (at least the lower election timeout) and its log is up to date")]
+    public static partial void PreVoteGranted(ILogger logger, long term, string sender, double silenceMs);
+
     [LoggerMessage(1002, LogLevel.Information, "Snapshot taken at index {Index}: {Keys} keys, {Bytes} bytes in {ElapsedMs} ms")]
     public static partial void SnapshotTaken(ILogger logger, long index, int keys, long bytes, double elapsedMs);
 

@@ -93,6 +93,15 @@ public sealed class ClusterOptions : IValidatableObject
     /// <summary>A live leader refuses pre-votes (DotNext's <c>AggressiveLeaderStickiness</c>): a follower that merely missed heartbeats cannot start an election while the leader still reaches a quorum.</summary>
     public bool LeaderStickiness { get; set; } = true;
 
+    /// <summary>
+    /// A follower grants a pre-vote once it has not heard from a leader for the <em>lower</em> election
+    /// timeout (etcd's rule), not its own randomised one (DotNext's), so the first follower whose timer
+    /// runs out after the leader dies can win the election at once. Safety is unchanged (a pre-vote
+    /// changes no state; the vote itself is DotNext's) and a live leader still refuses pre-votes
+    /// (<see cref="LeaderStickiness"/>). See <see cref="DotNextShims.PreVoteMiddleware"/>.
+    /// </summary>
+    public bool FastPreVote { get; set; } = true;
+
     /// <summary>How long a write waits for commit before the caller gets 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -18,13 +18,25 @@ public sealed class LeaderSilenceMonitor
     private readonly NodeTelemetry _telemetry;
     private long _term = -1;
     private long _lastArrival;
+    private long _lastContact;
     private double _longestMs;
 
     public LeaderSilenceMonitor(TimeProvider clock, NodeTelemetry telemetry)
     {
         _clock = clock;
         _telemetry = telemetry;
+        _lastContact = clock.GetTimestamp(); // a node that just started has heard nobody yet: it counts from now
     }
+
+    /// <summary>
+    /// How long since a leader last reached this node (an AppendEntries or InstallSnapshot arriving),
+    /// or since the node started when none has. What <see cref="DotNextShims.PreVoteMiddleware"/> compares
+    /// with the lower election timeout.
+    /// </summary>
+    public TimeSpan SinceLeaderContact => _clock.GetElapsedTime(Interlocked.Read(ref _lastContact));
+
+    /// <summary>Records any message from a leader (AppendEntries or InstallSnapshot) arriving now.</summary>
+    public void Contacted() => Interlocked.Exchange(ref _lastContact, _clock.GetTimestamp());
 
     /// <summary>The longest silence seen since the node started (ms), or null before two AppendEntries of one term.</summary>
     public double? LongestMs
@@ -42,6 +54,7 @@ public sealed class LeaderSilenceMonitor
     public void Arrived(long term)
     {
         var now = _clock.GetTimestamp();
+        Interlocked.Exchange(ref _lastContact, now);
         double gapMs;
         lock (_lock)
         {
@@ -72,6 +85,10 @@ internal sealed class LeaderSilenceMiddleware(RequestDelegate next, LeaderSilenc
         if (RaftWire.Is(context.Request, RaftWire.AppendEntries) && RaftWire.TryParse(context.Request.Headers[RaftWire.TermHeader], out var term))
         {
             monitor.Arrived(term);
+        }
+        else if (RaftWire.Is(context.Request, RaftWire.InstallSnapshot))
+        {
+            monitor.Contacted();
         }
 
         return next(context);

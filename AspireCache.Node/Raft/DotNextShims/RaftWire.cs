@@ -13,9 +13,17 @@ internal static class RaftWire
     public const string TermHeader = "X-Raft-Term";
     public const string SnapshotIndexHeader = "X-Raft-Snapshot-Index";
     public const string SnapshotTermHeader = "X-Raft-Snapshot-Term";
+    public const string NodeIdHeader = "X-Raft-Node-ID";
+    public const string StateVersionHeader = "X-Raft-State-Version";
+    public const string RecordIndexHeader = "X-Raft-Record-Index";
+    public const string RecordTermHeader = "X-Raft-Record-Term";
 
     public const string AppendEntries = "AppendEntries";
     public const string InstallSnapshot = "InstallSnapshot";
+    public const string PreVote = "PreVote";
+
+    /// <summary>DotNext's answer to a granted pre-vote: the body is the <c>PreVoteResult</c> member's name.</summary>
+    public const string PreVoteAccepted = "Accepted";
 
     /// <summary>Whether <paramref name="request"/> is a Raft message of <paramref name="type"/>.</summary>
     public static bool Is(HttpRequest request, string type) =>

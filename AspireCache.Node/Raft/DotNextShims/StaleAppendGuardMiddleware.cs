@@ -59,16 +59,5 @@ internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersiste
         }
     }
 
-    private ValueTask<long> TermAtAsync(long index, CancellationToken token) =>
-        ((IAuditTrail<IRaftLogEntry>)log).ReadAsync(TermReader.Instance, index, index, token);
-
-    private sealed class TermReader : ILogEntryConsumer<IRaftLogEntry, long>
-    {
-        public static readonly TermReader Instance = new();
-
-        bool ILogEntryConsumer<IRaftLogEntry, long>.LogEntryMetadataOnly => true;
-
-        ValueTask<long> ILogEntryConsumer<IRaftLogEntry, long>.ReadAsync<TEntry, TList>(TList entries, long? snapshotIndex, CancellationToken token) =>
-            new(entries[0].Term);
-    }
+    private ValueTask<long> TermAtAsync(long index, CancellationToken token) => LogTerms.TermAtAsync(log, index, token);
 }

@@ -1,0 +1,110 @@
+using AspireCache.Node.Diagnostics;
+using DotNext.Net.Cluster.Consensus.Raft;
+using Microsoft.Extensions.Options;
+
+namespace AspireCache.Node.Raft.DotNextShims;
+
+/// <summary>
+/// Pre-votes by etcd's rule: granted once this follower has not heard from a leader for the lower
+/// election timeout.
+/// <para>
+/// DotNext 6.12 grants a pre-vote only when the time since it last heard from the leader exceeds the
+/// follower's <em>own randomised</em> timeout. After a leader dies, the first follower whose timer runs
+/// out is therefore refused by the other (whose timer has not run out yet), waits a whole timeout
+/// more, and the election happens at the later of the two timers or after — measured here as ~200 ms
+/// lost in a typical failover (the up-to-date follower refused at 198 ms, elected at 400 ms). etcd
+/// grants a pre-vote once the <em>base</em> timeout has passed without word from the leader; this
+/// answers PreVote by that rule when it grants, and leaves every other case to DotNext.
+/// </para>
+/// <para>
+/// Safety: a pre-vote changes no state on either side (no term, no vote recorded); the real vote,
+/// DotNext's, still decides. Disruption: a leader that is alive refuses pre-votes itself
+/// (<see cref="ClusterOptions.LeaderStickiness"/>) and the candidate counts every answer, so a
+/// follower that merely missed heartbeats still cannot depose a live leader it can reach.
+/// </para>
+/// </summary>
+internal sealed class PreVoteMiddleware(
+    RequestDelegate next,
+    IRaftCluster cluster,
+    IPersistentState log,
+    LeaderSilenceMonitor silence,
+    IOptions<ClusterOptions> options,
+    ILogger<PreVoteMiddleware> logger)
+{
+    private readonly TimeSpan _lowerTimeout = TimeSpan.FromMilliseconds(options.Value.LowerElectionTimeoutMs);
+    private readonly bool _enabled = options.Value.FastPreVote;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var headers = context.Request.Headers;
+        if (!_enabled
+            || !RaftWire.Is(context.Request, RaftWire.PreVote)
+            || !RaftWire.TryParse(headers[RaftWire.TermHeader], out var candidateTerm)
+            || !RaftWire.TryParse(headers[RaftWire.RecordIndexHeader], out var lastIndex)
+            || !RaftWire.TryParse(headers[RaftWire.RecordTermHeader], out var lastTerm)
+            || headers[RaftWire.NodeIdHeader] is not [{ Length: > 0 } sender])
+        {
+            await next(context);
+            return;
+        }
+
+        var stateVersion = RaftWire.TryParse(headers[RaftWire.StateVersionHeader], out var version) ? version : 0;
+        var quiet = silence.SinceLeaderContact;
+        if (PreVoteRule.MayGrant(
+                localIsLeader: cluster.Leader is { IsRemote: false } || !cluster.LeadershipToken.IsCancellationRequested,
+                senderIsMember: IsMember(sender),
+                sinceLeaderContact: quiet,
+                lowerElectionTimeout: _lowerTimeout,
+                candidateTerm: candidateTerm,
+                localTerm: log.Term,
+                candidateStateVersion: stateVersion,
+                localStateVersion: log.Version)
+            && await LogTerms.IsUpToDateAsync(log, lastIndex, lastTerm, context.RequestAborted))
+        {
+            NodeLog.PreVoteGranted(logger, candidateTerm + 1, sender, quiet.TotalMilliseconds);
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.Headers[RaftWire.TermHeader] = log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await context.Response.WriteAsync(RaftWire.PreVoteAccepted, context.RequestAborted);
+            return;
+        }
+
+        await next(context); // refused by our rule: DotNext answers by its own (it may still grant)
+    }
+
+    private bool IsMember(string sender)
+    {
+        foreach (var member in cluster.Members)
+        {
+            if (member.IsRemote && member.Id.ToString() == sender)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>The part of the pre-vote decision that needs no log read (see <see cref="PreVoteMiddleware"/>).</summary>
+internal static class PreVoteRule
+{
+    /// <summary>
+    /// Whether a pre-vote from a member for <paramref name="candidateTerm"/> + 1 may be granted before
+    /// the log check: this node does not lead, has not heard from a leader for the lower election
+    /// timeout, and the candidate is not behind in term or state version (DotNext's own checks).
+    /// </summary>
+    public static bool MayGrant(
+        bool localIsLeader,
+        bool senderIsMember,
+        TimeSpan sinceLeaderContact,
+        TimeSpan lowerElectionTimeout,
+        long candidateTerm,
+        long localTerm,
+        long candidateStateVersion,
+        long localStateVersion) =>
+        !localIsLeader
+        && senderIsMember
+        && sinceLeaderContact >= lowerElectionTimeout
+        && candidateTerm + 1 >= localTerm
+        && candidateStateVersion <= localStateVersion;
+}

@@ -1,0 +1,29 @@
+using AspireCache.Node.Raft.DotNextShims;
+
+namespace AspireCache.Tests.Unit;
+
+/// <summary>etcd's pre-vote rule as <see cref="PreVoteMiddleware"/> applies it (before the log check).</summary>
+public sealed class PreVoteRuleTests
+{
+    private static readonly TimeSpan Lower = TimeSpan.FromMilliseconds(150);
+
+    [Theory]
+    // a follower that has not heard from a leader for the lower timeout grants (whatever its own randomised timeout)
+    [InlineData(false, true, 150, 5, 5, 0, 0, true)]
+    [InlineData(false, true, 400, 5, 6, 0, 0, true)] // the candidate's next term (5 + 1) is not behind ours (6)
+    // it heard from a leader within the lower timeout: left to DotNext (which refuses then too)
+    [InlineData(false, true, 149, 5, 5, 0, 0, false)]
+    // this node leads: left to DotNext (leader stickiness refuses)
+    [InlineData(true, true, 10_000, 5, 5, 0, 0, false)]
+    // not a member of the cluster
+    [InlineData(false, false, 10_000, 5, 5, 0, 0, false)]
+    // the candidate is behind in term: even its next term is below ours
+    [InlineData(false, true, 10_000, 4, 6, 0, 0, false)]
+    // the candidate's state version is newer than ours
+    [InlineData(false, true, 10_000, 5, 5, 1, 0, false)]
+    public void A_pre_vote_is_granted_only_after_the_lower_election_timeout_without_a_leader(
+        bool localIsLeader, bool senderIsMember, int silenceMs, long candidateTerm, long localTerm, long candidateVersion, long localVersion, bool granted)
+    {
+        Assert.Equal(granted, PreVoteRule.MayGrant(localIsLeader, senderIsMember, TimeSpan.FromMilliseconds(silenceMs), Lower, candidateTerm, localTerm, candidateVersion, localVersion));
+    }
+}
