@@ -85,7 +85,10 @@ public static class Extensions
         // after the clear, so it survives it. The receiving side is ClusterAuthMiddleware.
         services.AddHttpClient("raftClient")
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear())
-            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Add(sp.GetRequiredService<Auth.ClusterSigningHandler>()));
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Add(sp.GetRequiredService<Auth.ClusterSigningHandler>()))
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()));
+        services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();
+        services.AddTransient<Raft.DotNextShims.PreVoteHoldOffHandler>();
         if (builder.Configuration.IsFaultInjectionEnabled())
         {
             // Tests only: network partitions inside the node-to-node transport.

@@ -27,3 +27,33 @@ public sealed class PreVoteRuleTests
         Assert.Equal(granted, PreVoteRule.MayGrant(localIsLeader, senderIsMember, TimeSpan.FromMilliseconds(silenceMs), Lower, candidateTerm, localTerm, candidateVersion, localVersion));
     }
 }
+
+/// <summary>A follower that granted a pre-vote does not run against that candidate for the upper election timeout.</summary>
+public sealed class PreVoteEndorsementTests
+{
+    [Fact]
+    public void After_granting_a_pre_vote_a_node_holds_off_its_own_for_the_upper_election_timeout()
+    {
+        var clock = new SteppedClock();
+        var endorsement = new PreVoteEndorsement(clock, Microsoft.Extensions.Options.Options.Create(new AspireCache.Node.Raft.ClusterOptions { UpperElectionTimeoutMs = 300 }));
+
+        Assert.False(endorsement.HoldsOff); // nothing endorsed yet
+        endorsement.Endorsed();
+        Assert.True(endorsement.HoldsOff);
+        clock.Advance(TimeSpan.FromMilliseconds(299));
+        Assert.True(endorsement.HoldsOff);
+        clock.Advance(TimeSpan.FromMilliseconds(2));
+        Assert.False(endorsement.HoldsOff);
+    }
+
+    private sealed class SteppedClock : TimeProvider
+    {
+        private long _ticks = 1;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+}

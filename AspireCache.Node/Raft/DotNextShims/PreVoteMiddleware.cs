@@ -28,6 +28,7 @@ internal sealed class PreVoteMiddleware(
     IRaftCluster cluster,
     IPersistentState log,
     LeaderSilenceMonitor silence,
+    PreVoteEndorsement endorsement,
     IOptions<ClusterOptions> options,
     ILogger<PreVoteMiddleware> logger)
 {
@@ -62,6 +63,7 @@ internal sealed class PreVoteMiddleware(
             && await LogTerms.IsUpToDateAsync(log, lastIndex, lastTerm, context.RequestAborted))
         {
             NodeLog.PreVoteGranted(logger, candidateTerm + 1, sender, quiet.TotalMilliseconds);
+            endorsement.Endorsed();
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.Headers[RaftWire.TermHeader] = log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture);
             await context.Response.WriteAsync(RaftWire.PreVoteAccepted, context.RequestAborted);
@@ -82,6 +84,63 @@ internal sealed class PreVoteMiddleware(
         }
 
         return false;
+    }
+}
+
+/// <summary>
+/// Having granted a pre-vote, a follower does not run against that candidate: for the upper election
+/// timeout its own pre-votes are answered "refused" before they leave (<see cref="PreVoteHoldOffHandler"/>),
+/// so it stays a follower and gives the candidate its vote.
+/// <para>
+/// Without it the two followers left after a leader dies often both became candidates within the
+/// ~150 ms it takes one of them (pre-vote, term written to disk, vote requests) to ask the other, split
+/// the vote and started over a whole timeout later (measured: term 3, not 2, in 3 of 3 failovers).
+/// A pre-vote only gates an election, so this changes no safety property; if the endorsed candidate
+/// fails, this node runs one upper timeout later than it otherwise could.
+/// </para>
+/// </summary>
+public sealed class PreVoteEndorsement(TimeProvider clock, IOptions<ClusterOptions> options)
+{
+    private readonly TimeSpan _holdOff = TimeSpan.FromMilliseconds(options.Value.UpperElectionTimeoutMs);
+    private long _endorsedAt = long.MinValue;
+
+    /// <summary>Records that this node just granted a pre-vote.</summary>
+    public void Endorsed() => Interlocked.Exchange(ref _endorsedAt, clock.GetTimestamp());
+
+    /// <summary>Whether this node granted a pre-vote within the upper election timeout.</summary>
+    public bool HoldsOff
+    {
+        get
+        {
+            var at = Interlocked.Read(ref _endorsedAt);
+            return at != long.MinValue && clock.GetElapsedTime(at) < _holdOff;
+        }
+    }
+}
+
+/// <summary>
+/// On DotNext's Raft client: while <see cref="PreVoteEndorsement.HoldsOff"/>, this node's own pre-vote
+/// requests are answered "RejectedByFollower" locally (DotNext's wire format), so it does not start an
+/// election against the candidate it just endorsed.
+/// </summary>
+internal sealed class PreVoteHoldOffHandler(PreVoteEndorsement endorsement, IPersistentState log) : DelegatingHandler
+{
+    public const string Refused = "RejectedByFollower";
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.Headers.TryGetValues(RaftWire.MessageTypeHeader, out var types) && types.FirstOrDefault() == RaftWire.PreVote && endorsement.HoldsOff)
+        {
+            var refused = new HttpResponseMessage(System.Net.HttpStatusCode.OK)
+            {
+                RequestMessage = request,
+                Content = new StringContent(Refused),
+            };
+            refused.Headers.Add(RaftWire.TermHeader, log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return Task.FromResult(refused);
+        }
+
+        return base.SendAsync(request, cancellationToken);
     }
 }
 
