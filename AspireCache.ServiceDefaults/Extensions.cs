@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
@@ -60,7 +61,16 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter(names))
             // Spans for clients' requests and the work they cause; none for heartbeats, polls and probes (TraceFilters).
-            .WithTracing(tracing => tracing.AddAspireCacheTracing(names))
+            .WithTracing(tracing =>
+            {
+                tracing.AddAspireCacheTracing(names);
+
+                // Head sampling (TraceSampling): callers' traces followed, new traces rate-limited.
+                if (!builder.Configuration.GetValue<bool>(TraceSampling.SampleAllTracesKey))
+                {
+                    tracing.SetSampler(new RateLimitedRootSampler(builder.Configuration.GetValue(TraceSampling.RootTracesPerSecondKey, TraceSampling.DefaultRootTracesPerSecond)));
+                }
+            })
             .UseOtlpExporter();
         builder.Services.AddHostedService<TelemetryShutdown>();
 

@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Trace;
+
+namespace AspireCache.Tests.Unit;
+
+/// <summary>Head sampling (<see cref="RateLimitedRootSampler"/>): callers' decisions followed, new traces rate-limited.</summary>
+public sealed class TraceSamplingTests
+{
+    [Fact]
+    public void A_span_with_a_parent_is_recorded_exactly_when_the_parent_was()
+    {
+        var sampler = new RateLimitedRootSampler(0); // no root traces at all: only parents decide
+        var traced = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded, isRemote: true);
+        var untraced = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.None, isRemote: true);
+
+        Assert.Equal(SamplingDecision.RecordAndSample, Decide(sampler, traced));
+        Assert.Equal(SamplingDecision.Drop, Decide(sampler, untraced));
+        Assert.Equal(SamplingDecision.Drop, Decide(sampler, default));
+    }
+
+    [Fact]
+    public void New_traces_are_recorded_up_to_the_rate_and_the_allowance_refills_with_time()
+    {
+        var clock = new SteppedClock();
+        var sampler = new RateLimitedRootSampler(10, clock);
+
+        // A burst: one second's worth (10) recorded, the rest dropped.
+        var recorded = Enumerable.Range(0, 100).Count(_ => Decide(sampler, default) == SamplingDecision.RecordAndSample);
+        Assert.Equal(10, recorded);
+
+        // 100 ms later: one more; a long pause saves no more than one second's worth.
+        clock.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(SamplingDecision.RecordAndSample, Decide(sampler, default));
+        Assert.Equal(SamplingDecision.Drop, Decide(sampler, default));
+        clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(10, Enumerable.Range(0, 100).Count(_ => Decide(sampler, default) == SamplingDecision.RecordAndSample));
+    }
+
+    private static SamplingDecision Decide(Sampler sampler, ActivityContext parent) =>
+        sampler.ShouldSample(new SamplingParameters(parent, ActivityTraceId.CreateRandom(), "GET /cache/{**key}", ActivityKind.Server)).Decision;
+
+    private sealed class SteppedClock : TimeProvider
+    {
+        private long _ticks = 1;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+}
