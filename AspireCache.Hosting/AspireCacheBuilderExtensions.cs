@@ -160,7 +160,9 @@ public static partial class AspireCacheBuilderExtensions
         }
 
         var router = builder.AddProject<TRouter>(routerName, launchProfileName: null)
-            .WithHttpEndpoint(port: publish ? null : options.RouterPort)
+            // Run mode: Kestrel on the port itself, no DCP proxy in front (one router; the proxy was a
+            // whole extra TCP hop on every request, measured as the largest cost of a routed read under F5).
+            .WithHttpEndpoint(port: publish ? null : options.RouterPort ?? LoopbackPorts.Free(), isProxied: publish)
             .WithExternalHttpEndpoints()
             .WithHttpHealthCheck("/health")
             .WithEnvironment("Router__Http2Streams", "true")

@@ -36,7 +36,7 @@ public sealed class AspireCacheClusterOptions
     /// </summary>
     public IReadOnlyList<int>? ClusterPorts { get; set; }
 
-    /// <summary>Run mode: the router's (proxied) HTTP port. <see langword="null"/>: Aspire picks one.</summary>
+    /// <summary>Run mode: the router's HTTP port, served by the router itself (not proxied by DCP). <see langword="null"/>: a free loopback port.</summary>
     public int? RouterPort { get; set; }
 
     /// <summary>Run mode: where node data directories (<c>{DataRoot}/{node name}</c>) live. Default: <c>.data</c> beside the AppHost project.</summary>
