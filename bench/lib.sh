@@ -354,12 +354,39 @@ compare_run() {
   log "run $name on $tag"
   # The machine is shared: note how busy it was when the run started (1-minute load average).
   cut -d' ' -f1 /proc/loadavg >"$RESULTS_DIR/$name.$tag.load"
+  cpu_snapshot >"$RESULTS_DIR/$name.$tag.cpu0"
   bench_tool --system "$system" --target "$targets" --label "$name/$tag" \
     --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
     --value-size "$VALUE_SIZE" --keys "$KEYS" --distribution uniform \
     --json "$RESULTS_DIR/$name.$tag.json" "${extra[@]}" "$@" | tee "$RESULTS_DIR/$name.$tag.txt"
+  cpu_snapshot >"$RESULTS_DIR/$name.$tag.cpu1"
+  cpu_by_process "$RESULTS_DIR/$name.$tag.cpu0" "$RESULTS_DIR/$name.$tag.cpu1" >"$RESULTS_DIR/$name.$tag.cpu"
+  rm -f "$RESULTS_DIR/$name.$tag.cpu0" "$RESULTS_DIR/$name.$tag.cpu1"
   ac_check_alive || { log "AspireCache lost a process during $name/$tag: results are void"; exit 1; }
   etcd_check_alive || { log "etcd lost a member during $name/$tag: results are void"; exit 1; }
+}
+
+# cpu_snapshot: "pid name cpu_ticks" for every process (utime + stime from /proc/PID/stat; the name
+# is the executable's, e.g. AspireCache.Node, AspireCache.Router, dcp, Aspire.Dashboard, etcd, dotnet).
+cpu_snapshot() {
+  local f pid stat name rest
+  for f in /proc/[0-9]*/stat; do
+    pid=${f#/proc/}; pid=${pid%/stat}
+    stat=$(cat "$f" 2>/dev/null) || continue
+    name=$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null || echo "${stat#*(}")" | cut -d')' -f1)
+    [[ $name == dotnet ]] && name=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | awk '{for (i = 2; i <= NF; i++) if ($i ~ /\.dll$/) {n = $i; sub(/.*\//, "", n); print n; exit} print "dotnet"}')
+    rest=${stat##*) }
+    awk -v pid="$pid" -v name="$name" '{print pid, name, $12 + $13}' <<<"$rest"
+  done
+}
+
+# cpu_by_process BEFORE AFTER: CPU seconds each executable used in between (processes alive at both
+# snapshots), most first: where a workload's CPU went (nodes, router, dashboard, DCP, etcd, the tool).
+cpu_by_process() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  awk -v hz="$hz" 'NR == FNR {before[$1] = $3; next} ($1 in before) {used[$2] += ($3 - before[$1]) / hz}
+    END {for (n in used) if (used[n] > 0.005) printf "%-40s %8.2f s\n", n, used[n]}' "$1" "$2" | sort -k2 -rn
 }
 
 # compare_terms: the distinct Raft terms the three nodes report (elections under load).
@@ -425,6 +452,14 @@ compare_summary() {
     for f in "$RESULTS_DIR"/*.json; do
       b=$(basename "$f" .json)
       printf -- '- %s: load %s, client CPU %.0f%%\n' "$b" "$(cat "$RESULTS_DIR/$b.load" 2>/dev/null || echo '?')" "$(jq -r .clientCpuPercent "$f")"
+    done
+    echo
+    echo "Where the CPU went (µs of CPU per operation by executable, from /proc/PID/stat over the run: warm-up and preload included, estimated as throughput x time + preloaded keys; the load generator is not counted):"
+    for f in "$RESULTS_DIR"/*.json; do
+      b=$(basename "$f" .json)
+      [[ -f "$RESULTS_DIR/$b.cpu" ]] || continue
+      printf -- '- %s: %s\n' "$b" "$(awk -v ops="$(jq -r '(.throughput * (.elapsedSeconds + .options.warmupSeconds)) + (if .options.preload then .options.keys else 0 end)' "$f")" \
+        'ops > 0 && $2 * 1e6 / ops >= 5 {printf "%s%s %.0f", sep, $1, $2 * 1e6 / ops; sep = ", "}' "$RESULTS_DIR/$b.cpu")"
     done
     for f in "$RESULTS_DIR"/*.json; do
       errs=$(jq -r '.errors | to_entries | map("\(.key)=\(.value)") | join(", ")' "$f")

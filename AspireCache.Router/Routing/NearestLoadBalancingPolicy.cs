@@ -12,7 +12,8 @@ namespace AspireCache.Router.Routing;
 /// near-equal nodes share the read load instead of one node taking all of it. Nodes lagging far
 /// behind the most advanced one are skipped (a linearizable read there would wait for apply). Any
 /// healthy node is correct — every node serves linearizable reads through ReadIndex — so this only
-/// chooses the fastest.
+/// chooses the fastest. A linearizable read goes to the leader when the leader is in that zone tier
+/// (<see cref="RouterOptions.LinearizableReadsToLeader"/>): a follower would have to ask it anyway.
 /// </summary>
 internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptions<RouterOptions> options) : ILoadBalancingPolicy
 {
@@ -22,7 +23,8 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
-        var nodes = monitor.Current.Nodes;
+        var topology = monitor.Current;
+        var nodes = topology.Nodes;
         var settings = options.Value;
         long mostApplied = 0;
         foreach (var view in nodes.Values)
@@ -52,6 +54,21 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
             else if (sameZone == anySameZone)
             {
                 nearest = Math.Min(nearest, view.LatencyMs);
+            }
+        }
+
+        // A linearizable read: the leader, when it is in that tier (it needs no hop to itself for the read index).
+        if (settings.LinearizableReadsToLeader && topology.LeaderId is { } leaderId && IsLinearizableRead(context))
+        {
+            foreach (var destination in availableDestinations)
+            {
+                if (string.Equals(ClusterTopology.NodeIdOf(destination.DestinationId), leaderId, StringComparison.OrdinalIgnoreCase)
+                    && Eligible(destination, nodes, mostApplied, settings) is { } leader
+                    && IsSameZone(leader, settings.Zone) == anySameZone)
+                {
+                    context.Items[RoutingItems.Reason] = "leader";
+                    return destination;
+                }
             }
         }
 
@@ -90,6 +107,11 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
             && mostApplied - view.AppliedIndex <= settings.MaxReadLagEntries
                 ? view
                 : null;
+
+    /// <summary>A cache read (the <c>reads</c> route: not a watch, not <c>/cluster/status</c>) that does not ask for <c>consistent=false</c>.</summary>
+    private static bool IsLinearizableRead(HttpContext context) =>
+        context.Features.Get<Yarp.ReverseProxy.Model.IReverseProxyFeature>()?.Route.Config.RouteId == ProxyRoutes.ReadsRoute
+        && !(context.Request.Query.TryGetValue("consistent", out var consistent) && consistent.Count == 1 && bool.TryParse(consistent[0], out var value) && !value);
 
     private static bool IsSameZone(NodeView view, string? zone) =>
         zone is not null && string.Equals(view.Zone, zone, StringComparison.OrdinalIgnoreCase);

@@ -159,6 +159,59 @@ public sealed class LoadBalancingPolicyTests
         Assert.Equal("node1", picked?.DestinationId);
     }
 
+    [Theory]
+    [InlineData("reads", "", "node3")]                   // a linearizable read: the leader
+    [InlineData("reads", "?consistent=true", "node3")]
+    [InlineData("reads", "?consistent=false", "node1")]  // a stale read: the nearest, least busy node
+    [InlineData("watch", "", "node1")]                   // watch streams stay spread
+    [InlineData("cluster-status", "", "node1")]
+    public void Nearest_policy_sends_linearizable_reads_to_the_leader_and_spreads_the_rest(string route, string query, string expected)
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 0.5),
+            new NodeView("node2", true, "follower", 2, "node3", 0, 1.0),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 2.0))), Options());
+
+        Assert.Equal(expected, policy.PickDestination(ReadContext(route, query), new Yarp.ReverseProxy.Model.ClusterState("c"), Destinations)?.DestinationId);
+    }
+
+    [Fact]
+    public void Nearest_policy_keeps_linearizable_reads_in_the_routers_zone_when_the_leader_is_elsewhere()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 1.0, Zone: "east"),
+            new NodeView("node2", true, "follower", 2, "node3", 0, 3.0, Zone: "west"),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 0.5, Zone: "west"))), Options(zone: "east"));
+
+        Assert.Equal("node1", policy.PickDestination(ReadContext("reads", ""), new Yarp.ReverseProxy.Model.ClusterState("c"), Destinations)?.DestinationId);
+    }
+
+    [Fact]
+    public void Nearest_policy_spreads_linearizable_reads_too_when_told_not_to_prefer_the_leader()
+    {
+        var policy = new AspireCache.Router.Routing.NearestLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 2, "node3", 0, 0.5),
+            new NodeView("node3", true, "leader", 2, "node3", 0, 2.0))), Microsoft.Extensions.Options.Options.Create(new AspireCache.Router.RouterOptions { LinearizableReadsToLeader = false }));
+
+        Assert.Equal("node1", policy.PickDestination(ReadContext("reads", ""), new Yarp.ReverseProxy.Model.ClusterState("c"), Destinations)?.DestinationId);
+    }
+
+    private static Microsoft.AspNetCore.Http.DefaultHttpContext ReadContext(string route, string query)
+    {
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Request.Path = "/cache/app/a";
+        context.Request.QueryString = new Microsoft.AspNetCore.Http.QueryString(query.Length == 0 ? null : query);
+        var cluster = new Yarp.ReverseProxy.Model.ClusterState("c");
+        context.Features.Set<Yarp.ReverseProxy.Model.IReverseProxyFeature>(new Yarp.ReverseProxy.Model.ReverseProxyFeature
+        {
+            Route = new Yarp.ReverseProxy.Model.RouteModel(new Yarp.ReverseProxy.Configuration.RouteConfig { RouteId = route }, cluster, Yarp.ReverseProxy.Forwarder.HttpTransformer.Empty),
+            Cluster = cluster.Model,
+            AllDestinations = Destinations,
+            AvailableDestinations = Destinations,
+        });
+        return context;
+    }
+
     private static Microsoft.Extensions.Options.IOptions<AspireCache.Router.RouterOptions> Options(string? zone = null) =>
         Microsoft.Extensions.Options.Options.Create(new AspireCache.Router.RouterOptions { Zone = zone });
 }
