@@ -31,8 +31,11 @@ public static class TraceSampling
 
 /// <summary>
 /// Parent-based sampling with a rate limit on new traces: a span with a parent is recorded exactly when
-/// its parent was; a root span is recorded while the token bucket (one token per 1/rate s, at most one
-/// second's worth saved) has a token. Unrecorded spans still propagate their context (sampled flag off),
+/// its parent was; an outgoing call (<see cref="ActivityKind.Client"/>) with no parent is not (traces
+/// start where a request comes in, not in background calls); any other root span is recorded while the
+/// token bucket (one token per 1/rate s, at most one second's worth saved) has a token. Samplers see no
+/// path or tags when ASP.NET Core and HttpClient create their activities (checked on .NET 10), so
+/// filtering by path (<see cref="TraceFilters"/>) happens after this decision. Unrecorded spans still propagate their context (sampled flag off),
 /// so the services downstream drop the same trace instead of starting their own.
 /// </summary>
 public sealed class RateLimitedRootSampler : Sampler
@@ -65,6 +68,14 @@ public sealed class RateLimitedRootSampler : Sampler
         if (parent.TraceId != default)
         {
             return (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? Record : Drop;
+        }
+
+        // An outgoing call with no request around it is background work (the router's topology polls,
+        // DotNext's heartbeats, a client's watch): it starts no trace and spends nothing of the
+        // allowance, which such calls (dozens a second) would otherwise use up before any request.
+        if (samplingParameters.Kind == ActivityKind.Client)
+        {
+            return Drop;
         }
 
         return TryTake() ? Record : Drop;

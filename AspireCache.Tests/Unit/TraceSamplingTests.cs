@@ -37,8 +37,25 @@ public sealed class TraceSamplingTests
         Assert.Equal(10, Enumerable.Range(0, 100).Count(_ => Decide(sampler, default) == SamplingDecision.RecordAndSample));
     }
 
-    private static SamplingDecision Decide(Sampler sampler, ActivityContext parent) =>
-        sampler.ShouldSample(new SamplingParameters(parent, ActivityTraceId.CreateRandom(), "GET /cache/{**key}", ActivityKind.Server)).Decision;
+    [Fact]
+    public void Background_calls_start_no_trace_and_spend_nothing_of_the_allowance()
+    {
+        var sampler = new RateLimitedRootSampler(1, new SteppedClock());
+
+        // Dozens of outgoing calls with no request around them (topology polls, Raft heartbeats)...
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal(SamplingDecision.Drop, Decide(sampler, default, ActivityKind.Client));
+        }
+
+        // ...leave the one trace a second for the request that comes in; a call made inside a traced request is traced.
+        Assert.Equal(SamplingDecision.RecordAndSample, Decide(sampler, default));
+        var traced = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+        Assert.Equal(SamplingDecision.RecordAndSample, Decide(sampler, traced, ActivityKind.Client));
+    }
+
+    private static SamplingDecision Decide(Sampler sampler, ActivityContext parent, ActivityKind kind = ActivityKind.Server) =>
+        sampler.ShouldSample(new SamplingParameters(parent, ActivityTraceId.CreateRandom(), "GET /cache/{**key}", kind)).Decision;
 
     private sealed class SteppedClock : TimeProvider
     {
