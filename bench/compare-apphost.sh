@@ -24,12 +24,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
-WARM_CLUSTER=${WARM_CLUSTER:-20s}   # unmeasured 50/50 load on each system first (JIT, pools, WAL); 0 to skip
-CONNECTIONS=${CONNECTIONS:-64}
-VALUE_SIZE=${VALUE_SIZE:-256}
-KEYS=${KEYS:-10000}
+compare_defaults   # DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS (lib.sh)
 QUIET_LOGS=${QUIET_LOGS:-0}
 START_TIMEOUT=${START_TIMEOUT:-300}  # seconds for the AppHost to bring up DCP, the dashboard, nodes and router
 RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/compare-apphost-$(date +%Y%m%d-%H%M%S)}

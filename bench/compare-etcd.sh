@@ -18,12 +18,7 @@ source "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
-WARM_CLUSTER=${WARM_CLUSTER:-20s}   # unmeasured 50/50 load on each system first (JIT, pools, WAL); 0 to skip
-CONNECTIONS=${CONNECTIONS:-64}
-VALUE_SIZE=${VALUE_SIZE:-256}
-KEYS=${KEYS:-10000}
+compare_defaults   # DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS (lib.sh)
 RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/compare-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"

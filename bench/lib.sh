@@ -319,6 +319,26 @@ etcd_check_alive() {
 # AC_ROUTER_URL, AC_NODES (node URLs, comma-separated: the AC_DIRECT=1 rows) and ETCD_CLIENT_URLS;
 # AC_TOOL_ARGS holds tool arguments for the AspireCache runs only (e.g. --api-key "$AC_KEY").
 
+# compare_defaults: the settings both comparison scripts share, unless already set.
+compare_defaults() {
+  DURATION=${DURATION:-10s}
+  WARMUP=${WARMUP:-2s}
+  WARM_CLUSTER=${WARM_CLUSTER:-20s}   # unmeasured 50/50 load on each system first (JIT, pools, WAL); 0 to skip
+  CONNECTIONS=${CONNECTIONS:-64}
+  VALUE_SIZE=${VALUE_SIZE:-256}
+  KEYS=${KEYS:-10000}
+}
+
+# list_errors FILE...: "errors in NAME: kind=count, ..." for each bench tool JSON result that has any.
+list_errors() {
+  local f errs
+  for f in "$@"; do
+    errs=$(jq -r '.errors | to_entries | map("\(.key)=\(.value)") | join(", ")' "$f")
+    [[ -n "$errs" ]] && echo "errors in $(basename "$f" .json): $errs"
+  done
+  true
+}
+
 # name | tool arguments (the first read workload preloads every key; later ones reuse them)
 COMPARE_WORKLOADS=(
   "writes|--mix write:100"
@@ -461,11 +481,7 @@ compare_summary() {
       printf -- '- %s: %s\n' "$b" "$(awk -v ops="$(jq -r '(.throughput * (.elapsedSeconds + .options.warmupSeconds)) + (if .options.preload then .options.keys else 0 end)' "$f")" \
         'ops > 0 && $2 * 1e6 / ops >= 5 {printf "%s%s %.0f", sep, $1, $2 * 1e6 / ops; sep = ", "}' "$RESULTS_DIR/$b.cpu")"
     done
-    for f in "$RESULTS_DIR"/*.json; do
-      errs=$(jq -r '.errors | to_entries | map("\(.key)=\(.value)") | join(", ")' "$f")
-      [[ -n "$errs" ]] && echo "errors in $(basename "$f" .json): $errs"
-    done
-    true
+    list_errors "$RESULTS_DIR"/*.json
   } | tee "$summary"
 
   echo

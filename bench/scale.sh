@@ -177,11 +177,7 @@ summary="$RESULTS_DIR/summary.md"
     echo
   fi
   echo "Sweep: ${sweep_seconds} s; 1-min load average per point from $(echo "$loads" | awk '{print $1}') to $(echo "$loads" | awk '{print $NF}') (the machine is shared); open-files limit $(ulimit -n)${etcd_db:+; etcd backend size after the sweep $((etcd_db / 1048576)) MiB}."
-  for f in "$POINTS"/*.json; do
-    errs=$(jq -r '.errors | to_entries | map("\(.key)=\(.value)") | join(", ")' "$f")
-    [[ -n "$errs" ]] && echo "errors in $(basename "$f" .json): $errs"
-  done
-  true
+  list_errors "$POINTS"/*.json
 } | tee "$summary"
 grep '^wrote ' "$RESULTS_DIR/chart.log" >&2 || true
 

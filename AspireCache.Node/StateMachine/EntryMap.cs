@@ -585,14 +585,9 @@ public sealed class EntryMap : IReadOnlyDictionary<string, CacheEntry>
         }
 
         // Split the full leaf (plus the new pair) in two halves, each copied at its exact length.
-        var total = length + 1;
-        var leftLength = total / 2;
-        var all = new Pair[total];
-        Array.Copy(leaf.Items, 0, all, 0, index);
-        all[index] = item;
-        Array.Copy(leaf.Items, index, all, index + 1, length - index);
-        var left = new Leaf { Session = session, Items = all[..leftLength], Length = leftLength, Count = leftLength };
-        var right = new Leaf { Session = session, Items = all[leftLength..], Length = total - leftLength, Count = total - leftLength };
+        var (leftItems, rightItems) = SplitWith(leaf.Items, length, index, item);
+        var left = new Leaf { Session = session, Items = leftItems, Length = leftItems.Length, Count = leftItems.Length };
+        var right = new Leaf { Session = session, Items = rightItems, Length = rightItems.Length, Count = rightItems.Length };
         split = right;
         splitKey = right.Items[0].Key;
         return left;
@@ -627,15 +622,18 @@ public sealed class EntryMap : IReadOnlyDictionary<string, CacheEntry>
             return kept;
         }
 
-        var total = length + 1;
-        var leftLength = total / 2;
-        var all = new Slot[total];
-        Array.Copy(inner.Slots, 0, all, 0, index);
-        all[slot].Child = newChild;
-        all[index] = added;
-        Array.Copy(inner.Slots, index, all, index + 1, length - index);
-        var left = new Inner { Session = session, Slots = all[..leftLength], Length = leftLength };
-        var right = new Inner { Session = session, Slots = all[leftLength..], Length = total - leftLength };
+        var (leftSlots, rightSlots) = SplitWith(inner.Slots, length, index, added);
+        if (slot < leftSlots.Length)
+        {
+            leftSlots[slot].Child = newChild;
+        }
+        else
+        {
+            rightSlots[slot - leftSlots.Length].Child = newChild;
+        }
+
+        var left = new Inner { Session = session, Slots = leftSlots, Length = leftSlots.Length };
+        var right = new Inner { Session = session, Slots = rightSlots, Length = rightSlots.Length };
         left.Count = CountOf(left.Slots, left.Length);
         right.Count = CountOf(right.Slots, right.Length);
         split = right;
@@ -787,36 +785,61 @@ public sealed class EntryMap : IReadOnlyDictionary<string, CacheEntry>
     /// </summary>
     private static Leaf Writable(Leaf leaf, long session, int capacity)
     {
-        if (leaf.Session == session)
+        var owned = leaf.Session == session;
+        var items = WritableArray(leaf.Items, leaf.Length, owned, capacity, MaxLeaf);
+        if (owned)
         {
-            if (leaf.Items.Length < capacity)
-            {
-                Array.Resize(ref leaf.Items, Math.Min(MaxLeaf, Math.Max(capacity, leaf.Items.Length * 2)));
-            }
-
+            leaf.Items = items;
             return leaf;
         }
 
-        var items = new Pair[capacity];
-        Array.Copy(leaf.Items, items, leaf.Length);
         return new Leaf { Session = session, Items = items, Length = leaf.Length, Count = leaf.Count };
     }
 
     private static Inner Writable(Inner inner, long session, int capacity)
     {
-        if (inner.Session == session)
+        var owned = inner.Session == session;
+        var slots = WritableArray(inner.Slots, inner.Length, owned, capacity, MaxInner);
+        if (owned)
         {
-            if (inner.Slots.Length < capacity)
-            {
-                Array.Resize(ref inner.Slots, Math.Min(MaxInner, Math.Max(capacity, inner.Slots.Length * 2)));
-            }
-
+            inner.Slots = slots;
             return inner;
         }
 
-        var slots = new Slot[capacity];
-        Array.Copy(inner.Slots, slots, inner.Length);
         return new Inner { Session = session, Slots = slots, Length = inner.Length, Count = inner.Count };
+    }
+
+    /// <summary>
+    /// An owned array, grown (doubling, up to <paramref name="max"/>) when it holds fewer than
+    /// <paramref name="capacity"/>; otherwise a copy of its <paramref name="length"/> used items at exactly
+    /// <paramref name="capacity"/>.
+    /// </summary>
+    private static T[] WritableArray<T>(T[] array, int length, bool owned, int capacity, int max)
+    {
+        if (owned)
+        {
+            if (array.Length < capacity)
+            {
+                Array.Resize(ref array, Math.Min(max, Math.Max(capacity, array.Length * 2)));
+            }
+
+            return array;
+        }
+
+        var copy = new T[capacity];
+        Array.Copy(array, copy, length);
+        return copy;
+    }
+
+    /// <summary>The <paramref name="length"/> used items of <paramref name="source"/> with <paramref name="item"/> at <paramref name="index"/>, cut in two halves (each its own array at its exact length).</summary>
+    private static (T[] Left, T[] Right) SplitWith<T>(T[] source, int length, int index, T item)
+    {
+        var total = length + 1;
+        var all = new T[total];
+        Array.Copy(source, 0, all, 0, index);
+        all[index] = item;
+        Array.Copy(source, index, all, index + 1, length - index);
+        return (all[..(total / 2)], all[(total / 2)..]);
     }
 
     /// <summary>Leaves, inner nodes and array slots allocated (used or not): for tests of the memory layout.</summary>

@@ -35,9 +35,10 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
             }
         }
 
-        // Pass 1: the best tier (same zone or not) and the lowest latency in it.
+        // Pass 1: the best tier (same zone or not) and the lowest latency in it; the leader, if eligible.
         var anySameZone = false;
         var nearest = double.MaxValue;
+        (DestinationState Destination, bool SameZone)? leader = null;
         foreach (var destination in availableDestinations)
         {
             if (Eligible(destination, nodes, mostApplied, settings) is not { } view)
@@ -46,6 +47,11 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
             }
 
             var sameZone = IsSameZone(view, settings.Zone);
+            if (string.Equals(view.NodeId, topology.LeaderId, StringComparison.OrdinalIgnoreCase))
+            {
+                leader = (destination, sameZone);
+            }
+
             if (sameZone && !anySameZone)
             {
                 anySameZone = true;
@@ -58,18 +64,10 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
         }
 
         // A linearizable read: the leader, when it is in that tier (it needs no hop to itself for the read index).
-        if (settings.LinearizableReadsToLeader && topology.LeaderId is { } leaderId && IsLinearizableRead(context))
+        if (leader is { } chosen && chosen.SameZone == anySameZone && settings.LinearizableReadsToLeader && IsLinearizableRead(context))
         {
-            foreach (var destination in availableDestinations)
-            {
-                if (string.Equals(ClusterTopology.NodeIdOf(destination.DestinationId), leaderId, StringComparison.OrdinalIgnoreCase)
-                    && Eligible(destination, nodes, mostApplied, settings) is { } leader
-                    && IsSameZone(leader, settings.Zone) == anySameZone)
-                {
-                    context.Items[RoutingItems.Reason] = "leader";
-                    return destination;
-                }
-            }
+            context.Items[RoutingItems.Reason] = "leader";
+            return chosen.Destination;
         }
 
         // Pass 2: among the near nodes of that tier, the least busy.

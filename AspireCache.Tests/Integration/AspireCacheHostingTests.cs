@@ -43,7 +43,7 @@ public sealed class AspireCacheHostingTests
             Assert.Equal(nodeNames.Select(n => $"{{{n}.bindings.http.url}}"), nodeNames.Select(n => routerEnv[$"services__{n}__http__0"]));
             Assert.DoesNotContain(routerEnv.Values, v => v.Contains(".bindings.cluster.", StringComparison.Ordinal));
             Assert.Equal("true", routerEnv["Router__Http2Streams"]);
-            Assert.All(cache.Router.Annotations.OfType<EndpointAnnotation>(), e => Assert.False(e.IsProxied)); // no DCP hop in front of the router
+            Assert.False(Assert.Single(cache.Router.Annotations.OfType<EndpointAnnotation>()).IsProxied); // no DCP hop in front of the router
             Assert.Equal($"{{{cache.Name}-router-key.value}}", routerEnv["Router__Credential"]);
             foreach (var node in cache.Nodes)
             {
