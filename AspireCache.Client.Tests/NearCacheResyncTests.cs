@@ -7,6 +7,11 @@ namespace AspireCache.Client.Tests;
 /// A near cache whose node was away longer than the watch history reaches: the stream comes back with
 /// 410, the cache is replaced by a fresh listing (resync), and reads never see the old value.
 /// </summary>
+/// <remarks>
+/// The client's network is held down until the restarted node has caught up. Without that, the
+/// client may resume on the node before it has applied the missed changes; the node then accepts the
+/// resume point and streams the changes live, which is correct but is not the case under test.
+/// </remarks>
 [Collection(ClientClusterCollection.Name)]
 public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : IClassFixture<ShortHistoryClusterFixture>
 {
@@ -21,8 +26,9 @@ public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : I
         await writer.SetAsync(prefix + "k", "old"u8.ToArray());
 
         // Direct mode on one follower only: its stream cannot move to another node.
+        var network = new Gate();
         await using var reader = new AspireCacheClient(
-            new HttpClient { Timeout = Timeout.InfiniteTimeSpan },
+            new HttpClient(network) { Timeout = Timeout.InfiniteTimeSpan },
             fixture.WithCredential(new AspireCacheClientOptions { Nodes = [cluster.Urls[follower]], Deadline = TimeSpan.FromSeconds(20), NearCache = new NearCacheOptions { Prefixes = [prefix] } }));
         var read = new ReadOptions { Consistency = Consistency.LinearizableNearCache };
         var deadline = DateTime.UtcNow.AddSeconds(20);
@@ -33,7 +39,9 @@ public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : I
             await Task.Delay(20);
         }
 
+        network.Down = true;
         await cluster.StopNodeAsync(follower);
+        long revision;
         try
         {
             // More changes than the 64-event history keeps, while the follower is away.
@@ -42,11 +50,21 @@ public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : I
             {
                 await writer.SetAsync($"{prefix}filler/{i}", "f"u8.ToArray());
             }
+
+            revision = (await cluster.StatusAsync(leader)).Revision;
         }
         finally
         {
             await cluster.StartNodeAsync(follower);
         }
+
+        while ((await cluster.StatusAsync(follower)).Revision < revision)
+        {
+            Assert.True(DateTime.UtcNow < deadline.AddSeconds(20), "the restarted node never caught up");
+            await Task.Delay(20);
+        }
+
+        network.Down = false;
 
         while (Interlocked.Read(ref reader.NearCache.Store.Resyncs) == 0)
         {
@@ -56,5 +74,14 @@ public sealed class NearCacheResyncTests(ShortHistoryClusterFixture fixture) : I
 
         Assert.Equal("new", Encoding.UTF8.GetString((await reader.GetAsync(prefix + "k", read))!.Value.Span));
         Assert.Equal("f", Encoding.UTF8.GetString((await reader.GetAsync(prefix + "filler/99", read))!.Value.Span));
+    }
+
+    /// <summary>The client's side of the network: while <see cref="Down"/>, every request fails to connect.</summary>
+    private sealed class Gate() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        public volatile bool Down;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Down ? Task.FromException<HttpResponseMessage>(new HttpRequestException("network down (test)")) : base.SendAsync(request, cancellationToken);
     }
 }
