@@ -4,7 +4,7 @@ using AspireCache.Client.Tests.Infrastructure;
 
 namespace AspireCache.Client.Tests;
 
-/// <summary>Direct mode: no router; writes to the leader learnt from /cluster/watch, reads to the nearest node, failover followed.</summary>
+/// <summary>Direct mode: no router; writes and linearizable reads to the leader learnt from /cluster/watch, stale reads to the nearest node, failover followed.</summary>
 [Collection(ClientClusterCollection.Name)]
 public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
@@ -32,7 +32,7 @@ public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<Clus
     }
 
     [Fact]
-    public async Task Writes_go_straight_to_the_leader_and_reads_to_one_node_without_the_router()
+    public async Task Writes_and_linearizable_reads_go_straight_to_the_leader_and_stale_reads_to_one_node_without_the_router()
     {
         var (client, seen) = NewDirectClient();
         await using var _ = client;
@@ -47,11 +47,15 @@ public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<Clus
             var read = await client.GetAsync("direct/k");
             Assert.Equal($"{i}", Encoding.UTF8.GetString(read!.Value.Span));
             Assert.Equal(version, read.Version);
+            Assert.NotNull(await client.GetAsync("direct/k", new ReadOptions { Consistency = Consistency.Stale }));
         }
 
         var calls = seen.Where(s => s.Url.AbsolutePath.StartsWith("/cache/direct", StringComparison.Ordinal)).ToList();
         Assert.All(calls.Where(c => c.Method == HttpMethod.Put), c => Assert.Equal(leader.Authority, c.Url.Authority));
-        Assert.Single(calls.Where(c => c.Method == HttpMethod.Get).Select(c => c.Url.Authority).Distinct());
+        var reads = calls.Where(c => c.Method == HttpMethod.Get).ToList();
+        Assert.Equal(40, reads.Count);
+        Assert.All(reads.Where(c => !c.Url.Query.Contains("consistent=false", StringComparison.Ordinal)), c => Assert.Equal(leader.Authority, c.Url.Authority));
+        Assert.Single(reads.Where(c => c.Url.Query.Contains("consistent=false", StringComparison.Ordinal)).Select(c => c.Url.Authority).Distinct());
         Assert.DoesNotContain(calls, c => c.Url.Authority == fixture.Router.Url.Authority);
     }
 

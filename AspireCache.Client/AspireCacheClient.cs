@@ -110,7 +110,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         // The node reports the time left (X-AspireCache-Ttl-Ms) when it read; counted from before the
         // request left, the expiry is never later than the node's (a sliding refresh decided on it is never late).
         var sent = DateTimeOffset.UtcNow;
-        using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken);
+        using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken, linearizableRead: !stale);
         try
         {
             using var response = await call.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path)).ConfigureAwait(false);
@@ -273,13 +273,14 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             query.Append("&values=false");
         }
 
-        if ((options?.Consistency ?? _options.DefaultConsistency) == Consistency.Stale)
+        var linearizable = (options?.Consistency ?? _options.DefaultConsistency) != Consistency.Stale;
+        if (!linearizable)
         {
             query.Append("&consistent=false");
         }
 
         var path = query.ToString();
-        using var call = new Call(this, "list", isWrite: false, options?.Deadline, cancellationToken);
+        using var call = new Call(this, "list", isWrite: false, options?.Deadline, cancellationToken, linearizableRead: linearizable);
         try
         {
             using var response = await call.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path)).ConfigureAwait(false);
@@ -446,6 +447,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         private readonly AspireCacheClient _client;
         private readonly string _operation;
         private readonly bool _isWrite;
+        private readonly bool _linearizableRead;
         private readonly CancellationToken _caller;
         private readonly CancellationTokenSource _deadline;
         private readonly Activity? _activity;
@@ -455,11 +457,12 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         private bool _maybeApplied;
         private int _attempts;
 
-        public Call(AspireCacheClient client, string operation, bool isWrite, TimeSpan? deadline, CancellationToken caller)
+        public Call(AspireCacheClient client, string operation, bool isWrite, TimeSpan? deadline, CancellationToken caller, bool linearizableRead = false)
         {
             _client = client;
             _operation = operation;
             _isWrite = isWrite;
+            _linearizableRead = linearizableRead;
             _caller = caller;
             _deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
             _deadlineAfter = deadline ?? client._options.Deadline;
@@ -493,7 +496,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             {
                 _attempts++;
                 HttpResponseMessage response;
-                var target = leader ?? _client._direct?.Target(_isWrite);
+                var target = leader ?? _client._direct?.Target(_isWrite, _linearizableRead && _client._options.LinearizableReadsToLeader);
                 var request = _client.Prepare(build(), target, _idempotencyKey);
                 // A write's body is tracked: an attempt whose body never started to go out changed nothing.
                 var tracked = _isWrite && request.Content is { } body ? new SendTrackingContent(body) : null;

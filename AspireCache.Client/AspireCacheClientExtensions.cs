@@ -133,6 +133,7 @@ public static class AspireCacheClientExtensions
             Credential = settings.Key,
             NearCache = settings.NearCache,
             Nodes = settings.Nodes,
+            LinearizableReadsToLeader = settings.LinearizableReadsToLeader,
             DefaultConsistency = settings.DefaultConsistency,
         };
 

@@ -24,10 +24,13 @@ public sealed class AspireCacheClientSettings
 
     /// <summary>
     /// Direct mode (see <see cref="AspireCacheClientOptions.Nodes"/>): the nodes' URLs, e.g.
-    /// <c>"Nodes": [ "http://node1:5101", ... ]</c>. Writes go to the leader and reads to the nearest
-    /// node, with no router hop. Empty: everything goes to <see cref="Endpoint"/>.
+    /// <c>"Nodes": [ "http://node1:5101", ... ]</c>. Writes and linearizable reads go to the leader,
+    /// stale reads and watches to the nearest node, with no router hop. Empty: everything goes to <see cref="Endpoint"/>.
     /// </summary>
     public IList<Uri> Nodes { get; set; } = [];
+
+    /// <summary>Direct mode: linearizable reads to the leader (default <c>true</c>; see <see cref="AspireCacheClientOptions.LinearizableReadsToLeader"/>).</summary>
+    public bool LinearizableReadsToLeader { get; set; } = true;
 
     /// <summary>
     /// The near cache (off unless set), e.g. <c>"NearCache": { "Prefixes": [ "config/" ], "HotKeys": 100 }</c>

@@ -9,7 +9,9 @@ namespace AspireCache.Client.Direct;
 /// Direct mode (<see cref="AspireCacheClientOptions.Nodes"/>): the client talks to the nodes
 /// themselves, with no router hop. It learns the leader from <c>/cluster/watch</c> (a long poll that
 /// answers as soon as the leader or term changes) and measures each node's round trip with
-/// <c>/cluster/status</c>; writes go to the leader, reads and watches to the nearest healthy node.
+/// <c>/cluster/status</c>; writes go to the leader, linearizable reads to the leader too (unless
+/// <see cref="AspireCacheClientOptions.LinearizableReadsToLeader"/> is off), and stale reads and
+/// watches to the nearest healthy node.
 /// A node that refuses a connection or answers 503 is avoided for a few seconds.
 /// </summary>
 /// <remarks>
@@ -54,8 +56,13 @@ internal sealed class NodeDirectory : IAsyncDisposable
     /// <summary>The leader's client-facing URL, once known.</summary>
     public Uri? Leader => _leader;
 
-    /// <summary>Where a call goes: writes to the leader (else the nearest node, which answers 421 with it), reads to the nearest healthy node.</summary>
-    public Uri Target(bool write) => write && _leader is { } leader && !Avoided(IndexOf(leader)) ? leader : _nearest;
+    /// <summary>
+    /// Where a call goes: writes to the leader (else the nearest node, which answers 421 with it);
+    /// linearizable reads to the healthy leader too when <paramref name="linearizableRead"/> (a follower
+    /// asks the leader for every read index anyway); everything else to the nearest healthy node.
+    /// </summary>
+    public Uri Target(bool write, bool linearizableRead = false) =>
+        (write || linearizableRead) && _leader is { } leader && !Avoided(IndexOf(leader)) ? leader : _nearest;
 
     /// <summary>The node refused a connection or answered 503: try the others for a while.</summary>
     public void Failed(Uri node)

@@ -24,6 +24,9 @@ internal static partial class NodeLog
     [LoggerMessage(1048, LogLevel.Debug, "Pre-vote for term {Term} granted to {Sender}: no leader heard for {SilenceMs:0.0} ms (at least the lower election timeout) and its log is up to date")]
     public static partial void PreVoteGranted(ILogger logger, long term, string sender, double silenceMs);
 
+    [LoggerMessage(1049, LogLevel.Debug, "Pre-vote for term {Term} refused to {Sender}: this node runs too, with a log as up to date and a lower member id (tie-break)")]
+    public static partial void PreVoteTieBroken(ILogger logger, long term, string sender);
+
     [LoggerMessage(1002, LogLevel.Information, "Snapshot taken at index {Index}: {Keys} keys, {Bytes} bytes in {ElapsedMs} ms")]
     public static partial void SnapshotTaken(ILogger logger, long index, int keys, long bytes, double elapsedMs);
 

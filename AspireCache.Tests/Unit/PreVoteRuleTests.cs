@@ -26,6 +26,23 @@ public sealed class PreVoteRuleTests
     {
         Assert.Equal(granted, PreVoteRule.MayGrant(localIsLeader, senderIsMember, TimeSpan.FromMilliseconds(silenceMs), Lower, candidateTerm, localTerm, candidateVersion, localVersion));
     }
+
+    [Theory]
+    // not running itself: grants (the other checks passed)
+    [InlineData(false, 0, "b", "a", true)]
+    // running: a more up-to-date candidate wins whatever the ids
+    [InlineData(true, 1, "b", "a", true)]
+    // running with equal logs: the lower id wins, so of two crossing pre-votes exactly one is granted
+    [InlineData(true, 0, "a", "b", true)]
+    [InlineData(true, 0, "b", "a", false)]
+    public void Of_two_nodes_running_at_once_only_one_yields(bool running, int logComparison, string candidate, string self, bool granted)
+    {
+        Assert.Equal(granted, PreVoteRule.YieldsTo(running, logComparison, candidate, self));
+        if (running && logComparison == 0)
+        {
+            Assert.NotEqual(granted, PreVoteRule.YieldsTo(running, logComparison, self, candidate));
+        }
+    }
 }
 
 /// <summary>A follower that granted a pre-vote does not run against that candidate for the upper election timeout.</summary>
@@ -44,6 +61,20 @@ public sealed class PreVoteEndorsementTests
         Assert.True(endorsement.HoldsOff);
         clock.Advance(TimeSpan.FromMilliseconds(2));
         Assert.False(endorsement.HoldsOff);
+    }
+
+    [Fact]
+    public void After_sending_its_own_pre_vote_a_node_counts_as_running_for_the_upper_election_timeout()
+    {
+        var clock = new SteppedClock();
+        var endorsement = new PreVoteEndorsement(clock, Microsoft.Extensions.Options.Options.Create(new AspireCache.Node.Raft.ClusterOptions { UpperElectionTimeoutMs = 300 }));
+
+        Assert.False(endorsement.IsRunning);
+        endorsement.Running();
+        Assert.True(endorsement.IsRunning);
+        Assert.False(endorsement.HoldsOff); // running is not endorsing
+        clock.Advance(TimeSpan.FromMilliseconds(301));
+        Assert.False(endorsement.IsRunning);
     }
 
     private sealed class SteppedClock : TimeProvider

@@ -14,11 +14,18 @@ internal static class LogTerms
     /// Raft's "at least as up to date" (§5.4.1): a candidate whose last entry has a later term, or the
     /// same term and an index at least ours, may lead without losing an entry this log holds.
     /// </summary>
-    public static async ValueTask<bool> IsUpToDateAsync(IPersistentState log, long lastIndex, long lastTerm, CancellationToken token)
+    public static async ValueTask<bool> IsUpToDateAsync(IPersistentState log, long lastIndex, long lastTerm, CancellationToken token) =>
+        await CompareAsync(log, lastIndex, lastTerm, token) >= 0;
+
+    /// <summary>
+    /// How a log ending at (<paramref name="lastIndex"/>, <paramref name="lastTerm"/>) compares with this
+    /// one by §5.4.1: positive when it is more up to date, 0 when it ends at the same entry, negative when behind.
+    /// </summary>
+    public static async ValueTask<int> CompareAsync(IPersistentState log, long lastIndex, long lastTerm, CancellationToken token)
     {
         var localIndex = log.LastEntryIndex;
         var localTerm = await TermAtAsync(log, localIndex, token);
-        return lastTerm > localTerm || (lastTerm == localTerm && lastIndex >= localIndex);
+        return lastTerm != localTerm ? lastTerm.CompareTo(localTerm) : lastIndex.CompareTo(localIndex);
     }
 
     private sealed class TermReader : ILogEntryConsumer<IRaftLogEntry, long>

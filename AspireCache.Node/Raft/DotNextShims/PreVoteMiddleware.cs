@@ -22,6 +22,13 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// (<see cref="ClusterOptions.LeaderStickiness"/>) and the candidate counts every answer, so a
 /// follower that merely missed heartbeats still cannot depose a live leader it can reach.
 /// </para>
+/// <para>
+/// Tie-break: when both followers' timers run out together, their pre-votes cross and each would grant
+/// the other's; both then become candidates, vote for themselves and split the vote (measured: 2 of 8
+/// failovers needed a second round). A node that is running itself (<see cref="PreVoteEndorsement.IsRunning"/>)
+/// grants only a candidate whose log is more up to date, or equally up to date with a lower member id
+/// (<see cref="PreVoteRule.YieldsTo"/>); it refuses the others itself, so exactly one of the two wins.
+/// </para>
 /// </summary>
 internal sealed class PreVoteMiddleware(
     RequestDelegate next,
@@ -34,6 +41,7 @@ internal sealed class PreVoteMiddleware(
 {
     private readonly TimeSpan _lowerTimeout = TimeSpan.FromMilliseconds(options.Value.LowerElectionTimeoutMs);
     private readonly bool _enabled = options.Value.FastPreVote;
+    private string? _localId;
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -60,17 +68,32 @@ internal sealed class PreVoteMiddleware(
                 localTerm: log.Term,
                 candidateStateVersion: stateVersion,
                 localStateVersion: log.Version)
-            && await LogTerms.IsUpToDateAsync(log, lastIndex, lastTerm, context.RequestAborted))
+            && await LogTerms.CompareAsync(log, lastIndex, lastTerm, context.RequestAborted) is var comparison and >= 0)
         {
+            if (!PreVoteRule.YieldsTo(endorsement.IsRunning, comparison, sender, LocalId))
+            {
+                NodeLog.PreVoteTieBroken(logger, candidateTerm + 1, sender);
+                await AnswerAsync(context, RaftWire.PreVoteRefused);
+                return;
+            }
+
             NodeLog.PreVoteGranted(logger, candidateTerm + 1, sender, quiet.TotalMilliseconds);
             endorsement.Endorsed();
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.Headers[RaftWire.TermHeader] = log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await context.Response.WriteAsync(RaftWire.PreVoteAccepted, context.RequestAborted);
+            await AnswerAsync(context, RaftWire.PreVoteAccepted);
             return;
         }
 
         await next(context); // refused by our rule: DotNext answers by its own (it may still grant)
+    }
+
+    /// <summary>This node's member id as peers send it in <see cref="RaftWire.NodeIdHeader"/>.</summary>
+    private string LocalId => _localId ??= cluster.Members.FirstOrDefault(static m => !m.IsRemote)?.Id.ToString() ?? string.Empty;
+
+    private Task AnswerAsync(HttpContext context, string result)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.Headers[RaftWire.TermHeader] = log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return context.Response.WriteAsync(result, context.RequestAborted);
     }
 
     private bool IsMember(string sender)
@@ -103,30 +126,35 @@ public sealed class PreVoteEndorsement(TimeProvider clock, IOptions<ClusterOptio
 {
     private readonly TimeSpan _holdOff = TimeSpan.FromMilliseconds(options.Value.UpperElectionTimeoutMs);
     private long _endorsedAt = long.MinValue;
+    private long _ranAt = long.MinValue;
 
     /// <summary>Records that this node just granted a pre-vote.</summary>
     public void Endorsed() => Interlocked.Exchange(ref _endorsedAt, clock.GetTimestamp());
 
+    /// <summary>Records that this node just sent a pre-vote of its own (it runs for leader).</summary>
+    public void Running() => Interlocked.Exchange(ref _ranAt, clock.GetTimestamp());
+
+    /// <summary>Whether this node sent a pre-vote of its own within the upper election timeout.</summary>
+    public bool IsRunning => Within(ref _ranAt);
+
     /// <summary>Whether this node granted a pre-vote within the upper election timeout.</summary>
-    public bool HoldsOff
+    public bool HoldsOff => Within(ref _endorsedAt);
+
+    private bool Within(ref long stamp)
     {
-        get
-        {
-            var at = Interlocked.Read(ref _endorsedAt);
-            return at != long.MinValue && clock.GetElapsedTime(at) < _holdOff;
-        }
+        var at = Interlocked.Read(ref stamp);
+        return at != long.MinValue && clock.GetElapsedTime(at) < _holdOff;
     }
 }
 
 /// <summary>
 /// On DotNext's Raft client: while <see cref="PreVoteEndorsement.HoldsOff"/>, this node's own pre-vote
 /// requests are answered "RejectedByFollower" locally (DotNext's wire format), so it does not start an
-/// election against the candidate it just endorsed.
+/// election against the candidate it just endorsed; the pre-votes it does send mark it as running
+/// (<see cref="PreVoteEndorsement.Running"/>) for the tie-break.
 /// </summary>
 internal sealed class PreVoteHoldOffHandler(PreVoteEndorsement endorsement, IPersistentState log) : DelegatingHandler
 {
-    public const string Refused = "RejectedByFollower";
-
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         if (request.Headers.TryGetValues(RaftWire.MessageTypeHeader, out var types) && types.FirstOrDefault() == RaftWire.PreVote && endorsement.HoldsOff)
@@ -134,10 +162,15 @@ internal sealed class PreVoteHoldOffHandler(PreVoteEndorsement endorsement, IPer
             var refused = new HttpResponseMessage(System.Net.HttpStatusCode.OK)
             {
                 RequestMessage = request,
-                Content = new StringContent(Refused),
+                Content = new StringContent(RaftWire.PreVoteRefused),
             };
             refused.Headers.Add(RaftWire.TermHeader, log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture));
             return Task.FromResult(refused);
+        }
+
+        if (types?.FirstOrDefault() == RaftWire.PreVote)
+        {
+            endorsement.Running();
         }
 
         return base.SendAsync(request, cancellationToken);
@@ -166,4 +199,12 @@ internal static class PreVoteRule
         && sinceLeaderContact >= lowerElectionTimeout
         && candidateTerm + 1 >= localTerm
         && candidateStateVersion <= localStateVersion;
+
+    /// <summary>
+    /// The tie-break between two nodes running at once (see <see cref="PreVoteMiddleware"/>): a node that
+    /// is not running grants; one that is grants a candidate whose log is more up to date
+    /// (<paramref name="logComparison"/> &gt; 0), or as up to date with a lower member id (ordinal).
+    /// </summary>
+    public static bool YieldsTo(bool running, int logComparison, string candidate, string self) =>
+        !running || logComparison > 0 || (logComparison == 0 && string.CompareOrdinal(candidate, self) < 0);
 }

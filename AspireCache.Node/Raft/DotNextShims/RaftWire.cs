@@ -25,6 +25,9 @@ internal static class RaftWire
     /// <summary>DotNext's answer to a granted pre-vote: the body is the <c>PreVoteResult</c> member's name.</summary>
     public const string PreVoteAccepted = "Accepted";
 
+    /// <summary>DotNext's answer to a pre-vote a follower refuses.</summary>
+    public const string PreVoteRefused = "RejectedByFollower";
+
     /// <summary>Whether <paramref name="request"/> is a Raft message of <paramref name="type"/>.</summary>
     public static bool Is(HttpRequest request, string type) =>
         HttpMethods.IsPost(request.Method) && request.Headers[MessageTypeHeader] is [var actual] && actual == type;
