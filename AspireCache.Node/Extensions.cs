@@ -86,9 +86,13 @@ public static class Extensions
         services.AddHttpClient("raftClient")
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear())
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Add(sp.GetRequiredService<Auth.ClusterSigningHandler>()))
-            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()));
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()))
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()));
         services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();
         services.AddTransient<Raft.DotNextShims.PreVoteHoldOffHandler>();
+        services.AddSingleton<Raft.DotNextShims.PeerRefusals>();
+        services.AddSingleton<Raft.DotNextShims.LeaderStickiness>();
+        services.AddTransient<Raft.DotNextShims.PeerRefusalHandler>();
         if (builder.Configuration.IsFaultInjectionEnabled())
         {
             // Tests only: network partitions inside the node-to-node transport.

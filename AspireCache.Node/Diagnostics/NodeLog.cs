@@ -27,6 +27,12 @@ internal static partial class NodeLog
     [LoggerMessage(1049, LogLevel.Debug, "Pre-vote for term {Term} refused to {Sender}: this node runs too, with a log as up to date and a lower member id (tie-break)")]
     public static partial void PreVoteTieBroken(ILogger logger, long term, string sender);
 
+    [LoggerMessage(1051, LogLevel.Debug, "Vote request from {Sender} considered: no leader heard for {SilenceMs:0.0} ms (at least the lower election timeout)")]
+    public static partial void VoteConsidered(ILogger logger, string sender, double silenceMs);
+
+    [LoggerMessage(1050, LogLevel.Debug, "Peer {Peer} refused a connection after {ElapsedMs:0.0} ms; Raft requests to it fail at once for {WindowMs} ms")]
+    public static partial void PeerRefused(ILogger logger, string peer, double elapsedMs, int windowMs);
+
     [LoggerMessage(1002, LogLevel.Information, "Snapshot taken at index {Index}: {Keys} keys, {Bytes} bytes in {ElapsedMs} ms")]
     public static partial void SnapshotTaken(ILogger logger, long index, int keys, long bytes, double elapsedMs);
 

@@ -23,6 +23,7 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Counter<long> _leaderChanges;
     private readonly Histogram<double> _leadershipReady;
     private readonly Histogram<double> _leaderSilence;
+    private readonly Counter<long> _peerRefusals;
     private readonly Histogram<double> _snapshotDuration;
     private readonly Counter<long> _removed;
     private readonly Histogram<double> _appendFlush;
@@ -42,6 +43,7 @@ public sealed class NodeTelemetry : IDisposable
         _staleReads = _meter.CreateCounter<long>("aspirecache.read.stale", "{read}", "Reads served without ReadIndex because the caller asked for consistent=false.");
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
         _leaderSilence = _meter.CreateHistogram<double>("aspirecache.raft.leader_silence", "ms", "Time between two AppendEntries of one term arriving at this follower; an election starts when it exceeds the election timeout.");
+        _peerRefusals = _meter.CreateCounter<long>("aspirecache.raft.peer_refusals", "{request}", "Raft requests to a peer that refused connections: on the wire, or failed at once because it refused one just before (outcome).");
         _leadershipReady = _meter.CreateHistogram<double>("aspirecache.raft.leadership_ready", "ms", "From this node's election as leader to its term's first entry committed (it serves writes and reads from then on).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
@@ -138,6 +140,8 @@ public sealed class NodeTelemetry : IDisposable
     public void LeadershipReady(double milliseconds) => _leadershipReady.Record(milliseconds);
 
     public void LeaderSilence(double milliseconds) => _leaderSilence.Record(milliseconds);
+
+    public void PeerRefused(bool fast) => _peerRefusals.Add(1, new KeyValuePair<string, object?>("outcome", fast ? "failed_fast" : "refused"));
 
     public void ClusterAuthRejected(string reason) => _clusterAuthRejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

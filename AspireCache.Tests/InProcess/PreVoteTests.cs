@@ -5,9 +5,9 @@ using DotNext.Net.Cluster.Consensus.Raft;
 namespace AspireCache.Tests.InProcess;
 
 /// <summary>
-/// Pre-votes by etcd's rule (<see cref="PreVoteMiddleware"/>): a follower grants one once it has not
-/// heard from a leader for the lower election timeout, not only after its own randomised timeout, and
-/// never while it hears from a live leader.
+/// Pre-votes and votes by etcd's rule (<see cref="PreVoteMiddleware"/>, <see cref="VoteMiddleware"/>):
+/// a follower grants them once it has not heard from a leader for the lower election timeout, not only
+/// after its own randomised timeout, and never while it hears from a live leader.
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class PreVoteTests
@@ -15,7 +15,7 @@ public sealed class PreVoteTests
     private const string RaftPath = "/cluster-consensus/raft";
 
     [Fact]
-    public async Task A_follower_refuses_a_pre_vote_while_it_hears_from_the_leader_and_grants_it_once_the_lower_timeout_passes_without_one()
+    public async Task A_follower_refuses_a_pre_vote_while_it_hears_from_the_leader_and_grants_it_and_then_the_vote_once_the_lower_timeout_passes_without_one()
     {
         // Lower 1 s (heartbeats every 500 ms), randomised timeouts up to 10 s: after the leader stops, a
         // follower asked at ~1.05 s has almost surely (>99%) not reached its own timeout, which is when
@@ -43,15 +43,23 @@ public sealed class PreVoteTests
 
         Assert.Equal(RaftWire.PreVoteAccepted, await PreVoteAsync(peer, cluster.PeerUrls[asked], askerId, term));
         Assert.Equal(term, (await cluster.StatusAsync(asked)).Term); // a pre-vote changes nothing
+
+        // The real vote for the next term, still long before the follower's own timeout: DotNext alone
+        // refuses it then (its stickiness clock), and the candidate's election would split.
+        Assert.Equal("true", (await SendAsync(peer, cluster.PeerUrls[asked], RaftWire.RequestVote, askerId, term + 1)).ToLowerInvariant());
+        Assert.Equal(term + 1, (await cluster.StatusAsync(asked)).Term);
     }
 
-    private static async Task<string> PreVoteAsync(HttpClient peer, Uri node, string sender, long term)
+    private static Task<string> PreVoteAsync(HttpClient peer, Uri node, string sender, long term) =>
+        SendAsync(peer, node, RaftWire.PreVote, sender, term);
+
+    private static async Task<string> SendAsync(HttpClient peer, Uri node, string type, string sender, long term)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(node, RaftPath))
         {
             Headers =
             {
-                { RaftWire.MessageTypeHeader, RaftWire.PreVote },
+                { RaftWire.MessageTypeHeader, type },
                 { RaftWire.NodeIdHeader, sender },
                 { "X-Request-ID", Guid.NewGuid().ToString("N") },
                 { RaftWire.TermHeader, term.ToString(System.Globalization.CultureInfo.InvariantCulture) },

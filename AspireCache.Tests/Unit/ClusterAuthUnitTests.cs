@@ -51,17 +51,6 @@ public sealed class ClusterAuthUnitTests
         Assert.False(log.ShouldLog("bad_signature", out _));
     }
 
-    private sealed class SteppedClock : TimeProvider
-    {
-        private long _ticks = 1;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
-
     [Theory]
     [InlineData(null)]
     [InlineData("")]

@@ -29,15 +29,4 @@ public sealed class LeaderSilenceMonitorTests
         monitor.Arrived(4);
         Assert.Equal(120, monitor.LongestMs);
     }
-
-    private sealed class SteppedClock : TimeProvider
-    {
-        private long _ticks = 1;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
 }

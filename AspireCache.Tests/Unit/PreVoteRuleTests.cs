@@ -76,15 +76,4 @@ public sealed class PreVoteEndorsementTests
         clock.Advance(TimeSpan.FromMilliseconds(301));
         Assert.False(endorsement.IsRunning);
     }
-
-    private sealed class SteppedClock : TimeProvider
-    {
-        private long _ticks = 1;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
 }

@@ -56,15 +56,4 @@ public sealed class TraceSamplingTests
 
     private static SamplingDecision Decide(Sampler sampler, ActivityContext parent, ActivityKind kind = ActivityKind.Server) =>
         sampler.ShouldSample(new SamplingParameters(parent, ActivityTraceId.CreateRandom(), "GET /cache/{**key}", kind)).Decision;
-
-    private sealed class SteppedClock : TimeProvider
-    {
-        private long _ticks = 1;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
 }

@@ -20,6 +20,8 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <item><see cref="PreVoteMiddleware"/>: a pre-vote is granted once no leader was heard for the lower
 /// election timeout, as in etcd (DotNext waited for the follower's own randomised timeout, which cost
 /// a failover a whole extra timeout when the first follower to ask was refused).</item>
+/// <item><see cref="VoteMiddleware"/>: the same rule for the real vote (DotNext refused a candidate
+/// whose pre-vote it had just granted while its own randomised timeout ran, and the vote split).</item>
 /// </list>
 /// <see cref="PinnedVersion"/> is the DotNext these were verified against; a test fails when the
 /// referenced DotNext differs, so an upgrade re-examines each of them.
@@ -35,6 +37,7 @@ public static class DotNextShimsExtensions
     /// </summary>
     public static IApplicationBuilder UseDotNextShims(this IApplicationBuilder app) =>
         app.UseMiddleware<PreVoteMiddleware>()
+            .UseMiddleware<VoteMiddleware>()
             .UseMiddleware<ResentSnapshotMiddleware>()
             .UseMiddleware<StaleAppendGuardMiddleware>()
             .UseMiddleware<DurableAppendMiddleware>();

@@ -21,6 +21,7 @@ internal static class RaftWire
     public const string AppendEntries = "AppendEntries";
     public const string InstallSnapshot = "InstallSnapshot";
     public const string PreVote = "PreVote";
+    public const string RequestVote = "RequestVote";
 
     /// <summary>DotNext's answer to a granted pre-vote: the body is the <c>PreVoteResult</c> member's name.</summary>
     public const string PreVoteAccepted = "Accepted";
