@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# A/B of two builds of AspireCache on the same workloads, alternating A B A B… so that drift and
-# run order hit both alike. Each round starts a fresh cluster (3 nodes + router) per build.
+# A/B of two builds (or two settings) of AspireCache on the same workloads, alternating A B A B… so
+# that drift and run order hit both alike. Each round starts a fresh cluster (3 nodes + router) per build.
 #   BASE_DIR=/tmp/base bench/ab-builds.sh          # BASE_DIR: a checkout with Release builds of Node and Router
 #   ROUNDS=2 DURATION=10s WORKLOADS="writes reads stale" bench/ab-builds.sh   # stale: reads with consistent=false
+#   HEAD_EXTRA_ENV="DOTNET_gcServer=0" bench/ab-builds.sh   # no BASE_DIR: this build twice, the "head" runs
+#                                                           # with these NAME=value settings on nodes and router
+#                                                           # (BASE_EXTRA_ENV likewise for "base")
 # Prints one line per run (writes/s or reads/s, p50, p99) and the medians per build.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -10,7 +13,9 @@ source "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-BASE_DIR=${BASE_DIR:?set BASE_DIR to a checkout with Release builds of AspireCache.Node and AspireCache.Router}
+BASE_DIR=${BASE_DIR:-}
+BASE_EXTRA_ENV=${BASE_EXTRA_ENV:-} HEAD_EXTRA_ENV=${HEAD_EXTRA_ENV:-}
+[[ -n "$BASE_DIR" || "$BASE_EXTRA_ENV" != "$HEAD_EXTRA_ENV" ]] || { echo "set BASE_DIR (a checkout with Release builds of AspireCache.Node and AspireCache.Router) or different BASE_EXTRA_ENV/HEAD_EXTRA_ENV" >&2; exit 2; }
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-10s}
 WORKLOADS=${WORKLOADS:-"writes reads"}
@@ -18,8 +23,9 @@ RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/ab-$(date +%Y%m%d-%H%M
 mkdir -p "$RESULTS_DIR"
 bench_build
 HEAD_NODE=$AC_NODE_DLL HEAD_ROUTER=$AC_ROUTER_DLL
-BASE_NODE="$BASE_DIR/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll"
-BASE_ROUTER="$BASE_DIR/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll"
+BASE_NODE=${BASE_DIR:+$BASE_DIR/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll}
+BASE_ROUTER=${BASE_DIR:+$BASE_DIR/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll}
+BASE_NODE=${BASE_NODE:-$HEAD_NODE} BASE_ROUTER=${BASE_ROUTER:-$HEAD_ROUTER}
 
 args_for() {
   case $1 in
@@ -31,7 +37,11 @@ args_for() {
 
 for round in $(seq 1 "$ROUNDS"); do
   for build in base head; do
-    if [[ $build == base ]]; then AC_NODE_DLL=$BASE_NODE AC_ROUTER_DLL=$BASE_ROUTER; else AC_NODE_DLL=$HEAD_NODE AC_ROUTER_DLL=$HEAD_ROUTER; fi
+    if [[ $build == base ]]; then
+      AC_NODE_DLL=$BASE_NODE AC_ROUTER_DLL=$BASE_ROUTER AC_NODE_EXTRA_ENV=$BASE_EXTRA_ENV AC_ROUTER_EXTRA_ENV=$BASE_EXTRA_ENV
+    else
+      AC_NODE_DLL=$HEAD_NODE AC_ROUTER_DLL=$HEAD_ROUTER AC_NODE_EXTRA_ENV=$HEAD_EXTRA_ENV AC_ROUTER_EXTRA_ENV=$HEAD_EXTRA_ENV
+    fi
     ac_start_cluster 7141 7142 7143 7140
     for w in $WORKLOADS; do
       read -r -a args <<<"$(args_for "$w")"
