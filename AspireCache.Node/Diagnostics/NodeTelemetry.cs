@@ -24,6 +24,9 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Histogram<double> _leadershipReady;
     private readonly Histogram<double> _leaderSilence;
     private readonly Counter<long> _peerRefusals;
+    private readonly Counter<long> _appliedEntries;
+    private static readonly KeyValuePair<string, object?>[] Format1 = [new("format", 1)];
+    private static readonly KeyValuePair<string, object?>[] Format2 = [new("format", 2)];
     private readonly Histogram<double> _snapshotDuration;
     private readonly Counter<long> _removed;
     private readonly Histogram<double> _appendFlush;
@@ -43,6 +46,7 @@ public sealed class NodeTelemetry : IDisposable
         _staleReads = _meter.CreateCounter<long>("aspirecache.read.stale", "{read}", "Reads served without ReadIndex because the caller asked for consistent=false.");
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
         _leaderSilence = _meter.CreateHistogram<double>("aspirecache.raft.leader_silence", "ms", "Time between two AppendEntries of one term arriving at this follower; an election starts when it exceeds the election timeout.");
+        _appliedEntries = _meter.CreateCounter<long>("aspirecache.raft.applied_entries", "{entry}", "Log entries with commands applied to this node's state, by the format the leader wrote them in (format: 1 or 2). During a rolling upgrade with Cluster:LogFormatVersion=1, no format-2 entries may appear until every node runs the new version.");
         _peerRefusals = _meter.CreateCounter<long>("aspirecache.raft.peer_refusals", "{request}", "Raft requests to a peer that refused connections: on the wire, or failed at once because it refused one just before (outcome).");
         _leadershipReady = _meter.CreateHistogram<double>("aspirecache.raft.leadership_ready", "ms", "From this node's election as leader to its term's first entry committed (it serves writes and reads from then on).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
@@ -140,6 +144,15 @@ public sealed class NodeTelemetry : IDisposable
     public void LeadershipReady(double milliseconds) => _leadershipReady.Record(milliseconds);
 
     public void LeaderSilence(double milliseconds) => _leaderSilence.Record(milliseconds);
+
+    /// <summary>Counts an applied entry by its format version byte (the payload's first).</summary>
+    public void EntryApplied(byte format)
+    {
+        if (_appliedEntries.Enabled)
+        {
+            _appliedEntries.Add(1, format == 1 ? Format1 : Format2);
+        }
+    }
 
     public void PeerRefused(bool fast) => _peerRefusals.Add(1, new KeyValuePair<string, object?>("outcome", fast ? "failed_fast" : "refused"));
 

@@ -179,6 +179,8 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             return;
         }
 
+        _telemetry?.EntryApplied(payload.FirstSpan is [var format, ..] ? format : payload.Slice(0, 1).ToArray()[0]);
+
         // Only this proposal's own entry may answer its callers (see ProposalContext).
         var proposal = entry.Context is ProposalContext candidate && candidate.Matches(payload) ? candidate : null;
         using var activity = proposal is null ? null : NodeTelemetry.Source.StartActivity("raft.apply", ActivityKind.Internal, proposal.Parent);
