@@ -30,5 +30,5 @@ internal sealed class AppHostOptions
 
     public int LowerElectionTimeoutMs { get; set; } = 150;
 
-    public int UpperElectionTimeoutMs { get; set; } = 300;
+    public int UpperElectionTimeoutMs { get; set; } = 200;
 }
