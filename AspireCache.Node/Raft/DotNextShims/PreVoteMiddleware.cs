@@ -157,7 +157,8 @@ internal sealed class PreVoteHoldOffHandler(PreVoteEndorsement endorsement, IPer
 {
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (request.Headers.TryGetValues(RaftWire.MessageTypeHeader, out var types) && types.FirstOrDefault() == RaftWire.PreVote && endorsement.HoldsOff)
+        var preVote = request.Headers.TryGetValues(RaftWire.MessageTypeHeader, out var types) && types.FirstOrDefault() == RaftWire.PreVote;
+        if (preVote && endorsement.HoldsOff)
         {
             var refused = new HttpResponseMessage(System.Net.HttpStatusCode.OK)
             {
@@ -168,7 +169,7 @@ internal sealed class PreVoteHoldOffHandler(PreVoteEndorsement endorsement, IPer
             return Task.FromResult(refused);
         }
 
-        if (types?.FirstOrDefault() == RaftWire.PreVote)
+        if (preVote)
         {
             endorsement.Running();
         }
