@@ -207,7 +207,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
             // NotLeaderException: leadership was lost. If the entry was appended it may still commit.
             var leader = _cluster.Leader;
             failure = new ClusterUnavailableException(
-                leader.LeaderId is null || leader.IsLocal ? UnavailableReason.NoLeader : UnavailableReason.LeadershipLost,
+                LostLeadershipReason(leader),
                 "Leadership changed before the write was confirmed; it may or may not be applied.",
                 leader);
         }
@@ -217,7 +217,9 @@ public sealed class WriteCoordinator : IAsyncDisposable
         }
         catch (QuorumUnreachableException)
         {
-            failure = new ClusterUnavailableException(UnavailableReason.NoLeader, "The quorum is unreachable; the write may or may not be applied.");
+            // Outcome unknown (the entry may be on a quorum already): never "no-leader", which tells
+            // clients and the router that nothing was done.
+            failure = new ClusterUnavailableException(UnavailableReason.Timeout, "The quorum is unreachable; the write may or may not be applied.");
         }
         catch (Exception ex)
         {
@@ -251,6 +253,16 @@ public sealed class WriteCoordinator : IAsyncDisposable
     /// appended, and may still commit). The detail says what happened, never the exception's text
     /// (paths, internals): that is in the node's log.
     /// </summary>
+    /// <summary>
+    /// How a write whose leadership was lost while it replicated is answered: 421 <c>leadership-lost</c>
+    /// naming the new leader when one is known, else 503 <c>timeout</c>. Both say "outcome unknown", so
+    /// the client retries with the same Idempotency-Key. Never <see cref="UnavailableReason.NoLeader"/>:
+    /// that answer means nothing was proposed, and a client that believed it would record a write that
+    /// may still commit as not applied (the linearizability checker caught exactly that under kill -9).
+    /// </summary>
+    internal static UnavailableReason LostLeadershipReason(LeaderInfo leader) =>
+        leader.LeaderId is null || leader.IsLocal ? UnavailableReason.Timeout : UnavailableReason.LeadershipLost;
+
     internal static ClusterUnavailableException UnexpectedFailure(Exception exception, int writes, int payloadBytes, string nodeId, ILogger logger)
     {
         NodeLog.ReplicationFailed(logger, exception, writes, payloadBytes);

@@ -39,11 +39,11 @@ internal sealed class RetryingProxySteps(
 
     /// <summary>Holds back retriable answers so the request can be sent again.</summary>
     public static void AddRetryTransform(TransformBuilderContext builder) =>
-        builder.AddResponseTransform(static context =>
+        builder.AddResponseTransform(static async context =>
         {
             if (context.HttpContext.Items[typeof(RetryState)] is not RetryState state || context.ProxyResponse is not { } response)
             {
-                return ValueTask.CompletedTask;
+                return;
             }
 
             if (state.ShouldRetry((int)response.StatusCode))
@@ -51,6 +51,12 @@ internal sealed class RetryingProxySteps(
                 state.LeaderHint = response.Headers.TryGetValues(LeaderHeader, out var leader) ? leader.FirstOrDefault() : null;
                 state.RetryRequested = true;
                 context.SuppressResponseBody = true;
+                if (state.IsWrite && !state.MaybeApplied)
+                {
+                    // The body is not passed on (suppressed): read its problem type. "leadership-lost"
+                    // and "timeout" mean the node proposed the write and may still commit it.
+                    state.MaybeApplied = await SaysOutcomeUnknownAsync(response, context.CancellationToken);
+                }
             }
             else if (state.IsWrite && state.Attempts > 1 && (int)response.StatusCode is StatusCodes.Status421MisdirectedRequest or StatusCodes.Status503ServiceUnavailable)
             {
@@ -59,9 +65,21 @@ internal sealed class RetryingProxySteps(
                 state.OutcomeUnknown = true;
                 context.SuppressResponseBody = true;
             }
-
-            return ValueTask.CompletedTask;
         });
+
+    /// <summary>Whether a node's problem answer says the write's outcome is unknown (it was proposed).</summary>
+    private static async Task<bool> SaysOutcomeUnknownAsync(HttpResponseMessage response, CancellationToken token)
+    {
+        try
+        {
+            var body = await response.Content.ReadAsStringAsync(token);
+            return body.Contains(ProblemTypes.LeadershipLost, StringComparison.Ordinal) || body.Contains(ProblemTypes.Timeout, StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            return true; // cannot tell: assume it may have been applied
+        }
+    }
 
     public async Task PrepareAsync(HttpContext context, Func<Task> next)
     {
@@ -129,7 +147,10 @@ internal sealed class RetryingProxySteps(
         {
             if (feature.AvailableDestinations.Count == 0)
             {
-                await WriteUnavailableAsync(context, route, state.IsWrite ? "no-leader" : "no-healthy-node");
+                // An earlier attempt of this write may still commit: never answer "no leader" (nothing done).
+                await (state.IsWrite && state.MaybeApplied
+                    ? WriteOutcomeUnknownAsync(context, route)
+                    : WriteUnavailableAsync(context, route, state.IsWrite ? "no-leader" : "no-healthy-node"));
                 return;
             }
 
@@ -180,6 +201,7 @@ internal sealed class RetryingProxySteps(
             if (unreachable)
             {
                 monitor.RequestRefresh();
+                state.MaybeApplied |= state.IsWrite; // the node may have received it before it went away
             }
 
             telemetry.Retried(route, unreachable ? "unreachable" : context.Response.StatusCode.ToString(CultureInfo.InvariantCulture));
@@ -363,6 +385,13 @@ internal sealed class RetryingProxySteps(
 
         /// <summary>An earlier attempt may have applied the write: never report a definite failure.</summary>
         public bool OutcomeUnknown { get; set; }
+
+        /// <summary>
+        /// A retried attempt of this write was answered "outcome unknown" (<c>leadership-lost</c>,
+        /// <c>timeout</c>) or its node could not be reached: if no later attempt succeeds, the client
+        /// hears "outcome unknown" (503 <c>timeout</c>), never "no leader".
+        /// </summary>
+        public bool MaybeApplied { get; set; }
 
         public string? LeaderHint { get; set; }
 

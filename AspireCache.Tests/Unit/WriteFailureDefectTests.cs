@@ -29,6 +29,16 @@ public sealed class WriteFailureDefectTests
         Assert.Contains("3 writes", entry.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_write_whose_leadership_was_lost_is_answered_outcome_unknown_never_no_leader()
+    {
+        // No new leader known yet (mid-election), or this node still listed as leader while it steps down.
+        Assert.Equal(UnavailableReason.Timeout, WriteCoordinator.LostLeadershipReason(new LeaderInfo(null, null, false)));
+        Assert.Equal(UnavailableReason.Timeout, WriteCoordinator.LostLeadershipReason(new LeaderInfo("node1", new Uri("http://node1"), IsLocal: true)));
+        // A new leader known: 421 naming it.
+        Assert.Equal(UnavailableReason.LeadershipLost, WriteCoordinator.LostLeadershipReason(new LeaderInfo("node2", new Uri("http://node2"), IsLocal: false)));
+    }
+
     public static TheoryData<string> Commands => ["remove", "set", "delete", "batch"];
 
     [Theory]
