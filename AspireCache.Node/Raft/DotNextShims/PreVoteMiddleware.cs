@@ -61,7 +61,7 @@ internal sealed class PreVoteMiddleware(
         var quiet = silence.SinceLeaderContact;
         if (PreVoteRule.MayGrant(
                 localIsLeader: cluster.Leader is { IsRemote: false } || !cluster.LeadershipToken.IsCancellationRequested,
-                senderIsMember: IsMember(sender),
+                senderIsMember: RaftWire.IsPeer(cluster, sender),
                 sinceLeaderContact: quiet,
                 lowerElectionTimeout: _lowerTimeout,
                 candidateTerm: candidateTerm,
@@ -94,19 +94,6 @@ internal sealed class PreVoteMiddleware(
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.Headers[RaftWire.TermHeader] = log.Term.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return context.Response.WriteAsync(result, context.RequestAborted);
-    }
-
-    private bool IsMember(string sender)
-    {
-        foreach (var member in cluster.Members)
-        {
-            if (member.IsRemote && member.Id.ToString() == sender)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }
 

@@ -35,4 +35,18 @@ internal static class RaftWire
 
     public static bool TryParse(Microsoft.Extensions.Primitives.StringValues value, out long result) =>
         long.TryParse(value.Count == 1 ? value[0] : null, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out result);
+
+    /// <summary>Whether <paramref name="sender"/> (a <see cref="NodeIdHeader"/> value) is another member of <paramref name="cluster"/>.</summary>
+    public static bool IsPeer(DotNext.Net.Cluster.Consensus.Raft.IRaftCluster cluster, string sender)
+    {
+        foreach (var member in cluster.Members)
+        {
+            if (member.IsRemote && member.Id.ToString() == sender)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

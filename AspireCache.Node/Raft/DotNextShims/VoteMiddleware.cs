@@ -43,26 +43,13 @@ internal sealed class VoteMiddleware(
             && silence.SinceLeaderContact is var quiet && quiet >= _lowerTimeout
             && cluster.Leader is not { IsRemote: false }
             && cluster.LeadershipToken.IsCancellationRequested
-            && IsMember(sender))
+            && RaftWire.IsPeer(cluster, sender))
         {
             stickiness.Expire();
             NodeLog.VoteConsidered(logger, sender, quiet.TotalMilliseconds);
         }
 
         return next(context);
-    }
-
-    private bool IsMember(string sender)
-    {
-        foreach (var member in cluster.Members)
-        {
-            if (member.IsRemote && member.Id.ToString() == sender)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }
 
