@@ -447,7 +447,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         private readonly AspireCacheClient _client;
         private readonly string _operation;
         private readonly bool _isWrite;
-        private readonly bool _linearizableRead;
+        private readonly bool _readAtLeader;
         private readonly CancellationToken _caller;
         private readonly CancellationTokenSource _deadline;
         private readonly Activity? _activity;
@@ -462,7 +462,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             _client = client;
             _operation = operation;
             _isWrite = isWrite;
-            _linearizableRead = linearizableRead;
+            _readAtLeader = linearizableRead && client._options.LinearizableReadsToLeader;
             _caller = caller;
             _deadline = CancellationTokenSource.CreateLinkedTokenSource(caller);
             _deadlineAfter = deadline ?? client._options.Deadline;
@@ -496,7 +496,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             {
                 _attempts++;
                 HttpResponseMessage response;
-                var target = leader ?? _client._direct?.Target(_isWrite, _linearizableRead && _client._options.LinearizableReadsToLeader);
+                var target = leader ?? _client._direct?.Target(_isWrite, _readAtLeader);
                 var request = _client.Prepare(build(), target, _idempotencyKey);
                 // A write's body is tracked: an attempt whose body never started to go out changed nothing.
                 var tracked = _isWrite && request.Content is { } body ? new SendTrackingContent(body) : null;

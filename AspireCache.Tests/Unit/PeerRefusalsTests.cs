@@ -29,4 +29,18 @@ public sealed class PeerRefusalsTests
         Assert.Equal(HttpRequestError.ConnectionError, error.HttpRequestError);
         Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, Assert.IsType<System.Net.Sockets.SocketException>(error.InnerException).SocketErrorCode);
     }
+
+    [Fact]
+    public void The_Raft_client_handlers_recognise_an_outgoing_message_type_from_its_header()
+    {
+        using var preVote = new HttpRequestMessage(HttpMethod.Post, "http://127.0.0.1:7142/cluster-consensus/raft");
+        preVote.Headers.Add(RaftWire.MessageTypeHeader, RaftWire.PreVote);
+        using var append = new HttpRequestMessage(HttpMethod.Post, "http://127.0.0.1:7142/cluster-consensus/raft");
+        append.Headers.Add(RaftWire.MessageTypeHeader, RaftWire.AppendEntries);
+        using var none = new HttpRequestMessage(HttpMethod.Get, "http://127.0.0.1:7142/health");
+
+        Assert.True(RaftWire.Is(preVote, RaftWire.PreVote));
+        Assert.False(RaftWire.Is(append, RaftWire.PreVote));
+        Assert.False(RaftWire.Is(none, RaftWire.PreVote));
+    }
 }

@@ -22,10 +22,10 @@ internal sealed class PeerRefusalHandler(PeerRefusals refusals, ILogger<PeerRefu
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var peer = request.RequestUri!.Authority;
-        if (refusals.Refuses(peer))
+        // Uri.Authority builds a string: only while some peer is marked, or when one refuses.
+        if (refusals.Any && refusals.Refuses(request.RequestUri!.Authority))
         {
-            throw PeerRefusals.Refusal(peer);
+            throw PeerRefusals.Refusal(request.RequestUri!.Authority);
         }
 
         var started = Stopwatch.GetTimestamp();
@@ -35,6 +35,7 @@ internal sealed class PeerRefusalHandler(PeerRefusals refusals, ILogger<PeerRefu
         }
         catch (HttpRequestException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
         {
+            var peer = request.RequestUri!.Authority;
             refusals.Refused(peer);
             NodeLog.PeerRefused(logger, peer, Stopwatch.GetElapsedTime(started).TotalMilliseconds, refusals.WindowMs);
             throw;
@@ -47,6 +48,9 @@ public sealed class PeerRefusals(TimeProvider clock, IOptions<ClusterOptions> op
 {
     private readonly TimeSpan _window = TimeSpan.FromMilliseconds(options.Value.LowerElectionTimeoutMs);
     private readonly ConcurrentDictionary<string, long> _refusedAt = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether any peer is marked (a cheap check before <see cref="Refuses"/>).</summary>
+    public bool Any => !_refusedAt.IsEmpty;
 
     /// <summary>The window in milliseconds.</summary>
     public int WindowMs => (int)_window.TotalMilliseconds;
@@ -61,7 +65,7 @@ public sealed class PeerRefusals(TimeProvider clock, IOptions<ClusterOptions> op
     /// <summary>Whether a request to <paramref name="peer"/> should fail at once (it refused one within the window).</summary>
     public bool Refuses(string peer)
     {
-        if (_refusedAt.IsEmpty || !_refusedAt.TryGetValue(peer, out var at))
+        if (!_refusedAt.TryGetValue(peer, out var at))
         {
             return false;
         }

@@ -60,7 +60,7 @@ internal sealed class PreVoteMiddleware(
         var stateVersion = RaftWire.TryParse(headers[RaftWire.StateVersionHeader], out var version) ? version : 0;
         var quiet = silence.SinceLeaderContact;
         if (PreVoteRule.MayGrant(
-                localIsLeader: cluster.Leader is { IsRemote: false } || !cluster.LeadershipToken.IsCancellationRequested,
+                localIsLeader: RaftWire.LeadsLocally(cluster),
                 senderIsMember: RaftWire.IsPeer(cluster, sender),
                 sinceLeaderContact: quiet,
                 lowerElectionTimeout: _lowerTimeout,
@@ -144,7 +144,7 @@ internal sealed class PreVoteHoldOffHandler(PreVoteEndorsement endorsement, IPer
 {
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var preVote = request.Headers.TryGetValues(RaftWire.MessageTypeHeader, out var types) && types.FirstOrDefault() == RaftWire.PreVote;
+        var preVote = RaftWire.Is(request, RaftWire.PreVote);
         if (preVote && endorsement.HoldsOff)
         {
             var refused = new HttpResponseMessage(System.Net.HttpStatusCode.OK)

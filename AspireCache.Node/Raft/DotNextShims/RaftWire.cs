@@ -49,4 +49,12 @@ internal static class RaftWire
 
         return false;
     }
+
+    /// <summary>Whether this node leads (DotNext names it leader, or its leadership token is live).</summary>
+    public static bool LeadsLocally(DotNext.Net.Cluster.Consensus.Raft.IRaftCluster cluster) =>
+        cluster.Leader is { IsRemote: false } || !cluster.LeadershipToken.IsCancellationRequested;
+
+    /// <summary>Whether an outgoing <paramref name="request"/> (DotNext's Raft client) is a message of <paramref name="type"/>, read without allocating.</summary>
+    public static bool Is(HttpRequestMessage request, string type) =>
+        request.Headers.NonValidated.TryGetValues(MessageTypeHeader, out var values) && values.Count == 1 && values.ToString() == type;
 }

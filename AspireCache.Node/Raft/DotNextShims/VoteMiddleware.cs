@@ -41,8 +41,7 @@ internal sealed class VoteMiddleware(
             && RaftWire.Is(context.Request, RaftWire.RequestVote)
             && context.Request.Headers[RaftWire.NodeIdHeader] is [{ Length: > 0 } sender]
             && silence.SinceLeaderContact is var quiet && quiet >= _lowerTimeout
-            && cluster.Leader is not { IsRemote: false }
-            && cluster.LeadershipToken.IsCancellationRequested
+            && !RaftWire.LeadsLocally(cluster)
             && RaftWire.IsPeer(cluster, sender))
         {
             stickiness.Expire();
@@ -88,7 +87,4 @@ public sealed class LeaderStickiness
 
     /// <summary>Makes DotNext treat the last leader contact as older than any election timeout (until the next one).</summary>
     public void Expire() => _field.SetValue(_cluster, _longAgo);
-
-    /// <summary>Whether the clock is at "long ago" (tests).</summary>
-    internal bool IsExpired => Equals(_field.GetValue(_cluster), _longAgo);
 }
