@@ -19,7 +19,23 @@ public sealed class PartitionState
 
     public void Block(IEnumerable<string> peers) => Volatile.Write(ref _blocked, ImmutableHashSet.CreateRange(StringComparer.OrdinalIgnoreCase, peers));
 
-    public void Heal() => Block([]);
+    private ImmutableHashSet<string> _stalled = ImmutableHashSet.Create<string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Peers whose requests vanish without an answer (a black hole rather than a refusal).</summary>
+    public ImmutableHashSet<string> Stalled => Volatile.Read(ref _stalled);
+
+    /// <summary>
+    /// Requests to these peers get no answer: each waits until the link heals or its sender gives up
+    /// (the Raft client's timeout), then fails as a lost message. Unlike <see cref="Block"/>, whose
+    /// refusals a leader sees at once, a leader keeps leading for as long as its round waits.
+    /// </summary>
+    public void Stall(IEnumerable<string> peers) => Volatile.Write(ref _stalled, ImmutableHashSet.CreateRange(StringComparer.OrdinalIgnoreCase, peers));
+
+    public void Heal()
+    {
+        Block([]);
+        Stall([]);
+    }
 
     private volatile PendingCapture? _capture;
 
@@ -108,21 +124,36 @@ internal sealed class PartitionHandler(PartitionState partition, IOptions<Cluste
         return await SendCoreAsync(request, cancellationToken);
     }
 
-    private Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var blocked = partition.Blocked;
-        if (!blocked.IsEmpty && request.RequestUri is { } uri)
+        var (blocked, stalled) = (partition.Blocked, partition.Stalled);
+        if ((!blocked.IsEmpty || !stalled.IsEmpty) && request.RequestUri is { } uri)
         {
             foreach (var (id, url) in options.Value.Members)
             {
-                if (blocked.Contains(id) && Uri.Compare(url, uri, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
+                if (Uri.Compare(url, uri, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) != 0)
+                {
+                    continue;
+                }
+
+                if (blocked.Contains(id))
                 {
                     throw new HttpRequestException($"Fault injection: the link to {id} is cut.");
+                }
+
+                if (stalled.Contains(id))
+                {
+                    while (partition.Stalled.Contains(id))
+                    {
+                        await Task.Delay(10, cancellationToken);
+                    }
+
+                    throw new HttpRequestException($"Fault injection: the link to {id} lost the request.");
                 }
             }
         }
 
-        return base.SendAsync(request, cancellationToken);
+        return await base.SendAsync(request, cancellationToken);
     }
 }
 
@@ -130,7 +161,9 @@ public static class FaultInjectionExtensions
 {
     public const string EnabledKey = "Cluster:FaultInjection";
 
-    public sealed record PartitionRequest(List<string> Blocked);
+    /// <param name="Blocked">Peers whose links are cut: requests to them fail at once.</param>
+    /// <param name="Stalled">Peers whose links lose requests silently: each waits for the sender's timeout.</param>
+    public sealed record PartitionRequest(List<string> Blocked, List<string>? Stalled = null);
 
     public static bool IsFaultInjectionEnabled(this IConfiguration configuration) => configuration.GetValue<bool>(EnabledKey);
 
@@ -148,13 +181,17 @@ public static class FaultInjectionExtensions
         return services;
     }
 
-    /// <summary><c>PUT /admin/faults/partition {"blocked":["node2"]}</c> cuts this node's links to those peers; <c>DELETE</c> heals.</summary>
+    /// <summary>
+    /// <c>PUT /admin/faults/partition {"blocked":["node2"], "stalled":["node3"]}</c> cuts this node's links to
+    /// the blocked peers and makes the stalled ones lose requests silently; <c>DELETE</c> heals both.
+    /// </summary>
     public static IEndpointRouteBuilder MapFaultInjection(this IEndpointRouteBuilder app)
     {
         app.MapPut("/admin/faults/partition", (PartitionRequest request, PartitionState partition) =>
         {
             partition.Block(request.Blocked);
-            return TypedResults.Ok(new PartitionRequest([.. partition.Blocked]));
+            partition.Stall(request.Stalled ?? []);
+            return TypedResults.Ok(new PartitionRequest([.. partition.Blocked], [.. partition.Stalled]));
         });
         app.MapDelete("/admin/faults/partition", (PartitionState partition) =>
         {

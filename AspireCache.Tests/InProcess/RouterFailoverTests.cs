@@ -1,3 +1,4 @@
+using AspireCache.Node.Faults;
 using System.Diagnostics;
 using System.Net;
 using Xunit.Abstractions;
@@ -104,6 +105,41 @@ public sealed class RouterFailoverTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.NotNull(response.Headers.RetryAfter);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task A_write_proposed_to_a_leader_that_is_then_lost_is_answered_outcome_unknown_when_no_new_leader_comes()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:WriteTimeout"] = "00:00:01",
+            ["Cluster:FaultInjection"] = "true",
+        });
+        await using var router = await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
+        using var client = router.Client();
+        await WaitForRouterLeaderAsync(client);
+        (await client.PutAsync("/cache/router-unknown/warm", new StringContent("v"))).EnsureSuccessStatusCode();
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var (down, cutOff) = ((leader + 1) % 3, (leader + 2) % 3);
+
+        // One follower is down; the leader's messages to the other vanish unanswered (so it keeps leading
+        // while its round waits, and takes the write), and that follower's requests to the leader fail:
+        // the write is proposed and can never commit, and no new leader can be elected.
+        await cluster.StopNodeAsync(down);
+        cluster.Service<PartitionState>(leader).Stall([InProcessCluster.Ids[cutOff]]);
+        cluster.Service<PartitionState>(cutOff).Block([InProcessCluster.Ids[leader]]);
+        var response = await client.PutAsync("/cache/router-unknown/k", new StringContent("v"));
+        var body = await response.Content.ReadAsStringAsync();
+        output.WriteLine($"{(int)response.StatusCode}: {body}");
+
+        // "No leader" would tell the client that nothing was done; the entry is in the leader's log and
+        // commits if the leader gets its quorum back. Only "outcome unknown" is true.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = System.Text.Json.JsonDocument.Parse(body);
+        Assert.EndsWith("/timeout", problem.RootElement.GetProperty("type").GetString());
+        Assert.Contains("outcome is unknown", problem.RootElement.GetProperty("title").GetString(), StringComparison.Ordinal);
     }
 
     private static async Task WaitForRouterLeaderAsync(HttpClient client)
