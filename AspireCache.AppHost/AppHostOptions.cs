@@ -28,7 +28,9 @@ internal sealed class AppHostOptions
     /// <summary>Entries between snapshots on every node (tests lower it to exercise snapshots).</summary>
     public long SnapshotInterval { get; set; } = 10_000;
 
-    public int LowerElectionTimeoutMs { get; set; } = 150;
+    /// <summary>Raft election timeouts the AppHost gives every node (the node's own defaults).</summary>
+    public int LowerElectionTimeoutMs { get; set; } = 100;
 
-    public int UpperElectionTimeoutMs { get; set; } = 200;
+    /// <summary>See <see cref="LowerElectionTimeoutMs"/>.</summary>
+    public int UpperElectionTimeoutMs { get; set; } = 150;
 }

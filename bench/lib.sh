@@ -12,7 +12,14 @@
 # Everything started here is recorded in BENCH_PIDS and stopped (by PID) by bench_cleanup.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-AC_NODE_DLL="$BENCH_ROOT/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll"
+# R2R=1: the nodes run from a ReadyToRun publish (bin/Release/r2r), as the node's container image does:
+# DotNext's and the node's code precompiled, so a follower elected leader JITs less (bench/README.md).
+# AC_NODE_DLL=...: any other build of the node.
+if [[ "${R2R:-0}" == 1 ]]; then
+  AC_NODE_DLL=${AC_NODE_DLL:-"$BENCH_ROOT/AspireCache.Node/bin/Release/r2r/AspireCache.Node.dll"}
+else
+  AC_NODE_DLL=${AC_NODE_DLL:-"$BENCH_ROOT/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll"}
+fi
 AC_ROUTER_DLL="$BENCH_ROOT/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll"
 AC_BENCH_DLL="$BENCH_ROOT/AspireCache.Bench/bin/Release/net10.0/AspireCache.Bench.dll"
 
@@ -50,6 +57,11 @@ bench_build() {
       log "building $p (Release)"
       (cd "$BENCH_ROOT" && dotnet build "$p/$p.csproj" -c Release -nologo -v quiet) >&2
     done
+    if [[ "${R2R:-0}" == 1 ]]; then
+      log "publishing AspireCache.Node with ReadyToRun (the container image's command) to $(dirname "$AC_NODE_DLL")"
+      (cd "$BENCH_ROOT" && dotnet publish AspireCache.Node/AspireCache.Node.csproj -c Release --use-current-runtime --self-contained false \
+        -p:PublishReadyToRun=true -o "$(dirname "$AC_NODE_DLL")" -nologo -v quiet) >&2
+    fi
   fi
   local f
   for f in "$AC_NODE_DLL" "$AC_ROUTER_DLL" "$AC_BENCH_DLL"; do
