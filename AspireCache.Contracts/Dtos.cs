@@ -40,7 +40,8 @@ public sealed record MemberStatus(string Id, Uri Url, bool IsLeader, bool IsLoca
 /// <summary>
 /// <c>GET /cluster/status</c>. <see cref="LongestLeaderSilenceMs"/>: the longest time this node, following,
 /// went without an AppendEntries from its leader since it started (an election starts beyond the election
-/// timeout); null until measured.
+/// timeout); null until measured. <see cref="Limits"/>: the node's request limits (absent from nodes that
+/// predate them).
 /// </summary>
 public sealed record ClusterStatusResponse(
     string NodeId,
@@ -58,7 +59,16 @@ public sealed record ClusterStatusResponse(
     IReadOnlyList<MemberStatus> Members,
     int ProcessId,
     string? Zone,
-    double? LongestLeaderSilenceMs = null);
+    double? LongestLeaderSilenceMs = null,
+    RequestLimits? Limits = null);
+
+/// <summary>
+/// A node's request limits (<c>Cache:Limits</c>), so that tools can say what the node will refuse before
+/// it does: values over <see cref="MaxValueBytes"/> (413), keys over <see cref="MaxKeyBytes"/> UTF-8 bytes
+/// (400), batches over <see cref="MaxBatchKeys"/> keys or <see cref="MaxBatchBytes"/> bytes (413), TTLs
+/// over <see cref="MaxTtlSeconds"/> (400), list pages over <see cref="MaxListLimit"/> items.
+/// </summary>
+public sealed record RequestLimits(int MaxValueBytes, int MaxKeyBytes, int MaxBatchKeys, int MaxBatchBytes, long MaxTtlSeconds, int MaxListLimit);
 
 /// <summary>Answer to an on-demand progress request: the stream will send <c>event: progress</c> with this revision.</summary>
 public sealed record ProgressResponse(string StreamId, long Revision);

@@ -31,6 +31,7 @@ public abstract class ConsoleComponentContext : BunitContext
         Services.AddSingleton(TimeProvider.System);
         Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new ConsoleOptions()));
         Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(limits ?? new CacheLimits()));
+        Services.AddSingleton<LimitsSource>();
         Services.AddSingleton<ConsoleTelemetry>();
         Services.AddSingleton<KeyWrites>();
         Services.AddSingleton<Publisher>();

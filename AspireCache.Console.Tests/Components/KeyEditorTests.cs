@@ -1,6 +1,8 @@
 using AspireCache.Console.Components.Pages;
 using AspireCache.Console.Options;
+using AspireCache.Contracts;
 using Bunit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireCache.Console.Tests.Components;
 
@@ -83,6 +85,21 @@ public sealed class KeyEditorTests : ConsoleComponentContext
         Assert.Contains("Cannot save yet", page.Find("#save-blocker").TextContent, StringComparison.Ordinal);
         page.Find("#save").Click();
         Assert.Equal(1, Cluster.Version("config/orders/Features"));
+    }
+
+    [Fact]
+    public void The_editor_explains_the_limit_the_cluster_publishes_not_the_configured_copy()
+    {
+        using var context = new LimitedContext(new CacheLimits { MaxValueBytes = 100 });
+        context.Services.GetRequiredService<LimitsSource>().Observe(new RequestLimits(MaxValueBytes: 50, MaxKeyBytes: 512, MaxBatchKeys: 1000, MaxBatchBytes: 4 << 20, MaxTtlSeconds: 86_400, MaxListLimit: 1000));
+        var (page, _) = context.Open(Key, "small");
+
+        page.Find("#value-editor").Input(new string('x', 60));
+
+        var over = page.Find("#size-hint");
+        Assert.Contains("hint-over", over.ClassName, StringComparison.Ordinal);
+        Assert.Contains("50 B", over.TextContent, StringComparison.Ordinal);
+        Assert.True(page.Find("#save").HasAttribute("disabled"));
     }
 
     [Fact]

@@ -19,6 +19,7 @@ public static class ConsoleExtensions
         var services = builder.Services;
         services.AddOptions<ConsoleOptions>().BindConfiguration(ConsoleOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<CacheLimits>().BindConfiguration(CacheLimits.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<LimitsSource>();
         services.AddOptions<ConsoleSessionOptions>().BindConfiguration(ConsoleSessionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
 
         // The cluster: ConnectionStrings:cache, read the way AddAspireCacheClient reads it. No

@@ -12,7 +12,7 @@ namespace AspireCache.Console.Services;
 /// <see cref="IClusterApi"/> over the console's named HttpClient, every request with one operator's
 /// key. Errors of key reads are the client's typed exceptions (<see cref="Client.AspireCacheException"/>).
 /// </summary>
-internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeSpan nodeTimeout, ILogger logger) : IClusterApi
+internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeSpan nodeTimeout, ILogger logger, Options.LimitsSource? limits = null) : IClusterApi
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -21,6 +21,11 @@ internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeS
         try
         {
             using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, CachePaths.ClusterStatus), cancellationToken);
+            if (response.IsSuccessStatusCode && limits is not null)
+            {
+                await ObserveLimitsAsync(response, cancellationToken);
+            }
+
             return response.StatusCode switch
             {
                 HttpStatusCode.OK => CredentialCheck.Accepted,
@@ -112,6 +117,7 @@ internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeS
         try
         {
             entry = await GetJsonAsync<ClusterStatusResponse>(CachePaths.ClusterStatus, cancellationToken);
+            limits?.Observe(entry?.Limits);
         }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or Client.AspireCacheException)
         {
@@ -160,6 +166,18 @@ internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeS
             var reason = ex is OperationCanceledException ? $"no answer within {nodeTimeout.TotalSeconds:0.#} s" : ex.Message;
             ConsoleLog.NodeUnreachable(logger, member.Id, member.Url, reason);
             return new NodeReport(member.Id, member.Url, null, null, null, $"not reachable from the console ({reason})");
+        }
+    }
+
+    /// <summary>The limits a status answer publishes, for the console's forms; a body that is not a status changes nothing.</summary>
+    private async Task ObserveLimitsAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            limits?.Observe((await response.Content.ReadFromJsonAsync<ClusterStatusResponse>(Json, cancellationToken))?.Limits);
+        }
+        catch (JsonException)
+        {
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net.Http.Headers;
 using AspireCache.Contracts;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -6,10 +7,11 @@ namespace AspireCache.Console.Services;
 
 /// <summary>
 /// Ready when the cluster answers <c>/cluster/status</c> to the console's own key (the connection
-/// string's): the cluster is reachable and knows the console. This is the only use of that key;
-/// operators' actions always carry their own.
+/// string's): the cluster is reachable and knows the console. This is the only use of that key (besides
+/// reading the request limits the status publishes, <see cref="Options.LimitsSource"/>); operators'
+/// actions always carry their own.
 /// </summary>
-internal sealed class ClusterHealthCheck(IHttpClientFactory httpClients, ClusterEndpoint endpoint) : IHealthCheck
+internal sealed class ClusterHealthCheck(IHttpClientFactory httpClients, ClusterEndpoint endpoint, Options.LimitsSource limits) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -22,6 +24,18 @@ internal sealed class ClusterHealthCheck(IHttpClientFactory httpClients, Cluster
             }
 
             using var response = await httpClients.CreateClient(ClusterEndpoint.HttpClientName).SendAsync(request, cancellationToken);
+            if (response.IsSuccessStatusCode)
+            {
+                try
+                {
+                    limits.Observe((await response.Content.ReadFromJsonAsync<ClusterStatusResponse>(cancellationToken))?.Limits);
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    // Not a status: the console keeps the limits it has.
+                }
+            }
+
             return response.IsSuccessStatusCode
                 ? HealthCheckResult.Healthy($"{endpoint.Url} answers")
                 : new HealthCheckResult(context.Registration.FailureStatus, $"GET /cluster/status on {endpoint.Url} answered {(int)response.StatusCode}.");

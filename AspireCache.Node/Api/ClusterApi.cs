@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using AspireCache.Node.Auth;
 using AspireCache.Node.Raft;
 using AspireCache.Node.StateMachine;
@@ -38,7 +39,7 @@ public static class ClusterApi
         return app;
     }
 
-    public static Ok<ClusterStatusResponse> GetStatus(ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence)
+    public static Ok<ClusterStatusResponse> GetStatus(ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence, IOptions<CacheLimitsOptions> limits)
     {
         var leader = cluster.Leader;
         var members = cluster.Members
@@ -66,7 +67,8 @@ public static class ClusterApi
             members,
             Environment.ProcessId,
             cluster.Zone,
-            silence.LongestMs));
+            silence.LongestMs,
+            limits.Value.Published));
     }
 
     /// <summary>
@@ -75,7 +77,7 @@ public static class ClusterApi
     /// (≤ 30 s). The router keeps one open per node, so it follows an election within milliseconds.
     /// A <c>term</c> or <c>waitMs</c> that is not one integer is a 400 problem.
     /// </summary>
-    public static async Task<Results<Ok<ClusterStatusResponse>, ProblemHttpResult>> WatchAsync(HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence, IHostApplicationLifetime lifetime, CancellationToken token)
+    public static async Task<Results<Ok<ClusterStatusResponse>, ProblemHttpResult>> WatchAsync(HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence, IOptions<CacheLimitsOptions> limits, IHostApplicationLifetime lifetime, CancellationToken token)
     {
         if (!RequestParsing.TryGetInt64(http.Request, "term", out var term, out var problem)
             || !RequestParsing.TryGetInt32(http.Request, "waitMs", out var waitMs, out problem))
@@ -102,7 +104,7 @@ public static class ClusterApi
             // No change within the wait: answer with the unchanged status.
         }
 
-        return GetStatus(cluster, stateMachine, silence);
+        return GetStatus(cluster, stateMachine, silence, limits);
     }
 
     /// <summary>

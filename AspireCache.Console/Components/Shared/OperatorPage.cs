@@ -21,12 +21,13 @@ public abstract class OperatorPage : ComponentBase
     protected IOptions<ConsoleOptions> ConsoleOptions { get; set; } = default!;
 
     [Inject]
-    protected IOptions<CacheLimits> LimitOptions { get; set; } = default!;
+    protected LimitsSource LimitsSource { get; set; } = default!;
 
     [Inject]
     protected TimeProvider Clock { get; set; } = default!;
 
-    protected CacheLimits Limits => LimitOptions.Value;
+    /// <summary>The cluster's request limits (as its nodes publish them), else the configured <c>Console:Limits</c>.</summary>
+    protected CacheLimits Limits => LimitsSource.Current;
 
     /// <summary>The page's session, or null after sending the operator to the login page.</summary>
     protected async Task<OperatorSession?> SessionAsync()
