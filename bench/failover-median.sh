@@ -10,7 +10,7 @@ here=$(dirname "$0")
 RUNS=${RUNS:-3}
 ROOT=${RESULTS_DIR:-/tmp/aspirecache-bench-results/failover-median-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$ROOT"
-gaps=() failed=0
+gaps=() elected=() failed=0
 for ((r = 1; r <= RUNS; r++)); do
   dir="$ROOT/run$r"
   attempt=0
@@ -29,13 +29,17 @@ for ((r = 1; r <= RUNS; r++)); do
   ((rc != 0)) && failed=1
   gap=$(jq -r '.failover.longestWriteGapMs | floor' "$dir/failover.json" 2>/dev/null || echo "?")
   gaps+=("$gap")
+  elected+=("$(sed -n 's/^new leader elected: .* after \([0-9]*\) ms.*/\1/p' "$dir/timeline.txt")")
   printf 'run %s: longest write gap %s ms; %s; %s; lost writes %s, stale reads %s\n' "$r" "$gap" \
     "$(sed -n 's/^new leader elected: *//p' "$dir/timeline.txt")" \
     "$(sed -n 's/^router names the new leader: *//p' "$dir/timeline.txt")" \
     "$(jq -r '.failover.lostWrites' "$dir/failover.json" 2>/dev/null)" \
     "$(jq -r '.failover.staleReads' "$dir/failover.json" 2>/dev/null)" | tee -a "$ROOT/summary.txt"
 done
-median=$(printf '%s\n' "${gaps[@]}" | grep -E '^[0-9]+$' | sort -n | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}')
-echo "median longest write gap over $RUNS kills: $median ms (gaps: ${gaps[*]})" | tee -a "$ROOT/summary.txt"
+median_of() { printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}'; }
+echo "median longest write gap over $RUNS kills: $(median_of "${gaps[@]}") ms (gaps: ${gaps[*]})" | tee -a "$ROOT/summary.txt"
+# "Elected" is when another node's /cluster/status first names the new leader, i.e. once it is ready
+# (its first entry committed): the gap minus this is the router's switch and the first write's round.
+echo "median kill → new leader ready: $(median_of "${elected[@]}") ms (${elected[*]})" | tee -a "$ROOT/summary.txt"
 echo "results: $ROOT"
 exit "$failed"
