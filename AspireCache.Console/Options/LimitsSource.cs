@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Options;
 using AspireCache.Contracts;
+using Microsoft.Extensions.Options;
 
 namespace AspireCache.Console.Options;
 
