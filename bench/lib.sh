@@ -20,7 +20,7 @@ if [[ "${R2R:-0}" == 1 ]]; then
 else
   AC_NODE_DLL=${AC_NODE_DLL:-"$BENCH_ROOT/AspireCache.Node/bin/Release/net10.0/AspireCache.Node.dll"}
 fi
-AC_ROUTER_DLL="$BENCH_ROOT/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll"
+AC_ROUTER_DLL=${AC_ROUTER_DLL:-"$BENCH_ROOT/AspireCache.Router/bin/Release/net10.0/AspireCache.Router.dll"}
 AC_BENCH_DLL="$BENCH_ROOT/AspireCache.Bench/bin/Release/net10.0/AspireCache.Bench.dll"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

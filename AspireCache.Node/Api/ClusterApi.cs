@@ -24,10 +24,11 @@ public static class ClusterApi
             doc => doc.Response(StatusCodes.Status200OK, "The node's status."));
         cluster.MapGet("/watch", WatchAsync).RequireScope(Scope.Read).Documented(
             "WatchClusterStatus", NodeApiTags.Cluster, "Wait for a leader change (long poll)",
-            "Answers with the status as soon as the term or the leader differs from what the caller knows (`term`, `leader`), or after `waitMs` (at most 30 s) with the unchanged status. A stopping node answers at once.",
+            "Answers with the status as soon as the term, the leader or (when given) this node's role differs from what the caller knows (`term`, `leader`, `role`), or after `waitMs` (at most 30 s) with the unchanged status. A new leader's role turns to `leader` once its first entry is committed (it is then ready), after the leader change. A stopping node answers at once.",
             doc => doc
                 .Query("term", "The term the caller knows.", JsonSchemaType.Integer, format: "int64")
-                .Query("leader", "The leader id the caller knows (absent: none).")
+                .Query("leader", "The leader id the caller knows (absent or empty: none).")
+                .Query("role", "This node's role as the caller knows it (`leader` or `follower`; absent: not watched).")
                 .Query("waitMs", "How long to wait, 0 to 30000 ms (default 30000; out of range is clamped).", JsonSchemaType.Integer)
                 .Response(StatusCodes.Status200OK, "The node's status (changed, or after the wait).")
                 .Problem(StatusCodes.Status400BadRequest, "A `term` or `waitMs` that is not one integer.", "invalid-request"));
@@ -72,9 +73,11 @@ public static class ClusterApi
     }
 
     /// <summary>
-    /// Long-poll for leader changes: answers with the current status as soon as the term or the
-    /// leader differs from what the caller knows (<c>term</c>, <c>leader</c>), or after <c>waitMs</c>
-    /// (≤ 30 s). The router keeps one open per node, so it follows an election within milliseconds.
+    /// Long-poll for leader changes: answers with the current status as soon as the term, the leader or
+    /// (when given) this node's role differs from what the caller knows (<c>term</c>, <c>leader</c>,
+    /// <c>role</c>), or after <c>waitMs</c> (≤ 30 s). The router keeps one open per node, so it follows an
+    /// election within milliseconds, and hears the moment a new leader is ready (role <c>leader</c>: its
+    /// first entry committed), which the leader change itself precedes.
     /// A <c>term</c> or <c>waitMs</c> that is not one integer is a 400 problem.
     /// </summary>
     public static async Task<Results<Ok<ClusterStatusResponse>, ProblemHttpResult>> WatchAsync(HttpContext http, ClusterView cluster, CacheStateMachine stateMachine, LeaderSilenceMonitor silence, IOptions<CacheLimitsOptions> limits, IHostApplicationLifetime lifetime, CancellationToken token)
@@ -85,8 +88,10 @@ public static class ClusterApi
             return problem;
         }
 
-        var leaders = http.Request.Query["leader"];
-        var leader = leaders.Count == 0 ? null : leaders.ToString();
+        // "leader=" (empty) is "no leader", as absent is: a leaderless caller waits for one to appear
+        // instead of being answered at once, again and again, for as long as an election lasts.
+        var leader = http.Request.Query["leader"].ToString() is { Length: > 0 } known ? known : null;
+        var role = http.Request.Query["role"].ToString() is { Length: > 0 } knownRole ? knownRole : null;
         var wait = TimeSpan.FromMilliseconds(Math.Clamp(waitMs ?? 30_000, 0, 30_000));
 
         // A stopping node answers at once: open long-polls must not hold up its shutdown.
@@ -94,7 +99,9 @@ public static class ClusterApi
         timeout.CancelAfter(wait);
         try
         {
-            while (cluster.Term == term && string.Equals(cluster.Leader.LeaderId, leader, StringComparison.OrdinalIgnoreCase))
+            while (cluster.Term == term
+                   && string.Equals(cluster.Leader.LeaderId, leader, StringComparison.OrdinalIgnoreCase)
+                   && (role is null || string.Equals(cluster.Role, role, StringComparison.OrdinalIgnoreCase)))
             {
                 await cluster.WaitForChangeAsync(timeout.Token);
             }

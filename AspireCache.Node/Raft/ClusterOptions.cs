@@ -90,6 +90,16 @@ public sealed class ClusterOptions : IValidatableObject
     public double HeartbeatThreshold { get; set; } = 0.5;
 
     /// <summary>
+    /// How long a just-elected leader may take to commit its term's first entry: the bound on the
+    /// <see cref="LeadershipSettler"/>'s forced rounds and on a write's wait for the new leader to be ready
+    /// (a write that arrives in those milliseconds waits instead of being refused). A leader that cannot
+    /// reach a quorum steps down within <see cref="RaftRpcTimeoutMs"/>, so it is ready or gone by then. It
+    /// was the upper election timeout, which at 100–150 ms ran out before "ready" on a loaded box
+    /// (90–230 ms) and sent those writes back to the router to be retried.
+    /// </summary>
+    public TimeSpan LeaderReadyBound => TimeSpan.FromMilliseconds(Math.Max(UpperElectionTimeoutMs, RaftRpcTimeoutMs));
+
+    /// <summary>
     /// How long the leader waits for a follower's answer to one Raft message (DotNext's <c>RpcTimeout</c>,
     /// also the Raft HttpClient's request timeout). DotNext's default is half the upper election timeout:
     /// an AppendEntries whose entries a loaded follower takes longer to make durable then counts as

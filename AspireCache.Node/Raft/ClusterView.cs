@@ -53,6 +53,13 @@ public sealed class ClusterView : IDisposable
         Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
+    /// <summary>
+    /// Wakes the long-polls (<c>/cluster/watch</c>) when this node's role changes without a leader change:
+    /// a new leader becomes ready (<see cref="LeadershipSettler"/>), which callers that route by role wait for.
+    /// </summary>
+    public void NotifyRoleChanged() =>
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
     public void Dispose() => cluster.LeaderChanged -= OnLeaderChanged;
 
     public string NodeId => _options.NodeId;

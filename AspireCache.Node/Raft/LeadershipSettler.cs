@@ -25,11 +25,13 @@ public sealed class LeadershipSettler : IHostedService
     private readonly ClusterOptions _options;
     private readonly NodeTelemetry _telemetry;
     private readonly ILogger<LeadershipSettler> _logger;
+    private readonly ClusterView _view;
     private readonly CancellationTokenSource _stopping = new();
 
-    public LeadershipSettler(IRaftCluster cluster, IOptions<ClusterOptions> options, NodeTelemetry telemetry, ILogger<LeadershipSettler> logger)
+    public LeadershipSettler(IRaftCluster cluster, ClusterView view, IOptions<ClusterOptions> options, NodeTelemetry telemetry, ILogger<LeadershipSettler> logger)
     {
         _cluster = cluster;
+        _view = view;
         _options = options.Value;
         _telemetry = telemetry;
         _logger = logger;
@@ -61,7 +63,7 @@ public sealed class LeadershipSettler : IHostedService
     private async Task SettleAsync(long term)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var deadline = TimeSpan.FromMilliseconds(_options.UpperElectionTimeoutMs);
+        var deadline = _options.LeaderReadyBound;
         var rounds = 0;
         try
         {
@@ -82,6 +84,7 @@ public sealed class LeadershipSettler : IHostedService
             if (_cluster.Term == term && !_cluster.LeadershipToken.IsCancellationRequested)
             {
                 var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                _view.NotifyRoleChanged(); // the router follows roles: it can send this leader writes now
                 _telemetry.LeadershipReady(elapsed.TotalMilliseconds);
                 NodeLog.LeadershipReady(_logger, term, elapsed.TotalMilliseconds, rounds);
             }

@@ -45,7 +45,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
     {
         using var activity = NodeTelemetry.Source.StartActivity("cache.write");
         if ((!_cluster.IsLeader || !_cluster.Leader.IsLocal)
-            && !(await _cluster.WaitUntilLeaderReadyAsync(TimeSpan.FromMilliseconds(_options.UpperElectionTimeoutMs), token) && _cluster.Leader.IsLocal))
+            && !(await _cluster.WaitUntilLeaderReadyAsync(_options.LeaderReadyBound, token) && _cluster.Leader.IsLocal))
         {
             throw _cluster.NotLeaderError("No leader is known; an election is in progress or the quorum is lost.");
         }

@@ -136,7 +136,9 @@ internal sealed class TopologyMonitor(
         while (!token.IsCancellationRequested)
         {
             var known = Current.Nodes.TryGetValue(node, out var view) && view.Healthy ? view : null;
-            var query = known is null ? "waitMs=0" : $"term={known.Term}&leader={Uri.EscapeDataString(known.LeaderId ?? "")}&waitMs={(int)WatchWait.TotalMilliseconds}";
+            // The role too: a new leader becomes ready (role "leader") after the leader change, and the
+            // topology names a leader only when it says so itself.
+            var query = known is null ? "waitMs=0" : $"term={known.Term}&leader={Uri.EscapeDataString(known.LeaderId ?? "")}&role={Uri.EscapeDataString(known.Role)}&waitMs={(int)WatchWait.TotalMilliseconds}";
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
