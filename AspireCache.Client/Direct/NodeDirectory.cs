@@ -175,7 +175,10 @@ internal sealed class NodeDirectory : IAsyncDisposable
                 nextMeasure = Stopwatch.GetTimestamp() + (long)(Remeasure.TotalSeconds * Stopwatch.Frequency);
             }
 
-            var url = new Uri(_nodes[node], string.Create(CultureInfo.InvariantCulture, $"cluster/watch?term={term}&leader={Uri.EscapeDataString(leaderId ?? "")}&waitMs=10000"));
+            // Knowing no leader, wait briefly: a node that knows none either (an election, or it is cut
+            // off) answers when one appears or after 250 ms, and the next ask goes to another node.
+            var waitMs = leaderId is null ? 250 : 10_000;
+            var url = new Uri(_nodes[node], string.Create(CultureInfo.InvariantCulture, $"cluster/watch?term={term}&leader={Uri.EscapeDataString(leaderId ?? "")}&waitMs={waitMs}"));
             try
             {
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
