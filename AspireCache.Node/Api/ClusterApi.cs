@@ -99,11 +99,17 @@ public static class ClusterApi
         timeout.CancelAfter(wait);
         try
         {
-            while (cluster.Term == term
-                   && string.Equals(cluster.Leader.LeaderId, leader, StringComparison.OrdinalIgnoreCase)
-                   && (role is null || string.Equals(cluster.Role, role, StringComparison.OrdinalIgnoreCase)))
+            while (true)
             {
-                await cluster.WaitForChangeAsync(timeout.Token);
+                var next = cluster.NextChange; // before the look: a change in between still wakes us
+                if (cluster.Term != term
+                    || !string.Equals(cluster.Leader.LeaderId, leader, StringComparison.OrdinalIgnoreCase)
+                    || (role is not null && !string.Equals(cluster.Role, role, StringComparison.OrdinalIgnoreCase)))
+                {
+                    break;
+                }
+
+                await next.WaitAsync(timeout.Token);
             }
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)

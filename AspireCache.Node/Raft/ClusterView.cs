@@ -39,6 +39,12 @@ public sealed class ClusterView : IDisposable
     /// <summary>Completes at the next leader change (or loss of the leader); for push notifications.</summary>
     public Task WaitForChangeAsync(CancellationToken token) => Volatile.Read(ref _changed).Task.WaitAsync(token);
 
+    /// <summary>
+    /// Completes at the next change (leader, term or role). Take it <em>before</em> looking at the state it
+    /// guards, then wait on it: a change between the look and the wait then still wakes the waiter.
+    /// </summary>
+    public Task NextChange => Volatile.Read(ref _changed).Task;
+
     /// <summary>The term this node became leader in (0 while another node or nobody leads).</summary>
     private long _leadershipTerm;
 
