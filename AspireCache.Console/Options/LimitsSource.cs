@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using AspireCache.Contracts;
 using Microsoft.Extensions.Options;
 
@@ -27,15 +28,6 @@ public sealed class LimitsSource(IOptions<CacheLimits> configured)
             return;
         }
 
-        var current = Volatile.Read(ref _reported);
-        if (current is not null
-            && current.MaxValueBytes == limits.MaxValueBytes && current.MaxKeyBytes == limits.MaxKeyBytes
-            && current.MaxBatchKeys == limits.MaxBatchKeys && current.MaxBatchBytes == limits.MaxBatchBytes
-            && current.MaxTtl == TimeSpan.FromSeconds(limits.MaxTtlSeconds))
-        {
-            return;
-        }
-
         Volatile.Write(ref _reported, new CacheLimits
         {
             MaxValueBytes = limits.MaxValueBytes,
@@ -45,5 +37,22 @@ public sealed class LimitsSource(IOptions<CacheLimits> configured)
             MaxTtl = TimeSpan.FromSeconds(limits.MaxTtlSeconds),
             WarnAt = configured.Value.WarnAt,
         });
+    }
+
+    /// <summary>Takes the limits from a successful <c>/cluster/status</c> answer; a body that is not a status changes nothing.</summary>
+    public async Task ObserveAsync(HttpResponseMessage status, CancellationToken cancellationToken)
+    {
+        if (!status.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        try
+        {
+            Observe((await status.Content.ReadFromJsonAsync<ClusterStatusResponse>(cancellationToken))?.Limits);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
     }
 }

@@ -21,9 +21,9 @@ internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeS
         try
         {
             using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, CachePaths.ClusterStatus), cancellationToken);
-            if (response.IsSuccessStatusCode && limits is not null)
+            if (limits is not null)
             {
-                await ObserveLimitsAsync(response, cancellationToken);
+                await limits.ObserveAsync(response, cancellationToken);
             }
 
             return response.StatusCode switch
@@ -166,18 +166,6 @@ internal sealed class ClusterApi(Func<HttpClient> http, string credential, TimeS
             var reason = ex is OperationCanceledException ? $"no answer within {nodeTimeout.TotalSeconds:0.#} s" : ex.Message;
             ConsoleLog.NodeUnreachable(logger, member.Id, member.Url, reason);
             return new NodeReport(member.Id, member.Url, null, null, null, $"not reachable from the console ({reason})");
-        }
-    }
-
-    /// <summary>The limits a status answer publishes, for the console's forms; a body that is not a status changes nothing.</summary>
-    private async Task ObserveLimitsAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        try
-        {
-            limits?.Observe((await response.Content.ReadFromJsonAsync<ClusterStatusResponse>(Json, cancellationToken))?.Limits);
-        }
-        catch (JsonException)
-        {
         }
     }
 

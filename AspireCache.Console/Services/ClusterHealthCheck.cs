@@ -1,5 +1,4 @@
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using AspireCache.Contracts;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -24,17 +23,7 @@ internal sealed class ClusterHealthCheck(IHttpClientFactory httpClients, Cluster
             }
 
             using var response = await httpClients.CreateClient(ClusterEndpoint.HttpClientName).SendAsync(request, cancellationToken);
-            if (response.IsSuccessStatusCode)
-            {
-                try
-                {
-                    limits.Observe((await response.Content.ReadFromJsonAsync<ClusterStatusResponse>(cancellationToken))?.Limits);
-                }
-                catch (System.Text.Json.JsonException)
-                {
-                    // Not a status: the console keeps the limits it has.
-                }
-            }
+            await limits.ObserveAsync(response, cancellationToken);
 
             return response.IsSuccessStatusCode
                 ? HealthCheckResult.Healthy($"{endpoint.Url} answers")

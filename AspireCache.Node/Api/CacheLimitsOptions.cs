@@ -34,8 +34,6 @@ public sealed class CacheLimitsOptions
     /// <summary>Longest TTL accepted.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(365);
 
-    private RequestLimits? _published;
-
     /// <summary>The limits as <c>/cluster/status</c> publishes them (the console explains them before a node refuses).</summary>
-    public RequestLimits Published => _published ??= new(MaxValueBytes, MaxKeyBytes, MaxBatchKeys, MaxBatchBytes, (long)MaxTtl.TotalSeconds, MaxListLimit);
+    public RequestLimits Published => new(MaxValueBytes, MaxKeyBytes, MaxBatchKeys, MaxBatchBytes, (long)MaxTtl.TotalSeconds, MaxListLimit);
 }

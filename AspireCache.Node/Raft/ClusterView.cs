@@ -37,7 +37,7 @@ public sealed class ClusterView : IDisposable
     }
 
     /// <summary>Completes at the next leader change (or loss of the leader); for push notifications.</summary>
-    public Task WaitForChangeAsync(CancellationToken token) => Volatile.Read(ref _changed).Task.WaitAsync(token);
+    public Task WaitForChangeAsync(CancellationToken token) => NextChange.WaitAsync(token);
 
     /// <summary>
     /// Completes at the next change (leader, term or role). Take it <em>before</em> looking at the state it
@@ -56,14 +56,17 @@ public sealed class ClusterView : IDisposable
         var info = Leader;
         _telemetry.LeaderChanged(info.LeaderId, Term);
         NodeLog.LeaderChanged(_logger, info.LeaderId ?? "(none)", Term, Role);
-        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        SignalChange();
     }
 
     /// <summary>
     /// Wakes the long-polls (<c>/cluster/watch</c>) when this node's role changes without a leader change:
     /// a new leader becomes ready (<see cref="LeadershipSettler"/>), which callers that route by role wait for.
     /// </summary>
-    public void NotifyRoleChanged() =>
+    public void NotifyRoleChanged() => SignalChange();
+
+    /// <summary>Completes <see cref="NextChange"/> and arms the next one.</summary>
+    private void SignalChange() =>
         Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     public void Dispose() => cluster.LeaderChanged -= OnLeaderChanged;

@@ -154,11 +154,12 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         var traceHash = _trace is null ? 0 : ApplyTrace.Hash(payload);
 
         CommandBatch batch;
+        byte format;
         try
         {
-            batch = payload.IsSingleSegment
-                ? CommandCodec.Decode(payload.FirstSpan)
-                : CommandCodec.Decode(payload.ToArray());
+            ReadOnlySpan<byte> bytes = payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray();
+            batch = CommandCodec.Decode(bytes);
+            format = bytes[0]; // non-empty: Decode refuses an empty payload
         }
         catch (CommandFormatException ex) when (ex.Unreadable)
         {
@@ -179,7 +180,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             return;
         }
 
-        _telemetry?.EntryApplied(payload.FirstSpan is [var format, ..] ? format : payload.Slice(0, 1).ToArray()[0]);
+        _telemetry?.EntryApplied(format);
 
         // Only this proposal's own entry may answer its callers (see ProposalContext).
         var proposal = entry.Context is ProposalContext candidate && candidate.Matches(payload) ? candidate : null;
