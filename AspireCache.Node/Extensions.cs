@@ -233,6 +233,7 @@ public static class Extensions
         app.MapWatchApi(); // before the cache API: /cache/watch is an endpoint, not a key
         app.MapCacheApi();
         app.MapClusterApi();
+        app.MapReadBatchApi(); // the router's coalesced GETs
         app.MapAdminApi();
         app.MapNodeOpenApi(); // anonymous, on the client endpoint only
         if (app.Configuration.IsFaultInjectionEnabled())

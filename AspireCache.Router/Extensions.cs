@@ -46,7 +46,9 @@ internal static class Extensions
             limits.OnRejected = RateLimitRejection.WriteAsync;
         });
         builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();
-        builder.Services.AddSingleton<ILoadBalancingPolicy, NearestLoadBalancingPolicy>();
+        builder.Services.AddSingleton<NearestLoadBalancingPolicy>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<NearestLoadBalancingPolicy>());
+        builder.Services.AddSingleton<ReadCoalescer>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, StreamOwnerLoadBalancingPolicy>();
 
         // Status probes: service discovery, but no retries — a slow node must show up as slow. They
@@ -75,6 +77,7 @@ internal static class Extensions
     public static WebApplication MapRouter(this WebApplication app)
     {
         var steps = app.Services.GetRequiredService<RetryingProxySteps>();
+        var coalescer = app.Services.GetRequiredService<ReadCoalescer>();
         app.UseStatusCodePages(); // the router's own empty 404/405 (a path no route maps) becomes a problem
         if (app.Services.GetRequiredService<IOptions<RouterRateLimitOptions>>().Value.Enabled)
         {
@@ -84,6 +87,7 @@ internal static class Extensions
 
         app.MapReverseProxy(proxy =>
         {
+            proxy.Use(coalescer.CoalesceAsync); // linearizable GETs: several per node request (or on to the steps below)
             proxy.Use(steps.PrepareAsync);
             proxy.UseLoadBalancing();
             proxy.Use(steps.ForwardAsync);

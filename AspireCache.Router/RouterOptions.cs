@@ -103,4 +103,38 @@ public sealed class RouterOptions
     /// <summary>The Retry-After a client gets when no destination can serve its request.</summary>
     [Range(1, 60)]
     public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>How the router coalesces linearizable GETs (section <c>Router:ReadCoalescing</c>).</summary>
+    public ReadCoalescingOptions ReadCoalescing { get; set; } = new();
+}
+
+/// <summary>
+/// Router-side coalescing of linearizable single-key GETs (section <c>Router:ReadCoalescing</c>):
+/// GETs for one node and one credential that arrive while requests to that node are in flight wait
+/// and go together in the next one, as one multi-key read under one read index. Each is still
+/// linearizable (its batch is sent after it arrived) and gets the answer its own GET would.
+/// </summary>
+public sealed class ReadCoalescingOptions
+{
+    /// <summary>On by default; <c>false</c> forwards every GET on its own.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Keys per batch (capped by the nodes' <c>CacheLimits:MaxBatchKeys</c>, 1,000 by default).</summary>
+    [Range(1, 1000)]
+    public int MaxBatchKeys { get; set; } = 256;
+
+    /// <summary>Batches in flight per node and credential; a GET that finds this many waits for the next.</summary>
+    [Range(1, 64)]
+    public int MaxInFlight { get; set; } = 2;
+
+    /// <summary>GETs waiting per node and credential; beyond it a GET is forwarded on its own.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueued { get; set; } = 4096;
+
+    /// <summary>Node × credential pairs with GETs queued or in flight (the table is bounded; beyond it GETs are forwarded on their own).</summary>
+    [Range(1, 1_000_000)]
+    public int MaxGroups { get; set; } = 1024;
+
+    /// <summary>How long a batch may take before its GETs are forwarded on their own.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
 }

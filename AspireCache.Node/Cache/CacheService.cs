@@ -18,6 +18,9 @@ public readonly record struct ReadPosition(bool Linearizable, long ReadIndex, lo
 /// <summary>A key's value as read, or <c>null</c> when absent or expired; <paramref name="NowUnixMs"/> is the clock the expiry was judged by.</summary>
 public readonly record struct ReadResult(CacheEntry? Entry, long NowUnixMs, ReadPosition Position, long Revision);
 
+/// <summary>Where a batch of reads was served: the node's clock, its read position and the view's revision.</summary>
+public readonly record struct ReadManyResult(long NowUnixMs, ReadPosition Position, long Revision);
+
 /// <summary>One page of a prefix, at one revision of the state.</summary>
 public readonly record struct ListResult(List<KeyValuePair<string, CacheEntry>> Page, bool More, long Revision, ReadPosition Position);
 
@@ -69,6 +72,36 @@ public sealed class CacheService(
         access.Touch(key, now);
         hotKeys.Record(key);
         return new ReadResult(entry, now, position, view.Revision);
+    }
+
+    /// <summary>
+    /// Reads several keys linearizably under one read index and from one immutable view (the router's
+    /// coalesced GETs): each answer is what a GET of that key alone, served at the same moment, would
+    /// give. <paramref name="entries"/> gets one entry (or null: absent or expired) per key.
+    /// </summary>
+    public async Task<ReadManyResult> GetManyAsync(IReadOnlyList<string> keys, CacheEntry?[] entries, CancellationToken token)
+    {
+        using var activity = NodeTelemetry.Source.StartActivity("cache.read_batch");
+        activity?.SetTag("cache.consistency", "linearizable");
+        activity?.SetTag("cache.keys", keys.Count);
+        var position = await EstablishAsync(linearizable: true, token);
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var view = State.Current;
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var key = keys[i];
+            if (key.Length == 0 || !view.Entries.TryGetValue(key, out var entry) || entry.IsExpiredAt(now))
+            {
+                entries[i] = null;
+                continue;
+            }
+
+            entries[i] = entry;
+            access.Touch(key, now);
+            hotKeys.Record(key);
+        }
+
+        return new ReadManyResult(now, position, view.Revision);
     }
 
     /// <summary>Up to <paramref name="limit"/> live keys under <paramref name="prefix"/> after <paramref name="after"/>, from one immutable view.</summary>

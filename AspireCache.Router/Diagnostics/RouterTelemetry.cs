@@ -17,6 +17,8 @@ internal sealed class RouterTelemetry : IDisposable
     private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _rateLimitOverflowed;
     private readonly Counter<long> _credentialChecks;
+    private readonly Histogram<int> _readBatchKeys;
+    private readonly Counter<long> _readsForwardedAlone;
 
     public RouterTelemetry(IMeterFactory meterFactory)
     {
@@ -26,6 +28,8 @@ internal sealed class RouterTelemetry : IDisposable
         _rejected = _meter.CreateCounter<long>("aspirecache.router.rejected", "{request}", "Requests the router answered itself because no node could serve them.");
         _rateLimited = _meter.CreateCounter<long>("aspirecache.router.rate_limited", "{request}", "Requests answered 429 because their caller (credential or address) was over its rate, by route and caller kind.");
         _rateLimitOverflowed = _meter.CreateCounter<long>("aspirecache.router.rate_limit.overflowed", "{request}", "Requests of callers not tracked because the rate limiter's table was full (they share one overflow bucket).");
+        _readBatchKeys = _meter.CreateHistogram<int>("aspirecache.router.read_batch.keys", "{key}", "Keys per coalesced read batch sent to a node (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000] });
+        _readsForwardedAlone = _meter.CreateCounter<long>("aspirecache.router.read_batch.forwarded_alone", "{request}", "Coalescable GETs forwarded on their own instead, by reason (skipped by the node, batch-failed, queue-full, groups-full).");
         _credentialChecks = _meter.CreateCounter<long>("aspirecache.router.credential_checks", "{check}", "Credentials of /router/topology callers checked with a node, by result (accepted, unauthenticated, forbidden, unavailable).");
     }
 
@@ -36,6 +40,14 @@ internal sealed class RouterTelemetry : IDisposable
     /// <summary>Gauge of the remembered outcomes of /router/topology credential checks (bounded).</summary>
     public void ObserveCredentialCache(Func<int> count) =>
         _meter.CreateObservableGauge("aspirecache.router.credential_cache.entries", count, "{credential}", "Outcomes of /router/topology credential checks the router remembers.");
+
+    /// <summary>Gauge of the node × credential pairs with coalesced reads queued or in flight (bounded by <c>Router:ReadCoalescing:MaxGroups</c>).</summary>
+    public void ObserveReadBatchGroups(Func<int> count) =>
+        _meter.CreateObservableGauge("aspirecache.router.read_batch.groups", count, "{group}", "Node and credential pairs with coalesced reads queued or in flight.");
+
+    public void ReadBatchSent(int keys) => _readBatchKeys.Record(keys);
+
+    public void ReadForwardedAlone(string reason) => _readsForwardedAlone.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void RateLimited(string route, string caller) => _rateLimited.Add(1, new("route", route), new("caller", caller));
 

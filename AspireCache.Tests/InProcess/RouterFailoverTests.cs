@@ -142,7 +142,7 @@ public sealed class RouterFailoverTests(ITestOutputHelper output)
         Assert.Contains("outcome is unknown", problem.RootElement.GetProperty("title").GetString(), StringComparison.Ordinal);
     }
 
-    private static async Task WaitForRouterLeaderAsync(HttpClient client)
+    internal static async Task WaitForRouterLeaderAsync(HttpClient client)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (true)

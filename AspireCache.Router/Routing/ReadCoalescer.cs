@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using AspireCache.Router.Diagnostics;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Model;
+
+namespace AspireCache.Router.Routing;
+
+/// <summary>
+/// Coalesces linearizable single-key GETs: the reads for one node and one credential that arrive
+/// while <see cref="ReadCoalescingOptions.MaxInFlight"/> requests to that node are in flight wait and
+/// go together in the next one, <c>POST /cluster/read-batch</c> (<see cref="ReadBatchWire"/>): one
+/// HTTP exchange and one read index for all of them, instead of one each. The first GET of an idle
+/// node goes at once, alone.
+/// <para><b>Still linearizable.</b> A batch is sent after every read in it arrived, so the node's read
+/// index (confirmed after the batch arrives) is not older than any write acknowledged before any of
+/// them was invoked, and every key is read from one view at or after it: each answer is one its own
+/// GET could have given.</para>
+/// <para><b>Same answers.</b> A found key gets the node's 200 (or 304 for a matching
+/// <c>If-None-Match</c>) with the node's headers, a missing one the node's 404 problem. Everything
+/// else goes through the ordinary proxy path on its own: a key the node skipped (invalid, outside the
+/// credential's prefixes, past the answer's byte budget), a batch the node refused or did not answer
+/// (401/403/429/503, unreachable, <see cref="ReadCoalescingOptions.Timeout"/>), a full queue or
+/// table — so errors, retries and Retry-After are exactly those of an uncoalesced GET.</para>
+/// <para>Only plain GETs are coalesced: no query but <c>consistent=true</c>, no <c>Range</c> or
+/// date/<c>If-Match</c> preconditions, no <c>%</c> in the key, not a reserved name.</para>
+/// </summary>
+internal sealed class ReadCoalescer
+{
+    private readonly ReadCoalescingOptions _options;
+    private readonly NearestLoadBalancingPolicy _nearest;
+    private readonly IProblemDetailsService _problems;
+    private readonly RouterTelemetry _telemetry;
+    private readonly ConcurrentDictionary<GroupKey, Group> _groups = new();
+
+    public ReadCoalescer(NearestLoadBalancingPolicy nearest, IProblemDetailsService problems, RouterTelemetry telemetry, IOptions<RouterOptions> options)
+    {
+        _options = options.Value.ReadCoalescing;
+        _nearest = nearest;
+        _problems = problems;
+        _telemetry = telemetry;
+        telemetry.ObserveReadBatchGroups(() => _groups.Count);
+    }
+
+    /// <summary>YARP pipeline step: serve an eligible GET from a batch, or pass it on.</summary>
+    public async Task CoalesceAsync(HttpContext context, Func<Task> next)
+    {
+        if (!_options.Enabled || !TryGetKey(context, out var key))
+        {
+            await next();
+            return;
+        }
+
+        var feature = context.GetReverseProxyFeature();
+        if (feature.Route.Cluster is not { } cluster
+            || _nearest.PickDestination(context, cluster, feature.AvailableDestinations) is not { } destination)
+        {
+            await next(); // no node: the proxy path answers (retries, then 503)
+            return;
+        }
+
+        var pending = new PendingRead(key, Activity.Current?.Context ?? default);
+        if (!TryEnqueue(cluster, destination, context.Request.Headers.Authorization, pending))
+        {
+            await next();
+            return;
+        }
+
+        var answer = await pending.Task;
+        if (answer.Batch is not { } batch || answer.Item.Status == ReadBatchWire.Skipped)
+        {
+            _telemetry.ReadForwardedAlone(answer.Batch is null ? "batch-failed" : "skipped");
+            context.Items.Remove(RoutingItems.Reason);
+            await next();
+            return;
+        }
+
+        var activity = Activity.Current;
+        activity?.SetTag("aspirecache.route.destination", destination.DestinationId);
+        activity?.SetTag("aspirecache.route.reason", "coalesced");
+        await WriteAsync(context, key, batch, answer.Item);
+    }
+
+    /// <summary>The key of a GET that may be coalesced (see the class summary).</summary>
+    private static bool TryGetKey(HttpContext context, out string key)
+    {
+        key = string.Empty;
+        var request = context.Request;
+        if (!HttpMethods.IsGet(request.Method)
+            || context.GetReverseProxyFeature().Route.Config.RouteId != ProxyRoutes.ReadsRoute
+            || request.RouteValues["key"] is not string routeKey
+            || routeKey.Length == 0
+            || routeKey.Contains('%')
+            || CachePaths.IsReservedKey(routeKey))
+        {
+            return false;
+        }
+
+        if (request.QueryString.HasValue
+            && !(request.Query.Count == 1
+                && request.Query.TryGetValue("consistent", out var consistent)
+                && consistent.Count == 1
+                && bool.TryParse(consistent[0], out var linearizable)
+                && linearizable))
+        {
+            return false;
+        }
+
+        var headers = request.Headers;
+        if (headers.Range.Count > 0 || headers.IfMatch.Count > 0 || headers.IfModifiedSince.Count > 0
+            || headers.IfUnmodifiedSince.Count > 0 || headers.IfRange.Count > 0 || headers.Authorization.Count > 1)
+        {
+            return false;
+        }
+
+        key = routeKey;
+        return true;
+    }
+
+    private bool TryEnqueue(ClusterState cluster, DestinationState destination, string? authorization, PendingRead pending)
+    {
+        var groupKey = new GroupKey(destination.DestinationId, authorization);
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            if (!_groups.TryGetValue(groupKey, out var group))
+            {
+                if (_groups.Count >= _options.MaxGroups)
+                {
+                    _telemetry.ReadForwardedAlone("groups-full");
+                    return false;
+                }
+
+                group = _groups.GetOrAdd(groupKey, static (key, state) => new Group(key, state.cluster, state.destination), (cluster, destination));
+            }
+
+            bool start;
+            lock (group)
+            {
+                if (group.Closed)
+                {
+                    continue; // went idle and left the table just now: take a new one
+                }
+
+                if (group.Queue.Count >= _options.MaxQueued)
+                {
+                    _telemetry.ReadForwardedAlone("queue-full");
+                    return false;
+                }
+
+                group.Queue.Enqueue(pending);
+                start = group.InFlight < _options.MaxInFlight;
+                if (start)
+                {
+                    group.InFlight++;
+                }
+            }
+
+            if (start)
+            {
+                _ = RunAsync(group);
+            }
+
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>One sender of a group: sends what is queued, again and again, until nothing is.</summary>
+    private async Task RunAsync(Group group)
+    {
+        Activity.Current = null; // the batch is not part of the trace of the GET that started this sender
+        var batch = new List<PendingRead>();
+        while (true)
+        {
+            lock (group)
+            {
+                var count = Math.Min(group.Queue.Count, _options.MaxBatchKeys);
+                if (count == 0)
+                {
+                    if (--group.InFlight == 0)
+                    {
+                        group.Closed = true;
+                        _groups.TryRemove(new KeyValuePair<GroupKey, Group>(group.Key, group));
+                    }
+
+                    return;
+                }
+
+                for (var i = 0; i < count; i++)
+                {
+                    batch.Add(group.Queue.Dequeue());
+                }
+            }
+
+            await SendAsync(group, batch);
+            batch.Clear();
+        }
+    }
+
+    private async Task SendAsync(Group group, List<PendingRead> batch)
+    {
+        var keys = new string[batch.Count];
+        List<ActivityLink>? links = RouterTelemetry.Source.HasListeners() ? new(batch.Count) : null;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            keys[i] = batch[i].Key;
+            if (links is not null && batch[i].Caller != default)
+            {
+                links.Add(new ActivityLink(batch[i].Caller));
+            }
+        }
+
+        using var activity = links is null ? null : RouterTelemetry.Source.StartActivity("read batch", ActivityKind.Internal, default(ActivityContext), links: links);
+        activity?.SetTag("aspirecache.route.destination", group.Key.DestinationId);
+        activity?.SetTag("aspirecache.read_batch.keys", keys.Length);
+        _telemetry.ReadBatchSent(keys.Length);
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.Timeout);
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(group.Destination.Model.Config.Address), ReadBatchWire.Path))
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+                Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)),
+            };
+            request.Content.Headers.ContentType = RequestMediaType;
+            if (group.Key.Authorization is { } authorization)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", authorization);
+            }
+
+            using var response = await group.Cluster.Model.HttpClient.SendAsync(request, timeout.Token);
+            if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != ReadBatchWire.ResponseMediaType)
+            {
+                activity?.SetTag("http.response.status_code", (int)response.StatusCode);
+                Complete(batch, null, null);
+                return;
+            }
+
+            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token);
+            var items = new ReadBatchWire.Item[batch.Count];
+            if (!ReadBatchWire.TryDecodeResponse(body, batch.Count, out var now, items))
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, "malformed answer");
+                Complete(batch, null, null);
+                return;
+            }
+
+            Complete(batch, new BatchAnswer(response, now), items);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            Complete(batch, null, null); // each GET goes on its own, with the proxy path's retries
+        }
+    }
+
+    private static void Complete(List<PendingRead> batch, BatchAnswer? answer, ReadBatchWire.Item[]? items)
+    {
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].TrySetResult(new Answer(answer, items is null ? default : items[i]));
+        }
+    }
+
+    /// <summary>Writes what the node's own GET would have answered: 200 with the value, 304, or the 404 problem.</summary>
+    private Task WriteAsync(HttpContext context, string key, BatchAnswer batch, ReadBatchWire.Item item)
+    {
+        var response = context.Response;
+        var headers = response.Headers;
+        if (batch.Node is not null)
+        {
+            headers[CacheHeaders.Node] = batch.Node;
+        }
+
+        if (batch.Role is not null)
+        {
+            headers[CacheHeaders.Role] = batch.Role;
+        }
+
+        headers[CacheHeaders.Consistency] = "linearizable";
+        headers[CacheHeaders.ReadIndex] = batch.ReadIndex;
+        headers[CacheHeaders.AppliedIndex] = batch.AppliedIndex;
+        headers[CacheHeaders.Revision] = batch.Revision;
+        if (item.Status == ReadBatchWire.NotFound)
+        {
+            response.StatusCode = StatusCodes.Status404NotFound;
+            return _problems.WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails =
+                {
+                    Status = StatusCodes.Status404NotFound,
+                    Type = ProblemTypes.Base + "key-not-found",
+                    Title = "The key does not exist",
+                    Detail = $"No value is stored under '{key}'.",
+                },
+            }).AsTask();
+        }
+
+        var etag = "\"" + item.Version.ToString(CultureInfo.InvariantCulture) + "\"";
+        headers.ETag = etag;
+        if (item.ExpiresUnixMs != 0)
+        {
+            headers[CacheHeaders.TtlMs] = (item.ExpiresUnixMs - batch.NowUnixMs).ToString(CultureInfo.InvariantCulture);
+            headers.Expires = DateTimeOffset.FromUnixTimeMilliseconds(item.ExpiresUnixMs).ToString("R", CultureInfo.InvariantCulture);
+        }
+
+        foreach (var candidate in context.Request.Headers.IfNoneMatch)
+        {
+            if (candidate == etag || candidate == "*")
+            {
+                response.StatusCode = StatusCodes.Status304NotModified;
+                return Task.CompletedTask;
+            }
+        }
+
+        response.StatusCode = StatusCodes.Status200OK;
+        headers.LastModified = DateTimeOffset.FromUnixTimeMilliseconds(item.UpdatedUnixMs).ToString("R", CultureInfo.InvariantCulture);
+        response.ContentType = "application/octet-stream";
+        response.ContentLength = item.Value.Length;
+        return response.Body.WriteAsync(item.Value, context.RequestAborted).AsTask();
+    }
+
+    private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
+
+    private readonly record struct GroupKey(string DestinationId, string? Authorization);
+
+    /// <summary>The GETs for one node and credential: queued, and how many senders are in flight.</summary>
+    private sealed class Group(GroupKey key, ClusterState cluster, DestinationState destination)
+    {
+        public GroupKey Key { get; } = key;
+        public ClusterState Cluster { get; } = cluster;
+        public DestinationState Destination { get; } = destination;
+        public Queue<PendingRead> Queue { get; } = new();
+        public int InFlight { get; set; }
+
+        /// <summary>Idle and out of the table: a GET that still finds it takes a new one.</summary>
+        public bool Closed { get; set; }
+    }
+
+    private sealed class PendingRead(string key, ActivityContext caller) : TaskCompletionSource<Answer>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public string Key { get; } = key;
+        public ActivityContext Caller { get; } = caller;
+    }
+
+    /// <summary>A GET's share of a batch; <see cref="Batch"/> null: the batch failed, forward the GET on its own.</summary>
+    private readonly record struct Answer(BatchAnswer? Batch, ReadBatchWire.Item Item);
+
+    /// <summary>What every key of one batch shares: the read's headers and the node's clock.</summary>
+    private sealed class BatchAnswer(HttpResponseMessage response, long nowUnixMs)
+    {
+        public string? Node { get; } = Header(response, CacheHeaders.Node);
+        public string? Role { get; } = Header(response, CacheHeaders.Role);
+        public string? ReadIndex { get; } = Header(response, CacheHeaders.ReadIndex);
+        public string? AppliedIndex { get; } = Header(response, CacheHeaders.AppliedIndex);
+        public string? Revision { get; } = Header(response, CacheHeaders.Revision);
+        public long NowUnixMs { get; } = nowUnixMs;
+
+        private static string? Header(HttpResponseMessage response, string name) =>
+            response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+    }
+}

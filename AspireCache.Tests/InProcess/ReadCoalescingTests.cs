@@ -1,0 +1,224 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>
+/// The router's read coalescing (<c>Router:ReadCoalescing</c>): linearizable GETs that arrive while
+/// a request to their node is in flight go together in one <c>POST /cluster/read-batch</c>, and each
+/// caller still gets exactly what its own GET would have answered.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutputHelper output) : IClassFixture<StableClusterFixture>
+{
+    private static readonly Dictionary<string, string?> Uncoalesced = new() { ["Router:ReadCoalescing:Enabled"] = "false" };
+
+    /// <summary>Headers whose values legitimately differ between two answers a moment apart.</summary>
+    private static readonly HashSet<string> Volatile = new(StringComparer.OrdinalIgnoreCase) { "Date", "Server", "Transfer-Encoding", CacheHeaders.TtlMs };
+
+    [Fact]
+    public async Task A_coalesced_GET_answers_what_the_same_GET_forwarded_alone_answers()
+    {
+        var cluster = fixture.Cluster;
+        await using var coalescing = await InProcessRouter.StartAsync(cluster);
+        await using var alone = await InProcessRouter.StartAsync(cluster, Uncoalesced);
+        using var viaCoalescing = coalescing.Client();
+        using var viaAlone = alone.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(viaCoalescing);
+        await RouterFailoverTests.WaitForRouterLeaderAsync(viaAlone);
+
+        var prefix = $"coalesce-{Guid.NewGuid():N}";
+        Assert.Equal(HttpStatusCode.Created, (await viaAlone.PutAsync($"/cache/{prefix}/plain", new ByteArrayContent([0, 1, 2, 255]))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await viaAlone.PutAsync($"/cache/{prefix}/ttl?ttl=1h", new StringContent("expires"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await viaAlone.PutAsync($"/cache/{prefix}/empty", new ByteArrayContent([]))).StatusCode);
+
+        var requests = new (string Path, string? IfNoneMatch)[]
+        {
+            ($"/cache/{prefix}/plain", null),
+            ($"/cache/{prefix}/plain?consistent=true", null),
+            ($"/cache/{prefix}/ttl", null),
+            ($"/cache/{prefix}/empty", null),
+            ($"/cache/{prefix}/missing", null),
+            ($"/cache/{prefix}/plain", "\"1\""),   // 304 only if that is its version: compared below either way
+            ($"/cache/{prefix}/plain", "*"),       // 304
+            ($"/cache/{prefix}/ttl", "\"999999\""), // 200
+        };
+        foreach (var (path, ifNoneMatch) in requests)
+        {
+            using var expected = await GetAsync(viaAlone, path, ifNoneMatch);
+            using var actual = await GetAsync(viaCoalescing, path, ifNoneMatch);
+            var what = $"GET {path} (If-None-Match: {ifNoneMatch ?? "-"})";
+            Assert.True(expected.StatusCode == actual.StatusCode, $"{what}: {(int)actual.StatusCode}, alone {(int)expected.StatusCode}");
+            Assert.Equal(Headers(expected), Headers(actual));
+            Assert.Equal(expected.Content.Headers.ContentType?.ToString(), actual.Content.Headers.ContentType?.ToString());
+            Assert.Equal(expected.Content.Headers.ContentLength is null, actual.Content.Headers.ContentLength is null);
+            if (expected.Headers.Contains(CacheHeaders.TtlMs))
+            {
+                var ttl = long.Parse(actual.Headers.GetValues(CacheHeaders.TtlMs).Single(), System.Globalization.CultureInfo.InvariantCulture);
+                Assert.InRange(ttl, 3_000_000, 3_600_000);
+            }
+
+            var expectedBody = await expected.Content.ReadAsByteArrayAsync();
+            var actualBody = await actual.Content.ReadAsByteArrayAsync();
+            if (expected.Content.Headers.ContentType?.MediaType == "application/problem+json")
+            {
+                // Same problem; the trace id names each router's own span.
+                Assert.Equal(WithoutTraceId(expectedBody), WithoutTraceId(actualBody));
+            }
+            else
+            {
+                Assert.Equal(expectedBody, actualBody);
+            }
+
+            output.WriteLine($"{what}: {(int)actual.StatusCode}, {actualBody.Length} bytes, same as alone");
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_GETs_go_to_the_node_together_and_each_caller_gets_its_own_key()
+    {
+        var cluster = fixture.Cluster;
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using var client = router.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        var prefix = $"coalesce-{Guid.NewGuid():N}";
+        const int Keys = 48;
+        for (var i = 0; i < Keys; i++)
+        {
+            Assert.True((await client.PutAsync($"/cache/{prefix}/{i}", new StringContent($"value of {i}"))).IsSuccessStatusCode);
+        }
+
+        var batchSizes = new ConcurrentQueue<int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == "aspirecache.router.read_batch.keys")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, keys, _, _) => batchSizes.Enqueue(keys));
+        listener.Start();
+
+        // Rounds of 48 concurrent GETs (one connection each): most arrive while a batch is in flight.
+        var wrong = new ConcurrentQueue<string>();
+        for (var round = 0; round < 10 && !batchSizes.Any(n => n > 1); round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, Keys).Select(async i =>
+            {
+                using var response = await client.GetAsync($"/cache/{prefix}/{i}");
+                var body = await response.Content.ReadAsStringAsync();
+                if (response.StatusCode != HttpStatusCode.OK || body != $"value of {i}")
+                {
+                    wrong.Enqueue($"{i}: {(int)response.StatusCode} {body}");
+                }
+            }));
+        }
+
+        listener.Dispose();
+        output.WriteLine($"batches: {batchSizes.Count}, keys per batch: {string.Join(" ", batchSizes)}");
+        Assert.Empty(wrong);
+        Assert.Contains(batchSizes, n => n > 1);
+    }
+
+    [Fact]
+    public async Task GETs_the_router_does_not_coalesce_are_forwarded_as_before()
+    {
+        var cluster = fixture.Cluster;
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using var client = router.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        var key = $"coalesce-{Guid.NewGuid():N}";
+        Assert.True((await client.PutAsync($"/cache/{key}", new StringContent("v"))).IsSuccessStatusCode);
+
+        // A stale read keeps its own consistency; the hot-keys endpoint is not a key.
+        using var stale = await client.GetAsync($"/cache/{key}?consistent=false");
+        Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
+        Assert.Equal("stale", stale.Headers.GetValues(CacheHeaders.Consistency).Single());
+        using var hot = await client.GetAsync("/cache/hot");
+        Assert.Equal(HttpStatusCode.OK, hot.StatusCode);
+        Assert.Equal("application/json; charset=utf-8", hot.Content.Headers.ContentType?.ToString());
+
+        // A malformed `consistent` gets the node's 400, an invalid key the node's invalid-key problem.
+        using var bad = await client.GetAsync($"/cache/{key}?consistent=maybe");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        using var invalid = await client.GetAsync($"/cache/{new string('k', 2000)}");
+        Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
+        Assert.Contains("invalid-key", await invalid.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_batch_endpoint_refuses_malformed_batches_with_problems()
+    {
+        var cluster = fixture.Cluster;
+        using var node = cluster.Client(0);
+        using var wrongType = await node.PostAsync(ReadBatchWire.Path, new StringContent("[\"a\"]", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, wrongType.StatusCode);
+        Assert.Equal("application/problem+json", wrongType.Content.Headers.ContentType?.MediaType);
+
+        foreach (var body in new byte[][] { [], [5, 0, (byte)'a'], [1, 0, 0xC3] })
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new MediaTypeHeaderValue(ReadBatchWire.RequestMediaType);
+            using var malformed = await node.PostAsync(ReadBatchWire.Path, content);
+            Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+            Assert.Equal("application/problem+json", malformed.Content.Headers.ContentType?.MediaType);
+        }
+
+        // An invalid key is skipped (its own GET gets the node's 400), the others are answered.
+        var key = $"coalesce-{Guid.NewGuid():N}";
+        using (var writer = cluster.Client(await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10))))
+        {
+            Assert.True((await writer.PutAsync($"/cache/{key}", new StringContent("abc"))).IsSuccessStatusCode);
+        }
+
+        var keys = new ByteArrayContent(ReadBatchWire.EncodeRequest([key, new string('k', 2000), key + "-missing"]));
+        keys.Headers.ContentType = new MediaTypeHeaderValue(ReadBatchWire.RequestMediaType);
+        using var answer = await node.PostAsync(ReadBatchWire.Path, keys);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var items = new ReadBatchWire.Item[3];
+        Assert.True(ReadBatchWire.TryDecodeResponse(await answer.Content.ReadAsByteArrayAsync(), 3, out _, items));
+        Assert.Equal(ReadBatchWire.Found, items[0].Status);
+        Assert.Equal("abc", Encoding.UTF8.GetString(items[0].Value.Span));
+        Assert.Equal(ReadBatchWire.Skipped, items[1].Status);
+        Assert.Equal(ReadBatchWire.NotFound, items[2].Status);
+        Assert.Equal("linearizable", answer.Headers.GetValues(CacheHeaders.Consistency).Single());
+    }
+
+    private static Task<HttpResponseMessage> GetAsync(HttpClient client, string path, string? ifNoneMatch)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (ifNoneMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-None-Match", ifNoneMatch);
+        }
+
+        return client.SendAsync(request);
+    }
+
+    private static SortedDictionary<string, string> Headers(HttpResponseMessage response)
+    {
+        var headers = new SortedDictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
+        {
+            if (!Volatile.Contains(name) && name is not ("Content-Length" or "Content-Type"))
+            {
+                headers[name] = string.Join(", ", values);
+            }
+        }
+
+        return headers;
+    }
+
+    private static string WithoutTraceId(byte[] problem)
+    {
+        var json = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(problem)!;
+        json.Remove("traceId");
+        return string.Join("; ", json.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
+    }
+}

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Net;
+using AspireCache.Tests.InProcess;
+using AspireCache.Verification;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.Verification;
+
+/// <summary>
+/// The router's read coalescing under the linearizability checker: many readers through the router
+/// (so that their GETs share batches) and writers on a few keys, while the leader is stopped and comes
+/// back. Every read must be one a single linearizable GET could have given.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class CoalescedReadsTests(ITestOutputHelper output)
+{
+    private const int Readers = 16;
+    private const int Writers = 2;
+
+    [Fact]
+    public async Task Coalesced_reads_through_the_router_are_linearizable_across_a_leader_change()
+    {
+        var seconds = int.TryParse(Environment.GetEnvironmentVariable("COALESCE_SECONDS"), CultureInfo.InvariantCulture, out var s) ? s : 12;
+        await using var cluster = await InProcessCluster.StartAsync();
+        await using var router = await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using (var probe = router.Client())
+        {
+            await RouterFailoverTests.WaitForRouterLeaderAsync(probe);
+        }
+
+        var prefix = $"coalesced-{Guid.NewGuid():N}/";
+        var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
+        var history = new HistoryRecorder();
+        var batchSizes = new ConcurrentQueue<int>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == "aspirecache.router.read_batch.keys")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, n, _, _) => batchSizes.Enqueue(n));
+        listener.Start();
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        var clients = new List<Task>();
+        for (var c = 0; c < Readers + Writers; c++)
+        {
+            var clientId = c;
+            clients.Add(Task.Run(() => clientId < Writers
+                ? WriteAsync(clientId, router, keys, history, stop.Token)
+                : ReadAsync(clientId, router, keys, history, stop.Token)));
+        }
+
+        // The leader goes away a third of the way in and comes back a few seconds later.
+        await Task.Delay(TimeSpan.FromSeconds(seconds / 3.0));
+        await cluster.StopNodeAsync(leader);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await cluster.StartNodeAsync(leader);
+        await Task.WhenAll(clients);
+        listener.Dispose();
+
+        var operations = history.Snapshot();
+        var reads = operations.Count(o => o.Known && o.Kind == OpKind.Read);
+        var writes = operations.Count(o => o.Known && o.Kind == OpKind.Write);
+        var sizes = batchSizes.ToArray();
+        output.WriteLine($"{operations.Count} operations: {reads} reads and {writes} writes acknowledged, {operations.Count(o => !o.Known)} unknown or failed; " +
+            $"{sizes.Length} read batches, {sizes.Count(n => n > 1)} of them with several keys (largest {(sizes.Length == 0 ? 0 : sizes.Max())})");
+        var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
+        output.WriteLine(result.Describe());
+        if (result.Outcome == CheckOutcome.Violation)
+        {
+            output.WriteLine($"full history: {history.Dump("coalesced-reads")}");
+        }
+
+        Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe());
+        Assert.True(reads > 500 && writes > 20, "too few acknowledged operations to mean anything");
+        Assert.True(sizes.Count(n => n > 1) > 10, "the readers' GETs were hardly ever coalesced: the test did not exercise what it checks");
+    }
+
+    /// <summary>A reader: plain GETs through the router (the kind it coalesces); a failed one is dropped (reads change nothing).</summary>
+    private static async Task ReadAsync(int clientId, InProcessRouter router, string[] keys, HistoryRecorder history, CancellationToken stop)
+    {
+        using var http = router.Client();
+        http.Timeout = TimeSpan.FromSeconds(10);
+        var random = new Random(clientId);
+        while (!stop.IsCancellationRequested)
+        {
+            var key = keys[random.Next(keys.Length)];
+            var handle = history.BeginRead(clientId, key);
+            try
+            {
+                using var response = await http.GetAsync($"/cache/{key}", CancellationToken.None);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    history.CompleteRead(handle, await response.Content.ReadAsStringAsync(CancellationToken.None), VersionOf(response));
+                }
+                else if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    history.CompleteRead(handle, null, null);
+                }
+                else
+                {
+                    history.Discard(handle);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                history.Discard(handle);
+            }
+        }
+    }
+
+    /// <summary>A writer: unique values through the router; an answer that is not an acknowledgment leaves the outcome unknown.</summary>
+    private static async Task WriteAsync(int clientId, InProcessRouter router, string[] keys, HistoryRecorder history, CancellationToken stop)
+    {
+        using var http = router.Client();
+        http.Timeout = TimeSpan.FromSeconds(10);
+        var random = new Random(clientId);
+        for (var n = 0; !stop.IsCancellationRequested; n++)
+        {
+            var key = keys[random.Next(keys.Length)];
+            var value = $"c{clientId}-{n}";
+            var handle = history.BeginWrite(clientId, key, value);
+            try
+            {
+                using var response = await http.PutAsync($"/cache/{key}", new StringContent(value), CancellationToken.None);
+                if (response.IsSuccessStatusCode)
+                {
+                    history.CompleteWrite(handle, VersionOf(response));
+                }
+                else
+                {
+                    history.CompleteUnknown(handle);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                history.CompleteUnknown(handle);
+            }
+        }
+    }
+
+    private static long? VersionOf(HttpResponseMessage response) =>
+        response.Headers.ETag is { } etag ? long.Parse(etag.Tag.Trim('"'), CultureInfo.InvariantCulture) : null;
+}
