@@ -125,7 +125,7 @@ public sealed class ReadCoalescingOptions
 
     /// <summary>Batches in flight per node and credential; a GET that finds this many waits for the next.</summary>
     [Range(1, 64)]
-    public int MaxInFlight { get; set; } = 2;
+    public int MaxInFlight { get; set; } = 1;
 
     /// <summary>GETs waiting per node and credential; beyond it a GET is forwarded on its own.</summary>
     [Range(1, 1_000_000)]
