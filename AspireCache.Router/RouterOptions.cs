@@ -119,7 +119,7 @@ public sealed class ReadCoalescingOptions
     /// <summary>On by default; <c>false</c> forwards every GET on its own.</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Keys per batch (capped by the nodes' <c>CacheLimits:MaxBatchKeys</c>, 1,000 by default).</summary>
+    /// <summary>Keys per batch (the nodes take up to 1,000).</summary>
     [Range(1, 1000)]
     public int MaxBatchKeys { get; set; } = 256;
 

@@ -514,7 +514,7 @@ public static class CacheApi
     public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");
 
     /// <summary>Linearizable: the confirmed read index. Stale: the commit index this node has heard of. Both: what it had applied.</summary>
-    private static void WriteConsistencyHeaders(HttpContext http, ReadPosition position)
+    internal static void WriteConsistencyHeaders(HttpContext http, ReadPosition position)
     {
         var headers = http.Response.Headers;
         if (position.Linearizable)

@@ -8,8 +8,8 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Node.Api;
 
 /// <summary>
-/// <c>POST /cluster/read-batch</c>: the router's coalesced linearizable GETs (<see cref="ReadBatchWire"/>).
-/// One read index and one immutable view for every key, so each key's answer is what its own GET
+/// <c>POST /cluster/read-batch[?consistent=false]</c>: the router's coalesced GETs (<see cref="ReadBatchWire"/>).
+/// One immutable view for every key (and, linearizable, one read index), so each key's answer is what its own GET
 /// would have been at that moment; the read's headers are this answer's headers. A key that its own
 /// GET would refuse (invalid, outside the credential's prefixes) or that does not fit the answer's
 /// byte budget is <see cref="ReadBatchWire.Skipped"/>: the router sends it as a GET of its own and
@@ -20,6 +20,13 @@ public static class ReadBatchApi
 {
     /// <summary>Value bytes one answer carries before the rest of its keys are skipped (the first value always fits).</summary>
     public const int MaxAnswerValueBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Keys one batch may name (the router sends at most <c>Router:ReadCoalescing:MaxBatchKeys</c>, at most
+    /// this). Not <c>Cache:Limits:MaxBatchKeys</c>: that bounds an atomic write's log entry, and a router
+    /// whose batches a lowered write limit refused would forward every GET alone.
+    /// </summary>
+    public const int MaxKeys = 1000;
 
     public static IEndpointRouteBuilder MapReadBatchApi(this IEndpointRouteBuilder app)
     {
@@ -35,16 +42,22 @@ public static class ReadBatchApi
             return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type", $"Send the keys as {ReadBatchWire.RequestMediaType}.");
         }
 
-        var body = await RequestBody.ReadAsync(http.Request, options.MaxBatchBytes, token);
+        if (!RequestParsing.TryGetConsistent(http.Request, out var consistent, out var badConsistency))
+        {
+            return badConsistency;
+        }
+
+        var maxBytes = MaxKeys * (2 + options.MaxKeyBytes);
+        var body = await RequestBody.ReadAsync(http.Request, maxBytes, token);
         if (body is null)
         {
-            return Problems.TooLarge($"The batch exceeds the limit of {options.MaxBatchBytes} bytes.");
+            return Problems.TooLarge($"The batch exceeds the limit of {maxBytes} bytes.");
         }
 
         var keys = new List<string>();
-        if (!ReadBatchWire.TryDecodeRequest(new ReadOnlySequence<byte>(body), options.MaxBatchKeys, keys))
+        if (!ReadBatchWire.TryDecodeRequest(new ReadOnlySequence<byte>(body), MaxKeys, keys))
         {
-            return Problems.BadRequest("Invalid read batch", $"The body must name 1 to {options.MaxBatchKeys} keys.");
+            return Problems.BadRequest("Invalid read batch", $"The body must name 1 to {MaxKeys} keys.");
         }
 
         // Keys their own GET would refuse are not read (an empty key is never found): skipped below.
@@ -60,13 +73,9 @@ public static class ReadBatchApi
         }
 
         var entries = new CacheEntry?[keys.Count];
-        var read = await cache.GetManyAsync(keys, entries, token);
-
-        var headers = http.Response.Headers;
-        headers[CacheHeaders.Consistency] = "linearizable";
-        headers[CacheHeaders.ReadIndex] = read.Position.ReadIndex.ToString(CultureInfo.InvariantCulture);
-        headers[CacheHeaders.AppliedIndex] = read.Position.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-        headers[CacheHeaders.Revision] = read.Revision.ToString(CultureInfo.InvariantCulture);
+        var read = await cache.GetManyAsync(keys, entries, consistent, token);
+        CacheApi.WriteConsistencyHeaders(http, read.Position);
+        http.Response.Headers[CacheHeaders.Revision] = read.Revision.ToString(CultureInfo.InvariantCulture);
         http.Response.ContentType = ReadBatchWire.ResponseMediaType;
 
         var writer = http.Response.BodyWriter;

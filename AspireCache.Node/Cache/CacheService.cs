@@ -75,16 +75,16 @@ public sealed class CacheService(
     }
 
     /// <summary>
-    /// Reads several keys linearizably under one read index and from one immutable view (the router's
+    /// Reads several keys from one immutable view — linearizable: under one read index — (the router's
     /// coalesced GETs): each answer is what a GET of that key alone, served at the same moment, would
     /// give. <paramref name="entries"/> gets one entry (or null: absent or expired) per key.
     /// </summary>
-    public async Task<ReadManyResult> GetManyAsync(IReadOnlyList<string> keys, CacheEntry?[] entries, CancellationToken token)
+    public async Task<ReadManyResult> GetManyAsync(IReadOnlyList<string> keys, CacheEntry?[] entries, bool linearizable, CancellationToken token)
     {
         using var activity = NodeTelemetry.Source.StartActivity("cache.read_batch");
-        activity?.SetTag("cache.consistency", "linearizable");
+        activity?.SetTag("cache.consistency", linearizable ? "linearizable" : "stale");
         activity?.SetTag("cache.keys", keys.Count);
-        var position = await EstablishAsync(linearizable: true, token);
+        var position = await EstablishAsync(linearizable, token);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var view = State.Current;
         for (var i = 0; i < keys.Count; i++)

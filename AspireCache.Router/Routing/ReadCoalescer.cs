@@ -10,7 +10,7 @@ using Yarp.ReverseProxy.Model;
 namespace AspireCache.Router.Routing;
 
 /// <summary>
-/// Coalesces linearizable single-key GETs: the reads for one node and one credential that arrive
+/// Coalesces single-key GETs: the reads for one node, one credential and one consistency that arrive
 /// while <see cref="ReadCoalescingOptions.MaxInFlight"/> requests to that node are in flight wait and
 /// go together in the next one, <c>POST /cluster/read-batch</c> (<see cref="ReadBatchWire"/>): one
 /// HTTP exchange and one read index for all of them, instead of one each. The first GET of an idle
@@ -25,7 +25,9 @@ namespace AspireCache.Router.Routing;
 /// credential's prefixes, past the answer's byte budget), a batch the node refused or did not answer
 /// (401/403/429/503, unreachable, <see cref="ReadCoalescingOptions.Timeout"/>), a full queue or
 /// table — so errors, retries and Retry-After are exactly those of an uncoalesced GET.</para>
-/// <para>Only plain GETs are coalesced: no query but <c>consistent=true</c>, no <c>Range</c> or
+/// <para>Stale reads (<c>consistent=false</c>) are batched too, apart from linearizable ones: each
+/// gets the node's local state at once, as its own GET would.</para>
+/// <para>Only plain GETs are coalesced: no query but <c>consistent</c>, no <c>Range</c> or
 /// date/<c>If-Match</c> preconditions, no <c>%</c> in the key, not a reserved name.</para>
 /// </summary>
 internal sealed class ReadCoalescer
@@ -48,7 +50,7 @@ internal sealed class ReadCoalescer
     /// <summary>YARP pipeline step: serve an eligible GET from a batch, or pass it on.</summary>
     public async Task CoalesceAsync(HttpContext context, Func<Task> next)
     {
-        if (!_options.Enabled || !TryGetKey(context, out var key))
+        if (!_options.Enabled || !TryGetKey(context, out var key, out var stale))
         {
             await next();
             return;
@@ -63,7 +65,7 @@ internal sealed class ReadCoalescer
         }
 
         var pending = new PendingRead(key, Activity.Current?.Context ?? default);
-        if (!TryEnqueue(cluster, destination, context.Request.Headers.Authorization, pending))
+        if (!TryEnqueue(cluster, destination, context.Request.Headers.Authorization, stale, pending))
         {
             await next();
             return;
@@ -84,10 +86,11 @@ internal sealed class ReadCoalescer
         await WriteAsync(context, key, batch, answer.Item);
     }
 
-    /// <summary>The key of a GET that may be coalesced (see the class summary).</summary>
-    private static bool TryGetKey(HttpContext context, out string key)
+    /// <summary>The key of a GET that may be coalesced (see the class summary), and whether it asks for a stale read.</summary>
+    private static bool TryGetKey(HttpContext context, out string key, out bool stale)
     {
         key = string.Empty;
+        stale = false;
         var request = context.Request;
         if (!HttpMethods.IsGet(request.Method)
             || context.GetReverseProxyFeature().Route.Config.RouteId != ProxyRoutes.ReadsRoute
@@ -99,14 +102,18 @@ internal sealed class ReadCoalescer
             return false;
         }
 
-        if (request.QueryString.HasValue
-            && !(request.Query.Count == 1
-                && request.Query.TryGetValue("consistent", out var consistent)
-                && consistent.Count == 1
-                && bool.TryParse(consistent[0], out var linearizable)
-                && linearizable))
+        if (request.QueryString.HasValue)
         {
-            return false;
+            // Only `consistent`, once, as the node parses it (anything else: the node's own answer, e.g. its 400).
+            if (request.Query.Count != 1
+                || !request.Query.TryGetValue("consistent", out var consistent)
+                || consistent.Count != 1
+                || !bool.TryParse(consistent[0], out var linearizable))
+            {
+                return false;
+            }
+
+            stale = !linearizable;
         }
 
         var headers = request.Headers;
@@ -120,9 +127,9 @@ internal sealed class ReadCoalescer
         return true;
     }
 
-    private bool TryEnqueue(ClusterState cluster, DestinationState destination, string? authorization, PendingRead pending)
+    private bool TryEnqueue(ClusterState cluster, DestinationState destination, string? authorization, bool stale, PendingRead pending)
     {
-        var groupKey = new GroupKey(destination.DestinationId, authorization);
+        var groupKey = new GroupKey(destination.DestinationId, authorization, stale);
         for (var attempt = 0; attempt < 2; attempt++)
         {
             if (!_groups.TryGetValue(groupKey, out var group))
@@ -221,7 +228,7 @@ internal sealed class ReadCoalescer
         try
         {
             using var timeout = new CancellationTokenSource(_options.Timeout);
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(group.Destination.Model.Config.Address), ReadBatchWire.Path))
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(group.Destination.Model.Config.Address), group.Key.Stale ? StalePath : ReadBatchWire.Path))
             {
                 Version = HttpVersion.Version20,
                 VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
@@ -282,8 +289,17 @@ internal sealed class ReadCoalescer
             headers[CacheHeaders.Role] = batch.Role;
         }
 
-        headers[CacheHeaders.Consistency] = "linearizable";
-        headers[CacheHeaders.ReadIndex] = batch.ReadIndex;
+        headers[CacheHeaders.Consistency] = batch.Consistency;
+        if (batch.ReadIndex is not null)
+        {
+            headers[CacheHeaders.ReadIndex] = batch.ReadIndex;
+        }
+
+        if (batch.CommitIndex is not null)
+        {
+            headers[CacheHeaders.CommitIndex] = batch.CommitIndex;
+        }
+
         headers[CacheHeaders.AppliedIndex] = batch.AppliedIndex;
         headers[CacheHeaders.Revision] = batch.Revision;
         if (item.Status == ReadBatchWire.NotFound)
@@ -328,7 +344,10 @@ internal sealed class ReadCoalescer
 
     private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
 
-    private readonly record struct GroupKey(string DestinationId, string? Authorization);
+    private const string StalePath = ReadBatchWire.Path + "?consistent=false";
+
+    /// <summary>Reads are batched with others for the same node, credential and consistency.</summary>
+    private readonly record struct GroupKey(string DestinationId, string? Authorization, bool Stale);
 
     /// <summary>The GETs for one node and credential: queued, and how many senders are in flight.</summary>
     private sealed class Group(GroupKey key, ClusterState cluster, DestinationState destination)
@@ -357,7 +376,9 @@ internal sealed class ReadCoalescer
     {
         public string? Node { get; } = Header(response, CacheHeaders.Node);
         public string? Role { get; } = Header(response, CacheHeaders.Role);
+        public string? Consistency { get; } = Header(response, CacheHeaders.Consistency);
         public string? ReadIndex { get; } = Header(response, CacheHeaders.ReadIndex);
+        public string? CommitIndex { get; } = Header(response, CacheHeaders.CommitIndex);
         public string? AppliedIndex { get; } = Header(response, CacheHeaders.AppliedIndex);
         public string? Revision { get; } = Header(response, CacheHeaders.Revision);
         public long NowUnixMs { get; } = nowUnixMs;

@@ -9,9 +9,9 @@ using Xunit.Abstractions;
 namespace AspireCache.Tests.InProcess;
 
 /// <summary>
-/// The router's read coalescing (<c>Router:ReadCoalescing</c>): linearizable GETs that arrive while
-/// a request to their node is in flight go together in one <c>POST /cluster/read-batch</c>, and each
-/// caller still gets exactly what its own GET would have answered.
+/// The router's read coalescing (<c>Router:ReadCoalescing</c>): GETs that arrive while a request to
+/// their node is in flight go together in one <c>POST /cluster/read-batch</c> (linearizable and stale
+/// ones apart), and each caller still gets exactly what its own GET would have answered.
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutputHelper output) : IClassFixture<StableClusterFixture>
@@ -47,14 +47,31 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
             ($"/cache/{prefix}/plain", "\"1\""),   // 304 only if that is its version: compared below either way
             ($"/cache/{prefix}/plain", "*"),       // 304
             ($"/cache/{prefix}/ttl", "\"999999\""), // 200
+            ($"/cache/{prefix}/plain?consistent=false", null), // stale reads are batched too (apart)
+            ($"/cache/{prefix}/ttl?consistent=false", null),
+            ($"/cache/{prefix}/missing?consistent=false", null),
+            ($"/cache/{prefix}/plain?consistent=false", "*"),
         };
+        await EveryNodeAppliedAsync(cluster);
         foreach (var (path, ifNoneMatch) in requests)
         {
             using var expected = await GetAsync(viaAlone, path, ifNoneMatch);
             using var actual = await GetAsync(viaCoalescing, path, ifNoneMatch);
             var what = $"GET {path} (If-None-Match: {ifNoneMatch ?? "-"})";
             Assert.True(expected.StatusCode == actual.StatusCode, $"{what}: {(int)actual.StatusCode}, alone {(int)expected.StatusCode}");
-            Assert.Equal(Headers(expected), Headers(actual));
+            if (path.EndsWith("consistent=false", StringComparison.Ordinal))
+            {
+                // A stale read goes to the nearest node, which each router judges for itself: the
+                // same headers, the same consistency and value, maybe another node's indexes.
+                Assert.Equal(Headers(expected).Keys, Headers(actual).Keys);
+                Assert.Equal("stale", actual.Headers.GetValues(CacheHeaders.Consistency).Single());
+                Assert.Equal(expected.Headers.ETag, actual.Headers.ETag);
+            }
+            else
+            {
+                Assert.Equal(Headers(expected), Headers(actual));
+            }
+
             Assert.Equal(expected.Content.Headers.ContentType?.ToString(), actual.Content.Headers.ContentType?.ToString());
             Assert.Equal(expected.Content.Headers.ContentLength is null, actual.Content.Headers.ContentLength is null);
             if (expected.Headers.Contains(CacheHeaders.TtlMs))
@@ -93,6 +110,9 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
             Assert.True((await client.PutAsync($"/cache/{prefix}/{i}", new StringContent($"value of {i}"))).IsSuccessStatusCode);
         }
 
+        // A third of the GETs are stale: first let every node apply the writes (a stale read may lag).
+        await EveryNodeAppliedAsync(cluster);
+
         var batchSizes = new ConcurrentQueue<int>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
@@ -111,7 +131,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         {
             await Task.WhenAll(Enumerable.Range(0, Keys).Select(async i =>
             {
-                using var response = await client.GetAsync($"/cache/{prefix}/{i}");
+                using var response = await client.GetAsync($"/cache/{prefix}/{i}" + (i % 3 == 0 ? "?consistent=false" : ""));
                 var body = await response.Content.ReadAsStringAsync();
                 if (response.StatusCode != HttpStatusCode.OK || body != $"value of {i}")
                 {
@@ -136,10 +156,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         var key = $"coalesce-{Guid.NewGuid():N}";
         Assert.True((await client.PutAsync($"/cache/{key}", new StringContent("v"))).IsSuccessStatusCode);
 
-        // A stale read keeps its own consistency; the hot-keys endpoint is not a key.
-        using var stale = await client.GetAsync($"/cache/{key}?consistent=false");
-        Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
-        Assert.Equal("stale", stale.Headers.GetValues(CacheHeaders.Consistency).Single());
+        // The hot-keys endpoint is not a key.
         using var hot = await client.GetAsync("/cache/hot");
         Assert.Equal(HttpStatusCode.OK, hot.StatusCode);
         Assert.Equal("application/json; charset=utf-8", hot.Content.Headers.ContentType?.ToString());
@@ -188,6 +205,28 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         Assert.Equal(ReadBatchWire.Skipped, items[1].Status);
         Assert.Equal(ReadBatchWire.NotFound, items[2].Status);
         Assert.Equal("linearizable", answer.Headers.GetValues(CacheHeaders.Consistency).Single());
+
+        // Stale batches: the node's state at once, with the stale read's headers; a bad `consistent` is a 400.
+        var staleKeys = new ByteArrayContent(ReadBatchWire.EncodeRequest([key]));
+        staleKeys.Headers.ContentType = new MediaTypeHeaderValue(ReadBatchWire.RequestMediaType);
+        using var stale = await node.PostAsync(ReadBatchWire.Path + "?consistent=false", staleKeys);
+        Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
+        Assert.Equal("stale", stale.Headers.GetValues(CacheHeaders.Consistency).Single());
+        Assert.True(stale.Headers.Contains(CacheHeaders.CommitIndex));
+        var badKeys = new ByteArrayContent(ReadBatchWire.EncodeRequest([key]));
+        badKeys.Headers.ContentType = new MediaTypeHeaderValue(ReadBatchWire.RequestMediaType);
+        using var bad = await node.PostAsync(ReadBatchWire.Path + "?consistent=maybe", badKeys);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    private static async Task EveryNodeAppliedAsync(InProcessCluster cluster)
+    {
+        var revision = (await cluster.StatusAsync(await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10)))).Revision;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while ((await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StatusAsync))).Any(st => st.Revision < revision))
+        {
+            await Task.Delay(20, deadline.Token);
+        }
     }
 
     private static Task<HttpResponseMessage> GetAsync(HttpClient client, string path, string? ifNoneMatch)
