@@ -259,8 +259,10 @@ internal sealed class ReadCoalescer
 
             Complete(batch, new BatchAnswer(response, now), items);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Whatever went wrong (unreachable, timeout, shutting down), forwarding each GET on its own
+            // is always safe, and a sender must never stop without answering its batch.
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             Complete(batch, null, null); // each GET goes on its own, with the proxy path's retries
         }
@@ -339,7 +341,7 @@ internal sealed class ReadCoalescer
         headers.LastModified = DateTimeOffset.FromUnixTimeMilliseconds(item.UpdatedUnixMs).ToString("R", CultureInfo.InvariantCulture);
         response.ContentType = "application/octet-stream";
         response.ContentLength = item.Value.Length;
-        return response.Body.WriteAsync(item.Value, context.RequestAborted).AsTask();
+        return response.Body.WriteAsync(item.Value).AsTask(); // (a caller that went away: Kestrel discards it)
     }
 
     private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
