@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using AspireCache.Router.Diagnostics;
+using AspireCache.Router.Topology;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Model;
 
@@ -25,6 +26,8 @@ namespace AspireCache.Router.Routing;
 /// credential's prefixes, past the answer's byte budget), a batch the node refused or did not answer
 /// (401/403/429/503, unreachable, <see cref="ReadCoalescingOptions.Timeout"/>), a full queue or
 /// table — so errors, retries and Retry-After are exactly those of an uncoalesced GET.</para>
+/// <para>While no leader is known (an election), linearizable GETs are not batched: each goes alone at
+/// once, exactly as with coalescing off.</para>
 /// <para>Stale reads (<c>consistent=false</c>) are batched too, apart from linearizable ones: each
 /// gets the node's local state at once, as its own GET would.</para>
 /// <para>Only plain GETs are coalesced: no query but <c>consistent</c>, no <c>Range</c> or
@@ -34,12 +37,14 @@ internal sealed class ReadCoalescer
 {
     private readonly ReadCoalescingOptions _options;
     private readonly NearestLoadBalancingPolicy _nearest;
+    private readonly ITopologySource _topology;
     private readonly IProblemDetailsService _problems;
     private readonly RouterTelemetry _telemetry;
     private readonly ConcurrentDictionary<GroupKey, Group> _groups = new();
 
-    public ReadCoalescer(NearestLoadBalancingPolicy nearest, IProblemDetailsService problems, RouterTelemetry telemetry, IOptions<RouterOptions> options)
+    public ReadCoalescer(NearestLoadBalancingPolicy nearest, ITopologySource topology, IProblemDetailsService problems, RouterTelemetry telemetry, IOptions<RouterOptions> options)
     {
+        _topology = topology;
         _options = options.Value.ReadCoalescing;
         _nearest = nearest;
         _problems = problems;
@@ -51,6 +56,14 @@ internal sealed class ReadCoalescer
     public async Task CoalesceAsync(HttpContext context, Func<Task> next)
     {
         if (!_options.Enabled || !TryGetKey(context, out var key, out var stale))
+        {
+            await next();
+            return;
+        }
+
+        // No leader known (an election): a linearizable batch could only wait and fail, and then each
+        // of its GETs would go alone anyway; they go alone at once, with the proxy path's retries.
+        if (!stale && _topology.Current.LeaderId is null)
         {
             await next();
             return;
