@@ -31,6 +31,10 @@ public sealed class NearCacheTests(ClusterFixture fixture, ITestOutputHelper out
         var writer = fixture.NewClient();
         var key = prefix + "setting";
 
+        // The near cache keeps values only once its watch stream runs (until then every read goes to the
+        // cluster, correctly, and nothing is cached): under CI load that took longer than the first reads.
+        Assert.True(await reader.NearCache!.Store.WaitForAsync(0, TimeSpan.FromSeconds(10), CancellationToken.None), "the near cache's watch did not start");
+
         for (var i = 0; i < 30; i++)
         {
             var version = await writer.SetAsync(key, Encoding.UTF8.GetBytes($"v{i}"));
