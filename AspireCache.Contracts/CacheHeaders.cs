@@ -26,6 +26,9 @@ public static class CacheHeaders
 
     public const string TtlMs = "X-AspireCache-Ttl-Ms";
 
+    /// <summary>A version as its <c>ETag</c>: quoted decimal (<c>"42"</c>).</summary>
+    public static string ETagOf(long version) => string.Concat("\"", version.ToString(System.Globalization.CultureInfo.InvariantCulture), "\"");
+
     /// <summary>Request: one key per logical write; a retry with the same key is applied once.</summary>
     public const string IdempotencyKey = "Idempotency-Key";
 

@@ -28,6 +28,8 @@ public static class ReadBatchWire
     public const byte NotFound = 1;
     public const byte Skipped = 2;
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Bytes of a found item besides its value.</summary>
     public const int FoundHeaderBytes = 1 + 8 + 8 + 8 + 4;
 
@@ -56,7 +58,6 @@ public static class ReadBatchWire
     public static bool TryDecodeRequest(ReadOnlySequence<byte> body, int maxKeys, List<string> keys)
     {
         var reader = new SequenceReader<byte>(body);
-        var utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
         while (!reader.End)
         {
             if (keys.Count == maxKeys || !reader.TryReadLittleEndian(out short raw))
@@ -73,7 +74,7 @@ public static class ReadBatchWire
             var slice = reader.UnreadSequence.Slice(0, length);
             try
             {
-                keys.Add(utf8.GetString(slice));
+                keys.Add(StrictUtf8.GetString(slice));
             }
             catch (DecoderFallbackException)
             {

@@ -511,7 +511,7 @@ public static class CacheApi
     public static string LocationOf(string key) =>
         "/cache/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
 
-    public static string ETag(long version) => string.Concat("\"", version.ToString(CultureInfo.InvariantCulture), "\"");
+    public static string ETag(long version) => CacheHeaders.ETagOf(version);
 
     /// <summary>Linearizable: the confirmed read index. Stale: the commit index this node has heard of. Both: what it had applied.</summary>
     internal static void WriteConsistencyHeaders(HttpContext http, ReadPosition position)

@@ -61,7 +61,7 @@ public sealed class CacheService(
 
         // One immutable view: the answer is the key's state at exactly view.Revision (near caches rely on it).
         var view = State.Current;
-        if (!view.Entries.TryGetValue(key, out var entry) || entry.IsExpiredAt(now))
+        if (Lookup(view, key, now) is not { } entry)
         {
             activity?.SetTag("cache.hit", false);
             return new ReadResult(null, now, position, view.Revision);
@@ -69,9 +69,20 @@ public sealed class CacheService(
 
         activity?.SetTag("cache.hit", true);
         activity?.SetTag("cache.version", entry.Version);
+        return new ReadResult(entry, now, position, view.Revision);
+    }
+
+    /// <summary>A live key's entry in <paramref name="view"/> (null: absent or expired), its read recorded for LRU and hot keys.</summary>
+    private CacheEntry? Lookup(StateView view, string key, long now)
+    {
+        if (!view.Entries.TryGetValue(key, out var entry) || entry.IsExpiredAt(now))
+        {
+            return null;
+        }
+
         access.Touch(key, now);
         hotKeys.Record(key);
-        return new ReadResult(entry, now, position, view.Revision);
+        return entry;
     }
 
     /// <summary>
@@ -89,16 +100,7 @@ public sealed class CacheService(
         var view = State.Current;
         for (var i = 0; i < keys.Count; i++)
         {
-            var key = keys[i];
-            if (key.Length == 0 || !view.Entries.TryGetValue(key, out var entry) || entry.IsExpiredAt(now))
-            {
-                entries[i] = null;
-                continue;
-            }
-
-            entries[i] = entry;
-            access.Touch(key, now);
-            hotKeys.Record(key);
+            entries[i] = keys[i] is { Length: > 0 } key ? Lookup(view, key, now) : null; // "": a key the caller skips
         }
 
         return new ReadManyResult(now, position, view.Revision);

@@ -55,7 +55,8 @@ internal sealed class ReadCoalescer
     /// <summary>YARP pipeline step: serve an eligible GET from a batch, or pass it on.</summary>
     public async Task CoalesceAsync(HttpContext context, Func<Task> next)
     {
-        if (!_options.Enabled || !TryGetKey(context, out var key, out var stale))
+        var feature = context.GetReverseProxyFeature();
+        if (!_options.Enabled || !TryGetKey(context, feature, out var key, out var stale))
         {
             await next();
             return;
@@ -69,7 +70,6 @@ internal sealed class ReadCoalescer
             return;
         }
 
-        var feature = context.GetReverseProxyFeature();
         if (feature.Route.Cluster is not { } cluster
             || _nearest.PickDestination(context, cluster, feature.AvailableDestinations) is not { } destination)
         {
@@ -100,13 +100,13 @@ internal sealed class ReadCoalescer
     }
 
     /// <summary>The key of a GET that may be coalesced (see the class summary), and whether it asks for a stale read.</summary>
-    private static bool TryGetKey(HttpContext context, out string key, out bool stale)
+    private static bool TryGetKey(HttpContext context, IReverseProxyFeature feature, out string key, out bool stale)
     {
         key = string.Empty;
         stale = false;
         var request = context.Request;
         if (!HttpMethods.IsGet(request.Method)
-            || context.GetReverseProxyFeature().Route.Config.RouteId != ProxyRoutes.ReadsRoute
+            || feature.Route.Config.RouteId != ProxyRoutes.ReadsRoute
             || request.RouteValues["key"] is not string routeKey
             || routeKey.Length == 0
             || routeKey.Contains('%')
@@ -326,14 +326,14 @@ internal sealed class ReadCoalescer
                 ProblemDetails =
                 {
                     Status = StatusCodes.Status404NotFound,
-                    Type = ProblemTypes.Base + "key-not-found",
-                    Title = "The key does not exist",
-                    Detail = $"No value is stored under '{key}'.",
+                    Type = ProblemTypes.KeyNotFound,
+                    Title = ProblemTypes.KeyNotFoundTitle,
+                    Detail = ProblemTypes.KeyNotFoundDetail(key),
                 },
             }).AsTask();
         }
 
-        var etag = "\"" + item.Version.ToString(CultureInfo.InvariantCulture) + "\"";
+        var etag = CacheHeaders.ETagOf(item.Version);
         headers.ETag = etag;
         if (item.ExpiresUnixMs != 0)
         {

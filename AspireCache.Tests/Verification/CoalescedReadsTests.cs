@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using AspireCache.Tests.InProcess;
@@ -35,17 +33,7 @@ public sealed class CoalescedReadsTests(ITestOutputHelper output)
         var prefix = $"coalesced-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
-        var batchSizes = new ConcurrentQueue<int>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == "aspirecache.router.read_batch.keys")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<int>((_, n, _, _) => batchSizes.Enqueue(n));
-        listener.Start();
+        var batchSizes = new ReadBatchSizes();
 
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var clients = new List<Task>();
@@ -72,12 +60,12 @@ public sealed class CoalescedReadsTests(ITestOutputHelper output)
         await Task.Delay(TimeSpan.FromSeconds(2.5));
         await PartitionTests.Heal(cluster);
         await Task.WhenAll(clients);
-        listener.Dispose();
+        batchSizes.Dispose();
 
         var operations = history.Snapshot();
         var reads = operations.Count(o => o.Known && o.Kind == OpKind.Read);
         var writes = operations.Count(o => o.Known && o.Kind == OpKind.Write);
-        var sizes = batchSizes.ToArray();
+        var sizes = batchSizes.Snapshot();
         output.WriteLine($"faults: {string.Join(", ", faults)}");
         output.WriteLine($"{operations.Count} operations: {reads} reads and {writes} writes acknowledged, {operations.Count(o => !o.Known)} unknown or failed; " +
             $"{sizes.Length} read batches, {sizes.Count(n => n > 1)} of them with several keys (largest {(sizes.Length == 0 ? 0 : sizes.Max())})");
