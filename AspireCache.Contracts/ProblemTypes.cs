@@ -11,12 +11,6 @@ public static class ProblemTypes
     public const string InvalidKey = Base + "invalid-key";
     public const string TooLarge = Base + "too-large";
     public const string KeyNotFound = Base + "key-not-found";
-
-    /// <summary>The title of <see cref="KeyNotFound"/> (the node's 404, and the router's for a coalesced GET).</summary>
-    public const string KeyNotFoundTitle = "The key does not exist";
-
-    /// <summary>The detail of <see cref="KeyNotFound"/> for <paramref name="key"/>.</summary>
-    public static string KeyNotFoundDetail(string key) => $"No value is stored under '{key}'.";
     public const string PreconditionFailed = Base + "precondition-failed";
     public const string IdempotencyKeyReused = Base + "idempotency-key-reused";
     public const string ExceedsMemoryBudget = Base + "exceeds-memory-budget";
@@ -65,4 +59,17 @@ public static class ProblemTypes
     public const string Forbidden = Base + "forbidden";
 
     public const string Internal = Base + "internal";
+}
+
+/// <summary>
+/// Texts of problems that more than one service writes (kept apart from <see cref="ProblemTypes"/>, whose
+/// string constants are exactly the type URIs the API documents list).
+/// </summary>
+public static class ProblemTexts
+{
+    /// <summary>The title of <see cref="ProblemTypes.KeyNotFound"/> (the node's 404, and the router's for a coalesced GET).</summary>
+    public const string KeyNotFoundTitle = "The key does not exist";
+
+    /// <summary>The detail of <see cref="ProblemTypes.KeyNotFound"/> for <paramref name="key"/>.</summary>
+    public static string KeyNotFoundDetail(string key) => $"No value is stored under '{key}'.";
 }

@@ -27,7 +27,7 @@ public static class Problems
         Create(StatusCodes.Status413PayloadTooLarge, "too-large", "The request is too large", detail);
 
     public static ProblemHttpResult KeyNotFound(string key) =>
-        Create(StatusCodes.Status404NotFound, "key-not-found", ProblemTypes.KeyNotFoundTitle, ProblemTypes.KeyNotFoundDetail(key));
+        Create(StatusCodes.Status404NotFound, "key-not-found", ProblemTexts.KeyNotFoundTitle, ProblemTexts.KeyNotFoundDetail(key));
 
     public static ProblemHttpResult Create(int status, string type, string title, string detail, IDictionary<string, object?>? extensions = null) =>
         TypedResults.Problem(detail: detail, statusCode: status, title: title, type: TypeBase + type, extensions: extensions);

@@ -327,8 +327,8 @@ internal sealed class ReadCoalescer
                 {
                     Status = StatusCodes.Status404NotFound,
                     Type = ProblemTypes.KeyNotFound,
-                    Title = ProblemTypes.KeyNotFoundTitle,
-                    Detail = ProblemTypes.KeyNotFoundDetail(key),
+                    Title = ProblemTexts.KeyNotFoundTitle,
+                    Detail = ProblemTexts.KeyNotFoundDetail(key),
                 },
             }).AsTask();
         }
