@@ -234,6 +234,7 @@ public static class Extensions
         app.MapCacheApi();
         app.MapClusterApi();
         app.MapReadBatchApi(); // the router's coalesced GETs
+        app.MapWriteBatchApi(); // the router's coalesced PUTs and DELETEs
         app.MapAdminApi();
         app.MapNodeOpenApi(); // anonymous, on the client endpoint only
         if (app.Configuration.IsFaultInjectionEnabled())

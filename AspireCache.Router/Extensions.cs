@@ -49,6 +49,7 @@ internal static class Extensions
         builder.Services.AddSingleton<NearestLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<NearestLoadBalancingPolicy>());
         builder.Services.AddSingleton<ReadCoalescer>();
+        builder.Services.AddSingleton<WriteCoalescer>();
         builder.Services.AddSingleton<ILoadBalancingPolicy, StreamOwnerLoadBalancingPolicy>();
 
         // Status probes: service discovery, but no retries — a slow node must show up as slow. They
@@ -78,6 +79,7 @@ internal static class Extensions
     {
         var steps = app.Services.GetRequiredService<RetryingProxySteps>();
         var coalescer = app.Services.GetRequiredService<ReadCoalescer>();
+        var writeCoalescer = app.Services.GetRequiredService<WriteCoalescer>();
         app.UseStatusCodePages(); // the router's own empty 404/405 (a path no route maps) becomes a problem
         if (app.Services.GetRequiredService<IOptions<RouterRateLimitOptions>>().Value.Enabled)
         {
@@ -87,7 +89,8 @@ internal static class Extensions
 
         app.MapReverseProxy(proxy =>
         {
-            proxy.Use(coalescer.CoalesceAsync); // linearizable GETs: several per node request (or on to the steps below)
+            proxy.Use(coalescer.CoalesceAsync); // single-key GETs: several per node request (or on to the steps below)
+            proxy.Use(writeCoalescer.CoalesceAsync); // single-key PUTs and DELETEs: several per request to the leader
             proxy.Use(steps.PrepareAsync);
             proxy.UseLoadBalancing();
             proxy.Use(steps.ForwardAsync);

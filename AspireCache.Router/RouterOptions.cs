@@ -106,6 +106,9 @@ public sealed class RouterOptions
 
     /// <summary>How the router coalesces linearizable GETs (section <c>Router:ReadCoalescing</c>).</summary>
     public ReadCoalescingOptions ReadCoalescing { get; set; } = new();
+
+    /// <summary>How the router coalesces single-key writes (section <c>Router:WriteCoalescing</c>).</summary>
+    public WriteCoalescingOptions WriteCoalescing { get; set; } = new();
 }
 
 /// <summary>
@@ -137,4 +140,46 @@ public sealed class ReadCoalescingOptions
 
     /// <summary>How long a batch may take before its GETs are forwarded on their own.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>
+/// Router-side coalescing of single-key writes (section <c>Router:WriteCoalescing</c>): PUTs and
+/// DELETEs for the leader and one credential that arrive while requests to it are in flight wait and
+/// go together in the next one. Not atomic: each keeps its own conditions, TTL and Idempotency-Key
+/// and gets the answer its own request would; the leader's group commit puts them in one log entry.
+/// </summary>
+public sealed class WriteCoalescingOptions
+{
+    /// <summary>On by default; <c>false</c> forwards every write on its own.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Writes per batch (the nodes take up to 1,000).</summary>
+    [Range(1, 1000)]
+    public int MaxBatchWrites { get; set; } = 256;
+
+    /// <summary>Value bytes per batch (a batch always takes its first write).</summary>
+    [Range(1, 8 * 1024 * 1024)]
+    public int MaxBatchBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>The largest value a coalesced PUT may carry; larger ones (and bodies of unknown length) go on their own.</summary>
+    [Range(0, 1024 * 1024)]
+    public int MaxValueBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Batches in flight per leader and credential; a write that finds this many waits for the next.</summary>
+    [Range(1, 64)]
+    public int MaxInFlight { get; set; } = 2;
+
+    /// <summary>Writes waiting per leader and credential; beyond it a write is forwarded on its own.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueued { get; set; } = 4096;
+
+    /// <summary>Leader × credential pairs with writes queued or in flight (beyond it writes are forwarded on their own).</summary>
+    [Range(1, 1_000_000)]
+    public int MaxGroups { get; set; } = 1024;
+
+    /// <summary>
+    /// How long a batch may take before its writes go on alone (with their Idempotency-Keys: never
+    /// applied twice). Longer than the nodes' write timeout (5 s), so the leader answers first.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 }

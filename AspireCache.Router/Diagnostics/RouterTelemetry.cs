@@ -19,6 +19,8 @@ internal sealed class RouterTelemetry : IDisposable
     private readonly Counter<long> _credentialChecks;
     private readonly Histogram<int> _readBatchKeys;
     private readonly Counter<long> _readsForwardedAlone;
+    private readonly Histogram<int> _writeBatchWrites;
+    private readonly Counter<long> _writesForwardedAlone;
 
     public RouterTelemetry(IMeterFactory meterFactory)
     {
@@ -30,6 +32,8 @@ internal sealed class RouterTelemetry : IDisposable
         _rateLimitOverflowed = _meter.CreateCounter<long>("aspirecache.router.rate_limit.overflowed", "{request}", "Requests of callers not tracked because the rate limiter's table was full (they share one overflow bucket).");
         _readBatchKeys = _meter.CreateHistogram<int>("aspirecache.router.read_batch.keys", "{key}", "Keys per coalesced read batch sent to a node (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000] });
         _readsForwardedAlone = _meter.CreateCounter<long>("aspirecache.router.read_batch.forwarded_alone", "{request}", "Coalescable GETs forwarded on their own instead, by reason (skipped by the node, batch-failed, queue-full, groups-full).");
+        _writeBatchWrites = _meter.CreateHistogram<int>("aspirecache.router.write_batch.writes", "{write}", "Writes per coalesced write batch sent to the leader (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000] });
+        _writesForwardedAlone = _meter.CreateCounter<long>("aspirecache.router.write_batch.forwarded_alone", "{request}", "Coalescable writes forwarded on their own instead, by reason (skipped by the node, not-leader, batch-failed, queue-full, groups-full, too-long).");
         _credentialChecks = _meter.CreateCounter<long>("aspirecache.router.credential_checks", "{check}", "Credentials of /router/topology callers checked with a node, by result (accepted, unauthenticated, forbidden, unavailable).");
     }
 
@@ -44,6 +48,14 @@ internal sealed class RouterTelemetry : IDisposable
     /// <summary>Gauge of the node × credential pairs with coalesced reads queued or in flight (bounded by <c>Router:ReadCoalescing:MaxGroups</c>).</summary>
     public void ObserveReadBatchGroups(Func<int> count) =>
         _meter.CreateObservableGauge("aspirecache.router.read_batch.groups", count, "{group}", "Node and credential pairs with coalesced reads queued or in flight.");
+
+    /// <summary>Gauge of the leader × credential pairs with coalesced writes queued or in flight (bounded by <c>Router:WriteCoalescing:MaxGroups</c>).</summary>
+    public void ObserveWriteBatchGroups(Func<int> count) =>
+        _meter.CreateObservableGauge("aspirecache.router.write_batch.groups", count, "{group}", "Leader and credential pairs with coalesced writes queued or in flight.");
+
+    public void WriteBatchSent(int writes) => _writeBatchWrites.Record(writes);
+
+    public void WriteForwardedAlone(string reason) => _writesForwardedAlone.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void ReadBatchSent(int keys) => _readBatchKeys.Record(keys);
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -40,7 +39,7 @@ internal sealed class ReadCoalescer
     private readonly ITopologySource _topology;
     private readonly IProblemDetailsService _problems;
     private readonly RouterTelemetry _telemetry;
-    private readonly ConcurrentDictionary<GroupKey, Group> _groups = new();
+    private readonly CoalescingQueues<PendingRead> _queues;
 
     public ReadCoalescer(NearestLoadBalancingPolicy nearest, ITopologySource topology, IProblemDetailsService problems, RouterTelemetry telemetry, IOptions<RouterOptions> options)
     {
@@ -49,7 +48,8 @@ internal sealed class ReadCoalescer
         _nearest = nearest;
         _problems = problems;
         _telemetry = telemetry;
-        telemetry.ObserveReadBatchGroups(() => _groups.Count);
+        _queues = new CoalescingQueues<PendingRead>(_options.MaxGroups, _options.MaxQueued, _options.MaxInFlight, _options.MaxBatchKeys, long.MaxValue, static _ => 0, SendAsync);
+        telemetry.ObserveReadBatchGroups(() => _queues.Count);
     }
 
     /// <summary>YARP pipeline step: serve an eligible GET from a batch, or pass it on.</summary>
@@ -78,8 +78,9 @@ internal sealed class ReadCoalescer
         }
 
         var pending = new PendingRead(key, Activity.Current?.Context ?? default);
-        if (!TryEnqueue(cluster, destination, context.Request.Headers.Authorization, stale, pending))
+        if (!_queues.TryEnqueue(new CoalescingKey(destination.DestinationId, context.Request.Headers.Authorization, stale), cluster, destination, pending, out var refusal))
         {
+            _telemetry.ReadForwardedAlone(refusal!);
             await next();
             return;
         }
@@ -140,88 +141,7 @@ internal sealed class ReadCoalescer
         return true;
     }
 
-    private bool TryEnqueue(ClusterState cluster, DestinationState destination, string? authorization, bool stale, PendingRead pending)
-    {
-        var groupKey = new GroupKey(destination.DestinationId, authorization, stale);
-        for (var attempt = 0; attempt < 2; attempt++)
-        {
-            if (!_groups.TryGetValue(groupKey, out var group))
-            {
-                if (_groups.Count >= _options.MaxGroups)
-                {
-                    _telemetry.ReadForwardedAlone("groups-full");
-                    return false;
-                }
-
-                group = _groups.GetOrAdd(groupKey, static (key, state) => new Group(key, state.cluster, state.destination), (cluster, destination));
-            }
-
-            bool start;
-            lock (group)
-            {
-                if (group.Closed)
-                {
-                    continue; // went idle and left the table just now: take a new one
-                }
-
-                if (group.Queue.Count >= _options.MaxQueued)
-                {
-                    _telemetry.ReadForwardedAlone("queue-full");
-                    return false;
-                }
-
-                group.Queue.Enqueue(pending);
-                start = group.InFlight < _options.MaxInFlight;
-                if (start)
-                {
-                    group.InFlight++;
-                }
-            }
-
-            if (start)
-            {
-                _ = RunAsync(group);
-            }
-
-            return true;
-        }
-
-        return false;
-    }
-
-    /// <summary>One sender of a group: sends what is queued, again and again, until nothing is.</summary>
-    private async Task RunAsync(Group group)
-    {
-        Activity.Current = null; // the batch is not part of the trace of the GET that started this sender
-        var batch = new List<PendingRead>();
-        while (true)
-        {
-            lock (group)
-            {
-                var count = Math.Min(group.Queue.Count, _options.MaxBatchKeys);
-                if (count == 0)
-                {
-                    if (--group.InFlight == 0)
-                    {
-                        group.Closed = true;
-                        _groups.TryRemove(new KeyValuePair<GroupKey, Group>(group.Key, group));
-                    }
-
-                    return;
-                }
-
-                for (var i = 0; i < count; i++)
-                {
-                    batch.Add(group.Queue.Dequeue());
-                }
-            }
-
-            await SendAsync(group, batch);
-            batch.Clear();
-        }
-    }
-
-    private async Task SendAsync(Group group, List<PendingRead> batch)
+    private async Task SendAsync(CoalescingGroup<PendingRead> group, List<PendingRead> batch)
     {
         var keys = new string[batch.Count];
         List<ActivityLink>? links = RouterTelemetry.Source.HasListeners() ? new(batch.Count) : null;
@@ -360,22 +280,6 @@ internal sealed class ReadCoalescer
     private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
 
     private const string StalePath = ReadBatchWire.Path + "?consistent=false";
-
-    /// <summary>Reads are batched with others for the same node, credential and consistency.</summary>
-    private readonly record struct GroupKey(string DestinationId, string? Authorization, bool Stale);
-
-    /// <summary>The GETs for one node and credential: queued, and how many senders are in flight.</summary>
-    private sealed class Group(GroupKey key, ClusterState cluster, DestinationState destination)
-    {
-        public GroupKey Key { get; } = key;
-        public ClusterState Cluster { get; } = cluster;
-        public DestinationState Destination { get; } = destination;
-        public Queue<PendingRead> Queue { get; } = new();
-        public int InFlight { get; set; }
-
-        /// <summary>Idle and out of the table: a GET that still finds it takes a new one.</summary>
-        public bool Closed { get; set; }
-    }
 
     private sealed class PendingRead(string key, ActivityContext caller) : TaskCompletionSource<Answer>(TaskCreationOptions.RunContinuationsAsynchronously)
     {

@@ -94,6 +94,7 @@ internal sealed class RetryingProxySteps(
         var state = new RetryState(isWrite, Stopwatch.GetTimestamp() + (long)(_options.RetryDeadline.TotalSeconds * Stopwatch.Frequency))
         {
             IsWatch = route == ProxyRoutes.WatchRoute,
+            MaybeApplied = isWrite && context.Items.ContainsKey(WriteCoalescer.MaybeAppliedItem), // its batch may have been applied
         };
         context.Items[typeof(RetryState)] = state;
 

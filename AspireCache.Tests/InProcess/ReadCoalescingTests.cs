@@ -52,7 +52,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
             ($"/cache/{prefix}/plain?consistent=false", "*"),
         };
         await EveryNodeAppliedAsync(cluster);
-        using var batchSizes = new ReadBatchSizes();
+        using var batchSizes = BatchSizes.Reads();
         foreach (var (path, ifNoneMatch) in requests)
         {
             using var expected = await GetAsync(viaAlone, path, ifNoneMatch);
@@ -116,7 +116,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         // A third of the GETs are stale: first let every node apply the writes (a stale read may lag).
         await EveryNodeAppliedAsync(cluster);
 
-        using var batchSizes = new ReadBatchSizes();
+        using var batchSizes = BatchSizes.Reads();
 
         // Rounds of 48 concurrent GETs (one connection each): most arrive while a batch is in flight.
         var wrong = new ConcurrentQueue<string>();

@@ -33,7 +33,7 @@ public sealed class CoalescedReadsTests(ITestOutputHelper output)
         var prefix = $"coalesced-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
-        var batchSizes = new ReadBatchSizes();
+        var batchSizes = BatchSizes.Reads();
 
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var clients = new List<Task>();

@@ -4,19 +4,26 @@ using System.Diagnostics.Metrics;
 namespace AspireCache.Tests.InProcess;
 
 /// <summary>
-/// Records the size of every read batch an in-process router sends (its
-/// <c>aspirecache.router.read_batch.keys</c> histogram) while it is alive: evidence that GETs were coalesced.
+/// Records the size of every read or write batch in-process routers send (their
+/// <c>aspirecache.router.read_batch.keys</c> or <c>aspirecache.router.write_batch.writes</c>
+/// histogram) while it is alive: evidence that requests were coalesced.
 /// </summary>
-internal sealed class ReadBatchSizes : IDisposable
+internal sealed class BatchSizes : IDisposable
 {
     private readonly ConcurrentQueue<int> _sizes = new();
     private readonly MeterListener _listener = new();
 
-    public ReadBatchSizes()
+    /// <summary>Keys per read batch.</summary>
+    public static BatchSizes Reads() => new("aspirecache.router.read_batch.keys");
+
+    /// <summary>Writes per write batch.</summary>
+    public static BatchSizes Writes() => new("aspirecache.router.write_batch.writes");
+
+    private BatchSizes(string histogram)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == "aspirecache.router.read_batch.keys")
+            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == histogram)
             {
                 listener.EnableMeasurementEvents(instrument);
             }

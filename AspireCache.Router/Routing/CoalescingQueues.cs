@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using Yarp.ReverseProxy.Model;
+
+namespace AspireCache.Router.Routing;
+
+/// <summary>Requests are coalesced with others for the same node, credential (the <c>Authorization</c> header as sent) and kind.</summary>
+internal readonly record struct CoalescingKey(string DestinationId, string? Authorization, bool Stale);
+
+/// <summary>The requests for one <see cref="CoalescingKey"/>: queued, and how many senders are in flight.</summary>
+internal sealed class CoalescingGroup<TItem>(CoalescingKey key, ClusterState cluster, DestinationState destination)
+{
+    public CoalescingKey Key { get; } = key;
+    public ClusterState Cluster { get; } = cluster;
+    public DestinationState Destination { get; } = destination;
+    public Queue<TItem> Queue { get; } = new();
+    public int InFlight { get; set; }
+
+    /// <summary>Idle and out of the table: a request that still finds it takes a new one.</summary>
+    public bool Closed { get; set; }
+}
+
+/// <summary>
+/// The queues of the router's coalescers (<see cref="ReadCoalescer"/>, <see cref="WriteCoalescer"/>):
+/// per node, credential and kind, requests wait while <paramref name="maxInFlight"/> batches to that
+/// node are in flight and leave together in the next one (at most <paramref name="maxBatchItems"/>
+/// items and, after the first, <paramref name="maxBatchBytes"/> of <paramref name="bytesOf"/>). The
+/// first request to an idle node goes at once, alone. Bounded: <paramref name="maxGroups"/> groups,
+/// <paramref name="maxQueued"/> requests per queue; beyond either, <see cref="TryEnqueue"/> says no
+/// and the request goes on its own. A sender answers every item it takes (<paramref name="send"/>
+/// must complete them all, whatever goes wrong), so no request is left waiting.
+/// </summary>
+internal sealed class CoalescingQueues<TItem>(
+    int maxGroups,
+    int maxQueued,
+    int maxInFlight,
+    int maxBatchItems,
+    long maxBatchBytes,
+    Func<TItem, int> bytesOf,
+    Func<CoalescingGroup<TItem>, List<TItem>, Task> send)
+{
+    private readonly ConcurrentDictionary<CoalescingKey, CoalescingGroup<TItem>> _groups = new();
+
+    /// <summary>Groups with requests queued or in flight.</summary>
+    public int Count => _groups.Count;
+
+    /// <summary>Queues <paramref name="item"/> (and starts a sender if fewer than the maximum are in flight); false with the reason when a bound is reached.</summary>
+    public bool TryEnqueue(CoalescingKey key, ClusterState cluster, DestinationState destination, TItem item, out string? refusal)
+    {
+        refusal = null;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            if (!_groups.TryGetValue(key, out var group))
+            {
+                if (_groups.Count >= maxGroups)
+                {
+                    refusal = "groups-full";
+                    return false;
+                }
+
+                group = _groups.GetOrAdd(key, static (k, state) => new CoalescingGroup<TItem>(k, state.cluster, state.destination), (cluster, destination));
+            }
+
+            bool start;
+            lock (group)
+            {
+                if (group.Closed)
+                {
+                    continue; // went idle and left the table just now: take a new one
+                }
+
+                if (group.Queue.Count >= maxQueued)
+                {
+                    refusal = "queue-full";
+                    return false;
+                }
+
+                group.Queue.Enqueue(item);
+                start = group.InFlight < maxInFlight;
+                if (start)
+                {
+                    group.InFlight++;
+                }
+            }
+
+            if (start)
+            {
+                _ = RunAsync(group);
+            }
+
+            return true;
+        }
+
+        refusal = "groups-full";
+        return false;
+    }
+
+    /// <summary>One sender of a group: sends what is queued, again and again, until nothing is.</summary>
+    private async Task RunAsync(CoalescingGroup<TItem> group)
+    {
+        System.Diagnostics.Activity.Current = null; // a batch is not part of the trace of the request that started this sender
+        var batch = new List<TItem>();
+        while (true)
+        {
+            lock (group)
+            {
+                long bytes = 0;
+                while (group.Queue.Count > 0 && batch.Count < maxBatchItems)
+                {
+                    var size = bytesOf(group.Queue.Peek());
+                    if (batch.Count > 0 && bytes + size > maxBatchBytes)
+                    {
+                        break;
+                    }
+
+                    bytes += size;
+                    batch.Add(group.Queue.Dequeue());
+                }
+
+                if (batch.Count == 0)
+                {
+                    if (--group.InFlight == 0)
+                    {
+                        group.Closed = true;
+                        _groups.TryRemove(new KeyValuePair<CoalescingKey, CoalescingGroup<TItem>>(group.Key, group));
+                    }
+
+                    return;
+                }
+            }
+
+            await send(group, batch);
+            batch.Clear();
+        }
+    }
+}

@@ -1,0 +1,237 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.InProcess;
+
+/// <summary>
+/// The router's write coalescing (<c>Router:WriteCoalescing</c>): PUTs and DELETEs that arrive while a
+/// request to the leader is in flight go together in one <c>POST /cluster/write-batch</c>; each is
+/// still its own write (conditions, TTL, Idempotency-Key) and its caller gets exactly what its own
+/// request would have answered.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, ITestOutputHelper output) : IClassFixture<StableClusterFixture>
+{
+    private static readonly Dictionary<string, string?> Uncoalesced = new() { ["Router:WriteCoalescing:Enabled"] = "false" };
+
+    private static readonly HashSet<string> Volatile = new(StringComparer.OrdinalIgnoreCase) { "Date", "Server", "Transfer-Encoding", "Content-Length" };
+
+    [Fact]
+    public async Task A_coalesced_write_answers_what_the_same_write_forwarded_alone_answers()
+    {
+        var cluster = fixture.Cluster;
+        await using var coalescing = await InProcessRouter.StartAsync(cluster);
+        await using var alone = await InProcessRouter.StartAsync(cluster, Uncoalesced);
+        using var viaCoalescing = coalescing.Client();
+        using var viaAlone = alone.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(viaCoalescing);
+        await RouterFailoverTests.WaitForRouterLeaderAsync(viaAlone);
+
+        // The same writes, in the same order, each router on keys of its own: the same state transitions.
+        var run = Guid.NewGuid().ToString("N");
+        var steps = new (string Method, string Path, string? Body, (string Name, string Value)[] Headers)[]
+        {
+            ("PUT", "a", "v1", []),                                  // 201 Created, Location, ETag
+            ("PUT", "a", "v2", []),                                  // 200
+            ("PUT", "a", "v3", [("If-Match", "\"1\"")]),             // 412 with the current ETag
+            ("PUT", "a", "v4", [("If-Match", "*")]),                 // 200 (update-only)
+            ("PUT", "b", "new", [("If-None-Match", "*")]),           // 201 (create-only)
+            ("PUT", "b", "again", [("If-None-Match", "*")]),         // 412
+            ("PUT", "c?ttl=1h&pin=true", "ttl", []),                 // 201
+            ("PUT", "c?ttl=forever", "ttl", []),                     // 400 invalid ttl
+            ("PUT", "d", "once", [("Idempotency-Key", "{run}-1")]),  // 201
+            ("PUT", "d", "once", [("Idempotency-Key", "{run}-1")]),  // 201 again, Idempotent-Replayed
+            ("PUT", "d", "other", [("Idempotency-Key", "{run}-1")]), // 422 key reused
+            ("PUT", "e", "", []),                                    // an empty value: 201
+            ("PUT", new string('k', 2000), "long", []),              // 400 invalid key
+            ("PUT", "f", "x", [("If-Match", "not-an-etag")]),        // 400
+            ("DELETE", "a", null, []),                               // 204 with ETag
+            ("DELETE", "a", null, []),                               // 404 problem
+            ("DELETE", "b", null, [("If-Match", "\"1\"")]),          // 412
+            ("DELETE", "b", null, [("If-Match", "*")]),              // 204
+            ("PUT", "g", "problem for html", [("Accept", "text/html"), ("If-Match", "\"1\"")]), // 412 (a problem whatever Accept says)
+        };
+
+        using var batchSizes = BatchSizes.Writes();
+        var prefixes = new[] { $"wc-{run}-alone", $"wc-{run}-coal" };
+        foreach (var (method, path, body, headers) in steps)
+        {
+            var shapes = new List<string>();
+            foreach (var (client, prefix) in new[] { (viaAlone, prefixes[0]), (viaCoalescing, prefixes[1]) })
+            {
+                var key = path.Length > 1000 ? path : $"{prefix}/{path}";
+                using var request = new HttpRequestMessage(new HttpMethod(method), $"/cache/{key}");
+                if (body is not null)
+                {
+                    request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+                }
+
+                foreach (var (name, value) in headers)
+                {
+                    request.Headers.TryAddWithoutValidation(name, value.Replace("{run}", prefix, StringComparison.Ordinal));
+                }
+
+                using var response = await client.SendAsync(request);
+                shapes.Add(await ShapeAsync(response, prefix));
+            }
+
+            output.WriteLine($"{method} {path[..Math.Min(path.Length, 30)]}: {shapes[1]}");
+            Assert.Equal(shapes[0], shapes[1]);
+        }
+
+        // The comparison meant something only if the coalescing router answered from batches (one per write here: they are sequential).
+        Assert.Equal(steps.Length, batchSizes.Snapshot().Length);
+    }
+
+    [Fact]
+    public async Task Concurrent_writes_go_to_the_leader_together_and_each_caller_gets_its_own_answer()
+    {
+        var cluster = fixture.Cluster;
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using var client = router.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        var prefix = $"wc-{Guid.NewGuid():N}";
+        const int Keys = 48;
+
+        using var batchSizes = BatchSizes.Writes();
+        var wrong = new ConcurrentQueue<string>();
+        var versions = new ConcurrentDictionary<int, long>();
+        for (var round = 0; round < 10 && !batchSizes.Snapshot().Any(n => n > 1); round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, Keys).Select(async i =>
+            {
+                // Even keys: plain PUTs; odd keys: create-only, which only the first round creates.
+                using var request = new HttpRequestMessage(HttpMethod.Put, $"/cache/{prefix}/{i}") { Content = new StringContent($"value of {i}") };
+                if (i % 2 == 1)
+                {
+                    request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+                }
+
+                using var response = await client.SendAsync(request);
+                var expected = i % 2 == 1 && round > 0 ? HttpStatusCode.PreconditionFailed : round == 0 ? HttpStatusCode.Created : HttpStatusCode.OK;
+                if (response.StatusCode != expected)
+                {
+                    wrong.Enqueue($"{i} (round {round}): {(int)response.StatusCode}, expected {(int)expected}");
+                }
+                else if (response.IsSuccessStatusCode)
+                {
+                    var answer = JsonSerializer.Deserialize<JsonElement>(await response.Content.ReadAsStringAsync());
+                    Assert.Equal($"{prefix}/{i}", answer.GetProperty("key").GetString());
+                    Assert.Equal($"\"{answer.GetProperty("version").GetInt64()}\"", response.Headers.ETag?.Tag);
+                    versions[(round * Keys) + i] = answer.GetProperty("version").GetInt64();
+                }
+            }));
+        }
+
+        var sizes = batchSizes.Snapshot();
+        output.WriteLine($"batches: {sizes.Length}, writes per batch: {string.Join(" ", sizes)}");
+        Assert.Empty(wrong);
+        Assert.Contains(sizes, n => n > 1);
+        Assert.Equal(versions.Count, versions.Values.Distinct().Count()); // each write is its own revision
+
+        for (var i = 0; i < Keys; i++)
+        {
+            Assert.Equal($"value of {i}", await client.GetStringAsync($"/cache/{prefix}/{i}"));
+        }
+    }
+
+    [Fact]
+    public async Task Writes_the_router_does_not_coalesce_are_forwarded_as_before()
+    {
+        var cluster = fixture.Cluster;
+        await using var router = await InProcessRouter.StartAsync(cluster);
+        using var client = router.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        var key = $"wc-{Guid.NewGuid():N}";
+        using var batchSizes = BatchSizes.Writes();
+
+        // A body of unknown length (chunked), a value over Router:WriteCoalescing:MaxValueBytes, a reserved name.
+        using var chunked = new HttpRequestMessage(HttpMethod.Put, $"/cache/{key}/chunked") { Content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes("chunked"))) };
+        chunked.Headers.TransferEncodingChunked = true;
+        Assert.Equal(HttpStatusCode.Created, (await client.SendAsync(chunked)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"/cache/{key}/large", new ByteArrayContent(new byte[100 * 1024]))).StatusCode);
+        using var reserved = await client.PutAsync("/cache/hot", new StringContent("x"));
+        Assert.Equal(HttpStatusCode.BadRequest, reserved.StatusCode);
+        Assert.Equal("chunked", await client.GetStringAsync($"/cache/{key}/chunked"));
+        Assert.Equal(100 * 1024, (await client.GetByteArrayAsync($"/cache/{key}/large")).Length);
+        Assert.Empty(batchSizes.Snapshot());
+    }
+
+    [Fact]
+    public async Task The_batch_endpoint_refuses_malformed_batches_and_answers_each_write_as_its_own_request()
+    {
+        var cluster = fixture.Cluster;
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using var node = cluster.Client(leader);
+        using var wrongType = await node.PostAsync(WriteBatchWire.Path, new StringContent("[]", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, wrongType.StatusCode);
+        Assert.Equal("application/problem+json", wrongType.Content.Headers.ContentType?.MediaType);
+
+        foreach (var body in new byte[][] { [], [9, 1, 0, (byte)'k'], [WriteBatchWire.Put, 5, 0, (byte)'a'], [WriteBatchWire.Put, 1, 0, 0xC3] })
+        {
+            using var malformed = await node.PostAsync(WriteBatchWire.Path, Content(body));
+            Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+            Assert.Equal("application/problem+json", malformed.Content.Headers.ContentType?.MediaType);
+        }
+
+        var key = $"wc-{Guid.NewGuid():N}";
+        var writes = new WriteBatchWire.Write[]
+        {
+            new(WriteBatchWire.Put, key, "?ttl=1h", null, null, null, null, "abc"u8.ToArray()),
+            new(WriteBatchWire.Put, key + "-bad", "?ttl=soon", null, null, null, null, "x"u8.ToArray()),
+            new(WriteBatchWire.Delete, key + "-missing", "", null, null, null, null, default),
+        };
+        using var answer = await node.PostAsync(WriteBatchWire.Path, Content(WriteBatchWire.EncodeRequest(writes)));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var answers = new WriteBatchWire.Answer[writes.Length];
+        Assert.True(WriteBatchWire.TryDecodeResponse(await answer.Content.ReadAsByteArrayAsync(), writes.Length, answers));
+        Assert.Equal(201, answers[0].Status);
+        Assert.Contains(answers[0].Headers, h => h.Key == "Location" && h.Value.EndsWith(key, StringComparison.Ordinal));
+        Assert.Equal(400, answers[1].Status);
+        Assert.Contains("invalid-request", Encoding.UTF8.GetString(answers[1].Body.Span), StringComparison.Ordinal);
+        Assert.Equal(404, answers[2].Status);
+        Assert.Contains(answers[2].Headers, h => h.Key == "Content-Type" && h.Value == "application/problem+json");
+        Assert.Equal("abc", await node.GetStringAsync($"/cache/{key}"));
+        Assert.Equal(HttpStatusCode.NotFound, (await node.GetAsync($"/cache/{key}-bad")).StatusCode); // nothing partial
+
+        static ByteArrayContent Content(byte[] body)
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new MediaTypeHeaderValue(WriteBatchWire.RequestMediaType);
+            return content;
+        }
+    }
+
+    /// <summary>What must be the same whichever router answered: status, header names and values, body — with the router's key prefix, revisions and trace ids taken out.</summary>
+    private static async Task<string> ShapeAsync(HttpResponseMessage response, string prefix)
+    {
+        var shape = new StringBuilder().Append((int)response.StatusCode);
+        foreach (var (name, values) in response.Headers.Concat(response.Content.Headers).OrderBy(h => h.Key, StringComparer.OrdinalIgnoreCase))
+        {
+            if (!Volatile.Contains(name))
+            {
+                shape.Append(" | ").Append(name).Append(": ").Append(Normalize(string.Join(", ", values), prefix));
+            }
+        }
+
+        var body = await response.Content.ReadAsStringAsync();
+        if (response.Content.Headers.ContentType?.MediaType?.EndsWith("json", StringComparison.Ordinal) == true)
+        {
+            var json = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(body)!;
+            json.Remove("traceId");
+            body = string.Join("; ", json.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
+        }
+
+        return shape.Append(" || ").Append(Normalize(body, prefix)).ToString();
+    }
+
+    private static string Normalize(string text, string prefix) => Numbers().Replace(text.Replace(prefix, "{prefix}", StringComparison.Ordinal), "#");
+
+    [GeneratedRegex("[0-9]+")]
+    private static partial Regex Numbers();
+}
