@@ -7,19 +7,21 @@ using Xunit.Abstractions;
 namespace AspireCache.Tests.Verification;
 
 /// <summary>
-/// The router's read coalescing under the linearizability checker: many readers through the router
-/// (so that their GETs share batches) and writers on a few keys, while the leader is stopped and comes
-/// back, and then the new leader is cut off from the other two (it keeps taking batches it can no longer
-/// confirm). Every read must be one a single linearizable GET could have given.
+/// The router's read and write coalescing under the linearizability checker: many readers and writers
+/// through the router (so that their GETs and PUTs share batches) on a few keys, while the leader is
+/// stopped and comes back, and then the new leader is cut off from the other two (it keeps taking
+/// batches it can no longer confirm or commit). Every read must be one a single linearizable GET could
+/// have given, and every acknowledged write must take effect exactly once (a write whose batch failed
+/// goes on alone with its Idempotency-Key: applied twice, its value would reappear).
 /// </summary>
 [Collection(InProcessCollection.Name)]
-public sealed class CoalescedReadsTests(ITestOutputHelper output)
+public sealed class CoalescedRequestsTests(ITestOutputHelper output)
 {
     private const int Readers = 16;
-    private const int Writers = 2;
+    private const int Writers = 6;
 
     [Fact]
-    public async Task Coalesced_reads_through_the_router_are_linearizable_across_a_leader_crash_and_a_partition()
+    public async Task Coalesced_reads_and_writes_through_the_router_are_linearizable_across_a_leader_crash_and_a_partition()
     {
         var seconds = int.TryParse(Environment.GetEnvironmentVariable("COALESCE_SECONDS"), CultureInfo.InvariantCulture, out var s) ? s : 14;
         await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
@@ -34,6 +36,7 @@ public sealed class CoalescedReadsTests(ITestOutputHelper output)
         var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
         var batchSizes = BatchSizes.Reads();
+        var writeBatchSizes = BatchSizes.Writes();
 
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var clients = new List<Task>();
@@ -61,14 +64,17 @@ public sealed class CoalescedReadsTests(ITestOutputHelper output)
         await PartitionTests.Heal(cluster);
         await Task.WhenAll(clients);
         batchSizes.Dispose();
+        writeBatchSizes.Dispose();
 
         var operations = history.Snapshot();
         var reads = operations.Count(o => o.Known && o.Kind == OpKind.Read);
         var writes = operations.Count(o => o.Known && o.Kind == OpKind.Write);
         var sizes = batchSizes.Snapshot();
+        var writeSizes = writeBatchSizes.Snapshot();
         output.WriteLine($"faults: {string.Join(", ", faults)}");
         output.WriteLine($"{operations.Count} operations: {reads} reads and {writes} writes acknowledged, {operations.Count(o => !o.Known)} unknown or failed; " +
-            $"{sizes.Length} read batches, {sizes.Count(n => n > 1)} of them with several keys (largest {(sizes.Length == 0 ? 0 : sizes.Max())})");
+            $"{sizes.Length} read batches, {sizes.Count(n => n > 1)} of them with several keys (largest {(sizes.Length == 0 ? 0 : sizes.Max())}); " +
+            $"{writeSizes.Length} write batches, {writeSizes.Count(n => n > 1)} of them with several writes (largest {(writeSizes.Length == 0 ? 0 : writeSizes.Max())})");
         var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
         output.WriteLine(result.Describe());
         if (result.Outcome == CheckOutcome.Violation)
@@ -79,6 +85,7 @@ public sealed class CoalescedReadsTests(ITestOutputHelper output)
         Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe());
         Assert.True(reads > 500 && writes > 20, "too few acknowledged operations to mean anything");
         Assert.True(sizes.Count(n => n > 1) > 10, "the readers' GETs were hardly ever coalesced: the test did not exercise what it checks");
+        Assert.True(writeSizes.Count(n => n > 1) > 10, "the writers' PUTs were hardly ever coalesced: the test did not exercise what it checks");
     }
 
     /// <summary>A reader: plain GETs through the router (the kind it coalesces); a failed one is dropped (reads change nothing).</summary>
