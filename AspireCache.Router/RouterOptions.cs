@@ -173,6 +173,10 @@ public sealed class WriteCoalescingOptions
     [Range(1, 1_000_000)]
     public int MaxQueued { get; set; } = 4096;
 
+    /// <summary>Value bytes of all coalesced writes queued or in flight; beyond it a write is forwarded on its own.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxQueuedBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>Leader × credential pairs with writes queued or in flight (beyond it writes are forwarded on their own).</summary>
     [Range(1, 1_000_000)]
     public int MaxGroups { get; set; } = 1024;

@@ -33,7 +33,7 @@ internal sealed class RouterTelemetry : IDisposable
         _readBatchKeys = _meter.CreateHistogram<int>("aspirecache.router.read_batch.keys", "{key}", "Keys per coalesced read batch sent to a node (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000] });
         _readsForwardedAlone = _meter.CreateCounter<long>("aspirecache.router.read_batch.forwarded_alone", "{request}", "Coalescable GETs forwarded on their own instead, by reason (skipped by the node, batch-failed, queue-full, groups-full).");
         _writeBatchWrites = _meter.CreateHistogram<int>("aspirecache.router.write_batch.writes", "{write}", "Writes per coalesced write batch sent to the leader (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000] });
-        _writesForwardedAlone = _meter.CreateCounter<long>("aspirecache.router.write_batch.forwarded_alone", "{request}", "Coalescable writes forwarded on their own instead, by reason (skipped by the node, not-leader, batch-failed, queue-full, groups-full, too-long).");
+        _writesForwardedAlone = _meter.CreateCounter<long>("aspirecache.router.write_batch.forwarded_alone", "{request}", "Coalescable writes forwarded on their own instead, by reason (skipped by the node, not-leader, batch-failed, queue-full, groups-full, bytes-full, too-long).");
         _credentialChecks = _meter.CreateCounter<long>("aspirecache.router.credential_checks", "{check}", "Credentials of /router/topology callers checked with a node, by result (accepted, unauthenticated, forbidden, unavailable).");
     }
 
@@ -50,8 +50,11 @@ internal sealed class RouterTelemetry : IDisposable
         _meter.CreateObservableGauge("aspirecache.router.read_batch.groups", count, "{group}", "Node and credential pairs with coalesced reads queued or in flight.");
 
     /// <summary>Gauge of the leader × credential pairs with coalesced writes queued or in flight (bounded by <c>Router:WriteCoalescing:MaxGroups</c>).</summary>
-    public void ObserveWriteBatchGroups(Func<int> count) =>
+    public void ObserveWriteBatchGroups(Func<int> count, Func<long> queuedBytes)
+    {
         _meter.CreateObservableGauge("aspirecache.router.write_batch.groups", count, "{group}", "Leader and credential pairs with coalesced writes queued or in flight.");
+        _meter.CreateObservableGauge("aspirecache.router.write_batch.queued_bytes", queuedBytes, "By", "Value bytes of coalesced writes queued or in flight (bounded by Router:WriteCoalescing:MaxQueuedBytes).");
+    }
 
     public void WriteBatchSent(int writes) => _writeBatchWrites.Record(writes);
 

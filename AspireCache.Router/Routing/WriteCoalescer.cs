@@ -42,6 +42,7 @@ internal sealed class WriteCoalescer
     private readonly ITopologySource _topology;
     private readonly RouterTelemetry _telemetry;
     private readonly CoalescingQueues<PendingWrite> _queues;
+    private long _queuedBytes;
 
     public WriteCoalescer(ITopologySource topology, RouterTelemetry telemetry, IOptions<RouterOptions> options)
     {
@@ -49,7 +50,7 @@ internal sealed class WriteCoalescer
         _telemetry = telemetry;
         _options = options.Value.WriteCoalescing;
         _queues = new CoalescingQueues<PendingWrite>(_options.MaxGroups, _options.MaxQueued, _options.MaxInFlight, _options.MaxBatchWrites, _options.MaxBatchBytes, static write => write.Write.Body.Length, SendAsync);
-        telemetry.ObserveWriteBatchGroups(() => _queues.Count);
+        telemetry.ObserveWriteBatchGroups(() => _queues.Count, () => Interlocked.Read(ref _queuedBytes));
     }
 
     /// <summary>YARP pipeline step: send an eligible write in a batch, or pass it on.</summary>
@@ -89,15 +90,33 @@ internal sealed class WriteCoalescer
             return;
         }
 
-        var pending = new PendingWrite(write, Activity.Current?.Context ?? default);
-        if (!_queues.TryEnqueue(new CoalescingKey(destination.DestinationId, headers.Authorization, Stale: false), cluster, destination, pending, out var refusal))
+        // Bounded: the values of queued and in-flight writes together (beyond it a write goes alone, as before coalescing).
+        if (Interlocked.Add(ref _queuedBytes, body.Length) > _options.MaxQueuedBytes && body.Length > 0)
         {
-            _telemetry.WriteForwardedAlone(refusal!);
+            Interlocked.Add(ref _queuedBytes, -body.Length);
+            _telemetry.WriteForwardedAlone("bytes-full");
             await next();
             return;
         }
 
-        var outcome = await pending.Task;
+        Outcome outcome;
+        try
+        {
+            var pending = new PendingWrite(write, Activity.Current?.Context ?? default);
+            if (!_queues.TryEnqueue(new CoalescingKey(destination.DestinationId, headers.Authorization, Stale: false), cluster, destination, pending, out var refusal))
+            {
+                _telemetry.WriteForwardedAlone(refusal!);
+                await next();
+                return;
+            }
+
+            outcome = await pending.Task;
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedBytes, -body.Length);
+        }
+
         if (ForwardAloneReason(outcome) is { } reason)
         {
             // On alone, with the proxy path's retries (the same Idempotency-Key: never applied twice).

@@ -163,6 +163,25 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
     }
 
     [Fact]
+    public async Task Past_the_queued_bytes_bound_writes_go_alone_and_still_succeed()
+    {
+        var cluster = fixture.Cluster;
+        await using var router = await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:WriteCoalescing:MaxQueuedBytes"] = "100" });
+        using var client = router.Client();
+        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        var key = $"wc-{Guid.NewGuid():N}";
+        using var batchSizes = BatchSizes.Writes();
+
+        // 101 bytes never fit the bound: forwarded on their own. 100 bytes and a DELETE do.
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"/cache/{key}/big", new ByteArrayContent(new byte[101]))).StatusCode);
+        Assert.Empty(batchSizes.Snapshot());
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"/cache/{key}/fits", new ByteArrayContent(new byte[100]))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/cache/{key}/big")).StatusCode);
+        Assert.Equal([1, 1], batchSizes.Snapshot());
+        Assert.Equal(100, (await client.GetByteArrayAsync($"/cache/{key}/fits")).Length);
+    }
+
+    [Fact]
     public async Task The_batch_endpoint_refuses_malformed_batches_and_answers_each_write_as_its_own_request()
     {
         var cluster = fixture.Cluster;
