@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace AspireCache.Router;
 
 /// <summary>Router settings (section <c>Router</c>).</summary>
-public sealed class RouterOptions
+public sealed class RouterOptions : IValidatableObject
 {
     public const string SectionName = "Router";
 
@@ -109,6 +109,29 @@ public sealed class RouterOptions
 
     /// <summary>How the router coalesces single-key writes (section <c>Router:WriteCoalescing</c>).</summary>
     public WriteCoalescingOptions WriteCoalescing { get; set; } = new();
+
+    /// <summary>The coalescing sections' own limits (data annotations are not checked on nested objects by themselves).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var (name, section, timeout) in new (string, object, TimeSpan)[]
+        {
+            (nameof(ReadCoalescing), ReadCoalescing, ReadCoalescing.Timeout),
+            (nameof(WriteCoalescing), WriteCoalescing, WriteCoalescing.Timeout),
+        })
+        {
+            var results = new List<ValidationResult>();
+            Validator.TryValidateObject(section, new ValidationContext(section), results, validateAllProperties: true);
+            foreach (var result in results)
+            {
+                yield return new ValidationResult($"{SectionName}:{name}: {result.ErrorMessage}", result.MemberNames.Select(m => $"{name}.{m}"));
+            }
+
+            if (timeout <= TimeSpan.Zero)
+            {
+                yield return new ValidationResult($"{SectionName}:{name}:Timeout must be positive.", [$"{name}.Timeout"]);
+            }
+        }
+    }
 }
 
 /// <summary>
