@@ -124,15 +124,14 @@ public static class WriteBatchWire
         return writes.Count > 0;
     }
 
-    /// <summary>Appends one write's answer (headers: at most 255, each name and value at most <see cref="MaxStringBytes"/>).</summary>
-    public static void WriteAnswer(Stream output, int status, IEnumerable<KeyValuePair<string, string>> headers, ReadOnlySpan<byte> body)
+    /// <summary>Appends one write's answer (at most 255 headers, each name and value at most <see cref="MaxStringBytes"/>: more throws).</summary>
+    public static void WriteAnswer(Stream output, int status, IReadOnlyCollection<KeyValuePair<string, string>> headers, ReadOnlySpan<byte> body)
     {
         Span<byte> scratch = stackalloc byte[4];
         BinaryPrimitives.WriteUInt16LittleEndian(scratch, checked((ushort)status));
         output.Write(scratch[..2]);
-        var list = headers.Where(h => Encoding.UTF8.GetByteCount(h.Key) <= MaxStringBytes && Encoding.UTF8.GetByteCount(h.Value) <= MaxStringBytes).Take(byte.MaxValue).ToList();
-        output.WriteByte((byte)list.Count);
-        foreach (var (name, value) in list)
+        output.WriteByte(checked((byte)headers.Count));
+        foreach (var (name, value) in headers)
         {
             WriteString(output, name);
             WriteString(output, value);
@@ -212,6 +211,11 @@ public static class WriteBatchWire
     private static void WriteString(Stream output, string value)
     {
         var bytes = Encoding.UTF8.GetBytes(value);
+        if (bytes.Length > MaxStringBytes)
+        {
+            throw new ArgumentException("A header is longer than the format carries.", nameof(value));
+        }
+
         Span<byte> length = stackalloc byte[2];
         BinaryPrimitives.WriteUInt16LittleEndian(length, (ushort)bytes.Length);
         output.Write(length);

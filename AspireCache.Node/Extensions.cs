@@ -189,8 +189,7 @@ public static class Extensions
         app.UseStatusCodePages(); // an empty 404/405 of the routing (unknown path, wrong method) becomes a problem too
         app.Use((context, next) =>
         {
-            context.Response.Headers[ClusterApi.NodeHeader] = cluster.NodeId;
-            context.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
+            ClusterApi.SetNodeHeaders(context.Response, cluster);
             return next(context);
         });
         // Cluster traffic and client traffic each on their own endpoint (when the node has a peer endpoint).

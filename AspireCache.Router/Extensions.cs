@@ -45,7 +45,8 @@ internal static class Extensions
             limits.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             limits.OnRejected = RateLimitRejection.WriteAsync;
         });
-        builder.Services.AddSingleton<ILoadBalancingPolicy, LeaderLoadBalancingPolicy>();
+        builder.Services.AddSingleton<LeaderLoadBalancingPolicy>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<LeaderLoadBalancingPolicy>());
         builder.Services.AddSingleton<NearestLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<NearestLoadBalancingPolicy>());
         builder.Services.AddSingleton<ReadCoalescer>();

@@ -14,6 +14,13 @@ public static class ClusterApi
     public const string NodeHeader = CacheHeaders.Node;
     public const string RoleHeader = CacheHeaders.Role;
 
+    /// <summary>What every answer of this node carries: its id and its role at the time.</summary>
+    public static void SetNodeHeaders(HttpResponse response, ClusterView cluster)
+    {
+        response.Headers[NodeHeader] = cluster.NodeId;
+        response.Headers[RoleHeader] = cluster.Role;
+    }
+
     public static IEndpointRouteBuilder MapClusterApi(this IEndpointRouteBuilder app)
     {
         var cluster = app.MapGroup("/cluster");

@@ -106,7 +106,7 @@ public static class WriteBatchApi
         {
             // What the exception handler middleware does for a PUT of its own: the cluster's problem.
             http.Response.Clear();
-            SetNodeHeaders(http, cluster);
+            ClusterApi.SetNodeHeaders(http.Response, cluster);
             foreach (var handler in handlers)
             {
                 if (await handler.TryHandleAsync(http, ex, token))
@@ -119,8 +119,9 @@ public static class WriteBatchApi
         return http;
     }
 
-    private static IEnumerable<KeyValuePair<string, string>> Headers(IHeaderDictionary headers)
+    private static List<KeyValuePair<string, string>> Headers(IHeaderDictionary headers)
     {
+        var list = new List<KeyValuePair<string, string>>(headers.Count);
         foreach (var (name, values) in headers)
         {
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
@@ -130,9 +131,11 @@ public static class WriteBatchApi
 
             foreach (var value in values)
             {
-                yield return new(name, value ?? "");
+                list.Add(new(name, value ?? ""));
             }
         }
+
+        return list;
     }
 
     /// <summary>The request a write would have been on its own: its method, path, query, headers and body; the batch's services, credential and abort token. Its answer is written to a memory stream.</summary>
@@ -168,15 +171,8 @@ public static class WriteBatchApi
         }
 
         http.Response.Body = new MemoryStream();
-        SetNodeHeaders(http, cluster);
+        ClusterApi.SetNodeHeaders(http.Response, cluster); // as the node's middleware does for every answer
         return http;
-    }
-
-    /// <summary>What the node's middleware puts on every answer.</summary>
-    private static void SetNodeHeaders(HttpContext http, ClusterView cluster)
-    {
-        http.Response.Headers[ClusterApi.NodeHeader] = cluster.NodeId;
-        http.Response.Headers[ClusterApi.RoleHeader] = cluster.Role;
     }
 
     private static void SetHeader(IHeaderDictionary headers, string name, string? value)

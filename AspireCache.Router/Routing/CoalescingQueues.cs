@@ -1,4 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using AspireCache.Router.Diagnostics;
 using Yarp.ReverseProxy.Model;
 
 namespace AspireCache.Router.Routing;
@@ -131,5 +135,53 @@ internal sealed class CoalescingQueues<TItem>(
             await send(group, batch);
             batch.Clear();
         }
+    }
+}
+
+/// <summary>What the coalescers' senders share: the batch's trace and its request to the node.</summary>
+internal static class CoalescedBatch
+{
+    /// <summary>
+    /// A root span for the batch (it belongs to no caller's trace) with a link to each caller's span,
+    /// the node and the batch size as tags; null when nobody records the router's spans.
+    /// </summary>
+    public static Activity? StartActivity<TItem>(string name, CoalescingGroup<TItem> group, List<TItem> batch, Func<TItem, ActivityContext> callerOf, string sizeTag)
+    {
+        if (!RouterTelemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var links = new List<ActivityLink>(batch.Count);
+        foreach (var item in batch)
+        {
+            if (callerOf(item) is var caller && caller != default)
+            {
+                links.Add(new ActivityLink(caller));
+            }
+        }
+
+        var activity = RouterTelemetry.Source.StartActivity(name, ActivityKind.Internal, default(ActivityContext), links: links);
+        activity?.SetTag("aspirecache.route.destination", group.Key.DestinationId);
+        activity?.SetTag(sizeTag, batch.Count);
+        return activity;
+    }
+
+    /// <summary>The batch's POST to the group's node, with the callers' credential.</summary>
+    public static HttpRequestMessage Request<TItem>(CoalescingGroup<TItem> group, string path, byte[] body, MediaTypeHeaderValue mediaType)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(group.Destination.Model.Config.Address), path))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+            Content = new ByteArrayContent(body),
+        };
+        request.Content.Headers.ContentType = mediaType;
+        if (group.Key.Authorization is { } authorization)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+
+        return request;
     }
 }

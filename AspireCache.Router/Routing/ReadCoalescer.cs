@@ -144,35 +144,17 @@ internal sealed class ReadCoalescer
     private async Task SendAsync(CoalescingGroup<PendingRead> group, List<PendingRead> batch)
     {
         var keys = new string[batch.Count];
-        List<ActivityLink>? links = RouterTelemetry.Source.HasListeners() ? new(batch.Count) : null;
         for (var i = 0; i < batch.Count; i++)
         {
             keys[i] = batch[i].Key;
-            if (links is not null && batch[i].Caller != default)
-            {
-                links.Add(new ActivityLink(batch[i].Caller));
-            }
         }
 
-        using var activity = links is null ? null : RouterTelemetry.Source.StartActivity("read batch", ActivityKind.Internal, default(ActivityContext), links: links);
-        activity?.SetTag("aspirecache.route.destination", group.Key.DestinationId);
-        activity?.SetTag("aspirecache.read_batch.keys", keys.Length);
+        using var activity = CoalescedBatch.StartActivity("read batch", group, batch, static read => read.Caller, "aspirecache.read_batch.keys");
         _telemetry.ReadBatchSent(keys.Length);
         try
         {
             using var timeout = new CancellationTokenSource(_options.Timeout);
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(group.Destination.Model.Config.Address), group.Key.Stale ? StalePath : ReadBatchWire.Path))
-            {
-                Version = HttpVersion.Version20,
-                VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-                Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)),
-            };
-            request.Content.Headers.ContentType = RequestMediaType;
-            if (group.Key.Authorization is { } authorization)
-            {
-                request.Headers.TryAddWithoutValidation("Authorization", authorization);
-            }
-
+            using var request = CoalescedBatch.Request(group, group.Key.Stale ? StalePath : ReadBatchWire.Path, ReadBatchWire.EncodeRequest(keys), RequestMediaType);
             using var response = await group.Cluster.Model.HttpClient.SendAsync(request, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != ReadBatchWire.ResponseMediaType)
             {

@@ -72,12 +72,24 @@ internal sealed class RetryingProxySteps(
     {
         try
         {
-            var body = await response.Content.ReadAsStringAsync(token);
-            return body.Contains(ProblemTypes.LeadershipLost, StringComparison.Ordinal) || body.Contains(ProblemTypes.Timeout, StringComparison.Ordinal);
+            return SaysOutcomeUnknown(await response.Content.ReadAsStringAsync(token));
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
         {
             return true; // cannot tell: assume it may have been applied
+        }
+    }
+
+    /// <summary>Whether a node's problem body says the write was proposed and may still commit (<c>leadership-lost</c>, <c>timeout</c>).</summary>
+    internal static bool SaysOutcomeUnknown(string problem) =>
+        problem.Contains(ProblemTypes.LeadershipLost, StringComparison.Ordinal) || problem.Contains(ProblemTypes.Timeout, StringComparison.Ordinal);
+
+    /// <summary>Gives a write without an <c>Idempotency-Key</c> one, before its first attempt: every retry is then the same request to the state machine.</summary>
+    internal static void EnsureIdempotencyKey(HttpRequest request)
+    {
+        if (!request.Headers.ContainsKey(IdempotencyKeyHeader))
+        {
+            request.Headers[IdempotencyKeyHeader] = Guid.NewGuid().ToString("N");
         }
     }
 
@@ -100,10 +112,7 @@ internal sealed class RetryingProxySteps(
 
         if (isWrite)
         {
-            if (!context.Request.Headers.ContainsKey(IdempotencyKeyHeader))
-            {
-                context.Request.Headers[IdempotencyKeyHeader] = Guid.NewGuid().ToString("N");
-            }
+            EnsureIdempotencyKey(context.Request);
 
             // A body larger than the router will buffer is refused at once with 413 (never retried):
             // declared too large here, or cut off by Kestrel when a chunked body grows past it.

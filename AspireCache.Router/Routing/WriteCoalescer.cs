@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using AspireCache.Router.Diagnostics;
-using AspireCache.Router.Topology;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Model;
 
@@ -39,14 +38,14 @@ internal sealed class WriteCoalescer
     private static readonly MediaTypeHeaderValue RequestMediaType = new(WriteBatchWire.RequestMediaType);
 
     private readonly WriteCoalescingOptions _options;
-    private readonly ITopologySource _topology;
+    private readonly LeaderLoadBalancingPolicy _leader;
     private readonly RouterTelemetry _telemetry;
     private readonly CoalescingQueues<PendingWrite> _queues;
     private long _queuedBytes;
 
-    public WriteCoalescer(ITopologySource topology, RouterTelemetry telemetry, IOptions<RouterOptions> options)
+    public WriteCoalescer(LeaderLoadBalancingPolicy leader, RouterTelemetry telemetry, IOptions<RouterOptions> options)
     {
-        _topology = topology;
+        _leader = leader;
         _telemetry = telemetry;
         _options = options.Value.WriteCoalescing;
         _queues = new CoalescingQueues<PendingWrite>(_options.MaxGroups, _options.MaxQueued, _options.MaxInFlight, _options.MaxBatchWrites, _options.MaxBatchBytes, static write => write.Write.Body.Length, SendAsync);
@@ -58,9 +57,8 @@ internal sealed class WriteCoalescer
     {
         var feature = context.GetReverseProxyFeature();
         if (!_options.Enabled || !IsEligible(context, feature, _options.MaxValueBytes, out var key, out var method)
-            || _topology.Current.LeaderId is not { } leader
             || feature.Route.Cluster is not { } cluster
-            || Find(feature.AvailableDestinations, leader) is not { } destination)
+            || _leader.PickDestination(context, cluster, feature.AvailableDestinations) is not { } destination)
         {
             await next(); // (no leader known: the proxy path waits for one)
             return;
@@ -68,10 +66,7 @@ internal sealed class WriteCoalescer
 
         var request = context.Request;
         var headers = request.Headers;
-        if (headers[CacheHeaders.IdempotencyKey].Count == 0)
-        {
-            headers[CacheHeaders.IdempotencyKey] = Guid.NewGuid().ToString("N"); // as the proxy path would: every retry is the same request
-        }
+        RetryingProxySteps.EnsureIdempotencyKey(request); // as the proxy path would: every retry is the same request
 
         var body = Array.Empty<byte>();
         if (method == WriteBatchWire.Put && request.ContentLength is { } length && length > 0)
@@ -121,7 +116,7 @@ internal sealed class WriteCoalescer
         {
             // On alone, with the proxy path's retries (the same Idempotency-Key: never applied twice).
             _telemetry.WriteForwardedAlone(reason);
-            if (outcome.MaybeApplied || (outcome.Answer is { } refused && SaysOutcomeUnknown(refused)))
+            if (outcome.MaybeApplied || (outcome.Answer is { } refused && RetryingProxySteps.SaysOutcomeUnknown(Encoding.UTF8.GetString(refused.Body.Span))))
             {
                 context.Items[MaybeAppliedItem] = true;
             }
@@ -178,19 +173,6 @@ internal sealed class WriteCoalescer
 
     private static string? Single(Microsoft.Extensions.Primitives.StringValues values) => values.Count == 0 ? null : values[0];
 
-    private static DestinationState? Find(IReadOnlyList<DestinationState> destinations, string nodeId)
-    {
-        foreach (var destination in destinations)
-        {
-            if (string.Equals(ClusterTopology.NodeIdOf(destination.DestinationId), nodeId, StringComparison.OrdinalIgnoreCase))
-            {
-                return destination;
-            }
-        }
-
-        return null;
-    }
-
     /// <summary>Why a write goes on alone after all (null: its answer is the node's own).</summary>
     private static string? ForwardAloneReason(Outcome outcome) => outcome.Answer?.Status switch
     {
@@ -200,46 +182,21 @@ internal sealed class WriteCoalescer
         _ => null,
     };
 
-    /// <summary>Whether a write's "not leader"/"unavailable" answer says it was proposed (<c>leadership-lost</c>, <c>timeout</c>): its outcome is unknown.</summary>
-    private static bool SaysOutcomeUnknown(WriteBatchWire.Answer answer)
-    {
-        var body = Encoding.UTF8.GetString(answer.Body.Span);
-        return body.Contains(ProblemTypes.LeadershipLost, StringComparison.Ordinal) || body.Contains(ProblemTypes.Timeout, StringComparison.Ordinal);
-    }
-
     private async Task SendAsync(CoalescingGroup<PendingWrite> group, List<PendingWrite> batch)
     {
         var writes = new WriteBatchWire.Write[batch.Count];
-        List<ActivityLink>? links = RouterTelemetry.Source.HasListeners() ? new(batch.Count) : null;
         for (var i = 0; i < batch.Count; i++)
         {
             writes[i] = batch[i].Write;
-            if (links is not null && batch[i].Caller != default)
-            {
-                links.Add(new ActivityLink(batch[i].Caller));
-            }
         }
 
-        using var activity = links is null ? null : RouterTelemetry.Source.StartActivity("write batch", ActivityKind.Internal, default(ActivityContext), links: links);
-        activity?.SetTag("aspirecache.route.destination", group.Key.DestinationId);
-        activity?.SetTag("aspirecache.write_batch.writes", writes.Length);
+        using var activity = CoalescedBatch.StartActivity("write batch", group, batch, static write => write.Caller, "aspirecache.write_batch.writes");
         _telemetry.WriteBatchSent(writes.Length);
         var sent = false;
         try
         {
             using var timeout = new CancellationTokenSource(_options.Timeout);
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(group.Destination.Model.Config.Address), WriteBatchWire.Path))
-            {
-                Version = HttpVersion.Version20,
-                VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-                Content = new ByteArrayContent(WriteBatchWire.EncodeRequest(writes)),
-            };
-            request.Content.Headers.ContentType = RequestMediaType;
-            if (group.Key.Authorization is { } authorization)
-            {
-                request.Headers.TryAddWithoutValidation("Authorization", authorization);
-            }
-
+            using var request = CoalescedBatch.Request(group, WriteBatchWire.Path, WriteBatchWire.EncodeRequest(writes), RequestMediaType);
             sent = true;
             using var response = await group.Cluster.Model.HttpClient.SendAsync(request, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != WriteBatchWire.ResponseMediaType)

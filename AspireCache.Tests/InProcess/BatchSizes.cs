@@ -32,6 +32,19 @@ internal sealed class BatchSizes : IDisposable
         _listener.Start();
     }
 
+    /// <summary>
+    /// Runs <paramref name="round"/> (given its number) until a batch of several requests was recorded,
+    /// at most <paramref name="maxRounds"/> times: concurrent requests share a batch only when some
+    /// arrive while another batch is in flight, which a loaded machine may not give the first time.
+    /// </summary>
+    public async Task RepeatUntilCoalescedAsync(Func<int, Task> round, int maxRounds = 10)
+    {
+        for (var n = 0; n < maxRounds && !Snapshot().Any(size => size > 1); n++)
+        {
+            await round(n);
+        }
+    }
+
     /// <summary>The sizes recorded so far, in order.</summary>
     public int[] Snapshot() => [.. _sizes];
 

@@ -101,32 +101,29 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         using var batchSizes = BatchSizes.Writes();
         var wrong = new ConcurrentQueue<string>();
         var versions = new ConcurrentDictionary<int, long>();
-        for (var round = 0; round < 10 && !batchSizes.Snapshot().Any(n => n > 1); round++)
+        await batchSizes.RepeatUntilCoalescedAsync(round => Task.WhenAll(Enumerable.Range(0, Keys).Select(async i =>
         {
-            await Task.WhenAll(Enumerable.Range(0, Keys).Select(async i =>
+            // Even keys: plain PUTs; odd keys: create-only, which only the first round creates.
+            using var request = new HttpRequestMessage(HttpMethod.Put, $"/cache/{prefix}/{i}") { Content = new StringContent($"value of {i}") };
+            if (i % 2 == 1)
             {
-                // Even keys: plain PUTs; odd keys: create-only, which only the first round creates.
-                using var request = new HttpRequestMessage(HttpMethod.Put, $"/cache/{prefix}/{i}") { Content = new StringContent($"value of {i}") };
-                if (i % 2 == 1)
-                {
-                    request.Headers.TryAddWithoutValidation("If-None-Match", "*");
-                }
+                request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+            }
 
-                using var response = await client.SendAsync(request);
-                var expected = i % 2 == 1 && round > 0 ? HttpStatusCode.PreconditionFailed : round == 0 ? HttpStatusCode.Created : HttpStatusCode.OK;
-                if (response.StatusCode != expected)
-                {
-                    wrong.Enqueue($"{i} (round {round}): {(int)response.StatusCode}, expected {(int)expected}");
-                }
-                else if (response.IsSuccessStatusCode)
-                {
-                    var answer = JsonSerializer.Deserialize<JsonElement>(await response.Content.ReadAsStringAsync());
-                    Assert.Equal($"{prefix}/{i}", answer.GetProperty("key").GetString());
-                    Assert.Equal($"\"{answer.GetProperty("version").GetInt64()}\"", response.Headers.ETag?.Tag);
-                    versions[(round * Keys) + i] = answer.GetProperty("version").GetInt64();
-                }
-            }));
-        }
+            using var response = await client.SendAsync(request);
+            var expected = i % 2 == 1 && round > 0 ? HttpStatusCode.PreconditionFailed : round == 0 ? HttpStatusCode.Created : HttpStatusCode.OK;
+            if (response.StatusCode != expected)
+            {
+                wrong.Enqueue($"{i} (round {round}): {(int)response.StatusCode}, expected {(int)expected}");
+            }
+            else if (response.IsSuccessStatusCode)
+            {
+                var answer = JsonSerializer.Deserialize<JsonElement>(await response.Content.ReadAsStringAsync());
+                Assert.Equal($"{prefix}/{i}", answer.GetProperty("key").GetString());
+                Assert.Equal($"\"{answer.GetProperty("version").GetInt64()}\"", response.Headers.ETag?.Tag);
+                versions[(round * Keys) + i] = answer.GetProperty("version").GetInt64();
+            }
+        })));
 
         var sizes = batchSizes.Snapshot();
         output.WriteLine($"batches: {sizes.Length}, writes per batch: {string.Join(" ", sizes)}");
