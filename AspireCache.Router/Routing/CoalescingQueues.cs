@@ -167,6 +167,21 @@ internal static class CoalescedBatch
         return activity;
     }
 
+    /// <summary>A request the batch did not answer goes through the proxy path on its own (its destination chosen afresh).</summary>
+    public static Task ForwardAloneAsync(HttpContext context, Func<Task> next)
+    {
+        context.Items.Remove(RoutingItems.Reason);
+        return next();
+    }
+
+    /// <summary>Marks the caller's span: answered from a batch sent to <paramref name="destination"/>.</summary>
+    public static void TagCoalesced(DestinationState destination)
+    {
+        var activity = Activity.Current;
+        activity?.SetTag("aspirecache.route.destination", destination.DestinationId);
+        activity?.SetTag("aspirecache.route.reason", "coalesced");
+    }
+
     /// <summary>The batch's POST to the group's node, with the callers' credential.</summary>
     public static HttpRequestMessage Request<TItem>(CoalescingGroup<TItem> group, string path, byte[] body, MediaTypeHeaderValue mediaType)
     {

@@ -89,14 +89,11 @@ internal sealed class ReadCoalescer
         if (answer.Batch is not { } batch || answer.Item.Status == ReadBatchWire.Skipped)
         {
             _telemetry.ReadForwardedAlone(answer.Batch is null ? "batch-failed" : "skipped");
-            context.Items.Remove(RoutingItems.Reason);
-            await next();
+            await CoalescedBatch.ForwardAloneAsync(context, next);
             return;
         }
 
-        var activity = Activity.Current;
-        activity?.SetTag("aspirecache.route.destination", destination.DestinationId);
-        activity?.SetTag("aspirecache.route.reason", "coalesced");
+        CoalescedBatch.TagCoalesced(destination);
         await WriteAsync(context, key, batch, answer.Item);
     }
 

@@ -121,14 +121,11 @@ internal sealed class WriteCoalescer
                 context.Items[MaybeAppliedItem] = true;
             }
 
-            context.Items.Remove(RoutingItems.Reason);
-            await next();
+            await CoalescedBatch.ForwardAloneAsync(context, next);
             return;
         }
 
-        var activity = Activity.Current;
-        activity?.SetTag("aspirecache.route.destination", destination.DestinationId);
-        activity?.SetTag("aspirecache.route.reason", "coalesced");
+        CoalescedBatch.TagCoalesced(destination);
         await WriteAsync(context, outcome.Answer!.Value);
     }
 

@@ -24,12 +24,9 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
     public async Task A_coalesced_GET_answers_what_the_same_GET_forwarded_alone_answers()
     {
         var cluster = fixture.Cluster;
-        await using var coalescing = await InProcessRouter.StartAsync(cluster);
-        await using var alone = await InProcessRouter.StartAsync(cluster, Uncoalesced);
-        using var viaCoalescing = coalescing.Client();
-        using var viaAlone = alone.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(viaCoalescing);
-        await RouterFailoverTests.WaitForRouterLeaderAsync(viaAlone);
+        await using var coalescing = await ReadyRouter.StartAsync(cluster);
+        await using var alone = await ReadyRouter.StartAsync(cluster, Uncoalesced);
+        var (viaCoalescing, viaAlone) = (coalescing.Client, alone.Client);
 
         var prefix = $"coalesce-{Guid.NewGuid():N}";
         Assert.Equal(HttpStatusCode.Created, (await viaAlone.PutAsync($"/cache/{prefix}/plain", new ByteArrayContent([0, 1, 2, 255]))).StatusCode);
@@ -103,9 +100,8 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
     public async Task Concurrent_GETs_go_to_the_node_together_and_each_caller_gets_its_own_key()
     {
         var cluster = fixture.Cluster;
-        await using var router = await InProcessRouter.StartAsync(cluster);
-        using var client = router.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        await using var router = await ReadyRouter.StartAsync(cluster);
+        var client = router.Client;
         var prefix = $"coalesce-{Guid.NewGuid():N}";
         const int Keys = 48;
         for (var i = 0; i < Keys; i++)
@@ -140,9 +136,8 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
     public async Task GETs_the_router_does_not_coalesce_are_forwarded_as_before()
     {
         var cluster = fixture.Cluster;
-        await using var router = await InProcessRouter.StartAsync(cluster);
-        using var client = router.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        await using var router = await ReadyRouter.StartAsync(cluster);
+        var client = router.Client;
         var key = $"coalesce-{Guid.NewGuid():N}";
         Assert.True((await client.PutAsync($"/cache/{key}", new StringContent("v"))).IsSuccessStatusCode);
 

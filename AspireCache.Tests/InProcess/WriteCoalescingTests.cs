@@ -25,12 +25,9 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
     public async Task A_coalesced_write_answers_what_the_same_write_forwarded_alone_answers()
     {
         var cluster = fixture.Cluster;
-        await using var coalescing = await InProcessRouter.StartAsync(cluster);
-        await using var alone = await InProcessRouter.StartAsync(cluster, Uncoalesced);
-        using var viaCoalescing = coalescing.Client();
-        using var viaAlone = alone.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(viaCoalescing);
-        await RouterFailoverTests.WaitForRouterLeaderAsync(viaAlone);
+        await using var coalescing = await ReadyRouter.StartAsync(cluster);
+        await using var alone = await ReadyRouter.StartAsync(cluster, Uncoalesced);
+        var (viaCoalescing, viaAlone) = (coalescing.Client, alone.Client);
 
         // The same writes, in the same order, each router on keys of its own: the same state transitions.
         var run = Guid.NewGuid().ToString("N");
@@ -92,9 +89,8 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
     public async Task Concurrent_writes_go_to_the_leader_together_and_each_caller_gets_its_own_answer()
     {
         var cluster = fixture.Cluster;
-        await using var router = await InProcessRouter.StartAsync(cluster);
-        using var client = router.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        await using var router = await ReadyRouter.StartAsync(cluster);
+        var client = router.Client;
         var prefix = $"wc-{Guid.NewGuid():N}";
         const int Keys = 48;
 
@@ -141,9 +137,8 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
     public async Task Writes_the_router_does_not_coalesce_are_forwarded_as_before()
     {
         var cluster = fixture.Cluster;
-        await using var router = await InProcessRouter.StartAsync(cluster);
-        using var client = router.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        await using var router = await ReadyRouter.StartAsync(cluster);
+        var client = router.Client;
         var key = $"wc-{Guid.NewGuid():N}";
         using var batchSizes = BatchSizes.Writes();
 
@@ -163,9 +158,8 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
     public async Task Past_the_queued_bytes_bound_writes_go_alone_and_still_succeed()
     {
         var cluster = fixture.Cluster;
-        await using var router = await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:WriteCoalescing:MaxQueuedBytes"] = "100" });
-        using var client = router.Client();
-        await RouterFailoverTests.WaitForRouterLeaderAsync(client);
+        await using var router = await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:WriteCoalescing:MaxQueuedBytes"] = "100" });
+        var client = router.Client;
         var key = $"wc-{Guid.NewGuid():N}";
         using var batchSizes = BatchSizes.Writes();
 
