@@ -12,8 +12,9 @@
 # Everything started here is recorded in BENCH_PIDS and stopped (by PID) by bench_cleanup.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# R2R=1: the nodes run from a ReadyToRun publish (bin/Release/r2r), as the node's container image does:
-# DotNext's and the node's code precompiled, so a follower elected leader JITs less (bench/README.md).
+# R2R=1: the nodes run from a self-contained composite ReadyToRun publish (bin/Release/r2r), as the node's
+# container image does: the runtime, ASP.NET Core, DotNext and the node compiled ahead into one image, so a
+# follower elected leader JITs less (bench/README.md, sessions 11 and 14).
 # AC_NODE_DLL=...: any other build of the node.
 if [[ "${R2R:-0}" == 1 ]]; then
   AC_NODE_DLL=${AC_NODE_DLL:-"$BENCH_ROOT/AspireCache.Node/bin/Release/r2r/AspireCache.Node.dll"}
@@ -58,9 +59,12 @@ bench_build() {
       (cd "$BENCH_ROOT" && dotnet build "$p/$p.csproj" -c Release -nologo -v quiet) >&2
     done
     if [[ "${R2R:-0}" == 1 ]]; then
-      log "publishing AspireCache.Node with ReadyToRun (the container image's command) to $(dirname "$AC_NODE_DLL")"
-      (cd "$BENCH_ROOT" && dotnet publish AspireCache.Node/AspireCache.Node.csproj -c Release --use-current-runtime --self-contained false \
-        -p:PublishReadyToRun=true -o "$(dirname "$AC_NODE_DLL")" -nologo -v quiet) >&2
+      log "publishing AspireCache.Node self-contained, composite ReadyToRun (the container image's command; ~2 min) to $(dirname "$AC_NODE_DLL")"
+      # A framework-dependent ReadyToRun publish leaves per-assembly images in obj/ that this publish would
+      # take as up to date (and the reverse): the node then aborts at start. Start from a clean slate.
+      rm -rf "$BENCH_ROOT"/AspireCache.Node/obj/Release/net10.0/linux-*
+      (cd "$BENCH_ROOT" && dotnet publish AspireCache.Node/AspireCache.Node.csproj -c Release --use-current-runtime --self-contained true \
+        -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -o "$(dirname "$AC_NODE_DLL")" -nologo -v quiet) >&2
     fi
   fi
   local f
