@@ -29,8 +29,8 @@ internal sealed class AppHostOptions
     public long SnapshotInterval { get; set; } = 10_000;
 
     /// <summary>Raft election timeouts the AppHost gives every node (the node's own defaults).</summary>
-    public int LowerElectionTimeoutMs { get; set; } = 100;
+    public int LowerElectionTimeoutMs { get; set; } = 75;
 
     /// <summary>See <see cref="LowerElectionTimeoutMs"/>.</summary>
-    public int UpperElectionTimeoutMs { get; set; } = 150;
+    public int UpperElectionTimeoutMs { get; set; } = 125;
 }
