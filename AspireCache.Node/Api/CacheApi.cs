@@ -233,7 +233,7 @@ public static class CacheApi
     {
         if (!http.Request.HasJsonContentType())
         {
-            return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "The body must be JSON", "Send the report as application/json.");
+            return Problems.UnsupportedMediaType("The body must be JSON", "Send the report as application/json.");
         }
 
         var body = await RequestBody.ReadAsync(http.Request, limits.Value.MaxBatchBytes, token);

@@ -26,6 +26,9 @@ public static class Problems
     public static ProblemHttpResult TooLarge(string detail) =>
         Create(StatusCodes.Status413PayloadTooLarge, "too-large", "The request is too large", detail);
 
+    public static ProblemHttpResult UnsupportedMediaType(string title, string detail) =>
+        Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", title, detail);
+
     public static ProblemHttpResult KeyNotFound(string key) =>
         Create(StatusCodes.Status404NotFound, "key-not-found", ProblemTexts.KeyNotFoundTitle, ProblemTexts.KeyNotFoundDetail(key));
 

@@ -39,7 +39,7 @@ public static class ReadBatchApi
         var options = limits.Value;
         if (!string.Equals(http.Request.ContentType, ReadBatchWire.RequestMediaType, StringComparison.OrdinalIgnoreCase))
         {
-            return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type", $"Send the keys as {ReadBatchWire.RequestMediaType}.");
+            return Problems.UnsupportedMediaType("Unsupported media type", $"Send the keys as {ReadBatchWire.RequestMediaType}.");
         }
 
         if (!RequestParsing.TryGetConsistent(http.Request, out var consistent, out var badConsistency))

@@ -37,7 +37,7 @@ public static class WriteBatchApi
     {
         if (!string.Equals(http.Request.ContentType, WriteBatchWire.RequestMediaType, StringComparison.OrdinalIgnoreCase))
         {
-            return Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type", $"Send the writes as {WriteBatchWire.RequestMediaType}.");
+            return Problems.UnsupportedMediaType("Unsupported media type", $"Send the writes as {WriteBatchWire.RequestMediaType}.");
         }
 
         var body = await RequestBody.ReadAsync(http.Request, MaxBodyBytes, token);
