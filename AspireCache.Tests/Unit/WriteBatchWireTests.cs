@@ -32,9 +32,19 @@ public sealed class WriteBatchWireTests
     [InlineData(new byte[] { 7, 1, 0, (byte)'a' })]              // unknown method
     [InlineData(new byte[] { 1, 3, 0, (byte)'a' })]              // key length past the end
     [InlineData(new byte[] { 1, 1, 0, 0xC3 })]                   // invalid UTF-8
-    [InlineData(new byte[] { 1, 1, 0, (byte)'a', 1, 0, (byte)'x' })] // a query that does not start with '?'
+    [InlineData(new byte[] { 1, 1, 0, (byte)'a', 1, 0, (byte)'x', 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0 })] // a complete write whose query does not start with '?'
     public void A_malformed_request_is_refused(byte[] body) =>
         Assert.False(WriteBatchWire.TryDecodeRequest(body, 10, []));
+
+    [Fact]
+    public void The_same_write_with_a_query_that_starts_with_a_question_mark_is_accepted()
+    {
+        // The control for the last malformed case above: only its query's first byte differs.
+        byte[] body = [1, 1, 0, (byte)'a', 1, 0, (byte)'?', 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0];
+        var decoded = new List<WriteBatchWire.Write>();
+        Assert.True(WriteBatchWire.TryDecodeRequest(body, 10, decoded));
+        Assert.Equal(new WriteBatchWire.Write(WriteBatchWire.Put, "a", "?", null, null, null, null, default), decoded[0] with { Body = default });
+    }
 
     [Fact]
     public void A_body_length_past_the_end_and_too_many_writes_are_refused()
