@@ -51,7 +51,8 @@ public static class WriteBatchWire
     public static bool Fits(Write write) =>
         Fits(write.Key) && Fits(write.Query) && Fits(write.IfMatch) && Fits(write.IfNoneMatch) && Fits(write.IdempotencyKey) && Fits(write.Accept);
 
-    private static bool Fits(string? value) => value is null || Encoding.UTF8.GetByteCount(value) <= MaxStringBytes;
+    // A UTF-16 char takes at most 3 UTF-8 bytes: only a long string is counted (the router checks every write).
+    private static bool Fits(string? value) => value is null || value.Length <= MaxStringBytes / 3 || Encoding.UTF8.GetByteCount(value) <= MaxStringBytes;
 
     /// <summary>Encodes <paramref name="writes"/> as a request body (each must <see cref="Fits"/>).</summary>
     public static byte[] EncodeRequest(IReadOnlyList<Write> writes)

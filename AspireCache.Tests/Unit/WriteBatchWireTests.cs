@@ -56,6 +56,17 @@ public sealed class WriteBatchWireTests
     }
 
     [Fact]
+    public void A_write_fits_while_each_string_is_at_most_MaxStringBytes_in_UTF8()
+    {
+        static WriteBatchWire.Write WithKey(string key) => new(WriteBatchWire.Put, key, "", null, null, null, null, default);
+        Assert.True(WriteBatchWire.Fits(WithKey(new string('a', WriteBatchWire.MaxStringBytes))));
+        Assert.False(WriteBatchWire.Fits(WithKey(new string('a', WriteBatchWire.MaxStringBytes + 1))));
+        Assert.True(WriteBatchWire.Fits(WithKey(new string('€', WriteBatchWire.MaxStringBytes / 3)))); // 3 bytes each
+        Assert.False(WriteBatchWire.Fits(WithKey(new string('€', (WriteBatchWire.MaxStringBytes / 3) + 1))));
+        Assert.False(WriteBatchWire.Fits(WithKey("k") with { Accept = new string('€', 30_000) }));
+    }
+
+    [Fact]
     public void Answers_round_trip_with_their_headers_and_bodies()
     {
         using var output = new MemoryStream();
