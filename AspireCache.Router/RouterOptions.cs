@@ -56,6 +56,14 @@ public sealed class RouterOptions : IValidatableObject
     /// </summary>
     public bool LinearizableReadsToLeader { get; set; } = true;
 
+    /// <summary>
+    /// After a leader change, writes go to the newly elected leader at once, before it is ready (its
+    /// term's first entry committed); the node holds them until it is (see
+    /// <see cref="Topology.ClusterTopology.ElectedLeaderId"/>). Off: writes wait at the router until the
+    /// new leader reports itself ready. Either way every write is proposed only by a ready leader.
+    /// </summary>
+    public bool WritesToElectedLeader { get; set; } = true;
+
     /// <summary>How often every node's <c>/cluster/status</c> is polled.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);

@@ -8,7 +8,9 @@
 #   VARIANT_A="" VARIANT_B="Cluster__LowerElectionTimeoutMs=100 Cluster__UpperElectionTimeoutMs=150" R2R=1 bench/failover-ab.sh
 #   DLL_A=path/to/AspireCache.Node.dll DLL_B=other/AspireCache.Node.dll SKIP_BUILD=1 bench/failover-ab.sh
 #                                           # two builds of the node (e.g. ReadyToRun publishes)
-# VARIANT_A / VARIANT_B: NAME=value settings for the nodes (space-separated, as AC_NODE_EXTRA_ENV).
+#   ROUTER_A="Router__WritesToElectedLeader=false" ROUTER_B="" R2R=1 bench/failover-ab.sh
+# VARIANT_A / VARIANT_B: NAME=value settings for the nodes (space-separated, as AC_NODE_EXTRA_ENV);
+# ROUTER_A / ROUTER_B: the same for the router (as AC_ROUTER_EXTRA_ENV).
 # Settings of bench/failover.sh pass through (DURATION, CONNECTIONS, R2R, ...). Exit 1 if any run lost a
 # write or served a stale read.
 set -uo pipefail
@@ -17,6 +19,7 @@ PAIRS=${PAIRS:-6}
 ROOT=${RESULTS_DIR:-/tmp/aspirecache-bench-results/failover-ab-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$ROOT"
 base_env=${AC_NODE_EXTRA_ENV:-}
+base_router=${AC_ROUTER_EXTRA_ENV:-}
 settler="Logging__LogLevel__AspireCache.Node.Raft.LeadershipSettler=Information"
 declare -A gaps=() ready=() elected=()
 failed=0
@@ -27,8 +30,8 @@ for ((p = 1; p <= PAIRS; p++)); do
   ((p % 2 == 0)) && order="B A"
   for v in $order; do
     dir="$ROOT/$v-$p"
-    [[ $v == A ]] && extra=${VARIANT_A:-} dll=${DLL_A:-} || extra=${VARIANT_B:-} dll=${DLL_B:-}
-    env AC_NODE_EXTRA_ENV="$base_env $settler $extra" ${dll:+"AC_NODE_DLL=$dll"} KEEP_TMP=1 RESULTS_DIR="$dir" \
+    [[ $v == A ]] && extra=${VARIANT_A:-} dll=${DLL_A:-} router=${ROUTER_A:-} || extra=${VARIANT_B:-} dll=${DLL_B:-} router=${ROUTER_B:-}
+    env AC_NODE_EXTRA_ENV="$base_env $settler $extra" AC_ROUTER_EXTRA_ENV="$base_router $router" ${dll:+"AC_NODE_DLL=$dll"} KEEP_TMP=1 RESULTS_DIR="$dir" \
       "$here/failover.sh" >"$dir.log" 2>&1
     (($? != 0)) && failed=1
     export SKIP_BUILD=1
@@ -48,7 +51,7 @@ for ((p = 1; p <= PAIRS; p++)); do
 done
 
 for v in A B; do
-  [[ $v == A ]] && what="${VARIANT_A:-} ${DLL_A:-}" || what="${VARIANT_B:-} ${DLL_B:-}"
+  [[ $v == A ]] && what="${VARIANT_A:-} ${DLL_A:-} ${ROUTER_A:-}" || what="${VARIANT_B:-} ${DLL_B:-} ${ROUTER_B:-}"
   what=$(echo $what) # trimmed
   # shellcheck disable=SC2086
   printf '%s [%s]: median longest write gap %s ms (%s), ready after the election %s ms, new leader after %s ms\n' \

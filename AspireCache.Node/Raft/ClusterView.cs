@@ -138,18 +138,30 @@ public sealed class ClusterView : IDisposable
     public async ValueTask<bool> WaitUntilLeaderReadyAsync(TimeSpan max, CancellationToken token)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (!IsLeader)
+        while (true)
         {
-            if (cluster.Leader is not { IsRemote: false } || System.Diagnostics.Stopwatch.GetElapsedTime(started) >= max)
+            var change = NextChange; // taken before the look (see NextChange)
+            if (IsLeader)
+            {
+                return true;
+            }
+
+            var left = max - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            if (cluster.Leader is not { IsRemote: false } || left <= TimeSpan.Zero)
             {
                 return false;
             }
 
-            await Task.Delay(2, token); // a poll with a deadline: DotNext raises no event when the token becomes valid
+            // Woken when LeadershipSettler reports this node ready (or the leader changes). DotNext raises no
+            // event of its own when the token becomes valid (a heartbeat may commit the entry after the
+            // settler's bound), hence a coarse poll besides. The router sends writes here at the election,
+            // so up to all of its connections wait here: an event, not a 2 ms poll each.
+            await Task.WhenAny(change, Task.Delay(left < ReadyPoll ? left : ReadyPoll, token));
+            token.ThrowIfCancellationRequested();
         }
-
-        return true;
     }
+
+    private static readonly TimeSpan ReadyPoll = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
     /// The error for "this node cannot act as leader": 421 naming the leader when one is known

@@ -1,19 +1,25 @@
 using AspireCache.Router.Topology;
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
 namespace AspireCache.Router.Routing;
 
-/// <summary>Writes go to the current leader, or nowhere (the pipeline then answers 503).</summary>
-internal sealed class LeaderLoadBalancingPolicy(ITopologySource monitor) : ILoadBalancingPolicy
+/// <summary>
+/// Writes go to the current leader (<see cref="ClusterTopology.WriteLeaderId"/>: also a newly elected one
+/// that is not ready yet, which holds them until it is), or nowhere (the pipeline then answers 503).
+/// </summary>
+internal sealed class LeaderLoadBalancingPolicy(ITopologySource monitor, IOptions<RouterOptions> options) : ILoadBalancingPolicy
 {
+    private readonly bool _toElected = options.Value.WritesToElectedLeader;
+
     public const string PolicyName = "Leader";
 
     public string Name => PolicyName;
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
-        var leader = monitor.Current.LeaderId;
+        var leader = monitor.Current.WriteLeaderId(_toElected);
         if (leader is null)
         {
             return null;

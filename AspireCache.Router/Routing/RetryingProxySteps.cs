@@ -128,9 +128,9 @@ internal sealed class RetryingProxySteps(
             }
 
             context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: MaxBufferedBody);
-            if (monitor.Current.LeaderId is null)
+            if (monitor.Current.WriteLeaderId(_options.WritesToElectedLeader) is null)
             {
-                await monitor.WaitForLeaderAsync(state.Remaining, context.RequestAborted);
+                await monitor.WaitForLeaderAsync(state.Remaining, context.RequestAborted, forWrites: true);
             }
         }
 
@@ -242,13 +242,14 @@ internal sealed class RetryingProxySteps(
         }
 
         // 502 from the leader: wait for a different one. 503: the same leader may recover (quorum back).
-        var topology = await monitor.WaitForLeaderAsync(state.Remaining, token, notThisLeader: unreachable ? failedNode : null);
-        if (!unreachable && string.Equals(topology.LeaderId, failedNode, StringComparison.OrdinalIgnoreCase))
+        var topology = await monitor.WaitForLeaderAsync(state.Remaining, token, notThisLeader: unreachable ? failedNode : null, forWrites: true);
+        var next = topology.WriteLeaderId(_options.WritesToElectedLeader);
+        if (!unreachable && string.Equals(next, failedNode, StringComparison.OrdinalIgnoreCase))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), token);
         }
 
-        return topology.LeaderId is { } leader ? Find(feature, leader) : null;
+        return next is { } leader ? Find(feature, leader) : null;
     }
 
     private async Task<DestinationState?> NextReadNodeAsync(IReverseProxyFeature feature, RetryState state, CancellationToken token)

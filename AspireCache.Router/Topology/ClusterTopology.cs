@@ -21,11 +21,12 @@ public sealed class ClusterTopology
 {
     public static readonly ClusterTopology Empty = new(FrozenDictionary<string, NodeView>.Empty, null, 0);
 
-    public ClusterTopology(IReadOnlyDictionary<string, NodeView> nodes, string? leaderId, long term)
+    public ClusterTopology(IReadOnlyDictionary<string, NodeView> nodes, string? leaderId, long term, string? electedLeaderId = null)
     {
         Nodes = nodes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
         LeaderId = leaderId;
         Term = term;
+        ElectedLeaderId = leaderId ?? electedLeaderId;
     }
 
     public FrozenDictionary<string, NodeView> Nodes { get; }
@@ -36,6 +37,15 @@ public sealed class ClusterTopology
     public long Term { get; }
 
     /// <summary>
+    /// Where writes go: <see cref="LeaderId"/>, or else the node that won the highest term's election and
+    /// names itself leader but is not ready yet (its term's first entry not committed). Such a node holds
+    /// the writes it gets until it is ready (at most its <c>LeaderReadyBound</c>, then 503), so sending them
+    /// at the election instead of at "ready" overlaps the router's hop with the new leader's first
+    /// replication rounds. Reads still wait for <see cref="LeaderId"/>.
+    /// </summary>
+    public string? ElectedLeaderId { get; }
+
+    /// <summary>
     /// Derives the leader from per-node views: trust a node that says it is the leader only if no
     /// healthy node reports a higher term (a deposed leader may still believe it leads).
     /// </summary>
@@ -44,8 +54,12 @@ public sealed class ClusterTopology
         var healthy = nodes.Values.Where(n => n.Healthy).ToList();
         var term = healthy.Count == 0 ? 0 : healthy.Max(n => n.Term);
         var leader = healthy.FirstOrDefault(n => n.Term == term && n.Role == "leader")?.NodeId;
-        return new ClusterTopology(nodes, leader, term);
+        var elected = leader ?? healthy.FirstOrDefault(n => n.Term == term && string.Equals(n.LeaderId, n.NodeId, StringComparison.OrdinalIgnoreCase))?.NodeId;
+        return new ClusterTopology(nodes, leader, term, elected);
     }
+
+    /// <summary>Where writes go (<see cref="ElectedLeaderId"/>), or <see cref="LeaderId"/> when <paramref name="toElected"/> is off.</summary>
+    public string? WriteLeaderId(bool toElected) => toElected ? ElectedLeaderId : LeaderId;
 
     /// <summary>Maps a YARP destination id (the node id, or <c>node1[...]</c> after service discovery expansion) to a node id.</summary>
     public static string NodeIdOf(string destinationId) =>

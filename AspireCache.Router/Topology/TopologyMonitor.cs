@@ -59,16 +59,19 @@ internal sealed class TopologyMonitor(
 
     /// <summary>
     /// Completes with a topology whose leader is known and is not <paramref name="notThisLeader"/>,
-    /// or with whatever is known when <paramref name="timeout"/> passes.
+    /// or with whatever is known when <paramref name="timeout"/> passes. <paramref name="forWrites"/>:
+    /// the leader writes go to (<see cref="ClusterTopology.WriteLeaderId"/>: with
+    /// <see cref="RouterOptions.WritesToElectedLeader"/>, an elected leader that is not ready yet counts).
     /// </summary>
-    public async Task<ClusterTopology> WaitForLeaderAsync(TimeSpan timeout, CancellationToken token, string? notThisLeader = null)
+    public async Task<ClusterTopology> WaitForLeaderAsync(TimeSpan timeout, CancellationToken token, string? notThisLeader = null, bool forWrites = false)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         while (true)
         {
             var changed = Volatile.Read(ref _changed).Task;
             var topology = Current;
-            if (topology.LeaderId is not null && !string.Equals(topology.LeaderId, notThisLeader, StringComparison.OrdinalIgnoreCase))
+            var leader = forWrites ? topology.WriteLeaderId(_options.WritesToElectedLeader) : topology.LeaderId;
+            if (leader is not null && !string.Equals(leader, notThisLeader, StringComparison.OrdinalIgnoreCase))
             {
                 return topology;
             }

@@ -46,6 +46,48 @@ public sealed class RoutingPolicyTests
         Assert.Null(topology.LeaderId);
     }
 
+    [Fact]
+    public void A_node_elected_in_the_highest_term_takes_writes_before_it_is_ready_but_not_reads()
+    {
+        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        {
+            ["node1"] = Node("node1", "leader", 3, leader: "node1"), // deposed, has not heard yet
+            ["node2"] = Node("node2", "follower", 4, leader: "node2"), // elected in term 4, no-op not committed
+            ["node3"] = Node("node3", "follower", 4, leader: "node2"),
+        });
+
+        Assert.Null(topology.LeaderId);
+        Assert.Equal("node2", topology.ElectedLeaderId);
+        Assert.Equal("node2", topology.WriteLeaderId(toElected: true));
+        Assert.Null(topology.WriteLeaderId(toElected: false));
+    }
+
+    [Fact]
+    public void A_node_that_only_others_name_leader_is_not_elected()
+    {
+        // The follower's word is not enough: the node itself must say it won (it may be unreachable, or deposed).
+        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        {
+            ["node2"] = Node("node2", "follower", 4, healthy: false),
+            ["node3"] = Node("node3", "follower", 4, leader: "node2"),
+        });
+
+        Assert.Null(topology.ElectedLeaderId);
+    }
+
+    [Fact]
+    public void The_ready_leader_is_the_write_leader()
+    {
+        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        {
+            ["node2"] = Node("node2", "leader", 4, leader: "node2"),
+            ["node3"] = Node("node3", "follower", 4, leader: "node2"),
+        });
+
+        Assert.Equal("node2", topology.WriteLeaderId(toElected: true));
+        Assert.Equal("node2", topology.WriteLeaderId(toElected: false));
+    }
+
     [Theory]
     [InlineData("node1", "node1")]
     [InlineData("node2[http://localhost:1234]", "node2")]
@@ -77,7 +119,7 @@ public sealed class LoadBalancingPolicyTests
     {
         var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
             new NodeView("node1", true, "follower", 2, "node3", 0, 1),
-            new NodeView("node3", true, "leader", 2, "node3", 0, 9))));
+            new NodeView("node3", true, "leader", 2, "node3", 0, 9))), Options());
 
         Assert.Equal("node3", Pick(policy));
     }
@@ -86,9 +128,22 @@ public sealed class LoadBalancingPolicyTests
     public void Leader_policy_picks_nothing_without_a_leader()
     {
         var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
-            new NodeView("node1", true, "follower", 2, null, 0, 1))));
+            new NodeView("node1", true, "follower", 2, null, 0, 1))), Options());
 
         Assert.Null(Pick(policy));
+    }
+
+    [Theory]
+    [InlineData(true, "node2")]
+    [InlineData(false, null)]
+    public void Leader_policy_sends_writes_to_a_newly_elected_leader_unless_told_to_wait_until_it_is_ready(bool toElected, string? expected)
+    {
+        var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
+            new NodeView("node1", true, "follower", 5, null, 0, 1),
+            new NodeView("node2", true, "follower", 5, "node2", 0, 1))),
+            Microsoft.Extensions.Options.Options.Create(new AspireCache.Router.RouterOptions { WritesToElectedLeader = toElected }));
+
+        Assert.Equal(expected, Pick(policy));
     }
 
     [Fact]
