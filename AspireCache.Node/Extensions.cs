@@ -109,6 +109,7 @@ public static class Extensions
             member.RpcTimeout = TimeSpan.FromMilliseconds(cluster.RaftRpcTimeoutMs);
             member.AggressiveLeaderStickiness = cluster.LeaderStickiness;
         });
+        Raft.DotNextShims.RaftLogThrottle.Install(services); // one "member unavailable" line per peer per 10 s, not one per request
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<NodeTelemetry>();

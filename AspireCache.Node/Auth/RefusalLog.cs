@@ -14,8 +14,7 @@ internal sealed class RefusalLog(TimeProvider clock, NodeTelemetry telemetry, IL
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
-    private readonly Dictionary<string, (long NextTicks, long Suppressed)> _reasons = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
+    private readonly LogSampler _sampler = new(clock, Interval);
 
     /// <summary>
     /// Counts a refused node-to-node request under <paramref name="reason"/> and logs it (event 1042,
@@ -32,22 +31,5 @@ internal sealed class RefusalLog(TimeProvider clock, NodeTelemetry telemetry, IL
     }
 
     /// <summary>Whether to log this refusal now; if so, <paramref name="suppressed"/> is how many were not logged since the last line.</summary>
-    public bool ShouldLog(string reason, out long suppressed)
-    {
-        var now = clock.GetTimestamp();
-        lock (_gate)
-        {
-            _reasons.TryGetValue(reason, out var state);
-            if (state.NextTicks != 0 && now < state.NextTicks)
-            {
-                _reasons[reason] = state with { Suppressed = state.Suppressed + 1 };
-                suppressed = 0;
-                return false;
-            }
-
-            suppressed = state.Suppressed;
-            _reasons[reason] = (now + (long)(Interval.TotalSeconds * clock.TimestampFrequency), 0);
-            return true;
-        }
-    }
+    public bool ShouldLog(string reason, out long suppressed) => _sampler.ShouldLog(reason, out suppressed);
 }

@@ -71,6 +71,9 @@ internal static partial class NodeLog
     [LoggerMessage(1041, LogLevel.Information, "Client authentication is on: {Count} credentials ({Names})")]
     public static partial void AuthEnabled(ILogger logger, int count, string names);
 
+    [LoggerMessage(1052, LogLevel.Warning, "DotNext's {EventName} about {Member} was not logged {Suppressed} more times since its last line (one line per {IntervalSeconds} s per peer; the metric aspirecache.raft.log_suppressed counts them)")]
+    public static partial void RaftWarningsSuppressed(ILogger logger, string eventName, string member, long suppressed, double intervalSeconds);
+
     [LoggerMessage(1042, LogLevel.Warning, "Refused node-to-node request {Method} {Path} (Raft message {MessageType}) from {Remote}: {Reason} ({Suppressed} more refused for this reason without a line since the last one)")]
     public static partial void ClusterRequestRefused(ILogger logger, string method, string path, string messageType, string reason, string remote, long suppressed);
 

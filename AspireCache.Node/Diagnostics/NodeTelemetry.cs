@@ -24,6 +24,7 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Histogram<double> _leadershipReady;
     private readonly Histogram<double> _leaderSilence;
     private readonly Counter<long> _peerRefusals;
+    private readonly Counter<long> _raftLogSuppressed;
     private readonly Counter<long> _appliedEntries;
     private static readonly KeyValuePair<string, object?>[] Format1 = [new("format", 1)];
     private static readonly KeyValuePair<string, object?>[] Format2 = [new("format", 2)];
@@ -47,6 +48,7 @@ public sealed class NodeTelemetry : IDisposable
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.raft.leader_changes", "{change}", "Leader changes seen by this node (including loss of the leader).");
         _leaderSilence = _meter.CreateHistogram<double>("aspirecache.raft.leader_silence", "ms", "Time between two AppendEntries of one term arriving at this follower; an election starts when it exceeds the election timeout.");
         _appliedEntries = _meter.CreateCounter<long>("aspirecache.raft.applied_entries", "{entry}", "Log entries with commands applied to this node's state, by the format the leader wrote them in (format: 1 or 2). During a rolling upgrade with Cluster:LogFormatVersion=1, no format-2 entries may appear until every node runs the new version.");
+        _raftLogSuppressed = _meter.CreateCounter<long>("aspirecache.raft.log_suppressed", "{line}", "DotNext's repeated per-request peer warnings (member unavailable, member too far behind) not written to the log: one line per event per peer per 10 s is (event: DotNext's event id).");
         _peerRefusals = _meter.CreateCounter<long>("aspirecache.raft.peer_refusals", "{request}", "Raft requests to a peer that refused connections: on the wire, or failed at once because it refused one just before (outcome).");
         _leadershipReady = _meter.CreateHistogram<double>("aspirecache.raft.leadership_ready", "ms", "From this node's election as leader to its term's first entry committed (it serves writes and reads from then on).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
@@ -153,6 +155,8 @@ public sealed class NodeTelemetry : IDisposable
             _appliedEntries.Add(1, format == 1 ? Format1 : Format2);
         }
     }
+
+    public void RaftLogSuppressed(int eventId) => _raftLogSuppressed.Add(1, new KeyValuePair<string, object?>("event", eventId));
 
     public void PeerRefused(bool fast) => _peerRefusals.Add(1, new KeyValuePair<string, object?>("outcome", fast ? "failed_fast" : "refused"));
 
