@@ -124,44 +124,20 @@ public sealed class ClusterView : IDisposable
     public bool TryGetLeadershipTerm(out long term)
     {
         term = Volatile.Read(ref _leadershipTerm);
-        return term > 0 && IsLeader;
+        return term > 0 && LeadsLocally;
     }
-
-    public string Role => IsLeader ? "leader" : "follower";
 
     /// <summary>
-    /// Waits, at most <paramref name="max"/>, while this node has been elected but is not ready yet (its
-    /// term's first entry not yet committed, see <see cref="LeadershipSettler"/>); true once it leads.
-    /// Returns at once when another node or nobody leads. A write that arrives in those first
-    /// milliseconds of a term waits for them instead of being refused with 503.
+    /// This node won its term's election and still leads, ready or not: DotNext's leader state, whose
+    /// no-op entry may not be committed yet (<see cref="IsLeader"/> turns true when it is). Writes are
+    /// proposed from the election on: DotNext appends them after the no-op, in the leader's term, and they
+    /// commit with it (Raft commits an entry of the leader's own term, and everything before it, once a
+    /// quorum holds it). A write's conditions are decided at apply time, in log order, so it needs no
+    /// readiness; reads do (a read index is a committed index of the leader's term).
     /// </summary>
-    public async ValueTask<bool> WaitUntilLeaderReadyAsync(TimeSpan max, CancellationToken token)
-    {
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (true)
-        {
-            var change = NextChange; // taken before the look (see NextChange)
-            if (IsLeader)
-            {
-                return true;
-            }
+    public bool LeadsLocally => cluster.Leader is { IsRemote: false };
 
-            var left = max - System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            if (cluster.Leader is not { IsRemote: false } || left <= TimeSpan.Zero)
-            {
-                return false;
-            }
-
-            // Woken when LeadershipSettler reports this node ready (or the leader changes). DotNext raises no
-            // event of its own when the token becomes valid (a heartbeat may commit the entry after the
-            // settler's bound), hence a coarse poll besides. The router sends writes here at the election,
-            // so up to all of its connections wait here: an event, not a 2 ms poll each.
-            await Task.WhenAny(change, Task.Delay(left < ReadyPoll ? left : ReadyPoll, token));
-            token.ThrowIfCancellationRequested();
-        }
-    }
-
-    private static readonly TimeSpan ReadyPoll = TimeSpan.FromMilliseconds(10);
+    public string Role => IsLeader ? "leader" : "follower";
 
     /// <summary>
     /// The error for "this node cannot act as leader": 421 naming the leader when one is known

@@ -44,8 +44,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
     public async Task<CommandResult> ProposeAsync(CacheCommand command, CancellationToken token)
     {
         using var activity = NodeTelemetry.Source.StartActivity("cache.write");
-        if ((!_cluster.IsLeader || !_cluster.Leader.IsLocal)
-            && !(await _cluster.WaitUntilLeaderReadyAsync(_options.LeaderReadyBound, token) && _cluster.Leader.IsLocal))
+        if (!_cluster.LeadsLocally)
         {
             throw _cluster.NotLeaderError("No leader is known; an election is in progress or the quorum is lost.");
         }
