@@ -92,11 +92,10 @@ public sealed class ClusterOptions : IValidatableObject
 
     /// <summary>
     /// How long a just-elected leader may take to commit its term's first entry: the bound on the
-    /// <see cref="LeadershipSettler"/>'s forced rounds and on a write's wait for the new leader to be ready
-    /// (a write that arrives in those milliseconds waits instead of being refused). A leader that cannot
-    /// reach a quorum steps down within <see cref="RaftRpcTimeoutMs"/>, so it is ready or gone by then. It
-    /// was the upper election timeout, which at 100–150 ms ran out before "ready" on a loaded box
-    /// (90–230 ms) and sent those writes back to the router to be retried.
+    /// <see cref="LeadershipSettler"/>'s forced rounds. A leader that cannot reach a quorum steps down
+    /// within <see cref="RaftRpcTimeoutMs"/>, so it is ready or gone by then. (Until session 15 it also
+    /// bounded a write's wait for the new leader to be ready; writes are now proposed from the election on,
+    /// see <see cref="ClusterView.LeadsLocally"/>.)
     /// </summary>
     public TimeSpan LeaderReadyBound => TimeSpan.FromMilliseconds(Math.Max(UpperElectionTimeoutMs, RaftRpcTimeoutMs));
 
