@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -218,6 +219,86 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
     }
 
     /// <summary>What must be the same whichever router answered: status, header names and values, body — with the router's key prefix, revisions and trace ids taken out.</summary>
+    [Fact]
+    public async Task A_write_whose_batch_was_lost_and_that_then_finds_no_leader_hears_outcome_unknown_never_not_applied()
+    {
+        // The router gives a batch up after 1 s; the node would answer its writes only after 10 s. Every write
+        // leaves at once in a batch of its own (32 in flight): each is lost with the leader below.
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>(PartitionTests.FaultSettings)
+        {
+            ["Cluster:WriteTimeout"] = "00:00:10",
+        });
+        await using var router = await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?>
+        {
+            ["Router:WriteCoalescing:Timeout"] = "00:00:01",
+            ["Router:WriteCoalescing:MaxInFlight"] = "32",
+            ["Router:RetryDeadline"] = "00:00:03",
+        });
+
+        using var batchSizes = BatchSizes.Writes();
+        var alone = new ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == "aspirecache.router.write_batch.forwarded_alone")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "reason")
+                {
+                    alone.Enqueue(tag.Value?.ToString() ?? "");
+                }
+            }
+        });
+        listener.Start();
+
+        // The leader's messages to both followers hang, and the followers cannot reach anyone: the leader
+        // appends what it gets but commits nothing, and no node can be elected.
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        for (var node = 0; node < 3; node++)
+        {
+            var others = Enumerable.Range(0, 3).Where(i => i != node).Select(i => InProcessCluster.Ids[i]).ToArray();
+            using var admin = cluster.Client(node);
+            (await admin.PutAsJsonAsync("/admin/faults/partition", node == leader ? new { blocked = Array.Empty<string>(), stalled = others } : new { blocked = others, stalled = Array.Empty<string>() })).EnsureSuccessStatusCode();
+        }
+
+        var prefix = $"wc-lost-{Guid.NewGuid():N}";
+        var writes = Enumerable.Range(0, 32).Select(async i =>
+        {
+            using var response = await router.Client.PutAsync($"/cache/{prefix}/{i}", new StringContent("v"));
+            var type = response.Content.Headers.ContentType?.MediaType == "application/problem+json"
+                ? JsonSerializer.Deserialize<JsonElement>(await response.Content.ReadAsStringAsync()).GetProperty("type").GetString()
+                : null;
+            return (response.StatusCode, Type: type);
+        }).ToArray();
+
+        // Once every batch has reached the leader, the leader goes away (its listener closes at once, its
+        // answers never come): each batch is lost, and each write, going on alone, finds no leader that could
+        // propose it and answer for itself. Its batch may have been applied, so "no leader" (nothing done)
+        // would be a lie: its caller must hear "outcome unknown".
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (batchSizes.Snapshot().Sum() < writes.Length && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(writes.Length, batchSizes.Snapshot().Sum());
+        await Task.Delay(300); // sent is not yet received: well within the batches' 1 s
+        await cluster.StopNodeAsync(leader);
+        var answers = await Task.WhenAll(writes);
+
+        output.WriteLine($"answers: {string.Join(", ", answers.GroupBy(a => $"{(int)a.StatusCode} {a.Type}").Select(g => $"{g.Count()} x {g.Key}"))}; forwarded alone: {string.Join(" ", alone.GroupBy(r => r).Select(g => $"{g.Count()} x {g.Key}"))}");
+        Assert.Equal(writes.Length, alone.Count(reason => reason == "batch-failed"));
+        Assert.All(answers, a => Assert.Equal((HttpStatusCode.ServiceUnavailable, ProblemTypes.Timeout), (a.StatusCode, a.Type)));
+    }
+
     private static async Task<string> ShapeAsync(HttpResponseMessage response, string prefix)
     {
         var shape = new StringBuilder().Append((int)response.StatusCode);

@@ -23,6 +23,8 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <item><see cref="VoteMiddleware"/>: the same rule for the real vote (DotNext refused a candidate
 /// whose pre-vote it had just granted while its own randomised timeout ran, and the vote split).</item>
 /// </list>
+/// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
+/// warnings (event ids of 6.12), which flooded the log while a peer was down.
 /// <see cref="PinnedVersion"/> is the DotNext these were verified against; a test fails when the
 /// referenced DotNext differs, so an upgrade re-examines each of them.
 /// </summary>
