@@ -94,7 +94,8 @@ internal sealed class CoalescingQueues<TItem>(
             return true;
         }
 
-        refusal = "groups-full";
+        // The group went idle and left the table under this request twice in a row: rare, and not a bound.
+        refusal = "contended";
         return false;
     }
 
