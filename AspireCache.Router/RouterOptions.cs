@@ -58,9 +58,9 @@ public sealed class RouterOptions : IValidatableObject
 
     /// <summary>
     /// After a leader change, writes go to the newly elected leader at once, before it is ready (its
-    /// term's first entry committed); the node holds them until it is (see
+    /// term's first entry committed): the node proposes them after that entry and they commit with it (see
     /// <see cref="Topology.ClusterTopology.ElectedLeaderId"/>). Off: writes wait at the router until the
-    /// new leader reports itself ready. Either way every write is proposed only by a ready leader.
+    /// new leader reports itself ready. Reads wait for "ready" either way.
     /// </summary>
     public bool WritesToElectedLeader { get; set; } = true;
 

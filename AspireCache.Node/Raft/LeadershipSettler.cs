@@ -9,7 +9,8 @@ namespace AspireCache.Node.Raft;
 /// replication rounds instead of one round per heartbeat period.
 /// <para>
 /// DotNext's new leader appends a no-op entry and counts as leader (<see cref="IRaftCluster.LeadershipToken"/>,
-/// so our writes and reads) only once that entry commits. Its first round always fails on the followers
+/// so our reads; writes are proposed from the election on, see <see cref="ClusterView.LeadsLocally"/>) only
+/// once that entry commits. Its first round always fails on the followers
 /// (it assumes they hold the no-op already, Raft's initial nextIndex), and after a failed round DotNext's
 /// leader loop waits for the heartbeat period or a forced round before trying again. Right after an
 /// election no client write forces a round yet (clients are still finding the leader), so every failover

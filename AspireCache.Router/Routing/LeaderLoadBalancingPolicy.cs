@@ -7,7 +7,7 @@ namespace AspireCache.Router.Routing;
 
 /// <summary>
 /// Writes go to the current leader (<see cref="ClusterTopology.WriteLeaderId"/>: also a newly elected one
-/// that is not ready yet, which holds them until it is), or nowhere (the pipeline then answers 503).
+/// that is not ready yet, which proposes them at once), or nowhere (the pipeline then answers 503).
 /// </summary>
 internal sealed class LeaderLoadBalancingPolicy(ITopologySource monitor, IOptions<RouterOptions> options) : ILoadBalancingPolicy
 {

@@ -38,10 +38,10 @@ public sealed class ClusterTopology
 
     /// <summary>
     /// Where writes go: <see cref="LeaderId"/>, or else the node that won the highest term's election and
-    /// names itself leader but is not ready yet (its term's first entry not committed). Such a node holds
-    /// the writes it gets until it is ready (at most its <c>LeaderReadyBound</c>, then 503), so sending them
-    /// at the election instead of at "ready" overlaps the router's hop with the new leader's first
-    /// replication rounds. Reads still wait for <see cref="LeaderId"/>.
+    /// names itself leader but is not ready yet (its term's first entry not committed). Such a node proposes
+    /// the writes it gets at once, after that entry, and they commit with it; sent at the election instead of
+    /// at "ready", they save the router's hop and a replication round. Reads still wait for
+    /// <see cref="LeaderId"/> (a read index must be a committed index of the leader's term).
     /// </summary>
     public string? ElectedLeaderId { get; }
 
