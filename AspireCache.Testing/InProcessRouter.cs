@@ -26,6 +26,9 @@ public sealed class InProcessRouter : IAsyncDisposable
 
     public Uri Url { get; }
 
+    /// <summary>The router's services (e.g. its <c>IMeterFactory</c>: the <c>Meter.Scope</c> of its own instruments).</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>
     /// An HttpClient to the router that sends the cluster's <see cref="InProcessCluster.Credential"/>
     /// (<see cref="InProcessCluster.DefaultAdminKey"/> with the default credentials; none when the cluster has none).

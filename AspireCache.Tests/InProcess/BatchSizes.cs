@@ -16,14 +16,15 @@ internal sealed class BatchSizes : IDisposable
     /// <summary>Keys per read batch.</summary>
     public static BatchSizes Reads() => new("aspirecache.router.read_batch.keys");
 
-    /// <summary>Writes per write batch.</summary>
-    public static BatchSizes Writes() => new("aspirecache.router.write_batch.writes");
+    /// <summary>Writes per write batch (only <paramref name="router"/>'s, when given: other tests' routers may run meanwhile).</summary>
+    public static BatchSizes Writes(InProcessRouter? router = null) =>
+        new("aspirecache.router.write_batch.writes", router?.Services.GetService(typeof(IMeterFactory)));
 
-    private BatchSizes(string histogram)
+    private BatchSizes(string histogram, object? scope = null)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == histogram)
+            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == histogram && (scope is null || ReferenceEquals(instrument.Meter.Scope, scope)))
             {
                 listener.EnableMeasurementEvents(instrument);
             }

@@ -235,13 +235,14 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
             ["Router:RetryDeadline"] = "00:00:03",
         });
 
-        using var batchSizes = BatchSizes.Writes();
+        using var batchSizes = BatchSizes.Writes(router.Router);
+        var scope = router.Router.Services.GetService(typeof(System.Diagnostics.Metrics.IMeterFactory));
         var alone = new ConcurrentQueue<string>();
         using var listener = new System.Diagnostics.Metrics.MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == "aspirecache.router.write_batch.forwarded_alone")
+                if (instrument.Name == "aspirecache.router.write_batch.forwarded_alone" && ReferenceEquals(instrument.Meter.Scope, scope)) // this test's router only
                 {
                     l.EnableMeasurementEvents(instrument);
                 }
