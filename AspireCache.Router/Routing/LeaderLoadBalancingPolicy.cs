@@ -1,5 +1,4 @@
 using AspireCache.Router.Topology;
-using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Model;
 
@@ -9,17 +8,15 @@ namespace AspireCache.Router.Routing;
 /// Writes go to the current leader (<see cref="ClusterTopology.WriteLeaderId"/>: also a newly elected one
 /// that is not ready yet, which proposes them at once), or nowhere (the pipeline then answers 503).
 /// </summary>
-internal sealed class LeaderLoadBalancingPolicy(ITopologySource monitor, IOptions<RouterOptions> options) : ILoadBalancingPolicy
+internal sealed class LeaderLoadBalancingPolicy(ITopologySource monitor) : ILoadBalancingPolicy
 {
-    private readonly bool _toElected = options.Value.WritesToElectedLeader;
-
     public const string PolicyName = "Leader";
 
     public string Name => PolicyName;
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
-        var leader = monitor.Current.WriteLeaderId(_toElected);
+        var leader = monitor.Current.WriteLeaderId;
         if (leader is null)
         {
             return null;

@@ -128,7 +128,7 @@ internal sealed class RetryingProxySteps(
             }
 
             context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: MaxBufferedBody);
-            if (monitor.Current.WriteLeaderId(_options.WritesToElectedLeader) is null)
+            if (monitor.Current.WriteLeaderId is null)
             {
                 await monitor.WaitForLeaderAsync(state.Remaining, context.RequestAborted, forWrites: true);
             }
@@ -243,7 +243,7 @@ internal sealed class RetryingProxySteps(
 
         // 502 from the leader: wait for a different one. 503: the same leader may recover (quorum back).
         var topology = await monitor.WaitForLeaderAsync(state.Remaining, token, notThisLeader: unreachable ? failedNode : null, forWrites: true);
-        var next = topology.WriteLeaderId(_options.WritesToElectedLeader);
+        var next = topology.WriteLeaderId;
         if (!unreachable && string.Equals(next, failedNode, StringComparison.OrdinalIgnoreCase))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), token);

@@ -21,12 +21,13 @@ public sealed class ClusterTopology
 {
     public static readonly ClusterTopology Empty = new(FrozenDictionary<string, NodeView>.Empty, null, 0);
 
-    public ClusterTopology(IReadOnlyDictionary<string, NodeView> nodes, string? leaderId, long term, string? electedLeaderId = null)
+    public ClusterTopology(IReadOnlyDictionary<string, NodeView> nodes, string? leaderId, long term, string? electedLeaderId = null, bool writesToElected = true)
     {
         Nodes = nodes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
         LeaderId = leaderId;
         Term = term;
         ElectedLeaderId = leaderId ?? electedLeaderId;
+        WriteLeaderId = writesToElected ? ElectedLeaderId : leaderId;
     }
 
     public FrozenDictionary<string, NodeView> Nodes { get; }
@@ -45,21 +46,22 @@ public sealed class ClusterTopology
     /// </summary>
     public string? ElectedLeaderId { get; }
 
+    /// <summary>Where writes go: <see cref="ElectedLeaderId"/>, or <see cref="LeaderId"/> when the router waits for "ready" (<see cref="RouterOptions.WritesToElectedLeader"/> off).</summary>
+    public string? WriteLeaderId { get; }
+
     /// <summary>
     /// Derives the leader from per-node views: trust a node that says it is the leader only if no
     /// healthy node reports a higher term (a deposed leader may still believe it leads).
+    /// <paramref name="writesToElected"/>: <see cref="RouterOptions.WritesToElectedLeader"/>.
     /// </summary>
-    public static ClusterTopology From(IReadOnlyDictionary<string, NodeView> nodes)
+    public static ClusterTopology From(IReadOnlyDictionary<string, NodeView> nodes, bool writesToElected = true)
     {
         var healthy = nodes.Values.Where(n => n.Healthy).ToList();
         var term = healthy.Count == 0 ? 0 : healthy.Max(n => n.Term);
         var leader = healthy.FirstOrDefault(n => n.Term == term && n.Role == "leader")?.NodeId;
-        var elected = leader ?? healthy.FirstOrDefault(n => n.Term == term && string.Equals(n.LeaderId, n.NodeId, StringComparison.OrdinalIgnoreCase))?.NodeId;
-        return new ClusterTopology(nodes, leader, term, elected);
+        var elected = healthy.FirstOrDefault(n => n.Term == term && string.Equals(n.LeaderId, n.NodeId, StringComparison.OrdinalIgnoreCase))?.NodeId;
+        return new ClusterTopology(nodes, leader, term, elected, writesToElected);
     }
-
-    /// <summary>Where writes go (<see cref="ElectedLeaderId"/>), or <see cref="LeaderId"/> when <paramref name="toElected"/> is off.</summary>
-    public string? WriteLeaderId(bool toElected) => toElected ? ElectedLeaderId : LeaderId;
 
     /// <summary>Maps a YARP destination id (the node id, or <c>node1[...]</c> after service discovery expansion) to a node id.</summary>
     public static string NodeIdOf(string destinationId) =>

@@ -60,8 +60,7 @@ internal sealed class TopologyMonitor(
     /// <summary>
     /// Completes with a topology whose leader is known and is not <paramref name="notThisLeader"/>,
     /// or with whatever is known when <paramref name="timeout"/> passes. <paramref name="forWrites"/>:
-    /// the leader writes go to (<see cref="ClusterTopology.WriteLeaderId"/>: with
-    /// <see cref="RouterOptions.WritesToElectedLeader"/>, an elected leader that is not ready yet counts).
+    /// the leader writes go to (<see cref="ClusterTopology.WriteLeaderId"/>).
     /// </summary>
     public async Task<ClusterTopology> WaitForLeaderAsync(TimeSpan timeout, CancellationToken token, string? notThisLeader = null, bool forWrites = false)
     {
@@ -70,7 +69,7 @@ internal sealed class TopologyMonitor(
         {
             var changed = Volatile.Read(ref _changed).Task;
             var topology = Current;
-            var leader = forWrites ? topology.WriteLeaderId(_options.WritesToElectedLeader) : topology.LeaderId;
+            var leader = forWrites ? topology.WriteLeaderId : topology.LeaderId;
             if (leader is not null && !string.Equals(leader, notThisLeader, StringComparison.OrdinalIgnoreCase))
             {
                 return topology;
@@ -210,7 +209,7 @@ internal sealed class TopologyMonitor(
     private void PublishLocked()
     {
         var previous = Current;
-        var next = ClusterTopology.From(_views);
+        var next = ClusterTopology.From(_views, _options.WritesToElectedLeader);
         Volatile.Write(ref _current, next);
         Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (next.LeaderId != previous.LeaderId)

@@ -23,8 +23,22 @@ public sealed class RaftLogThrottleTests
         var clock = new SteppedClock();
         var lines = new CapturingLoggerProvider();
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        long suppressedCount = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "aspirecache.raft.log_suppressed" && ReferenceEquals(instrument.Meter.Scope, meters))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, n, _, _) => Interlocked.Add(ref suppressedCount, n));
+        listener.Start();
         using var host = LoggerFactory.Create(b => b.AddProvider(lines).SetMinimumLevel(LogLevel.Trace));
-        var factory = new ThrottlingLoggerFactory(host, new LogSampler(clock, RaftLogThrottle.Interval), new NodeTelemetry(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        var factory = new ThrottlingLoggerFactory(host, new LogSampler(clock, RaftLogThrottle.Interval), new NodeTelemetry(meters));
         var logger = factory.CreateLogger("DotNext.Net.Cluster.Consensus.Raft.Http.RaftHttpCluster");
         var node2 = new DnsEndPoint("node2", 7001);
         var node3 = new DnsEndPoint("node3", 7001);
@@ -45,5 +59,6 @@ public sealed class RaftLogThrottleTests
         MemberUnavailable(logger, node3, null);
         Assert.Equal(2, lines.Lines.Count(l => l.Contains("node3:7001 is unavailable", StringComparison.Ordinal)));
         Assert.Contains(lines.Lines, l => l.Contains("not logged 499 more times", StringComparison.Ordinal) && l.Contains("node3:7001", StringComparison.Ordinal));
+        Assert.Equal(499, Interlocked.Read(ref suppressedCount)); // the metric counts every line not written
     }
 }

@@ -49,17 +49,18 @@ public sealed class RoutingPolicyTests
     [Fact]
     public void A_node_elected_in_the_highest_term_takes_writes_before_it_is_ready_but_not_reads()
     {
-        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        var nodes = new Dictionary<string, NodeView>
         {
             ["node1"] = Node("node1", "leader", 3, leader: "node1"), // deposed, has not heard yet
             ["node2"] = Node("node2", "follower", 4, leader: "node2"), // elected in term 4, no-op not committed
             ["node3"] = Node("node3", "follower", 4, leader: "node2"),
-        });
+        };
+        var topology = ClusterTopology.From(nodes, writesToElected: true);
 
         Assert.Null(topology.LeaderId);
         Assert.Equal("node2", topology.ElectedLeaderId);
-        Assert.Equal("node2", topology.WriteLeaderId(toElected: true));
-        Assert.Null(topology.WriteLeaderId(toElected: false));
+        Assert.Equal("node2", topology.WriteLeaderId);
+        Assert.Null(ClusterTopology.From(nodes, writesToElected: false).WriteLeaderId);
     }
 
     [Fact]
@@ -78,14 +79,14 @@ public sealed class RoutingPolicyTests
     [Fact]
     public void The_ready_leader_is_the_write_leader()
     {
-        var topology = ClusterTopology.From(new Dictionary<string, NodeView>
+        var nodes = new Dictionary<string, NodeView>
         {
             ["node2"] = Node("node2", "leader", 4, leader: "node2"),
             ["node3"] = Node("node3", "follower", 4, leader: "node2"),
-        });
+        };
 
-        Assert.Equal("node2", topology.WriteLeaderId(toElected: true));
-        Assert.Equal("node2", topology.WriteLeaderId(toElected: false));
+        Assert.Equal("node2", ClusterTopology.From(nodes, writesToElected: true).WriteLeaderId);
+        Assert.Equal("node2", ClusterTopology.From(nodes, writesToElected: false).WriteLeaderId);
     }
 
     [Theory]
@@ -119,7 +120,7 @@ public sealed class LoadBalancingPolicyTests
     {
         var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
             new NodeView("node1", true, "follower", 2, "node3", 0, 1),
-            new NodeView("node3", true, "leader", 2, "node3", 0, 9))), Options());
+            new NodeView("node3", true, "leader", 2, "node3", 0, 9))));
 
         Assert.Equal("node3", Pick(policy));
     }
@@ -128,7 +129,7 @@ public sealed class LoadBalancingPolicyTests
     public void Leader_policy_picks_nothing_without_a_leader()
     {
         var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
-            new NodeView("node1", true, "follower", 2, null, 0, 1))), Options());
+            new NodeView("node1", true, "follower", 2, null, 0, 1))));
 
         Assert.Null(Pick(policy));
     }
@@ -138,10 +139,9 @@ public sealed class LoadBalancingPolicyTests
     [InlineData(false, null)]
     public void Leader_policy_sends_writes_to_a_newly_elected_leader_unless_told_to_wait_until_it_is_ready(bool toElected, string? expected)
     {
-        var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(Topology(
-            new NodeView("node1", true, "follower", 5, null, 0, 1),
-            new NodeView("node2", true, "follower", 5, "node2", 0, 1))),
-            Microsoft.Extensions.Options.Options.Create(new AspireCache.Router.RouterOptions { WritesToElectedLeader = toElected }));
+        var policy = new AspireCache.Router.Routing.LeaderLoadBalancingPolicy(new FixedTopology(ClusterTopology.From(
+            new[] { new NodeView("node1", true, "follower", 5, null, 0, 1), new NodeView("node2", true, "follower", 5, "node2", 0, 1) }.ToDictionary(n => n.NodeId),
+            writesToElected: toElected)));
 
         Assert.Equal(expected, Pick(policy));
     }

@@ -30,8 +30,11 @@ public static class RaftLogThrottle
 
     private const string ClusterTypeName = "DotNext.Net.Cluster.Consensus.Raft.Http.RaftHttpCluster";
 
-    /// <summary>Wraps DotNext's cluster registration (call after <c>JoinCluster</c>); false when it is not there.</summary>
-    public static bool Install(IServiceCollection services)
+    /// <summary>
+    /// Wraps DotNext's cluster registration (call after <c>JoinCluster</c>). Throws at startup when it is not
+    /// there (a DotNext upgrade changed it), as <c>LeaderStickiness</c> does, rather than flood the log again.
+    /// </summary>
+    public static void Install(IServiceCollection services)
     {
         for (var i = services.Count - 1; i >= 0; i--)
         {
@@ -45,11 +48,11 @@ public static class RaftLogThrottle
                         new LogSampler(sp.GetRequiredService<TimeProvider>(), Interval),
                         sp.GetRequiredService<NodeTelemetry>()))),
                     descriptor.Lifetime);
-                return true;
+                return;
             }
         }
 
-        return false;
+        throw new InvalidOperationException($"{ClusterTypeName} is not registered as DotNext 6.12 registers it (a factory); RaftLogThrottle needs re-examining for this DotNext.");
     }
 
     /// <summary>The service provider DotNext's factory sees: ours, but with the throttling logger factory.</summary>
