@@ -29,8 +29,8 @@ internal sealed class AppHostOptions
     public long SnapshotInterval { get; set; } = 10_000;
 
     /// <summary>Raft election timeouts the AppHost gives every node (the node's own defaults).</summary>
-    public int LowerElectionTimeoutMs { get; set; } = 75;
+    public int LowerElectionTimeoutMs { get; set; } = 50;
 
     /// <summary>See <see cref="LowerElectionTimeoutMs"/>.</summary>
-    public int UpperElectionTimeoutMs { get; set; } = 125;
+    public int UpperElectionTimeoutMs { get; set; } = 100;
 }

@@ -6,7 +6,7 @@
 #   writes only · linearizable reads · stale/serializable reads · 90/10 read/write mix
 # 64 connections, 256-byte values, 10,000 keys (uniform), fixed duration.
 #
-#   bench/compare-apphost.sh                          # DURATION=10s WARMUP=2s WARM_CLUSTER=20s
+#   bench/compare-apphost.sh                          # DURATION=10s WARMUP=2s WARM_CLUSTER=60s
 #   DURATION=3s WARM_CLUSTER=0 bench/compare-apphost.sh   # smoke run
 #   AC_DIRECT=1 bench/compare-apphost.sh              # also AspireCache reads straight to the nodes (fixed ports)
 #   QUIET_LOGS=1 bench/compare-apphost.sh             # services log warnings only (default: their appsettings)

@@ -339,7 +339,7 @@ etcd_check_alive() {
 compare_defaults() {
   DURATION=${DURATION:-10s}
   WARMUP=${WARMUP:-2s}
-  WARM_CLUSTER=${WARM_CLUSTER:-20s}   # unmeasured 50/50 load on each system first (JIT, pools, WAL); 0 to skip
+  WARM_CLUSTER=${WARM_CLUSTER:-60s}   # unmeasured 50/50 load on each system first (JIT tiering takes 30-45 s under load here, pools, WAL); 0 to skip
   CONNECTIONS=${CONNECTIONS:-64}
   VALUE_SIZE=${VALUE_SIZE:-256}
   KEYS=${KEYS:-10000}

@@ -64,23 +64,25 @@ public sealed class ClusterOptions : IValidatableObject
     public int WalPageBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>
-    /// Election timeout bounds. 75 ms: a live leader's veto and the lower-timeout rule for pre-votes and
-    /// votes keep CPU saturation on 2 cores from causing elections (0 in 5-minute loaded runs at 100 and
-    /// at 75 ms, although the followers' longest silences were 229–377 ms), so the timeouts only decide
-    /// how soon a dead leader is replaced (bench/README.md, sessions 11 and 14).
+    /// Election timeout bounds. 50 ms: a live leader's veto and the lower-timeout rule for pre-votes and
+    /// votes keep CPU saturation on 2 cores from causing elections (0 in 5-minute loaded runs at 100, 75
+    /// and 50 ms, although the followers' longest silences were 229–377 ms), so the timeouts only decide
+    /// how soon a dead leader is replaced (bench/README.md, sessions 11, 14 and 16).
     /// </summary>
     [Range(50, 60_000)]
-    public int LowerElectionTimeoutMs { get; set; } = 75;
+    public int LowerElectionTimeoutMs { get; set; } = 50;
 
     /// <summary>
     /// A follower's timer runs out at a random point between the two bounds. A 50 ms spread suffices
     /// since the pre-vote tie-break and the vote rule keep simultaneous timeouts from splitting the vote
     /// (session 10). 100–150 ms replaced 150–200 in session 11: the failover median fell by 40–70 ms in two
     /// interleaved sets, with 0 elections in a 5-minute loaded run; 75–125 replaced 100–150 in session 14:
-    /// lower in each of 6 interleaved pairs, median 358 → 326 ms, again 0 elections (bench/README.md).
+    /// lower in each of 6 interleaved pairs, median 358 → 326 ms, again 0 elections; 50–100 replaced 75–125
+    /// in session 16: new leader sooner by a median 24–46 ms in two interleaved sets of 6 kills, again 0
+    /// elections (bench/README.md).
     /// </summary>
     [Range(50, 60_000)]
-    public int UpperElectionTimeoutMs { get; set; } = 125;
+    public int UpperElectionTimeoutMs { get; set; } = 100;
 
     /// <summary>
     /// The leader's heartbeat period as a fraction of <see cref="LowerElectionTimeoutMs"/> (DotNext's
