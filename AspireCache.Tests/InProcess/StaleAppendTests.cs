@@ -23,10 +23,20 @@ public sealed class StaleAppendTests
         // The follower is cut off (as if paused): every request the leader sends it is copied here
         // and not delivered, and repeats the follower's missing suffix, growing as writes arrive.
         faults.Block([InProcessCluster.Ids[follower]]);
+        var log = cluster.Service<IPersistentState>(follower);
+        var committedBefore = log.LastCommittedEntryIndex;
         using var client = cluster.Client(leader);
         var capture = faults.CaptureNextAppendAsync(InProcessCluster.Ids[follower]);
         var first = client.PutAsync("/cache/stale/first", new StringContent("1"));
         var early = await capture.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The first message captured can be a heartbeat that left before the write: take the first that carries it.
+        for (var attempt = 0; attempt < 50 && End(early) <= committedBefore; attempt++)
+        {
+            early = await faults.CaptureNextAppendAsync(InProcessCluster.Ids[follower]).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.True(End(early) > committedBefore, $"no request carried the write ({End(early)}, committed {committedBefore})");
         var second = client.PutAsync("/cache/stale/second", new StringContent("2"));
         var late = early;
         for (var attempt = 0; attempt < 50 && End(late) <= End(early); attempt++)
@@ -37,12 +47,11 @@ public sealed class StaleAppendTests
         Assert.True(End(late) > End(early), $"no longer request was sent ({End(early)}, {End(late)})");
 
         // Here the other follower let the writes commit meanwhile; with it slow too, the newer
-        // request would have carried the same commit index as the older one. Deliver it that way,
+        // request would have carried the commit index the follower already knew. Deliver it that way,
         // so the follower still holds the entries uncommitted when the older request arrives.
-        late = late with { Headers = [.. late.Headers.Select(h => h.Key == "X-Raft-Commit-Index" ? early.Headers.Single(e => e.Key == h.Key) : h)] };
+        late = late with { Headers = [.. late.Headers.Select(h => h.Key == "X-Raft-Commit-Index" ? new KeyValuePair<string, string[]>(h.Key, [committedBefore.ToString(CultureInfo.InvariantCulture)]) : h)] };
 
         // The follower wakes up and handles the newer request first, then the older one.
-        var log = cluster.Service<IPersistentState>(follower);
         using var raw = cluster.PeerClient(leader); // signed afresh as the leader: the cluster secret is on
         using (var response = await raw.SendAsync(late.ToRequest()))
         {

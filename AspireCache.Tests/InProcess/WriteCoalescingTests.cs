@@ -283,7 +283,9 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         // Once every batch has reached the leader, the leader goes away (its listener closes at once, its
         // answers never come): each batch is lost, and each write, going on alone, finds no leader that could
         // propose it and answer for itself. Its batch may have been applied, so "no leader" (nothing done)
-        // would be a lie: its caller must hear "outcome unknown".
+        // would be a lie: its caller must hear "outcome unknown". (A write still waiting in the leader's queue
+        // behind the entry that cannot commit is answered by the stopping node itself, "nothing written":
+        // it goes on alone as not-leader, and may hear either answer.)
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (batchSizes.Snapshot().Sum() < writes.Length && DateTime.UtcNow < deadline)
         {
@@ -296,8 +298,11 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         var answers = await Task.WhenAll(writes);
 
         output.WriteLine($"answers: {string.Join(", ", answers.GroupBy(a => $"{(int)a.StatusCode} {a.Type}").Select(g => $"{g.Count()} x {g.Key}"))}; forwarded alone: {string.Join(" ", alone.GroupBy(r => r).Select(g => $"{g.Count()} x {g.Key}"))}");
-        Assert.Equal(writes.Length, alone.Count(reason => reason == "batch-failed"));
-        Assert.All(answers, a => Assert.Equal((HttpStatusCode.ServiceUnavailable, ProblemTypes.Timeout), (a.StatusCode, a.Type)));
+        var lost = alone.Count(reason => reason == "batch-failed");
+        Assert.Equal(writes.Length, lost + alone.Count(reason => reason == "not-leader"));
+        Assert.True(lost > 0, "no batch was lost: the test did not set up what it tests");
+        Assert.All(answers, a => Assert.True(a is (HttpStatusCode.ServiceUnavailable, ProblemTypes.Timeout or ProblemTypes.NoLeader), $"{(int)a.StatusCode} {a.Type}"));
+        Assert.True(answers.Count(a => a.Type == ProblemTypes.Timeout) >= lost, "a write whose batch was lost heard \"no leader\" (nothing done): its batch may have been applied");
     }
 
     private static async Task<string> ShapeAsync(HttpResponseMessage response, string prefix)
