@@ -227,6 +227,9 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>(PartitionTests.FaultSettings)
         {
             ["Cluster:WriteTimeout"] = "00:00:10",
+            // The leader waits this long for its stalled followers before it counts them lost and steps
+            // down (answering the writes it had not proposed "not leader"): beyond this test's few seconds.
+            ["Cluster:RaftRpcTimeoutMs"] = "10000",
         });
         await using var router = await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?>
         {

@@ -52,7 +52,7 @@ internal static class RaftWire
 
     /// <summary>Whether this node leads (DotNext names it leader, or its leadership token is live).</summary>
     public static bool LeadsLocally(DotNext.Net.Cluster.Consensus.Raft.IRaftCluster cluster) =>
-        cluster.Leader is { IsRemote: false } || !cluster.LeadershipToken.IsCancellationRequested;
+        cluster.Leader is { IsRemote: false } || ClusterView.HoldsLeadership(cluster);
 
     /// <summary>Whether an outgoing <paramref name="request"/> (DotNext's Raft client) is a message of <paramref name="type"/>, read without allocating.</summary>
     public static bool Is(HttpRequestMessage request, string type) =>
