@@ -68,7 +68,7 @@ public sealed class LeadershipSettler : IHostedService
         var rounds = 0;
         try
         {
-            while (!_stopping.IsCancellationRequested && _cluster.Term == term && !ClusterView.HoldsLeadership(_cluster))
+            while (!_stopping.IsCancellationRequested && _cluster.Term == term && !_view.IsLeader)
             {
                 var left = deadline - System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 if (left <= TimeSpan.Zero)
@@ -82,7 +82,7 @@ public sealed class LeadershipSettler : IHostedService
                 await _cluster.ForceReplicationAsync(timeout.Token);
             }
 
-            if (_cluster.Term == term && ClusterView.HoldsLeadership(_cluster))
+            if (_cluster.Term == term && _view.IsLeader)
             {
                 var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 _view.NotifyRoleChanged(); // the router follows roles: it can send this leader writes now

@@ -133,7 +133,7 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
     public async Task A_credential_over_its_rate_gets_429_with_Retry_After_and_a_problem_and_changes_nothing_while_another_credential_is_served()
     {
         var rateLimited = new ConcurrentQueue<(string Route, string Caller)>();
-        using var meters = ListenTo("aspirecache.router.rate_limited", (tags, _) => rateLimited.Enqueue(((string)tags["route"]!, (string)tags["caller"]!)));
+        using var meters = Measurements.ListenTo("aspirecache.router.rate_limited", (tags, _) => rateLimited.Enqueue(((string)tags["route"]!, (string)tags["caller"]!)));
 
         using var limited = fixture.ThroughRouter(RateLimitClusterFixture.LimitedKey);
         using var other = fixture.ThroughRouter(RateLimitClusterFixture.OtherKey);
@@ -233,7 +233,7 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
     public async Task The_table_of_callers_is_bounded_and_callers_beyond_it_share_one_overflow_bucket()
     {
         var overflowed = 0;
-        using var meters = ListenTo("aspirecache.router.rate_limit.overflowed", (_, value) => Interlocked.Add(ref overflowed, (int)value));
+        using var meters = Measurements.ListenTo("aspirecache.router.rate_limit.overflowed", (_, value) => Interlocked.Add(ref overflowed, (int)value));
 
         // Two callers fill the table; the third and fourth are not tracked and share the overflow bucket.
         await using var router = await InProcessRouter.StartAsync(fixture.Cluster, RateLimitClusterFixture.RouterSettings(burst: 3, maxPartitions: 2));
@@ -271,7 +271,7 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
     public async Task A_credential_past_its_watch_streams_on_a_node_gets_429_another_credential_still_opens_one_and_closing_one_frees_a_slot()
     {
         var refused = new ConcurrentQueue<string>();
-        using var meters = ListenTo("aspirecache.watch.refused", (tags, _) => refused.Enqueue((string)tags["reason"]!));
+        using var meters = Measurements.ListenTo("aspirecache.watch.refused", (tags, _) => refused.Enqueue((string)tags["reason"]!));
 
         const int node = 1;
         var hub = fixture.Cluster.Service<WatchHub>(node);
@@ -422,33 +422,6 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
         using var cts = new CancellationTokenSource(Timeout);
         Assert.Equal("progress", (await stream.NextAsync(cts.Token))!.Type);
         return stream;
-    }
-
-    /// <summary>Listens to one instrument (of any meter in this process) and hands each measurement's tags and value over.</summary>
-    private static MeterListener ListenTo(string instrumentName, Action<IReadOnlyDictionary<string, object?>, long> measured)
-    {
-        var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == instrumentName)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            var map = new Dictionary<string, object?>();
-            foreach (var tag in tags)
-            {
-                map[tag.Key] = tag.Value;
-            }
-
-            measured(map, value);
-        });
-        listener.Start();
-        return listener;
     }
 
     private sealed class TestMeterFactory : IMeterFactory

@@ -241,27 +241,7 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         using var batchSizes = BatchSizes.Writes(router.Router);
         var scope = router.Router.Services.GetService(typeof(System.Diagnostics.Metrics.IMeterFactory));
         var alone = new ConcurrentQueue<string>();
-        using var listener = new System.Diagnostics.Metrics.MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == "aspirecache.router.write_batch.forwarded_alone" && ReferenceEquals(instrument.Meter.Scope, scope)) // this test's router only
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "reason")
-                {
-                    alone.Enqueue(tag.Value?.ToString() ?? "");
-                }
-            }
-        });
-        listener.Start();
+        using var listener = Measurements.ListenTo("aspirecache.router.write_batch.forwarded_alone", (tags, _) => alone.Enqueue(tags["reason"]?.ToString() ?? ""), scope); // this test's router only
 
         // The leader's messages to both followers hang, and the followers cannot reach anyone: the leader
         // appends what it gets but commits nothing, and no node can be elected.

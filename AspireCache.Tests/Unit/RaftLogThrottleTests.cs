@@ -25,18 +25,7 @@ public sealed class RaftLogThrottleTests
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var meters = services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         long suppressedCount = 0;
-        using var listener = new System.Diagnostics.Metrics.MeterListener
-        {
-            InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == "aspirecache.raft.log_suppressed" && ReferenceEquals(instrument.Meter.Scope, meters))
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, n, _, _) => Interlocked.Add(ref suppressedCount, n));
-        listener.Start();
+        using var listener = Measurements.ListenTo("aspirecache.raft.log_suppressed", (_, n) => Interlocked.Add(ref suppressedCount, n), scope: meters);
         using var host = LoggerFactory.Create(b => b.AddProvider(lines).SetMinimumLevel(LogLevel.Trace));
         var factory = new ThrottlingLoggerFactory(host, new LogSampler(clock, RaftLogThrottle.Interval), new NodeTelemetry(meters));
         var logger = factory.CreateLogger("DotNext.Net.Cluster.Consensus.Raft.Http.RaftHttpCluster");
