@@ -435,6 +435,8 @@ compare_workloads() {
   COMPARE_TERMS_BEFORE=$(compare_terms)
   for w in "${COMPARE_WORKLOADS[@]}"; do
     name=${w%%|*}
+    # WORKLOADS="writes linearizable-reads": only these (default: all four)
+    [[ -z "${WORKLOADS:-}" || " $WORKLOADS " == *" $name "* ]] || continue
     read -r -a args <<<"${w#*|}"
     compare_run "$name" aspirecache aspirecache "$AC_ROUTER_URL" "${args[@]}"
     compare_run "$name" etcd etcd "$ETCD_CLIENT_URLS" "${args[@]}"
@@ -462,6 +464,7 @@ compare_summary() {
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for w in "${COMPARE_WORKLOADS[@]}"; do
       name=${w%%|*}
+      [[ -f "$RESULTS_DIR/$name.aspirecache.json" ]] || continue # not run (WORKLOADS)
       rows=("$name.aspirecache|$name")
       [[ -f "$RESULTS_DIR/$name.aspirecache-direct.json" ]] && rows+=("$name.aspirecache-direct|$name (AC direct to nodes)")
       for row in "${rows[@]}"; do
