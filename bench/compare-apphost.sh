@@ -169,8 +169,13 @@ startup_seconds=$(($(date +%s) - started))
 log "AppHost up in $startup_seconds s: leader $leader (router /router/topology with the admin key)"
 
 # The processes behind it: ac_check_alive (after every run) watches the nodes and the router.
+# (polled for up to 10 s: once, 2 s after the leader was known, a node's process was not found yet)
 for i in 1 2 3; do
-  AC_NODE_PID[$i]=$(apphost_pid_of AspireCache.Node "Cluster__NodeId=node$i")
+  for ((try = 0; try < 20; try++)); do
+    AC_NODE_PID[$i]=$(apphost_pid_of AspireCache.Node "Cluster__NodeId=node$i")
+    [[ -n "${AC_NODE_PID[$i]}" ]] && break
+    sleep 0.5
+  done
   [[ -n "${AC_NODE_PID[$i]}" ]] || { log "could not find node$i's process"; exit 1; }
 done
 AC_ROUTER_PID=$(apphost_pid_of AspireCache.Router)
