@@ -8,7 +8,7 @@
 #                                                           # (BASE_EXTRA_ENV likewise for "base")
 #   WARM_CLUSTER=60s bench/ab-builds.sh                     # unmeasured 50/50 load on each fresh cluster first
 #                                                           # (default 0; a fresh cluster is cold for 30-45 s)
-# Prints one line per run (writes/s or reads/s, p50, p99) and the medians per build.
+# Prints one line per run (writes/s or reads/s, p50, p99; also in $RESULTS_DIR/summary.txt).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -46,11 +46,7 @@ for round in $(seq 1 "$ROUNDS"); do
       AC_NODE_DLL=$HEAD_NODE AC_ROUTER_DLL=$HEAD_ROUTER AC_NODE_EXTRA_ENV=$HEAD_EXTRA_ENV AC_ROUTER_EXTRA_ENV=$HEAD_EXTRA_ENV
     fi
     ac_start_cluster 7141 7142 7143 7140
-    if [[ "$WARM_CLUSTER" != 0 && "$WARM_CLUSTER" != 0s ]]; then
-      bench_tool --system aspirecache --target "$AC_ROUTER_URL" --label "warm-up/$build/$round" --connections 64 \
-        --duration "$WARM_CLUSTER" --warmup 0 --mix read:50,write:50 --value-size 256 --keys 10000 \
-        --key-prefix warm/ >"$RESULTS_DIR/warm-up.$build.$round.log"
-    fi
+    bench_warm_up aspirecache "$AC_ROUTER_URL" "$WARM_CLUSTER" "$RESULTS_DIR/warm-up.$build.$round.log"
     for w in $WORKLOADS; do
       read -r -a args <<<"$(args_for "$w")"
       bench_tool --system aspirecache --target "$AC_ROUTER_URL" --label "$w/$build/$round" --connections 64 \

@@ -111,25 +111,8 @@ public sealed class ClusterView : IDisposable
         }
     }
 
-    public bool IsLeader => HoldsLeadership(cluster);
-
-    /// <summary>
-    /// DotNext's leadership token is live: this node leads and its term's first entry has committed.
-    /// False once the cluster has stopped: DotNext 6.12's stopped ("zombie") state throws from
-    /// <see cref="IRaftCluster.LeadershipToken"/>, and it raises <see cref="DotNext.Net.Cluster.ICluster.LeaderChanged"/>
-    /// while it stops, so a reader there (the role in our leader-change handler) made the node's shutdown throw.
-    /// </summary>
-    public static bool HoldsLeadership(IRaftCluster cluster)
-    {
-        try
-        {
-            return !cluster.LeadershipToken.IsCancellationRequested;
-        }
-        catch (System.Diagnostics.UnreachableException)
-        {
-            return false;
-        }
-    }
+    /// <summary>This node leads and its term's first entry has committed (false once the cluster has stopped).</summary>
+    public bool IsLeader => DotNextShims.RaftWire.HoldsLeadership(cluster);
 
     /// <summary>
     /// The term this node is leader in, while it still is. New entries must carry this term, not

@@ -24,7 +24,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// whose pre-vote it had just granted while its own randomised timeout ran, and the vote split).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
-/// warnings (event ids of 6.12), which flooded the log while a peer was down.
+/// warnings (event ids of 6.12), which flooded the log while a peer was down; and
+/// <see cref="RaftWire.HoldsLeadership"/> reads the role of a stopped cluster as "not leader" (its
+/// <c>LeadershipToken</c> throws while it still raises <c>LeaderChanged</c>).
 /// <see cref="PinnedVersion"/> is the DotNext these were verified against; a test fails when the
 /// referenced DotNext differs, so an upgrade re-examines each of them.
 /// </summary>

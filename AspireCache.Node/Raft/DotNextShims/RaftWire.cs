@@ -52,7 +52,25 @@ internal static class RaftWire
 
     /// <summary>Whether this node leads (DotNext names it leader, or its leadership token is live).</summary>
     public static bool LeadsLocally(DotNext.Net.Cluster.Consensus.Raft.IRaftCluster cluster) =>
-        cluster.Leader is { IsRemote: false } || ClusterView.HoldsLeadership(cluster);
+        cluster.Leader is { IsRemote: false } || HoldsLeadership(cluster);
+
+    /// <summary>
+    /// DotNext's leadership token is live: this node leads and its term's first entry has committed.
+    /// False once the cluster has stopped: DotNext 6.12's stopped ("zombie") state throws from
+    /// <c>LeadershipToken</c>, and it raises <c>LeaderChanged</c> while it stops, so a reader there (the
+    /// role in <see cref="ClusterView"/>'s leader-change handler) made the node's shutdown throw.
+    /// </summary>
+    public static bool HoldsLeadership(DotNext.Net.Cluster.Consensus.Raft.IRaftCluster cluster)
+    {
+        try
+        {
+            return !cluster.LeadershipToken.IsCancellationRequested;
+        }
+        catch (System.Diagnostics.UnreachableException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Whether an outgoing <paramref name="request"/> (DotNext's Raft client) is a message of <paramref name="type"/>, read without allocating.</summary>
     public static bool Is(HttpRequestMessage request, string type) =>
