@@ -19,6 +19,7 @@ var cache = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCac
     cluster.SnapshotInterval = options.SnapshotInterval;
     cluster.LowerElectionTimeoutMs = options.LowerElectionTimeoutMs;
     cluster.UpperElectionTimeoutMs = options.UpperElectionTimeoutMs;
+    cluster.InlineSocketCompletions = options.InlineSocketCompletions;
 });
 
 // A sample service on the cluster: a catalog API using the client, live configuration (config/catalog/)

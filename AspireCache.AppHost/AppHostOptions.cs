@@ -33,4 +33,7 @@ internal sealed class AppHostOptions
 
     /// <summary>See <see cref="LowerElectionTimeoutMs"/>.</summary>
     public int UpperElectionTimeoutMs { get; set; } = 100;
+
+    /// <summary>Socket completions and Kestrel's request handling inline on the nodes and the router (see AspireCacheClusterOptions). Default on.</summary>
+    public bool InlineSocketCompletions { get; set; } = true;
 }

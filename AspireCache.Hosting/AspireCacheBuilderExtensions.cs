@@ -21,6 +21,7 @@ public static partial class AspireCacheBuilderExtensions
     private const int ContainerHttpPort = 8080;
     private const int ContainerHttp2Port = 8081;
     private const int ContainerClusterPort = 8082;
+    private const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"; // the servers' InlineIo.Variable
 
     /// <summary>
     /// Adds an AspireCache cluster named <paramref name="name"/>: <c>NodeCount</c> Raft nodes that know
@@ -167,6 +168,7 @@ public static partial class AspireCacheBuilderExtensions
             .WithHttpHealthCheck("/health")
             .WithEnvironment("Router__Http2Streams", "true")
             .WithParentRelationship(cache);
+        WithInlineSocketCompletions(router, options);
         if (keys is not null)
         {
             router.WithEnvironment("Router__Credential", keys.Router);
@@ -283,6 +285,16 @@ public static partial class AspireCacheBuilderExtensions
         SetIfGiven(node, "Cluster__SnapshotInterval", options.SnapshotInterval);
         SetIfGiven(node, "Cluster__LowerElectionTimeoutMs", options.LowerElectionTimeoutMs);
         SetIfGiven(node, "Cluster__UpperElectionTimeoutMs", options.UpperElectionTimeoutMs);
+        WithInlineSocketCompletions(node, options);
+    }
+
+    private static void WithInlineSocketCompletions<T>(IResourceBuilder<T> server, AspireCacheClusterOptions options)
+        where T : IResourceWithEnvironment
+    {
+        if (options.InlineSocketCompletions ?? true)
+        {
+            server.WithEnvironment(InlineSocketCompletionsVariable, "1");
+        }
     }
 
     private sealed record ClusterKeys(IResourceBuilder<ParameterResource> Admin, IResourceBuilder<ParameterResource> Router, IResourceBuilder<ParameterResource>? PreviousAdmin);

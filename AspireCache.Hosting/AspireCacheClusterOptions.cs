@@ -52,6 +52,13 @@ public sealed class AspireCacheClusterOptions
     public int? UpperElectionTimeoutMs { get; set; }
 
     /// <summary>
+    /// Run the nodes' and the router's socket completions, and Kestrel's request handling, on the socket
+    /// engine's thread instead of handing each to the thread pool (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>,
+    /// which the servers also read as Kestrel's <c>UnsafePreferInlineScheduling</c>). <see langword="null"/>: on.
+    /// </summary>
+    public bool? InlineSocketCompletions { get; set; }
+
+    /// <summary>
     /// Client authentication on the nodes (default <see langword="true"/>): every request but
     /// <c>/health</c> and <c>/alive</c> needs <c>Authorization: Bearer &lt;key&gt;</c>. The cluster's key is
     /// the secret parameter <see cref="Key"/> (default: <c>{name}-key</c>, generated and kept in the

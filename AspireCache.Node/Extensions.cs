@@ -21,6 +21,7 @@ public static class Extensions
     public static WebApplicationBuilder AddCacheNode(this WebApplicationBuilder builder)
     {
         builder.UseServerLimits();
+        builder.UseInlineIo();
         builder.AddHttp2Endpoint();
         builder.AddTlsTrust(); // optional: HTTPS between nodes with a private CA (Tls:CaCertificatePath)
         var services = builder.Services;

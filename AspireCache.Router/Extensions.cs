@@ -16,6 +16,7 @@ internal static class Extensions
     public static WebApplicationBuilder AddRouterServices(this WebApplicationBuilder builder)
     {
         builder.UseServerLimits();
+        builder.UseInlineIo();
         builder.AddTlsTrust(); // optional: HTTPS to the nodes with a private CA (Tls:CaCertificatePath)
         builder.Services.AddOptions<RouterOptions>()
             .BindConfiguration(RouterOptions.SectionName)

@@ -2,13 +2,13 @@
 # A/B of two builds (or two settings) of AspireCache on the same workloads, alternating A B A B… so
 # that drift and run order hit both alike. Each round starts a fresh cluster (3 nodes + router) per build.
 #   BASE_DIR=/tmp/base bench/ab-builds.sh          # BASE_DIR: a checkout with Release builds of Node and Router
-#   ROUNDS=2 DURATION=10s WORKLOADS="writes reads stale" bench/ab-builds.sh   # stale: reads with consistent=false
+#   ROUNDS=2 DURATION=10s WORKLOADS="writes reads stale mix" bench/ab-builds.sh   # stale: reads with consistent=false; mix: 50/50
 #   HEAD_EXTRA_ENV="DOTNET_gcServer=0" bench/ab-builds.sh   # no BASE_DIR: this build twice, the "head" runs
 #                                                           # with these NAME=value settings on nodes and router
 #                                                           # (BASE_EXTRA_ENV likewise for "base")
 #   WARM_CLUSTER=60s bench/ab-builds.sh                     # unmeasured 50/50 load on each fresh cluster first
 #                                                           # (default 0; a fresh cluster is cold for 30-45 s)
-# Prints one line per run (writes/s or reads/s, p50, p99; also in $RESULTS_DIR/summary.txt).
+# Prints one line per run (operations/s of all kinds; p50 and p99 of the most frequent kind; also in $RESULTS_DIR/summary.txt).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +35,7 @@ args_for() {
     writes) echo "--mix write:100" ;;
     reads) echo "--mix read:100 --consistency linearizable --preload" ;;
     stale) echo "--mix read:100 --consistency stale --preload" ;;
+    mix) echo "--mix read:50,write:50 --consistency linearizable --preload" ;;  # bench/stability.sh's load
   esac
 }
 
@@ -53,7 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
         --duration "$DURATION" --warmup 2s --value-size 256 --keys 10000 --distribution uniform \
         --json "$RESULTS_DIR/$w.$build.$round.json" "${args[@]}" >"$RESULTS_DIR/$w.$build.$round.txt"
       printf '%s %s round %s: %s (load %s)\n' "$w" "$build" "$round" \
-        "$(jq -r '.operations | to_entries | max_by(.value.count) | .value | "\(.throughput | floor)/s p50 \(.p50Ms) ms p99 \(.p99Ms) ms errors \(.errors)"' "$RESULTS_DIR/$w.$build.$round.json")" \
+        "$(jq -r '(.throughput | floor) as $all | .operations | to_entries | max_by(.value.count) | .value | "\($all)/s p50 \(.p50Ms) ms p99 \(.p99Ms) ms errors \(.errors)"' "$RESULTS_DIR/$w.$build.$round.json")" \
         "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS_DIR/summary.txt"
     done
     bench_cleanup

@@ -12,6 +12,7 @@
 #   AC_DIRECT=1 bench/compare-apphost.sh              # also AspireCache reads straight to the nodes (fixed ports)
 #   QUIET_LOGS=1 bench/compare-apphost.sh             # services log warnings only (default: their appsettings)
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 KEEP_TMP=1 bench/compare-apphost.sh
+#   APPHOST_EXTRA_ARGS=--AspireCache:InlineSocketCompletions=false bench/compare-apphost.sh   # more AppHost arguments (an A/B)
 #
 # The AppHost is configured on its command line and environment only (nothing is written to its user
 # secrets): router port 7280, node client ports 7281-7283 (fixed, for AC_DIRECT), data in the temp dir,
@@ -147,7 +148,8 @@ log "starting the AppHost (dashboard http://127.0.0.1:$DASHBOARD_PORT, OTLP http
     "--AspireCache:NodePorts:0=${NODE_PORTS[0]}" \
     "--AspireCache:NodePorts:1=${NODE_PORTS[1]}" \
     "--AspireCache:NodePorts:2=${NODE_PORTS[2]}" \
-    "--AspireCache:DataRoot=$AC_DATA_ROOT"
+    "--AspireCache:DataRoot=$AC_DATA_ROOT" \
+    ${APPHOST_EXTRA_ARGS:-}
 ) >"$BENCH_TMP/apphost.log" 2>&1 </dev/null &
 APPHOST_PID=$!
 

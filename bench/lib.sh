@@ -148,7 +148,8 @@ ac_start_cluster() {
 ac_node_url() { printf 'http://127.0.0.1:%s' "${AC_NODE_PORT[$1]}"; }
 
 # ac_start_node I: (re)starts nodeI on its port with its data dir (a restart keeps the data).
-# AC_NODE_EXTRA_ENV: extra NAME=value settings for every node (space-separated).
+# AC_NODE_EXTRA_ENV: extra NAME=value settings for every node (space-separated). Nodes and router run with
+# inline socket completions as the AppHost starts them (AC_INLINE_COMPLETIONS=0: the runtime's default).
 ac_start_node() {
   local i=$1
   local dir
@@ -166,6 +167,7 @@ ac_start_node() {
       'Logging__LogLevel__Default=Warning' \
       'Logging__LogLevel__Microsoft.AspNetCore=Warning' \
       'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information' \
+      DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS="${AC_INLINE_COMPLETIONS:-1}" \
       ${AC_NODE_EXTRA_ENV:-} \
       dotnet "$AC_NODE_DLL"
   ) >>"$AC_DATA_ROOT/node$i.log" 2>&1 &
@@ -191,6 +193,7 @@ ac_start_router() {
       'Logging__LogLevel__Default=Warning' \
       'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information' \
       'Logging__LogLevel__Yarp=Warning' \
+      DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS="${AC_INLINE_COMPLETIONS:-1}" \
       ${AC_ROUTER_EXTRA_ENV:-} \
       dotnet "$AC_ROUTER_DLL"
   ) >>"$AC_DATA_ROOT/router.log" 2>&1 &

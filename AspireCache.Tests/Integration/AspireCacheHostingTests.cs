@@ -1,6 +1,7 @@
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 
 namespace AspireCache.Tests.Integration;
 
@@ -169,6 +170,32 @@ public sealed class AspireCacheHostingTests
         Assert.Throws<InvalidOperationException>(() => orders.WithReference(cache, AspireCacheAccess.Read));
         Assert.Throws<ArgumentException>(() => builder.AddProject<Projects.AspireCache_Router>("bad-prefix", launchProfileName: null).WithReference(cache, AspireCacheAccess.Read, prefixes: [""]));
         Assert.Throws<ArgumentException>(() => builder.AddProject<Projects.AspireCache_Router>("admin", launchProfileName: null).WithReference(cache, AspireCacheAccess.Read));
+    }
+
+    [Fact]
+    public async Task Nodes_and_router_run_with_inline_socket_completions_unless_turned_off()
+    {
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+        {
+            Args = [],
+            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
+            DisableDashboard = true,
+        });
+        var inline = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("inline");
+        var pooled = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("pooled", o => o.InlineSocketCompletions = false);
+        var service = builder.AddProject<Projects.AspireCache_Router>("svc", launchProfileName: null).WithReference(inline);
+
+        foreach (var server in inline.Resource.Nodes.Append<IResource>(inline.Resource.Router))
+        {
+            Assert.Equal("1", (await EnvironmentAsync(server))[InlineIo.Variable]);
+        }
+
+        foreach (var server in pooled.Resource.Nodes.Append<IResource>(pooled.Resource.Router))
+        {
+            Assert.DoesNotContain(InlineIo.Variable, (await EnvironmentAsync(server)).Keys);
+        }
+
+        Assert.DoesNotContain(InlineIo.Variable, (await EnvironmentAsync(service.Resource)).Keys); // the cluster's processes only
     }
 
     [Fact]
