@@ -11,13 +11,7 @@ public sealed class AspireCacheHostingTests
     [Fact]
     public async Task Two_clusters_fit_in_one_AppHost_with_default_resource_names()
     {
-        // Any AppHost assembly will do as the host of this model; the test never starts it.
-        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
-        {
-            Args = [],
-            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
-            DisableDashboard = true,
-        });
+        var builder = NewModel();
         var orders = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("orders");
         var sessions = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("sessions", o => o.NodeCount = 5);
 
@@ -76,12 +70,7 @@ public sealed class AspireCacheHostingTests
     [Fact]
     public async Task Keys_are_generated_secret_parameters_and_authentication_can_be_turned_off_or_given_a_previous_key()
     {
-        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
-        {
-            Args = [],
-            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
-            DisableDashboard = true,
-        });
+        var builder = NewModel();
         var rotating = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("rotating", o =>
         {
             o.PreviousKey = builder.AddParameter("rotating-old-key", secret: true);
@@ -115,12 +104,7 @@ public sealed class AspireCacheHostingTests
     [Fact]
     public async Task A_service_referenced_with_an_access_level_gets_its_own_key_and_every_node_accepts_it_with_its_scopes_and_prefixes()
     {
-        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
-        {
-            Args = [],
-            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
-            DisableDashboard = true,
-        });
+        var builder = NewModel();
         var cache = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("cache", o => o.PreviousKey = builder.AddParameter("cache-old-key", secret: true));
 
         // Added after the nodes: the nodes read the credential list when they start.
@@ -175,12 +159,7 @@ public sealed class AspireCacheHostingTests
     [Fact]
     public async Task Nodes_and_router_run_with_inline_socket_completions_unless_turned_off()
     {
-        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
-        {
-            Args = [],
-            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
-            DisableDashboard = true,
-        });
+        var builder = NewModel();
         var inline = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("inline");
         var pooled = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("pooled", o => o.InlineSocketCompletions = false);
         var service = builder.AddProject<Projects.AspireCache_Router>("svc", launchProfileName: null).WithReference(inline);
@@ -201,12 +180,7 @@ public sealed class AspireCacheHostingTests
     [Fact]
     public async Task With_authentication_off_a_reference_with_an_access_level_is_a_plain_reference()
     {
-        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
-        {
-            Args = [],
-            AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
-            DisableDashboard = true,
-        });
+        var builder = NewModel();
         var open = builder.AddAspireCache<Projects.AspireCache_Node, Projects.AspireCache_Router>("open", o => o.EnableAuthentication = false);
         var service = builder.AddProject<Projects.AspireCache_Router>("svc", launchProfileName: null).WithReference(open, AspireCacheAccess.Read, prefixes: ["svc/"]);
 
@@ -228,6 +202,14 @@ public sealed class AspireCacheHostingTests
     }
 
     /// <summary>The environment as the manifest would carry it (endpoints as expressions: nothing is allocated here).</summary>
+    /// <summary>An application model to inspect: any AppHost assembly will do as its host; nothing is started.</summary>
+    private static IDistributedApplicationBuilder NewModel() => DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+    {
+        Args = [],
+        AssemblyName = typeof(Projects.AspireCache_AppHost).Assembly.GetName().Name,
+        DisableDashboard = true,
+    });
+
     private static async Task<Dictionary<string, string>> EnvironmentAsync(IResource resource)
     {
         var values = new Dictionary<string, object>();
