@@ -52,9 +52,10 @@ public sealed class AspireCacheClusterOptions
     public int? UpperElectionTimeoutMs { get; set; }
 
     /// <summary>
-    /// Run the nodes' and the router's socket completions, and Kestrel's request handling, on the socket
-    /// engine's thread instead of handing each to the thread pool (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>,
-    /// which the servers also read as Kestrel's <c>UnsafePreferInlineScheduling</c>). <see langword="null"/>: on.
+    /// Run the nodes' and the router's socket completions, and Kestrel's request handling, on the runtime's
+    /// socket engine threads (on Linux its epoll threads, one per core then) instead of handing each to the
+    /// thread pool: <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> in their environment, which the servers
+    /// also read to turn on Kestrel's <c>UnsafePreferInlineScheduling</c>. <see langword="null"/>: on.
     /// </summary>
     public bool? InlineSocketCompletions { get; set; }
 

@@ -21,7 +21,11 @@ public static class InlineIo
     public const string Variable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
     /// <summary>Whether this process runs with inline socket completions.</summary>
-    public static bool Enabled { get; } = Environment.GetEnvironmentVariable(Variable) == "1";
+    public static bool Enabled { get; } = IsOn(Environment.GetEnvironmentVariable(Variable));
+
+    /// <summary>Whether <paramref name="value"/> of <see cref="Variable"/> turns inline completions on (as the runtime reads it: only <c>1</c>).</summary>
+    /// <param name="value">The variable's value, or <see langword="null"/> when unset.</param>
+    public static bool IsOn(string? value) => value == "1";
 
     /// <summary>Kestrel handles requests inline when the process runs with inline socket completions.</summary>
     /// <param name="builder">The node's or router's builder.</param>

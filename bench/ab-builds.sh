@@ -8,7 +8,7 @@
 #                                                           # (BASE_EXTRA_ENV likewise for "base")
 #   WARM_CLUSTER=60s bench/ab-builds.sh                     # unmeasured 50/50 load on each fresh cluster first
 #                                                           # (default 0; a fresh cluster is cold for 30-45 s)
-# Prints one line per run (operations/s of all kinds; p50 and p99 of the most frequent kind; also in $RESULTS_DIR/summary.txt).
+# Prints one line per run (operations/s, p50, p99 and errors over all kinds of operation; also in $RESULTS_DIR/summary.txt).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -54,7 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
         --duration "$DURATION" --warmup 2s --value-size 256 --keys 10000 --distribution uniform \
         --json "$RESULTS_DIR/$w.$build.$round.json" "${args[@]}" >"$RESULTS_DIR/$w.$build.$round.txt"
       printf '%s %s round %s: %s (load %s)\n' "$w" "$build" "$round" \
-        "$(jq -r '(.throughput | floor) as $all | .operations | to_entries | max_by(.value.count) | .value | "\($all)/s p50 \(.p50Ms) ms p99 \(.p99Ms) ms errors \(.errors)"' "$RESULTS_DIR/$w.$build.$round.json")" \
+        "$(jq -r '"\(.throughput | floor)/s p50 \(.total.p50Ms) ms p99 \(.total.p99Ms) ms errors \(.totalErrors)"' "$RESULTS_DIR/$w.$build.$round.json")" \
         "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS_DIR/summary.txt"
     done
     bench_cleanup

@@ -251,6 +251,9 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     /// <summary>A snapshot sent by the leader: persist it, replace the state, advance the applied index.</summary>
     private async ValueTask<long> InstallAsync(LogEntry entry, CancellationToken token)
     {
+        // The flushes below block: never on the caller's thread, which with inline socket completions
+        // can be the epoll thread that received the leader's InstallSnapshot.
+        await Task.Yield();
         var started = Stopwatch.GetTimestamp();
         var temp = FileSnapshot.TempFile(_location, entry.Index, entry.Term);
         long bytes;

@@ -201,7 +201,6 @@ public sealed class AspireCacheHostingTests
         Assert.Equal(["node1", "node2", "node3"], Bind(new() { ["Router:Zone"] = "west" }));
     }
 
-    /// <summary>The environment as the manifest would carry it (endpoints as expressions: nothing is allocated here).</summary>
     /// <summary>An application model to inspect: any AppHost assembly will do as its host; nothing is started.</summary>
     private static IDistributedApplicationBuilder NewModel() => DistributedApplication.CreateBuilder(new DistributedApplicationOptions
     {
@@ -210,6 +209,7 @@ public sealed class AspireCacheHostingTests
         DisableDashboard = true,
     });
 
+    /// <summary>The environment as the manifest would carry it (endpoints as expressions: nothing is allocated here).</summary>
     private static async Task<Dictionary<string, string>> EnvironmentAsync(IResource resource)
     {
         var values = new Dictionary<string, object>();

@@ -55,6 +55,7 @@ public sealed class ManifestTests
             Assert.Equal("8080;8082", env.GetProperty("ASPNETCORE_HTTP_PORTS").GetString());
             Assert.Equal("http://+:8081", env.GetProperty("Cluster__Http2Url").GetString());
             Assert.Equal("8082", env.GetProperty("Cluster__PeerPort").GetString());
+            Assert.Equal("1", env.GetProperty("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS").GetString()); // deployed as run: inline socket completions
         }
 
         var router = resources.GetProperty("router");
@@ -65,6 +66,7 @@ public sealed class ManifestTests
         }
 
         Assert.DoesNotContain(router.GetProperty("env").EnumerateObject(), v => v.Value.GetString()!.Contains(".bindings.cluster.", StringComparison.Ordinal)); // client traffic only
+        Assert.Equal("1", router.GetProperty("env").GetProperty("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS").GetString());
 
         Assert.True(router.GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
 

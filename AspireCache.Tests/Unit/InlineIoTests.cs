@@ -21,10 +21,15 @@ public sealed class InlineIoTests
         Assert.Equal(enabled, app.Services.GetRequiredService<IOptions<SocketTransportOptions>>().Value.UnsafePreferInlineScheduling);
     }
 
-    [Fact]
-    public void The_switch_is_the_runtime_variable_and_only_1_turns_it_on()
+    [Theory]
+    [InlineData("1", true)]
+    [InlineData("true", false)]
+    [InlineData("0", false)]
+    [InlineData("", false)]
+    [InlineData(null, false)]
+    public void Only_1_turns_the_runtime_switch_on_as_the_runtime_reads_it(string? value, bool on)
     {
         Assert.Equal("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", InlineIo.Variable);
-        Assert.Equal(Environment.GetEnvironmentVariable(InlineIo.Variable) == "1", InlineIo.Enabled);
+        Assert.Equal(on, InlineIo.IsOn(value));
     }
 }
