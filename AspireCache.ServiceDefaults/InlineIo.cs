@@ -10,10 +10,11 @@ namespace Microsoft.Extensions.Hosting;
 /// to the thread pool; <see cref="UseInlineIo"/> then has Kestrel run request handling there too
 /// (<see cref="SocketTransportOptions.UnsafePreferInlineScheduling"/>), the pairing ASP.NET Core's own
 /// benchmarks use. A request is parsed and handled up to its first pending await on the thread that saw
-/// its bytes arrive: one thread hop fewer per request and per response, the hops that cost most on a small
-/// VM. The AppHost sets the variable on the nodes and the router (AspireCacheClusterOptions.InlineSocketCompletions);
+/// its bytes arrive, without the two hand-offs to the thread pool (the runtime's, then Kestrel's pipe
+/// reader's) that wake a sleeping worker each, which cost most on a small VM. The AppHost sets the variable on the nodes and the router (AspireCacheClusterOptions.InlineSocketCompletions);
 /// measured in bench/README.md, "Inline socket completions". The price: code that blocks between awaits
-/// delays every socket of the process, so nothing on the request path may block (none of ours does).
+/// delays every socket on its epoll thread, so nothing on the request path may block (ours does not;
+/// a follower's snapshot install yields before its blocking file flushes).
 /// </summary>
 public static class InlineIo
 {
