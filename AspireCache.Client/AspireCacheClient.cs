@@ -51,13 +51,18 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
         _options = options ?? new AspireCacheClientOptions();
         _direct = _options.Nodes is { Count: > 0 } nodes ? new Direct.NodeDirectory(_http, nodes, _options.Credential) : null;
+        _coalescer = _direct is not null && _options.CoalesceReads ? new Direct.ReadCoalescer(_http, _options.Credential) : null;
         _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
 
     private readonly Direct.NodeDirectory? _direct;
+    private readonly Direct.ReadCoalescer? _coalescer;
 
     /// <summary>Direct mode's view of the nodes, if <see cref="AspireCacheClientOptions.Nodes"/> is set (for tests).</summary>
     internal Direct.NodeDirectory? Direct => _direct;
+
+    /// <summary>Direct mode's read coalescing, if on (for tests).</summary>
+    internal Direct.ReadCoalescer? Coalescer => _coalescer;
 
     private readonly NearCache.NearCache? _nearCache;
 
@@ -111,9 +116,26 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         // request left, the expiry is never later than the node's (a sliding refresh decided on it is never late).
         var sent = DateTimeOffset.UtcNow;
         using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken, linearizableRead: !stale);
+        Direct.ReadCoalescer.Group? slot = null;
         try
         {
-            using var response = await call.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path)).ConfigureAwait(false);
+            if (_coalescer is not null)
+            {
+                // Direct mode: together with the reads for the same node that wait for this client's request in flight.
+                var node = _direct!.Target(write: false, linearizableRead: !stale && _options.LinearizableReadsToLeader);
+                var entry = await _coalescer.EnterAsync(node, stale, key, call.Token).ConfigureAwait(false);
+                if (entry.Answered)
+                {
+                    call.Coalesced(entry.BatchSize);
+                    return (entry.Item, entry.Revision);
+                }
+
+                slot = entry.Slot;
+            }
+
+            using var response = await call.SendAsync(
+                () => new HttpRequestMessage(HttpMethod.Get, path),
+                slot is null ? null : () => { _coalescer!.Release(slot); slot = null; }).ConfigureAwait(false);
             var revision = response.Headers.TryGetValues(CacheHeaders.Revision, out var values)
                 && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : (long?)null;
             if (response.StatusCode == HttpStatusCode.NotFound)
@@ -129,6 +151,13 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         catch (Exception ex)
         {
             throw call.Fail(ex);
+        }
+        finally
+        {
+            if (slot is not null)
+            {
+                _coalescer!.Release(slot); // what queued behind this GET goes now
+            }
         }
     }
 
@@ -485,7 +514,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         /// (rate limited: nothing was done) no sooner than its <c>Retry-After</c> — when that is past
         /// the deadline, <see cref="RateLimitedException"/> at once instead of a wait that cannot succeed.
         /// </summary>
-        public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build)
+        public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver = null)
         {
             Uri? leader = null;
             Exception? lastError = null;
@@ -507,7 +536,16 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
 
                 try
                 {
-                    response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
+                    try
+                    {
+                        response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // (direct mode: the reads coalesced behind this one go now, not after its retries)
+                        firstAttemptOver?.Invoke();
+                        firstAttemptOver = null;
+                    }
                 }
                 catch (OperationCanceledException) when (_caller.IsCancellationRequested)
                 {
@@ -634,6 +672,9 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 throw DeadlineExceeded(problem, retryAfter, error, last);
             }
         }
+
+        /// <summary>Answered by a coalesced batch of <paramref name="size"/> reads (direct mode).</summary>
+        public void Coalesced(int size) => _activity?.SetTag("aspirecache.coalesced", size);
 
         private void Count(string reason) =>
             AspireCacheClientTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("operation", _operation), new KeyValuePair<string, object?>("reason", reason));

@@ -134,6 +134,7 @@ public static class AspireCacheClientExtensions
             NearCache = settings.NearCache,
             Nodes = settings.Nodes,
             LinearizableReadsToLeader = settings.LinearizableReadsToLeader,
+            CoalesceReads = settings.CoalesceReads,
             DefaultConsistency = settings.DefaultConsistency,
         };
 

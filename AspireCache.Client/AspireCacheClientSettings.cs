@@ -32,6 +32,9 @@ public sealed class AspireCacheClientSettings
     /// <summary>Direct mode: linearizable reads to the leader (default <c>true</c>; see <see cref="AspireCacheClientOptions.LinearizableReadsToLeader"/>).</summary>
     public bool LinearizableReadsToLeader { get; set; } = true;
 
+    /// <summary>Direct mode: concurrent reads to one node travel together (default <c>true</c>; see <see cref="AspireCacheClientOptions.CoalesceReads"/>).</summary>
+    public bool CoalesceReads { get; set; } = true;
+
     /// <summary>
     /// The near cache (off unless set), e.g. <c>"NearCache": { "Prefixes": [ "config/" ], "HotKeys": 100 }</c>
     /// in <c>Aspire:AspireCache:Client</c>. Reads use it when they ask for

@@ -1,0 +1,191 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using AspireCache.Contracts;
+
+namespace AspireCache.Client.Direct;
+
+/// <summary>
+/// Direct mode's read coalescing, as the router does it for everyone behind it: while one read of
+/// this client is in flight to a node, the reads for that node (and the same consistency) that
+/// arrive meanwhile wait and then go together as one <c>POST /cluster/read-batch</c>: one HTTP
+/// exchange and one read index for all of them instead of one each. The first read to an idle node
+/// goes at once as its own GET, so a client that reads one key at a time sees no change.
+/// <para><b>Still linearizable.</b> A batch leaves after every read in it began, and the node takes
+/// its read index after the batch arrived, so each read sees every write acknowledged before it
+/// began; each key gets what its own GET would have (value, version, expiry, absence).</para>
+/// <para><b>Nothing lost on failure.</b> A key the node skipped (outside the credential's prefixes,
+/// past the answer's byte budget), a refused or failed batch, or a full queue: that read goes on as
+/// its own GET with the ordinary retries and errors. A caller's deadline or cancellation ends its
+/// wait at once, as for its own GET.</para>
+/// <para>Bounded: one group per node and consistency (the node list is fixed), at most
+/// <see cref="MaxQueuedPerGroup"/> reads waiting per group, <see cref="MaxBatchKeys"/> per batch.</para>
+/// </summary>
+internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
+{
+    /// <summary>Keys per batch (the node takes up to 1,000).</summary>
+    public const int MaxBatchKeys = 256;
+
+    /// <summary>Reads waiting per node and consistency; beyond it a read goes on its own.</summary>
+    public const int MaxQueuedPerGroup = 4096;
+
+    /// <summary>A batch that has not answered within this is abandoned: its reads go on alone.</summary>
+    internal static readonly TimeSpan BatchTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
+    private const string StalePath = ReadBatchWire.Path + "?consistent=false";
+
+    private readonly ConcurrentDictionary<(Uri Node, bool Stale), Group> _groups = new();
+
+    /// <summary>Reads waiting in all groups (for tests).</summary>
+    internal int Queued
+    {
+        get
+        {
+            var queued = 0;
+            foreach (var group in _groups.Values)
+            {
+                lock (group)
+                {
+                    queued += group.Queue.Count;
+                }
+            }
+
+            return queued;
+        }
+    }
+
+    /// <summary>How a read proceeds: <see cref="Answered"/> (done), or its own GET; with <see cref="Slot"/> it is the group's request in flight, and must <see cref="Release"/> it when its GET is over.</summary>
+    public readonly record struct Entry(bool Answered, CacheItem? Item, long? Revision, Group? Slot, int BatchSize);
+
+    /// <summary>Joins the next batch to <paramref name="node"/>, or is told to send its own GET.</summary>
+    public async Task<Entry> EnterAsync(Uri node, bool stale, string key, CancellationToken token)
+    {
+        var group = _groups.GetOrAdd((node, stale), static k => new Group(k.Node, k.Stale));
+        Pending pending;
+        lock (group)
+        {
+            if (!group.Busy)
+            {
+                group.Busy = true;
+                return new Entry(false, null, null, group, 0);
+            }
+
+            if (group.Queue.Count >= MaxQueuedPerGroup)
+            {
+                return default;
+            }
+
+            pending = new Pending(key);
+            group.Queue.Add(pending);
+        }
+
+        // Cancelled or past its deadline: the caller's wait ends now (the batch still carries the key; its answer is dropped).
+        var answer = await pending.Task.WaitAsync(token).ConfigureAwait(false);
+        return answer ?? default;
+    }
+
+    /// <summary>The group's request in flight is over: send what has queued meanwhile, or mark the group idle.</summary>
+    public void Release(Group group)
+    {
+        List<Pending> batch;
+        lock (group)
+        {
+            if (group.Queue.Count == 0)
+            {
+                group.Busy = false;
+                return;
+            }
+
+            var take = Math.Min(group.Queue.Count, MaxBatchKeys);
+            batch = group.Queue.GetRange(0, take);
+            group.Queue.RemoveRange(0, take);
+        }
+
+        _ = SendAsync(group, batch); // the group stays busy; SendAsync releases it when its answer is in
+    }
+
+    private async Task SendAsync(Group group, List<Pending> batch)
+    {
+        Entry[]? answers = null;
+        try
+        {
+            var keys = new string[batch.Count];
+            for (var i = 0; i < keys.Length; i++)
+            {
+                keys[i] = batch[i].Key;
+            }
+
+            // Counted from before the batch left: an expiry is never later than the node's (as for a GET).
+            var sent = DateTimeOffset.UtcNow;
+            using var timeout = new CancellationTokenSource(BatchTimeout);
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(group.Node, group.Stale ? StalePath : ReadBatchWire.Path))
+            {
+                Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)),
+            };
+            request.Content.Headers.ContentType = RequestMediaType;
+            if (credential is { Length: > 0 })
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", credential);
+            }
+
+            using var response = await http().SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != ReadBatchWire.ResponseMediaType)
+            {
+                return; // refused or failed as a whole: every read goes on alone
+            }
+
+            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            var items = new ReadBatchWire.Item[batch.Count];
+            if (!ReadBatchWire.TryDecodeResponse(body, batch.Count, out var now, items))
+            {
+                return;
+            }
+
+            long? revision = response.Headers.TryGetValues(CacheHeaders.Revision, out var values)
+                && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : null;
+            answers = new Entry[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var item = items[i];
+                answers[i] = item.Status switch
+                {
+                    ReadBatchWire.Found => new Entry(true, new CacheItem(batch[i].Key, item.Value.ToArray(), item.Version, item.ExpiresUnixMs == 0 ? null : sent.AddMilliseconds(Math.Max(0, item.ExpiresUnixMs - now))), revision, null, batch.Count),
+                    ReadBatchWire.NotFound => new Entry(true, null, revision, null, batch.Count),
+                    _ => default, // skipped: its own GET gets the node's exact answer
+                };
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            // unreachable, timed out, cut: every read goes on alone (with the ordinary retries)
+        }
+        finally
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].TrySetResult(answers?[i] is { Answered: true } a ? a : null);
+            }
+
+            Release(group);
+        }
+    }
+
+    /// <summary>The reads queued for one node and consistency, and whether a request of theirs is in flight.</summary>
+    internal sealed class Group(Uri node, bool stale)
+    {
+        public Uri Node { get; } = node;
+
+        public bool Stale { get; } = stale;
+
+        public bool Busy { get; set; }
+
+        public List<Pending> Queue { get; } = [];
+    }
+
+    internal sealed class Pending(string key) : TaskCompletionSource<Entry?>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public string Key { get; } = key;
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Text;
+using AspireCache.Client;
+using AspireCache.Contracts;
+using AspireCache.Tests.InProcess;
+using AspireCache.Verification;
+using Xunit.Abstractions;
+
+namespace AspireCache.Tests.Verification;
+
+/// <summary>
+/// The .NET client's read coalescing in direct mode under the linearizability checker: readers share
+/// one direct-mode client (so that their reads travel together as <c>POST /cluster/read-batch</c>),
+/// writers write through another, on a few keys, while the leader is stopped and comes back. Every
+/// read must be one a single linearizable GET could have given.
+/// </summary>
+[Collection(InProcessCollection.Name)]
+public sealed class DirectReadCoalescingTests(ITestOutputHelper output)
+{
+    private const int Readers = 16;
+    private const int Writers = 4;
+
+    [Fact]
+    public async Task Coalesced_direct_mode_reads_are_linearizable_across_a_leader_crash()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var batches = new BatchCounter { InnerHandler = new SocketsHttpHandler() };
+        var options = new AspireCacheClientOptions { Nodes = [.. cluster.Urls], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) };
+        await using var readers = new AspireCacheClient(new HttpClient(batches) { Timeout = Timeout.InfiniteTimeSpan }, options);
+        await using var writers = new AspireCacheClient(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }, new AspireCacheClientOptions { Nodes = [.. cluster.Urls], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) });
+
+        var prefix = $"direct-coalesced-{Guid.NewGuid():N}/";
+        var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
+        var history = new HistoryRecorder();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var clients = new List<Task>();
+        for (var c = 0; c < Readers + Writers; c++)
+        {
+            var clientId = c;
+            clients.Add(Task.Run(() => clientId < Writers
+                ? WriteAsync(clientId, writers, keys, history, stop.Token)
+                : ReadAsync(clientId, readers, keys, history, stop.Token)));
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await cluster.StopNodeAsync(leader);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await cluster.StartNodeAsync(leader);
+        await Task.WhenAll(clients);
+
+        var operations = history.Snapshot();
+        var reads = operations.Count(o => o.Known && o.Kind == OpKind.Read);
+        var writes = operations.Count(o => o.Known && o.Kind == OpKind.Write);
+        output.WriteLine($"stopped node{leader + 1}; {operations.Count} operations: {reads} reads and {writes} writes acknowledged; {batches.ReadBatches} read batches, {batches.Gets} GETs");
+        var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
+        output.WriteLine(result.Describe());
+        if (result.Outcome == CheckOutcome.Violation)
+        {
+            output.WriteLine($"full history: {history.Dump("direct-coalesced-reads")}");
+        }
+
+        Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe());
+        Assert.True(reads > 300 && writes > 20, "too few acknowledged operations to mean anything");
+        Assert.True(batches.ReadBatches > 10, "the readers' reads were hardly ever coalesced: the test did not exercise what it checks");
+    }
+
+    /// <summary>A reader: linearizable reads through the shared direct-mode client; a failed one is dropped (reads change nothing).</summary>
+    private static async Task ReadAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
+    {
+        var random = new Random(clientId);
+        while (!stop.IsCancellationRequested)
+        {
+            var key = keys[random.Next(keys.Length)];
+            var handle = history.BeginRead(clientId, key);
+            try
+            {
+                var item = await client.GetAsync(key);
+                history.CompleteRead(handle, item is null ? null : Encoding.UTF8.GetString(item.Value.Span), item?.Version);
+            }
+            catch (AspireCacheException)
+            {
+                history.Discard(handle);
+            }
+        }
+    }
+
+    /// <summary>A writer: unique values; a failure leaves the outcome unknown.</summary>
+    private static async Task WriteAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
+    {
+        var random = new Random(clientId);
+        for (var n = 0; !stop.IsCancellationRequested; n++)
+        {
+            var key = keys[random.Next(keys.Length)];
+            var value = $"c{clientId}-{n}";
+            var handle = history.BeginWrite(clientId, key, value);
+            try
+            {
+                history.CompleteWrite(handle, await client.SetAsync(key, Encoding.UTF8.GetBytes(value)));
+            }
+            catch (AspireCacheException)
+            {
+                history.CompleteUnknown(handle);
+            }
+        }
+    }
+
+    private sealed class BatchCounter : DelegatingHandler
+    {
+        private int _readBatches;
+        private int _gets;
+
+        public int ReadBatches => Volatile.Read(ref _readBatches);
+
+        public int Gets => Volatile.Read(ref _gets);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath == ReadBatchWire.Path)
+            {
+                Interlocked.Increment(ref _readBatches);
+            }
+            else if (request.Method == HttpMethod.Get && request.RequestUri!.AbsolutePath.StartsWith(CachePaths.Keys + "/", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _gets);
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
