@@ -43,6 +43,9 @@ public enum ClientKind
 
     /// <summary>Hand-written HTTP requests: every attempt is one request, every failure is visible as an error.</summary>
     Raw,
+
+    /// <summary>AspireCache.Client in direct mode: ONE client whose nodes are the targets (writes and linearizable reads to the leader, concurrent reads coalesced unless <c>--coalesce-reads false</c>).</summary>
+    Direct,
 }
 
 public enum KeyDistribution
@@ -151,6 +154,9 @@ public sealed class BenchOptions
     /// </summary>
     public ClientKind? Client { get; set; }
 
+    /// <summary><c>--client direct</c>: the client's read coalescing (<see cref="AspireCacheClientOptions.CoalesceReads"/>, default true).</summary>
+    public bool CoalesceReads { get; set; } = true;
+
     /// <summary>Watch mode: number of watch streams to open.</summary>
     public int Watchers { get; set; } = 100;
 
@@ -239,9 +245,11 @@ public sealed class BenchOptions
           --error-backoff 0ms         pause after an error                                         [0 load, 10ms failover]
           --verify-timeout 30s        failover: retry budget of the final verification             [30s]
           --seed N                    random seed                                                  [12345]
-          --client library|raw        AspireCache: AspireCache.Client (retries inside a call until --request-timeout,
-                                      counted and shown as "client retries") or hand-written HTTP requests
+          --client library|raw|direct AspireCache: AspireCache.Client (retries inside a call until --request-timeout,
+                                      counted and shown as "client retries") or hand-written HTTP requests;
+                                      direct: one AspireCache.Client in direct mode, the targets as its nodes
                                       [raw in load and failover modes; watch mode: library writer, raw streams]
+          --coalesce-reads true|false --client direct: concurrent reads to a node travel together          [true]
           --idempotency-keys          raw client: a fresh Idempotency-Key header on every write (as the router
                                       adds; the library always sends one)
           --api-key <key>             AspireCache with auth on: every AspireCache request carries
@@ -410,6 +418,9 @@ public sealed class BenchOptions
                     break;
                 case "client":
                     o.Client = ParseEnum<ClientKind>(name, Value());
+                    break;
+                case "coalesce-reads":
+                    o.CoalesceReads = bool.Parse(Value());
                     break;
                 case "idempotency-keys":
                     o.IdempotencyKeys = inline is null || bool.Parse(inline);

@@ -72,8 +72,8 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
     public static KvClient Create(BenchOptions options, IList<Uri> targets, HttpMessageHandler handler, HttpClient http, string[] keys, bool linearizable) =>
         options.System == BenchSystem.Etcd
             ? new EtcdClient(http, targets, keys, linearizable)
-            : options.EffectiveClient == ClientKind.Library
-                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout, options.AspireCacheCredential)
+            : options.EffectiveClient is ClientKind.Library or ClientKind.Direct
+                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout, options.AspireCacheCredential, direct: options.EffectiveClient == ClientKind.Direct, coalesceReads: options.CoalesceReads)
                 : new RawAspireCacheClient(http, targets, keys, linearizable) { IdempotencyKeys = options.IdempotencyKeys };
 
     public abstract ValueTask<OpResult> PutAsync(WorkerContext worker, int key, ReadOnlyMemory<byte> value, CancellationToken token);
@@ -224,12 +224,21 @@ internal sealed class LibraryAspireCacheClient : KvClient
     private readonly IAspireCacheClient[] _clients;
     private readonly Client.ReadOptions _read;
 
-    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline, string? credential = null)
+    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline, string? credential = null, bool direct = false, bool coalesceReads = true)
         : base(http, targets, keys)
     {
         _read = linearizable ? Linearizable : Stale;
-        var options = new AspireCacheClientOptions { Deadline = deadline, Credential = credential };
+        var options = new AspireCacheClientOptions { Deadline = deadline, Credential = credential, CoalesceReads = coalesceReads };
         _clients = new IAspireCacheClient[targets.Count];
+        if (direct)
+        {
+            // One client for every worker, as one service process has: the targets are its nodes.
+            options.Nodes = [.. targets];
+            var shared = new Client.AspireCacheClient(BenchRunner.CreateHttpClient(handler, Timeout.InfiniteTimeSpan, targets[0]), options);
+            Array.Fill(_clients, shared);
+            return;
+        }
+
         for (var i = 0; i < targets.Count; i++)
         {
             // The deadline bounds each call; the HttpClient's own timeout would cut a call short without the client knowing why.

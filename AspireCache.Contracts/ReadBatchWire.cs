@@ -7,8 +7,9 @@ namespace AspireCache.Contracts;
 /// <summary>
 /// The wire format of <c>POST /cluster/read-batch</c>: several linearizable single-key reads under one
 /// read index, the way the router coalesces the GETs that arrive while its previous request to a
-/// node is in flight. Internal to the router and the nodes (binary, little-endian, no versioning
-/// beyond the media types): clients use <c>GET /cache/{key}</c>.
+/// node is in flight, and the .NET client in direct mode for the reads of one process. Internal to the
+/// router, the nodes and AspireCache.Client, which ship together (binary, little-endian, no versioning
+/// beyond the media types): other clients use <c>GET /cache/{key}</c>.
 /// <para>Request (<see cref="RequestMediaType"/>): per key, a 2-byte length and the key's UTF-8 bytes.</para>
 /// <para>Answer (<see cref="ResponseMediaType"/>, 200): the node's clock (8 bytes, Unix ms), then per
 /// key in request order one status byte — <see cref="Found"/> followed by version, last-modified and
