@@ -51,18 +51,18 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
         _options = options ?? new AspireCacheClientOptions();
         _direct = _options.Nodes is { Count: > 0 } nodes ? new Direct.NodeDirectory(_http, nodes, _options.Credential) : null;
-        _coalescer = _direct is not null && _options.CoalesceReads ? new Direct.ReadCoalescer(_http, _options.Credential) : null;
+        _coalescer = _options.CoalesceReads ? new ReadCoalescer(_http, _options.Credential) : null;
         _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
 
     private readonly Direct.NodeDirectory? _direct;
-    private readonly Direct.ReadCoalescer? _coalescer;
+    private readonly ReadCoalescer? _coalescer;
 
     /// <summary>Direct mode's view of the nodes, if <see cref="AspireCacheClientOptions.Nodes"/> is set (for tests).</summary>
     internal Direct.NodeDirectory? Direct => _direct;
 
-    /// <summary>Direct mode's read coalescing, if on (for tests).</summary>
-    internal Direct.ReadCoalescer? Coalescer => _coalescer;
+    /// <summary>The read coalescing, if on (for tests).</summary>
+    internal ReadCoalescer? Coalescer => _coalescer;
 
     private readonly NearCache.NearCache? _nearCache;
 
@@ -116,13 +116,13 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         // request left, the expiry is never later than the node's (a sliding refresh decided on it is never late).
         var sent = DateTimeOffset.UtcNow;
         using var call = new Call(this, "get", isWrite: false, options?.Deadline, cancellationToken, linearizableRead: !stale);
-        Direct.ReadCoalescer.Group? slot = null;
+        ReadCoalescer.Group? slot = null;
         try
         {
             if (_coalescer is not null)
             {
-                // Direct mode: together with the reads for the same node that wait for this client's request in flight.
-                var node = _direct!.Target(write: false, linearizableRead: !stale && _options.LinearizableReadsToLeader);
+                // Together with the reads for the same node (direct mode) or the router that wait for this client's request in flight.
+                var node = _direct?.Target(write: false, linearizableRead: !stale && _options.LinearizableReadsToLeader);
                 var entry = await _coalescer.EnterAsync(node, stale, key, call.Token).ConfigureAwait(false);
                 if (entry.Answered)
                 {
@@ -542,7 +542,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                     }
                     finally
                     {
-                        // (direct mode: the reads coalesced behind this one go now, not after its retries)
+                        // (the reads coalesced behind this one go now, not after its retries)
                         firstAttemptOver?.Invoke();
                         firstAttemptOver = null;
                     }
@@ -673,7 +673,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             }
         }
 
-        /// <summary>Answered by a coalesced batch of <paramref name="size"/> reads (direct mode).</summary>
+        /// <summary>Answered by a coalesced batch of <paramref name="size"/> reads.</summary>
         public void Coalesced(int size) => _activity?.SetTag("aspirecache.coalesced", size);
 
         private void Count(string reason) =>

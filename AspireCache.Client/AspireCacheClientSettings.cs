@@ -32,7 +32,7 @@ public sealed class AspireCacheClientSettings
     /// <summary>Direct mode: linearizable reads to the leader (default <c>true</c>; see <see cref="AspireCacheClientOptions.LinearizableReadsToLeader"/>).</summary>
     public bool LinearizableReadsToLeader { get; set; } = true;
 
-    /// <summary>Direct mode: concurrent reads to one node travel together (default <c>true</c>; see <see cref="AspireCacheClientOptions.CoalesceReads"/>).</summary>
+    /// <summary>Concurrent reads to one target travel together (default <c>true</c>; see <see cref="AspireCacheClientOptions.CoalesceReads"/>).</summary>
     public bool CoalesceReads { get; set; } = true;
 
     /// <summary>

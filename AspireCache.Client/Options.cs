@@ -73,11 +73,12 @@ public sealed class AspireCacheClientOptions
     public bool LinearizableReadsToLeader { get; set; } = true;
 
     /// <summary>
-    /// Direct mode: reads for one node that arrive while a read of this client to it is in flight
-    /// go together as one request when it is over (default <c>true</c>), as the router coalesces
-    /// for the clients behind it: one exchange and one read index instead of one each, each read
-    /// still linearizable (or stale, as asked) and answered as its own GET would be. The first read
-    /// to an idle node goes at once as its own GET. Turn it off to send every read as its own GET.
+    /// Reads that arrive while a read of this client is in flight to the same target (the router, or
+    /// in direct mode the same node) go together as one request when it is over (default <c>true</c>),
+    /// as the router coalesces for the clients behind it: one exchange and one read index instead of
+    /// one each, each read still linearizable (or stale, as asked) and answered as its own GET would
+    /// be. The first read to an idle target goes at once as its own GET. Turn it off to send every
+    /// read as its own GET.
     /// </summary>
     public bool CoalesceReads { get; set; } = true;
 

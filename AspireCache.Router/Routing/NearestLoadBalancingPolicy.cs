@@ -106,9 +106,9 @@ internal sealed class NearestLoadBalancingPolicy(ITopologySource monitor, IOptio
                 ? view
                 : null;
 
-    /// <summary>A cache read (the <c>reads</c> route: not a watch, not <c>/cluster/status</c>) that does not ask for <c>consistent=false</c>.</summary>
+    /// <summary>A cache read (the <c>reads</c> route or a client's read batch: not a watch, not <c>/cluster/status</c>) that does not ask for <c>consistent=false</c>.</summary>
     private static bool IsLinearizableRead(HttpContext context) =>
-        context.Features.Get<Yarp.ReverseProxy.Model.IReverseProxyFeature>()?.Route.Config.RouteId == ProxyRoutes.ReadsRoute
+        context.Features.Get<Yarp.ReverseProxy.Model.IReverseProxyFeature>()?.Route.Config.RouteId is ProxyRoutes.ReadsRoute or ProxyRoutes.ReadBatchRoute
         && !(context.Request.Query.TryGetValue("consistent", out var consistent) && consistent.Count == 1 && bool.TryParse(consistent[0], out var value) && !value);
 
     private static bool IsSameZone(NodeView view, string? zone) =>

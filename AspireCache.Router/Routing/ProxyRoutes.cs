@@ -13,6 +13,7 @@ internal static class ProxyRoutes
     public const string StatusRoute = "cluster-status";
     public const string WatchRoute = "watch";
     public const string WatchProgressRoute = "watch-progress";
+    public const string ReadBatchRoute = "read-batch";
 
     public static IReadOnlyList<RouteConfig> Routes { get; } =
     [
@@ -43,6 +44,14 @@ internal static class ProxyRoutes
             RouteId = WatchProgressRoute,
             ClusterId = "stream-owner",
             Match = new RouteMatch { Path = "/cache/watch/{streamId}/progress", Methods = ["POST"] },
+        },
+        // A client's own coalesced reads (AspireCache.Client): to the node a GET of theirs would go to,
+        // in one attempt (the client sends each read on as its own GET if the batch fails).
+        new RouteConfig
+        {
+            RouteId = ReadBatchRoute,
+            ClusterId = "nearest",
+            Match = new RouteMatch { Path = Contracts.ReadBatchWire.Path, Methods = ["POST"] },
         },
         new RouteConfig
         {

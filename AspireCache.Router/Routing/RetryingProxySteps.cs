@@ -96,9 +96,11 @@ internal sealed class RetryingProxySteps(
     public async Task PrepareAsync(HttpContext context, Func<Task> next)
     {
         var route = context.GetReverseProxyFeature().Route.Config.RouteId;
-        if (route == ProxyRoutes.WatchProgressRoute)
+        if (route is ProxyRoutes.WatchProgressRoute or ProxyRoutes.ReadBatchRoute)
         {
-            await next(); // bound to the node that serves the stream: no other node can answer it
+            // Progress: bound to the node that serves the stream, no other node can answer it. A client's
+            // read batch: one attempt; if it fails, the client sends each read on as a GET (with these retries).
+            await next();
             return;
         }
 
@@ -145,7 +147,9 @@ internal sealed class RetryingProxySteps(
         {
             if (feature.AvailableDestinations.Count == 0)
             {
-                await WriteServiceUnavailableAsync(context, route, "no-node", "no-node", "The stream's node is not available", "The node that serves this watch stream is not reachable; the stream is gone with it. Reconnect the watch with Last-Event-ID.");
+                await (route == ProxyRoutes.ReadBatchRoute
+                    ? WriteUnavailableAsync(context, route, "no-healthy-node")
+                    : WriteServiceUnavailableAsync(context, route, "no-node", "no-node", "The stream's node is not available", "The node that serves this watch stream is not reachable; the stream is gone with it. Reconnect the watch with Last-Event-ID."));
                 return;
             }
 

@@ -204,6 +204,47 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
     }
 
+    [Fact]
+    public async Task The_router_passes_a_clients_own_read_batch_to_the_node_its_reads_would_go_to()
+    {
+        var cluster = fixture.Cluster;
+        await using var router = await ReadyRouter.StartAsync(cluster);
+        var key = $"coalesce-{Guid.NewGuid():N}";
+        Assert.True((await router.Client.PutAsync($"/cache/{key}", new StringContent("abc"))).IsSuccessStatusCode);
+
+        static ByteArrayContent Keys(params string[] keys)
+        {
+            var content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys));
+            content.Headers.ContentType = new MediaTypeHeaderValue(ReadBatchWire.RequestMediaType);
+            return content;
+        }
+
+        // Linearizable: to the leader (Router:LinearizableReadsToLeader), answered as the node answers it.
+        var leader = InProcessCluster.Ids[await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10))];
+        using var answer = await router.Client.PostAsync(ReadBatchWire.Path, Keys(key, key + "-missing"));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal(ReadBatchWire.ResponseMediaType, answer.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(leader, answer.Headers.GetValues(CacheHeaders.Node).Single());
+        var items = new ReadBatchWire.Item[2];
+        Assert.True(ReadBatchWire.TryDecodeResponse(await answer.Content.ReadAsByteArrayAsync(), 2, out _, items));
+        Assert.Equal("abc", Encoding.UTF8.GetString(items[0].Value.Span));
+        Assert.Equal(ReadBatchWire.NotFound, items[1].Status);
+
+        // Stale: served stale; the node's own refusals come back as they are (problem+json, nothing retried).
+        using var stale = await router.Client.PostAsync(ReadBatchWire.Path + "?consistent=false", Keys(key));
+        Assert.Equal("stale", stale.Headers.GetValues(CacheHeaders.Consistency).Single());
+        var malformed = new ByteArrayContent([5, 0, (byte)'a']);
+        malformed.Headers.ContentType = new MediaTypeHeaderValue(ReadBatchWire.RequestMediaType);
+        using var bad = await router.Client.PostAsync(ReadBatchWire.Path, malformed);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("application/problem+json", bad.Content.Headers.ContentType?.MediaType);
+        using var anonymous = new HttpClient { BaseAddress = router.Router.Url };
+        using var unauthenticated = await anonymous.PostAsync(ReadBatchWire.Path, Keys(key));
+        Assert.Equal(cluster.HasDefaultCredentials ? HttpStatusCode.Unauthorized : HttpStatusCode.OK, unauthenticated.StatusCode);
+        using var get = await router.Client.GetAsync(ReadBatchWire.Path);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+    }
+
     private static async Task EveryNodeAppliedAsync(InProcessCluster cluster)
     {
         var revision = (await cluster.StatusAsync(await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10)))).Revision;

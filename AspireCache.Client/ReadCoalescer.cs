@@ -4,14 +4,15 @@ using System.Net;
 using System.Net.Http.Headers;
 using AspireCache.Contracts;
 
-namespace AspireCache.Client.Direct;
+namespace AspireCache.Client;
 
 /// <summary>
-/// Direct mode's read coalescing, as the router does it for everyone behind it: while one read of
-/// this client is in flight to a node, the reads for that node (and the same consistency) that
-/// arrive meanwhile wait and then go together as one <c>POST /cluster/read-batch</c>: one HTTP
-/// exchange and one read index for all of them instead of one each. The first read to an idle node
-/// goes at once as its own GET, so a client that reads one key at a time sees no change.
+/// The client's read coalescing, as the router does it for everyone behind it: while one read of
+/// this client is in flight to a node (direct mode) or to the router, the reads for the same target
+/// and consistency that arrive meanwhile wait and then go together as one <c>POST /cluster/read-batch</c>:
+/// one HTTP exchange (and one read index) for all of them instead of one each; the router passes a
+/// batch to the node its GETs would go to. The first read to an idle target goes at once as its own
+/// GET, so a client that reads one key at a time sees no change.
 /// <para><b>Still linearizable.</b> A batch leaves after every read in it began, and the node takes
 /// its read index after the batch arrived, so each read sees every write acknowledged before it
 /// began; each key gets what its own GET would have (value, version, expiry, absence).</para>
@@ -19,7 +20,9 @@ namespace AspireCache.Client.Direct;
 /// past the answer's byte budget), a refused or failed batch, or a full queue: that read goes on as
 /// its own GET with the ordinary retries and errors. A caller's deadline or cancellation ends its
 /// wait at once, as for its own GET.</para>
-/// <para>Bounded: one group per node and consistency (the node list is fixed), at most
+/// <para>A router that does not know the route (404, 405: older than the client) turns coalescing off
+/// for the client's lifetime.</para>
+/// <para>Bounded: one group per target and consistency (the node list is fixed), at most
 /// <see cref="MaxQueuedPerGroup"/> reads waiting per group, <see cref="MaxBatchKeys"/> per batch.</para>
 /// </summary>
 internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
@@ -36,7 +39,8 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
     private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
     private const string StalePath = ReadBatchWire.Path + "?consistent=false";
 
-    private readonly ConcurrentDictionary<(Uri Node, bool Stale), Group> _groups = new();
+    private readonly ConcurrentDictionary<(Uri? Node, bool Stale), Group> _groups = new();
+    private volatile bool _unsupported;
 
     /// <summary>Reads waiting in all groups (for tests).</summary>
     internal int Queued
@@ -59,9 +63,14 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
     /// <summary>How a read proceeds: <see cref="Answered"/> (done), or its own GET; with <see cref="Slot"/> it is the group's request in flight, and must <see cref="Release"/> it when its GET is over.</summary>
     public readonly record struct Entry(bool Answered, CacheItem? Item, long? Revision, Group? Slot, int BatchSize);
 
-    /// <summary>Joins the next batch to <paramref name="node"/>, or is told to send its own GET.</summary>
-    public async Task<Entry> EnterAsync(Uri node, bool stale, string key, CancellationToken token)
+    /// <summary>Joins the next batch to <paramref name="node"/> (null: the router), or is told to send its own GET.</summary>
+    public async Task<Entry> EnterAsync(Uri? node, bool stale, string key, CancellationToken token)
     {
+        if (_unsupported)
+        {
+            return default;
+        }
+
         var group = _groups.GetOrAdd((node, stale), static k => new Group(k.Node, k.Stale));
         Pending pending;
         lock (group)
@@ -120,7 +129,8 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
             // Counted from before the batch left: an expiry is never later than the node's (as for a GET).
             var sent = DateTimeOffset.UtcNow;
             using var timeout = new CancellationTokenSource(BatchTimeout);
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(group.Node, group.Stale ? StalePath : ReadBatchWire.Path))
+            var path = group.Stale ? StalePath : ReadBatchWire.Path;
+            using var request = new HttpRequestMessage(HttpMethod.Post, group.Node is null ? new Uri(path, UriKind.Relative) : new Uri(group.Node, path))
             {
                 Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)),
             };
@@ -131,6 +141,11 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
             }
 
             using var response = await http().SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed && group.Node is null)
+            {
+                _unsupported = true; // a router without the route: every read goes as a GET from now on
+            }
+
             if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != ReadBatchWire.ResponseMediaType)
             {
                 return; // refused or failed as a whole: every read goes on alone
@@ -173,9 +188,10 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
     }
 
     /// <summary>The reads queued for one node and consistency, and whether a request of theirs is in flight.</summary>
-    internal sealed class Group(Uri node, bool stale)
+    internal sealed class Group(Uri? node, bool stale)
     {
-        public Uri Node { get; } = node;
+        /// <summary>The node (direct mode), or null: the router (the HttpClient's BaseAddress).</summary>
+        public Uri? Node { get; } = node;
 
         public bool Stale { get; } = stale;
 

@@ -9,26 +9,37 @@ using Xunit.Abstractions;
 namespace AspireCache.Tests.Verification;
 
 /// <summary>
-/// The .NET client's read coalescing in direct mode under the linearizability checker: readers share
-/// one direct-mode client (so that their reads travel together as <c>POST /cluster/read-batch</c>),
-/// writers write through another, on a few keys, while the leader is stopped and comes back. Every
-/// read must be one a single linearizable GET could have given.
+/// The .NET client's read coalescing under the linearizability checker, in direct mode and through
+/// the router: readers share one client (so that their reads travel together as
+/// <c>POST /cluster/read-batch</c>), writers write through another, on a few keys, while the leader
+/// is stopped and comes back. Every read must be one a single linearizable GET could have given.
 /// </summary>
 [Collection(InProcessCollection.Name)]
-public sealed class DirectReadCoalescingTests(ITestOutputHelper output)
+public sealed class ClientReadCoalescingTests(ITestOutputHelper output)
 {
     private const int Readers = 16;
     private const int Writers = 4;
 
-    [Fact]
-    public async Task Coalesced_direct_mode_reads_are_linearizable_across_a_leader_crash()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Coalesced_client_reads_are_linearizable_across_a_leader_crash(bool direct)
     {
         await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
+        await using var router = direct ? null : await InProcessRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        if (router is not null)
+        {
+            using var probe = router.Client();
+            await RouterFailoverTests.WaitForRouterLeaderAsync(probe);
+        }
+
         var batches = new BatchCounter { InnerHandler = new SocketsHttpHandler() };
-        var options = new AspireCacheClientOptions { Nodes = [.. cluster.Urls], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) };
-        await using var readers = new AspireCacheClient(new HttpClient(batches) { Timeout = Timeout.InfiniteTimeSpan }, options);
-        await using var writers = new AspireCacheClient(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }, new AspireCacheClientOptions { Nodes = [.. cluster.Urls], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) });
+        AspireCacheClient NewClient(HttpMessageHandler handler) => new(
+            new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, BaseAddress = router?.Url },
+            new AspireCacheClientOptions { Nodes = direct ? [.. cluster.Urls] : [], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) });
+        await using var readers = NewClient(batches);
+        await using var writers = NewClient(new SocketsHttpHandler());
 
         var prefix = $"direct-coalesced-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
@@ -52,12 +63,12 @@ public sealed class DirectReadCoalescingTests(ITestOutputHelper output)
         var operations = history.Snapshot();
         var reads = operations.Count(o => o.Known && o.Kind == OpKind.Read);
         var writes = operations.Count(o => o.Known && o.Kind == OpKind.Write);
-        output.WriteLine($"stopped node{leader + 1}; {operations.Count} operations: {reads} reads and {writes} writes acknowledged; {batches.ReadBatches} read batches, {batches.Gets} GETs");
+        output.WriteLine($"{(direct ? "direct mode" : "through the router")}: stopped node{leader + 1}; {operations.Count} operations: {reads} reads and {writes} writes acknowledged; {batches.ReadBatches} read batches, {batches.Gets} GETs");
         var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
         output.WriteLine(result.Describe());
         if (result.Outcome == CheckOutcome.Violation)
         {
-            output.WriteLine($"full history: {history.Dump("direct-coalesced-reads")}");
+            output.WriteLine($"full history: {history.Dump(direct ? "direct-coalesced-reads" : "client-coalesced-reads")}");
         }
 
         Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe());
@@ -65,7 +76,7 @@ public sealed class DirectReadCoalescingTests(ITestOutputHelper output)
         Assert.True(batches.ReadBatches > 10, "the readers' reads were hardly ever coalesced: the test did not exercise what it checks");
     }
 
-    /// <summary>A reader: linearizable reads through the shared direct-mode client; a failed one is dropped (reads change nothing).</summary>
+    /// <summary>A reader: linearizable reads through the shared client; a failed one is dropped (reads change nothing).</summary>
     private static async Task ReadAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
     {
         var random = new Random(clientId);

@@ -1,0 +1,182 @@
+using System.Collections.Concurrent;
+using System.Text;
+using AspireCache.Client.Tests.Infrastructure;
+using AspireCache.Contracts;
+
+namespace AspireCache.Client.Tests;
+
+/// <summary>
+/// The client's read coalescing (<see cref="AspireCacheClientOptions.CoalesceReads"/>), in direct mode
+/// (to a node) and through the router: reads that arrive while one is in flight travel together as
+/// <c>POST /cluster/read-batch</c>, each answered as its own GET would be; what a batch cannot answer
+/// goes on as a GET. Linearizability under faults: <c>AspireCache.Tests</c>' <c>ClientReadCoalescingTests</c>.
+/// </summary>
+[Collection(ClientClusterCollection.Name)]
+public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+{
+    /// <summary>A client in direct mode (its nodes the cluster's) or through the router, over <paramref name="handler"/>; ready to read.</summary>
+    private async Task<AspireCacheClient> NewClientAsync(bool direct, HttpMessageHandler handler, AspireCacheClientOptions options)
+    {
+        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        if (direct)
+        {
+            options.Nodes = [.. fixture.Cluster.Urls];
+        }
+        else
+        {
+            http.BaseAddress = fixture.Router.Url;
+        }
+
+        var client = new AspireCacheClient(http, fixture.WithCredential(options));
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (direct && client.Direct!.Leader is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "direct mode never learnt the leader");
+            await Task.Delay(20);
+        }
+
+        return client;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Reads_that_arrive_while_one_is_in_flight_travel_together_and_each_gets_what_its_own_GET_would(bool direct)
+    {
+        var gate = new Gate("/cache/direct/together/");
+        var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
+        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        var writer = fixture.NewClient();
+        var versions = new Dictionary<string, long>();
+        for (var i = 0; i < 20; i++)
+        {
+            versions[$"direct/together/{i}"] = await writer.SetAsync($"direct/together/{i}", Encoding.UTF8.GetBytes($"v{i}"), i == 3 ? new SetOptions { Ttl = TimeSpan.FromMinutes(5) } : null);
+        }
+
+        foreach (var stale in new[] { false, true })
+        {
+            seen.Clear();
+            gate.Close();
+            var read = new ReadOptions { Consistency = stale ? Consistency.Stale : Consistency.Linearizable };
+            var before = DateTimeOffset.UtcNow;
+            var first = client.GetAsync("direct/together/0", read); // held in flight by the gate
+            await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+            var rest = Enumerable.Range(1, 20).Select(i => client.GetAsync($"direct/together/{i}", read)).ToArray(); // 20 is absent
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (client.Coalescer!.Queued < 20)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"only {client.Coalescer.Queued} reads queued behind the one in flight");
+                await Task.Delay(10);
+            }
+
+            gate.Open();
+            var answers = await Task.WhenAll(rest.Prepend(first));
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal($"v{i}", Encoding.UTF8.GetString(answers[i]!.Value.Span));
+                Assert.Equal(versions[$"direct/together/{i}"], answers[i]!.Version);
+                Assert.Equal($"direct/together/{i}", answers[i]!.Key);
+            }
+
+            Assert.Null(answers[20]);
+            Assert.InRange(answers[3]!.ExpiresAt!.Value, before.AddMinutes(4), before.AddMinutes(5).AddSeconds(1));
+            Assert.All(answers.Where((a, i) => i != 3 && a is not null), a => Assert.Null(a!.ExpiresAt));
+            var requests = seen.ToList();
+            Assert.Single(requests, r => r.Item1 == HttpMethod.Get && r.Item2.AbsolutePath.StartsWith("/cache/direct/together/", StringComparison.Ordinal));
+            var batch = Assert.Single(requests, r => r.Item1 == HttpMethod.Post && r.Item2.AbsolutePath == ReadBatchWire.Path);
+            Assert.Equal(stale, batch.Item2.Query.Contains("consistent=false", StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_refused_batch_sends_each_of_its_reads_as_its_own_GET(bool direct)
+    {
+        var gate = new Gate("/cache/direct/refused/") { RefuseBatches = true };
+        var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
+        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        var writer = fixture.NewClient();
+        for (var i = 0; i < 5; i++)
+        {
+            await writer.SetAsync($"direct/refused/{i}", Encoding.UTF8.GetBytes($"r{i}"));
+        }
+
+        gate.Close();
+        var first = client.GetAsync("direct/refused/0");
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var rest = Enumerable.Range(1, 4).Select(i => client.GetAsync($"direct/refused/{i}")).ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (client.Coalescer!.Queued < 4)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the reads did not queue behind the one in flight");
+            await Task.Delay(10);
+        }
+
+        gate.Open();
+        var answers = await Task.WhenAll(rest.Prepend(first));
+        Assert.Equal(["r0", "r1", "r2", "r3", "r4"], answers.Select(a => Encoding.UTF8.GetString(a!.Value.Span)));
+        Assert.Equal(5, seen.Count(r => r.Item1 == HttpMethod.Get && r.Item2.AbsolutePath.StartsWith("/cache/direct/refused/", StringComparison.Ordinal)));
+        Assert.Single(seen, r => r.Item1 == HttpMethod.Post && r.Item2.AbsolutePath == ReadBatchWire.Path);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task With_coalescing_off_every_read_is_its_own_GET(bool direct)
+    {
+        var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
+        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = new SocketsHttpHandler() }, new AspireCacheClientOptions { CoalesceReads = false });
+        Assert.Null(client.Coalescer);
+        await Task.WhenAll(Enumerable.Range(0, 30).Select(i => client.GetAsync($"direct/off/{i}")));
+        Assert.Equal(30, seen.Count(r => r.Item1 == HttpMethod.Get && r.Item2.AbsolutePath.StartsWith("/cache/direct/off/", StringComparison.Ordinal)));
+        Assert.DoesNotContain(seen, r => r.Item2.AbsolutePath == ReadBatchWire.Path);
+    }
+
+    /// <summary>Holds the first GET under <paramref name="prefix"/> while closed; optionally answers every read batch 503.</summary>
+    private sealed class Gate(string prefix) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _held = 1;
+
+        public bool RefuseBatches { get; init; }
+
+        public Task Entered => _entered.Task;
+
+        public void Close()
+        {
+            _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _held, 0);
+        }
+
+        public void Open() => _open.TrySetResult();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var path = request.RequestUri!.AbsolutePath;
+            if (RefuseBatches && path == ReadBatchWire.Path)
+            {
+                return new HttpResponseMessage(System.Net.HttpStatusCode.ServiceUnavailable);
+            }
+
+            if (request.Method == HttpMethod.Get && path.StartsWith(prefix, StringComparison.Ordinal) && Interlocked.Exchange(ref _held, 1) == 0)
+            {
+                _entered.TrySetResult();
+                await _open.Task.WaitAsync(cancellationToken);
+            }
+
+            return await base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    private sealed class Capture(ConcurrentQueue<(HttpMethod, Uri)> seen) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            seen.Enqueue((request.Method, request.RequestUri!));
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
