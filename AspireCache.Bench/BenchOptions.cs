@@ -154,7 +154,7 @@ public sealed class BenchOptions
     /// </summary>
     public ClientKind? Client { get; set; }
 
-    /// <summary><c>--client direct</c>: the client's read coalescing (<see cref="AspireCacheClientOptions.CoalesceReads"/>, default true).</summary>
+    /// <summary><c>--client library</c> and <c>direct</c>: the client's read coalescing (<see cref="AspireCacheClientOptions.CoalesceReads"/>, default true).</summary>
     public bool CoalesceReads { get; set; } = true;
 
     /// <summary>Watch mode: number of watch streams to open.</summary>
@@ -249,7 +249,7 @@ public sealed class BenchOptions
                                       counted and shown as "client retries") or hand-written HTTP requests;
                                       direct: one AspireCache.Client in direct mode, the targets as its nodes
                                       [raw in load and failover modes; watch mode: library writer, raw streams]
-          --coalesce-reads true|false --client direct: concurrent reads to a node travel together          [true]
+          --coalesce-reads true|false --client library|direct: concurrent reads to one target travel together [true]
           --idempotency-keys          raw client: a fresh Idempotency-Key header on every write (as the router
                                       adds; the library always sends one)
           --api-key <key>             AspireCache with auth on: every AspireCache request carries
