@@ -120,6 +120,54 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
         Assert.Single(seen, r => r.Item1 == HttpMethod.Post && r.Item2.AbsolutePath == ReadBatchWire.Path);
     }
 
+    [Fact]
+    public async Task A_router_without_the_batch_route_turns_coalescing_off_and_every_read_is_still_answered()
+    {
+        var gate = new Gate("/cache/direct/old-router/") { RefuseBatches = true, RefuseWith = System.Net.HttpStatusCode.NotFound };
+        var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
+        await using var client = await NewClientAsync(direct: false, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        var writer = fixture.NewClient();
+        await writer.SetAsync("direct/old-router/k", Encoding.UTF8.GetBytes("v"));
+
+        gate.Close();
+        var first = client.GetAsync("direct/old-router/k");
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var queued = Enumerable.Range(0, 3).Select(_ => client.GetAsync("direct/old-router/k")).ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (client.Coalescer!.Queued < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the reads did not queue behind the one in flight");
+            await Task.Delay(10);
+        }
+
+        gate.Open();
+        Assert.All(await Task.WhenAll(queued.Prepend(first)), a => Assert.Equal("v", Encoding.UTF8.GetString(a!.Value.Span)));
+        Assert.True(client.Coalescer.Unsupported);
+
+        // From now on every read is a GET, concurrent or not: no batch is tried again.
+        seen.Clear();
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.GetAsync("direct/old-router/k")));
+        Assert.DoesNotContain(seen, r => r.Item2.AbsolutePath == ReadBatchWire.Path);
+        Assert.Equal(20, seen.Count(r => r.Item1 == HttpMethod.Get));
+    }
+
+    [Theory]
+    [InlineData("a/b", true)]
+    [InlineData("a.b/c..d/...", true)]
+    [InlineData("a/../b", false)]
+    [InlineData("./a", false)]
+    [InlineData("a/.", false)]
+    [InlineData("..", false)]
+    public void Keys_whose_GET_path_would_name_another_key_are_never_batched(string key, bool batched) =>
+        Assert.Equal(batched, ReadCoalescer.CanCoalesce(key));
+
+    [Fact]
+    public void Keys_too_long_for_the_wire_are_never_batched()
+    {
+        Assert.True(ReadCoalescer.CanCoalesce(new string('k', 16_000)));
+        Assert.False(ReadCoalescer.CanCoalesce(new string('k', 16_001)));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -142,6 +190,8 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
 
         public bool RefuseBatches { get; init; }
 
+        public System.Net.HttpStatusCode RefuseWith { get; init; } = System.Net.HttpStatusCode.ServiceUnavailable;
+
         public Task Entered => _entered.Task;
 
         public void Close()
@@ -158,7 +208,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
             var path = request.RequestUri!.AbsolutePath;
             if (RefuseBatches && path == ReadBatchWire.Path)
             {
-                return new HttpResponseMessage(System.Net.HttpStatusCode.ServiceUnavailable);
+                return new HttpResponseMessage(RefuseWith);
             }
 
             if (request.Method == HttpMethod.Get && path.StartsWith(prefix, StringComparison.Ordinal) && Interlocked.Exchange(ref _held, 1) == 0)

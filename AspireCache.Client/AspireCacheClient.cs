@@ -51,7 +51,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
         _options = options ?? new AspireCacheClientOptions();
         _direct = _options.Nodes is { Count: > 0 } nodes ? new Direct.NodeDirectory(_http, nodes, _options.Credential) : null;
-        _coalescer = _options.CoalesceReads ? new ReadCoalescer(_http, _options.Credential) : null;
+        _coalescer = _options.CoalesceReads ? new ReadCoalescer(_http, _options) : null;
         _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
 

@@ -30,5 +30,8 @@ public static class AspireCacheClientTelemetry
     /// <summary>How long a linearizable near-cache read waited for its progress probe and the stream (the watch lag it saw).</summary>
     internal static readonly Histogram<double> NearCacheWait = Meter.CreateHistogram<double>("aspirecache.nearcache.wait", unit: "s", description: "Wait of a linearizable near-cache read for a confirmed revision and the stream to reach it.");
 
+    /// <summary>Reads per batch the client sent (<c>POST /cluster/read-batch</c>; its count is the number of batches).</summary>
+    internal static readonly Histogram<int> ReadBatchKeys = Meter.CreateHistogram<int>("aspirecache.client.read_batch.keys", unit: "{key}", description: "Reads per coalesced read batch sent (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
+
     internal static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("aspirecache.client.duration", unit: "s", description: "Duration of a call, retries included.");
 }

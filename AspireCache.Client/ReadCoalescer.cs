@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -22,25 +23,57 @@ namespace AspireCache.Client;
 /// wait at once, as for its own GET.</para>
 /// <para>A router that does not know the route (404, 405: older than the client) turns coalescing off
 /// for the client's lifetime.</para>
-/// <para>Bounded: one group per target and consistency (the node list is fixed), at most
+/// <para>A read waits for the request in flight to its target: behind a slow GET (a large value) or a
+/// batch that waits (an election; abandoned after <see cref="BatchTimeout"/>) it waits too, as behind the
+/// router's own coalescing.</para>
+/// <para>Bounded: one group per target URL and consistency (the router, or the few node URLs), at most
 /// <see cref="MaxQueuedPerGroup"/> reads waiting per group, <see cref="MaxBatchKeys"/> per batch.</para>
 /// </summary>
-internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
+internal sealed class ReadCoalescer(Func<HttpClient> http, AspireCacheClientOptions options)
 {
     /// <summary>Keys per batch (the node takes up to 1,000).</summary>
     public const int MaxBatchKeys = 256;
 
-    /// <summary>Reads waiting per node and consistency; beyond it a read goes on its own.</summary>
-    public const int MaxQueuedPerGroup = 4096;
+    /// <summary>Reads waiting per target and consistency (four batches); beyond it a read goes on its own.</summary>
+    public const int MaxQueuedPerGroup = 4 * MaxBatchKeys;
 
-    /// <summary>A batch that has not answered within this is abandoned: its reads go on alone.</summary>
-    internal static readonly TimeSpan BatchTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// A batch that has not answered within this is abandoned and its reads go on alone, well inside a
+    /// call's deadline (10 s by default): a batch normally answers in milliseconds, and one that waits
+    /// (an election) holds up the reads queued behind it.
+    /// </summary>
+    internal static readonly TimeSpan BatchTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Whether a read of <paramref name="key"/> may travel in a batch: its GET path reads the same key
+    /// (no <c>.</c> or <c>..</c> segment, which the GET's URI would resolve away) and it fits the wire.
+    /// </summary>
+    internal static bool CanCoalesce(string key)
+    {
+        if (key.Length > 16_000)
+        {
+            return false; // over the wire's 65,535 UTF-8 bytes, possibly, and over any node's key limit anyway: its GET gets the 400
+        }
+
+        foreach (var segment in key.AsSpan().Split('/'))
+        {
+            if (key.AsSpan()[segment] is "." or "..")
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static readonly MediaTypeHeaderValue RequestMediaType = new(ReadBatchWire.RequestMediaType);
     private const string StalePath = ReadBatchWire.Path + "?consistent=false";
 
     private readonly ConcurrentDictionary<(Uri? Node, bool Stale), Group> _groups = new();
     private volatile bool _unsupported;
+
+    /// <summary>Whether a router without the batch route turned coalescing off (for tests).</summary>
+    internal bool Unsupported => _unsupported;
 
     /// <summary>Reads waiting in all groups (for tests).</summary>
     internal int Queued
@@ -66,7 +99,7 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
     /// <summary>Joins the next batch to <paramref name="node"/> (null: the router), or is told to send its own GET.</summary>
     public async Task<Entry> EnterAsync(Uri? node, bool stale, string key, CancellationToken token)
     {
-        if (_unsupported)
+        if (_unsupported || !CanCoalesce(key))
         {
             return default;
         }
@@ -117,6 +150,9 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
 
     private async Task SendAsync(Group group, List<Pending> batch)
     {
+        // The batch belongs to none of its reads: no span of one of them (whichever released the group) is its parent.
+        Activity.Current = null;
+        AspireCacheClientTelemetry.ReadBatchKeys.Record(batch.Count);
         Entry[]? answers = null;
         try
         {
@@ -135,7 +171,7 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
                 Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)),
             };
             request.Content.Headers.ContentType = RequestMediaType;
-            if (credential is { Length: > 0 })
+            if (options.Credential is { Length: > 0 } credential)
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", credential);
             }
@@ -172,9 +208,9 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, string? credential)
                 };
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        catch (Exception)
         {
-            // unreachable, timed out, cut: every read goes on alone (with the ordinary retries)
+            // unreachable, timed out, cut, disposed, anything: every read goes on alone (with the ordinary retries and errors)
         }
         finally
         {

@@ -85,13 +85,33 @@ internal sealed class CallerRateLimiter : PartitionedRateLimiter<HttpContext>
 
         var now = Stopwatch.GetTimestamp();
         var bucket = BucketOf(CallerKey.Of(resource), now);
-        return bucket.TryTake(now, Math.Max(permitCount, 1), _perTick, _burst, out var waitTicks)
+        return bucket.TryTake(now, Math.Max(permitCount, PermitsOf(resource)), _perTick, _burst, out var waitTicks)
             ? Lease.Acquired
             : Lease.Rejected(waitTicks);
     }
 
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken) =>
         ValueTask.FromResult(AttemptAcquireCore(resource, permitCount)); // no queue: a second look, then the answer
+
+    /// <summary>Bytes of a read batch's body charged as one permit (a key on the wire is 2 bytes + its UTF-8).</summary>
+    internal const int ReadBatchBytesPerPermit = 16;
+
+    /// <summary>
+    /// Permits one request costs: 1, but a client's read batch (route <c>read-batch</c>) costs one per
+    /// <see cref="ReadBatchBytesPerPermit"/> bytes of its keys, as many as the node takes (1,000) when
+    /// its length is not declared: a batch must not carry a thousand reads for the price of one.
+    /// </summary>
+    internal static int PermitsOf(HttpContext context)
+    {
+        if (context.GetEndpoint()?.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>()?.Config.RouteId != Routing.ProxyRoutes.ReadBatchRoute)
+        {
+            return 1;
+        }
+
+        return context.Request.ContentLength is { } length
+            ? (int)Math.Clamp(length / ReadBatchBytesPerPermit, 1, 1000)
+            : 1000;
+    }
 
     private TokenBucket BucketOf(CallerKey key, long now)
     {

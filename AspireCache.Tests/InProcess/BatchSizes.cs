@@ -13,8 +13,9 @@ internal sealed class BatchSizes : IDisposable
     private readonly ConcurrentQueue<int> _sizes = new();
     private readonly MeterListener _listener = new();
 
-    /// <summary>Keys per read batch.</summary>
-    public static BatchSizes Reads() => new("aspirecache.router.read_batch.keys");
+    /// <summary>Keys per read batch (only <paramref name="router"/>'s, when given: other tests' routers may run meanwhile).</summary>
+    public static BatchSizes Reads(InProcessRouter? router = null) =>
+        new("aspirecache.router.read_batch.keys", router?.Services.GetService(typeof(IMeterFactory)));
 
     /// <summary>Writes per write batch (only <paramref name="router"/>'s, when given: other tests' routers may run meanwhile).</summary>
     public static BatchSizes Writes(InProcessRouter? router = null) =>

@@ -38,12 +38,13 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
     public static readonly string WatcherAKey = NewKey();
     public static readonly string WatcherBKey = NewKey();
     public static readonly string RoutedWatcherKey = NewKey();
+    public static readonly string BatchReaderKey = NewKey();
 
     public InProcessCluster Cluster { get; private set; } = null!;
 
     public InProcessRouter Router { get; private set; } = null!;
 
-    public static IReadOnlyList<string> AllKeys => [AdminKey, RouterKey, LimitedKey, OtherKey, ViewerKey, WriteOnlyKey, WatcherAKey, WatcherBKey, RoutedWatcherKey];
+    public static IReadOnlyList<string> AllKeys => [AdminKey, RouterKey, LimitedKey, OtherKey, ViewerKey, WriteOnlyKey, WatcherAKey, WatcherBKey, RoutedWatcherKey, BatchReaderKey];
 
     public static Dictionary<string, string?> RouterSettings(int burst = Burst, int? maxPartitions = null)
     {
@@ -75,6 +76,7 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
             ("watcher-a", WatcherAKey, "read"),
             ("watcher-b", WatcherBKey, "read"),
             ("routed-watcher", RoutedWatcherKey, "read"),
+            ("batch-reader", BatchReaderKey, "read"),
         };
         for (var i = 0; i < credentials.Length; i++)
         {
@@ -128,6 +130,35 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
 public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixture<RateLimitClusterFixture>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_clients_read_batch_costs_the_rate_limit_by_its_keys_not_one_request()
+    {
+        using var client = fixture.ThroughRouter(RateLimitClusterFixture.BatchReaderKey);
+        static ByteArrayContent Batch(int keys)
+        {
+            var content = new ByteArrayContent(AspireCache.Contracts.ReadBatchWire.EncodeRequest([.. Enumerable.Range(0, keys).Select(i => $"batch/{i:D4}")]));
+            content.Headers.ContentType = new MediaTypeHeaderValue(AspireCache.Contracts.ReadBatchWire.RequestMediaType);
+            return content;
+        }
+
+        // 2 keys of 10 bytes (24 bytes): one permit of the bucket's 5.
+        using var small = await client.PostAsync(AspireCache.Contracts.ReadBatchWire.Path, Batch(2));
+        Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+
+        // 10 keys (120 bytes): 7 permits, more than the 4 left; one request all the same. Refused, nothing read.
+        using var large = await client.PostAsync(AspireCache.Contracts.ReadBatchWire.Path, Batch(10));
+        Assert.Equal((HttpStatusCode)429, large.StatusCode);
+        Assert.Equal("application/problem+json", large.Content.Headers.ContentType?.MediaType);
+        Assert.NotNull(large.Headers.RetryAfter);
+
+        // The refusal took nothing: the 4 permits left still serve 4 single GETs.
+        for (var i = 0; i < 4; i++)
+        {
+            using var get = await client.GetAsync("/cache/batch/0000");
+            Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+        }
+    }
 
     [Fact]
     public async Task A_credential_over_its_rate_gets_429_with_Retry_After_and_a_problem_and_changes_nothing_while_another_credential_is_served()

@@ -49,7 +49,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
             ($"/cache/{prefix}/plain?consistent=false", "*"),
         };
         await EveryNodeAppliedAsync(cluster);
-        using var batchSizes = BatchSizes.Reads();
+        using var batchSizes = BatchSizes.Reads(coalescing.Router); // this router's batches only (tests of other collections run meanwhile)
         foreach (var (path, ifNoneMatch) in requests)
         {
             using var expected = await GetAsync(viaAlone, path, ifNoneMatch);
@@ -112,7 +112,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         // A third of the GETs are stale: first let every node apply the writes (a stale read may lag).
         await EveryNodeAppliedAsync(cluster);
 
-        using var batchSizes = BatchSizes.Reads();
+        using var batchSizes = BatchSizes.Reads(router.Router);
 
         // Rounds of 48 concurrent GETs (one connection each): most arrive while a batch is in flight.
         var wrong = new ConcurrentQueue<string>();

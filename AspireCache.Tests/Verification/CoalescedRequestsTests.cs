@@ -35,8 +35,8 @@ public sealed class CoalescedRequestsTests(ITestOutputHelper output)
         var prefix = $"coalesced-{Guid.NewGuid():N}/";
         var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
         var history = new HistoryRecorder();
-        var batchSizes = BatchSizes.Reads();
-        var writeBatchSizes = BatchSizes.Writes();
+        var batchSizes = BatchSizes.Reads(router);
+        var writeBatchSizes = BatchSizes.Writes(router);
 
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var clients = new List<Task>();
