@@ -66,23 +66,12 @@ public sealed class CoalescedRequestsTests(ITestOutputHelper output)
         batchSizes.Dispose();
         writeBatchSizes.Dispose();
 
-        var operations = history.Snapshot();
-        var reads = operations.Count(o => o.Known && o.Kind == OpKind.Read);
-        var writes = operations.Count(o => o.Known && o.Kind == OpKind.Write);
         var sizes = batchSizes.Snapshot();
         var writeSizes = writeBatchSizes.Snapshot();
         output.WriteLine($"faults: {string.Join(", ", faults)}");
-        output.WriteLine($"{operations.Count} operations: {reads} reads and {writes} writes acknowledged, {operations.Count(o => !o.Known)} unknown or failed; " +
-            $"{sizes.Length} read batches, {sizes.Count(n => n > 1)} of them with several keys (largest {(sizes.Length == 0 ? 0 : sizes.Max())}); " +
+        output.WriteLine($"{sizes.Length} read batches, {sizes.Count(n => n > 1)} of them with several keys (largest {(sizes.Length == 0 ? 0 : sizes.Max())}); " +
             $"{writeSizes.Length} write batches, {writeSizes.Count(n => n > 1)} of them with several writes (largest {(writeSizes.Length == 0 ? 0 : writeSizes.Max())})");
-        var result = LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(60));
-        output.WriteLine(result.Describe());
-        if (result.Outcome == CheckOutcome.Violation)
-        {
-            output.WriteLine($"full history: {history.Dump("coalesced-reads")}");
-        }
-
-        Assert.True(result.Outcome == CheckOutcome.Ok, result.Describe());
+        var (reads, writes) = HistoryCheck.AssertLinearizable(history, output, "coalesced-reads");
         Assert.True(reads > 500 && writes > 20, "too few acknowledged operations to mean anything");
         Assert.True(sizes.Count(n => n > 1) > 10, "the readers' GETs were hardly ever coalesced: the test did not exercise what it checks");
         Assert.True(writeSizes.Count(n => n > 1) > 10, "the writers' PUTs were hardly ever coalesced: the test did not exercise what it checks");
