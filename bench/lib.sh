@@ -366,6 +366,9 @@ COMPARE_WORKLOADS=(
   "mix-90-10|--mix read:90,write:10 --consistency linearizable"
 )
 AC_TOOL_ARGS=()
+# AC_EXTRA_TOOL_ARGS: more tool arguments for the AspireCache runs, e.g. "--client library" (what a .NET
+# service's AspireCache.Client does, its read coalescing included: one client shared by the workers)
+if [[ -n "${AC_EXTRA_TOOL_ARGS:-}" ]]; then read -r -a AC_TOOL_ARGS <<<"$AC_EXTRA_TOOL_ARGS"; fi
 COMPARE_TERMS_BEFORE=""
 COMPARE_TERMS_AFTER=""
 
