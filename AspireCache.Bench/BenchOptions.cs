@@ -664,6 +664,7 @@ public sealed class BenchOptions
             $"system={System.ToString().ToLowerInvariant()} mode={Mode.ToString().ToLowerInvariant()} target={targets} connections={Connections} " +
             $"duration={Duration.TotalSeconds:0.###}s value-size={ValueSize}") +
             (System == BenchSystem.AspireCache ? " client=" + EffectiveClient.ToString().ToLowerInvariant() : "") +
+            (System == BenchSystem.AspireCache && EffectiveClient != ClientKind.Raw && !CoalesceReads ? " coalesce-reads=false" : "") +
             (AspireCacheCredential is not null ? " auth=bearer" : "");
         if (Mode == BenchMode.Failover)
         {

@@ -51,7 +51,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         _http = httpClientFactory ?? throw new ArgumentNullException(nameof(httpClientFactory));
         _options = options ?? new AspireCacheClientOptions();
         _direct = _options.Nodes is { Count: > 0 } nodes ? new Direct.NodeDirectory(_http, nodes, _options.Credential) : null;
-        _coalescer = _options.CoalesceReads ? new ReadCoalescer(_http, _options) : null;
+        _coalescer = _options.CoalesceReads ? new ReadCoalescer(_http, (request, node) => Prepare(request, node, idempotencyKey: null)) : null;
         _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
 
@@ -136,8 +136,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             using var response = await call.SendAsync(
                 () => new HttpRequestMessage(HttpMethod.Get, path),
                 slot is null ? null : () => { _coalescer!.Release(slot); slot = null; }).ConfigureAwait(false);
-            var revision = response.Headers.TryGetValues(CacheHeaders.Revision, out var values)
-                && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : (long?)null;
+            var revision = RevisionOf(response);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 // 404 of the key (not of a route): only a problem of type not-found carries a revision.
@@ -372,6 +371,11 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         CachePaths.Keys + "/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
 
     private static string ETag(long version) => "\"" + version.ToString(CultureInfo.InvariantCulture) + "\"";
+
+    /// <summary>The revision a read was served at (<c>X-AspireCache-Revision</c>; null from a server that does not send it).</summary>
+    internal static long? RevisionOf(HttpResponseMessage response) =>
+        response.Headers.TryGetValues(CacheHeaders.Revision, out var values)
+        && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var revision) ? revision : null;
 
     private static long? VersionOf(HttpResponseMessage response)
     {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using AspireCache.Contracts;
@@ -29,7 +28,9 @@ namespace AspireCache.Client;
 /// <para>Bounded: one group per target URL and consistency (the router, or the few node URLs), at most
 /// <see cref="MaxQueuedPerGroup"/> reads waiting per group, <see cref="MaxBatchKeys"/> per batch.</para>
 /// </summary>
-internal sealed class ReadCoalescer(Func<HttpClient> http, AspireCacheClientOptions options)
+/// <param name="http">The client's HttpClient (its BaseAddress is the router).</param>
+/// <param name="prepare">The client's own request preparation: the node's URL for a relative path (direct mode), the credential.</param>
+internal sealed class ReadCoalescer(Func<HttpClient> http, Func<HttpRequestMessage, Uri?, HttpRequestMessage> prepare)
 {
     /// <summary>Keys per batch (the node takes up to 1,000).</summary>
     public const int MaxBatchKeys = 256;
@@ -165,16 +166,10 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, AspireCacheClientOpti
             // Counted from before the batch left: an expiry is never later than the node's (as for a GET).
             var sent = DateTimeOffset.UtcNow;
             using var timeout = new CancellationTokenSource(BatchTimeout);
-            var path = group.Stale ? StalePath : ReadBatchWire.Path;
-            using var request = new HttpRequestMessage(HttpMethod.Post, group.Node is null ? new Uri(path, UriKind.Relative) : new Uri(group.Node, path))
-            {
-                Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)),
-            };
-            request.Content.Headers.ContentType = RequestMediaType;
-            if (options.Credential is { Length: > 0 } credential)
-            {
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", credential);
-            }
+            using var request = prepare(
+                new HttpRequestMessage(HttpMethod.Post, group.Stale ? StalePath : ReadBatchWire.Path) { Content = new ByteArrayContent(ReadBatchWire.EncodeRequest(keys)) },
+                group.Node);
+            request.Content!.Headers.ContentType = RequestMediaType;
 
             using var response = await http().SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
             if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed && group.Node is null)
@@ -194,8 +189,7 @@ internal sealed class ReadCoalescer(Func<HttpClient> http, AspireCacheClientOpti
                 return;
             }
 
-            long? revision = response.Headers.TryGetValues(CacheHeaders.Revision, out var values)
-                && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : null;
+            var revision = AspireCacheClient.RevisionOf(response);
             answers = new Entry[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {

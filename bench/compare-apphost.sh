@@ -13,6 +13,7 @@
 #   QUIET_LOGS=1 bench/compare-apphost.sh             # services log warnings only (default: their appsettings)
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 KEEP_TMP=1 bench/compare-apphost.sh
 #   APPHOST_EXTRA_ARGS=--AspireCache:InlineSocketCompletions=false bench/compare-apphost.sh   # more AppHost arguments (an A/B)
+#   AC_EXTRA_TOOL_ARGS="--client library" bench/compare-apphost.sh   # AspireCache driven by AspireCache.Client (one shared by the workers)
 #
 # The AppHost is configured on its command line and environment only (nothing is written to its user
 # secrets): router port 7280, node client ports 7281-7283 (fixed, for AC_DIRECT), data in the temp dir,

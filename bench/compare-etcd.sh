@@ -8,6 +8,7 @@
 #   DURATION=5s bench/compare-etcd.sh
 #   AC_DIRECT=1 bench/compare-etcd.sh              # also AspireCache reads straight to the nodes (no router)
 #   WARM_CLUSTER=0 bench/compare-etcd.sh           # skip the 60 s unmeasured warm-up of each system
+#   AC_EXTRA_TOOL_ARGS="--client library" bench/compare-etcd.sh   # AspireCache driven by AspireCache.Client (one shared by the workers)
 #   WORKLOADS="writes linearizable-reads" bench/compare-etcd.sh   # only these of the four (stale reads need linearizable-reads' preload)
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 bench/compare-etcd.sh
 #
