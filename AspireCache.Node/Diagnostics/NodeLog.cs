@@ -30,9 +30,6 @@ internal static partial class NodeLog
     [LoggerMessage(1051, LogLevel.Debug, "Vote request from {Sender} considered: no leader heard for {SilenceMs:0.0} ms (at least the lower election timeout)")]
     public static partial void VoteConsidered(ILogger logger, string sender, double silenceMs);
 
-    [LoggerMessage(1053, LogLevel.Debug, "First AppendEntries of term {Term} to {Peer} named entry {Preceding} of that term as the preceding one: answered 'Rejected' locally (no follower holds it yet), its next round starts after entry {LastIndex}")]
-    public static partial void FirstAppendAnsweredLocally(ILogger logger, string peer, long term, long preceding, long lastIndex);
-
     [LoggerMessage(1050, LogLevel.Debug, "Peer {Peer} refused a connection after {ElapsedMs:0.0} ms; Raft requests to it fail at once for {WindowMs} ms")]
     public static partial void PeerRefused(ILogger logger, string peer, double elapsedMs, int windowMs);
 

@@ -24,7 +24,6 @@ public sealed class NodeTelemetry : IDisposable
     private readonly Histogram<double> _leadershipReady;
     private readonly Histogram<double> _leaderSilence;
     private readonly Counter<long> _peerRefusals;
-    private readonly Counter<long> _firstAppendsAnswered;
     private readonly Counter<long> _raftLogSuppressed;
     private readonly Counter<long> _appliedEntries;
     private static readonly KeyValuePair<string, object?>[] Format1 = [new("format", 1)];
@@ -51,7 +50,6 @@ public sealed class NodeTelemetry : IDisposable
         _appliedEntries = _meter.CreateCounter<long>("aspirecache.raft.applied_entries", "{entry}", "Log entries with commands applied to this node's state, by the format the leader wrote them in (format: 1 or 2). During a rolling upgrade with Cluster:LogFormatVersion=1, no format-2 entries may appear until every node runs the new version.");
         _raftLogSuppressed = _meter.CreateCounter<long>("aspirecache.raft.log_suppressed", "{line}", "DotNext's repeated per-request peer warnings (member unavailable, member too far behind) not written to the log: one line per event per peer per 10 s is (event: DotNext's event id).");
         _peerRefusals = _meter.CreateCounter<long>("aspirecache.raft.peer_refusals", "{request}", "Raft requests to a peer that refused connections: on the wire, or failed at once because it refused one just before (outcome).");
-        _firstAppendsAnswered = _meter.CreateCounter<long>("aspirecache.raft.first_appends_answered", "{request}", "A new leader's first AppendEntries of its term to a follower, which names the term's own no-op as the preceding entry and must be refused, answered 'Rejected' on the leader instead of sent (Cluster:AnswerFirstAppendLocally).");
         _leadershipReady = _meter.CreateHistogram<double>("aspirecache.raft.leadership_ready", "ms", "From this node's election as leader to its term's first entry committed (it serves linearizable reads from then on; writes it proposes from its election, and they commit with that entry).");
         _meter.CreateObservableGauge("aspirecache.raft.term", () => Volatile.Read(ref _term), "{term}", "The Raft term as of the last leader change.");
         _rejected = _meter.CreateCounter<long>("aspirecache.requests.rejected", "{request}", "Requests refused, by reason.");
@@ -159,8 +157,6 @@ public sealed class NodeTelemetry : IDisposable
     }
 
     public void RaftLogSuppressed(int eventId) => _raftLogSuppressed.Add(1, new KeyValuePair<string, object?>("event", eventId));
-
-    public void FirstAppendAnswered() => _firstAppendsAnswered.Add(1);
 
     public void PeerRefused(bool fast) => _peerRefusals.Add(1, new KeyValuePair<string, object?>("outcome", fast ? "failed_fast" : "refused"));
 

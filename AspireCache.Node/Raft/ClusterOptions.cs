@@ -125,14 +125,6 @@ public sealed class ClusterOptions : IValidatableObject
     /// </summary>
     public bool FastPreVote { get; set; } = true;
 
-    /// <summary>
-    /// A new leader's first AppendEntries to each follower, which DotNext sends naming the term's own no-op
-    /// as the preceding entry and which every follower must refuse, is answered "Rejected" on the leader
-    /// itself, so the round that carries the no-op leaves at once instead of after a network round trip.
-    /// See <see cref="DotNextShims.FirstAppendHandler"/>; <c>false</c> sends it (for A/B measurements).
-    /// </summary>
-    public bool AnswerFirstAppendLocally { get; set; } = true;
-
     /// <summary>How long a write waits for commit before the caller gets 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -2,17 +2,14 @@ namespace AspireCache.Node.Raft.DotNextShims;
 
 /// <summary>
 /// DotNext 6.12's HTTP Raft wire format (DotNext.AspNetCore.Cluster): plain headers on
-/// <c>POST /cluster-consensus/raft</c>. Read here by the shims in front of DotNext's handler and
-/// by the tests' fault injection; sent by us only as the local answers of <see cref="PreVoteHoldOffHandler"/>
-/// and <see cref="FirstAppendHandler"/>.
+/// <c>POST /cluster-consensus/raft</c>. Read here only by the shims in front of DotNext's handler
+/// and by the tests' fault injection; never sent by us.
 /// </summary>
 internal static class RaftWire
 {
     public const string MessageTypeHeader = "X-Raft-Message-Type";
     public const string EntriesCountHeader = "X-Raft-Entries-Count";
     public const string PrecedingIndexHeader = "X-Raft-Preceding-Record-Index";
-    public const string PrecedingTermHeader = "X-Raft-Preceding-Record-Term";
-    public const string LastIndexHeader = "X-Raft-Last-Index";
     public const string TermHeader = "X-Raft-Term";
     public const string SnapshotIndexHeader = "X-Raft-Snapshot-Index";
     public const string SnapshotTermHeader = "X-Raft-Snapshot-Term";
