@@ -88,7 +88,9 @@ public static class Extensions
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) => handlers.Clear())
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Add(sp.GetRequiredService<Auth.ClusterSigningHandler>()))
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()))
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.VoteDeadlineHandler>()))
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()));
+        services.AddTransient<Raft.DotNextShims.VoteDeadlineHandler>();
         services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();
         services.AddTransient<Raft.DotNextShims.PreVoteHoldOffHandler>();
         services.AddSingleton<Raft.DotNextShims.PeerRefusals>();

@@ -102,6 +102,14 @@ public sealed class ClusterOptions : IValidatableObject
     public TimeSpan LeaderReadyBound => TimeSpan.FromMilliseconds(Math.Max(UpperElectionTimeoutMs, RaftRpcTimeoutMs));
 
     /// <summary>
+    /// How long a candidate's vote request may go unanswered before it counts as a "no" (four fifths of the
+    /// lower election timeout): shorter than any voting timeout, so a member that hangs instead of refusing
+    /// (paused, frozen, unreachable without a reset) cannot make every election run out of time. See
+    /// <see cref="DotNextShims.VoteDeadlineHandler"/>.
+    /// </summary>
+    public TimeSpan VoteDeadline => TimeSpan.FromMilliseconds(LowerElectionTimeoutMs * 0.8);
+
+    /// <summary>
     /// How long the leader waits for a follower's answer to one Raft message (DotNext's <c>RpcTimeout</c>,
     /// also the Raft HttpClient's request timeout). DotNext's default is half the upper election timeout:
     /// an AppendEntries whose entries a loaded follower takes longer to make durable then counts as
