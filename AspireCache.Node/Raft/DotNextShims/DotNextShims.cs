@@ -22,6 +22,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// a failover a whole extra timeout when the first follower to ask was refused).</item>
 /// <item><see cref="VoteMiddleware"/>: the same rule for the real vote (DotNext refused a candidate
 /// whose pre-vote it had just granted while its own randomised timeout ran, and the vote split).</item>
+/// <item><see cref="VoteDeadlineHandler"/>: a vote request a member does not answer fails before the
+/// candidate's voting timeout (DotNext waited for every vote and abandoned an election that already had a
+/// majority, so a paused or frozen leader left the cluster without one for good).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
