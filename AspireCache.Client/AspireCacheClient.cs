@@ -122,7 +122,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             if (_coalescer is not null)
             {
                 // Together with the reads for the same node (direct mode) or the router that wait for this client's request in flight.
-                var node = _direct?.Target(write: false, linearizableRead: !stale && _options.LinearizableReadsToLeader);
+                var node = _direct?.Target(write: false, call.ReadAtLeader);
                 var entry = await _coalescer.EnterAsync(node, stale, key, call.Token).ConfigureAwait(false);
                 if (entry.Answered)
                 {
@@ -676,6 +676,9 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 throw DeadlineExceeded(problem, retryAfter, error, last);
             }
         }
+
+        /// <summary>A linearizable read that direct mode sends to the leader (<see cref="AspireCacheClientOptions.LinearizableReadsToLeader"/>).</summary>
+        public bool ReadAtLeader => _readAtLeader;
 
         /// <summary>Answered by a coalesced batch of <paramref name="size"/> reads.</summary>
         public void Coalesced(int size) => _activity?.SetTag("aspirecache.coalesced", size);

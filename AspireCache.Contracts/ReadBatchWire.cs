@@ -7,7 +7,8 @@ namespace AspireCache.Contracts;
 /// <summary>
 /// The wire format of <c>POST /cluster/read-batch</c>: several linearizable single-key reads under one
 /// read index, the way the router coalesces the GETs that arrive while its previous request to a
-/// node is in flight, and the .NET client in direct mode for the reads of one process. Internal to the
+/// node is in flight, and AspireCache.Client for the reads of one process (to a node in direct mode, or
+/// through the router, which passes the batch on). Internal to the
 /// router, the nodes and AspireCache.Client, which ship together (binary, little-endian, no versioning
 /// beyond the media types): other clients use <c>GET /cache/{key}</c>.
 /// <para>Request (<see cref="RequestMediaType"/>): per key, a 2-byte length and the key's UTF-8 bytes.</para>

@@ -30,24 +30,23 @@ log "preload and warm-up (20 s AspireCache, 10 s etcd)"
 bench_tool --target "$nodes" "${load[@]}" --duration 20s --mix read:50,write:50 --preload --client direct >/dev/null
 bench_tool --system etcd --target "$ETCD_CLIENT_URLS" "${load[@]}" --duration 10s --mix read:50,write:50 --preload >/dev/null
 
-node_ticks() { local i t=0; for i in 1 2 3; do t=$((t + $(awk '{print $14+$15}' "/proc/${AC_NODE_PID[$i]}/stat"))); done; echo "$t"; }
-router_ticks() { awk '{print $14+$15}' "/proc/$AC_ROUTER_PID/stat"; }
-
 # run NAME SYSTEM TARGET TOOL-ARGS...: one measured run, one line
 run() {
   local name=$1 system=$2 target=$3; shift 3
-  local before after rbefore rafter out ops p99 cpu_us=""
-  before=$(node_ticks)
-  rbefore=$(router_ticks)
+  local before after out ops p99 cpu cpu_us=""
+  before=$(mktemp) after=$(mktemp)
+  cpu_snapshot >"$before"
   out=$(bench_tool --system "$system" --target "$target" "${load[@]}" --duration "$DURATION" --warmup 2s --mix read:100 --consistency linearizable "$@" | tee "$RESULTS_DIR/$name.r$round.txt")
-  after=$(node_ticks)
-  rafter=$(router_ticks)
+  cpu_snapshot >"$after"
+  cpu=$(cpu_by_process "$before" "$after")
+  rm -f "$before" "$after"
   ops=$(sed -n 's/.*throughput \([0-9]*\) ops.*/\1/p' <<<"$out")
   p99=$(awk '/^read /{print $8}' <<<"$out")
-  # CPU ticks are 10 ms; the window is the measured duration plus the 2 s warm-up.
+  # CPU over the measured duration plus the 2 s warm-up, per read.
+  per_read() { awk -v ops="$ops" -v s="$((${DURATION%s} + 2))" -v name="$1" '$1 ~ name {c += $2} END {printf "%.0f", c * 1e6 / (ops * s)}' <<<"$cpu"; }
   if [[ $system == aspirecache && ${ops:-0} -gt 0 ]]; then
-    cpu_us=", nodes $(((after - before) * 10000 / (ops * (${DURATION%s} + 2)))) µs CPU per read"
-    [[ $target == "$AC_ROUTER_URL" ]] && cpu_us+=", router $(((rafter - rbefore) * 10000 / (ops * (${DURATION%s} + 2)))) µs"
+    cpu_us=", nodes $(per_read 'AspireCache\\.Node') µs CPU per read"
+    [[ $target == "$AC_ROUTER_URL" ]] && cpu_us+=", router $(per_read 'AspireCache\\.Router') µs"
   fi
   printf '%-25s round %s: %6s reads/s, p99 %s ms%s (load %s)\n' "$name" "$round" "$ops" "$p99" "$cpu_us" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RESULTS_DIR/summary.txt"
 }

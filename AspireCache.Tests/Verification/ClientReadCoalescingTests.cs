@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using AspireCache.Client;
 using AspireCache.Contracts;
 using AspireCache.Tests.InProcess;
@@ -61,43 +59,25 @@ public sealed class ClientReadCoalescingTests(ITestOutputHelper output)
         Assert.True(batches.ReadBatches > 10, "hardly any read was answered by a batch: the test did not exercise what it checks");
     }
 
-    /// <summary>A reader: linearizable reads through the shared client; a failed one is dropped (reads change nothing).</summary>
+    /// <summary>A reader: linearizable reads through the shared client, recorded (a failed one observed nothing).</summary>
     private static async Task ReadAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
     {
+        var recording = new RecordingClient(client, history, clientId);
         var random = new Random(clientId);
         while (!stop.IsCancellationRequested)
         {
-            var key = keys[random.Next(keys.Length)];
-            var handle = history.BeginRead(clientId, key);
-            try
-            {
-                var item = await client.GetAsync(key);
-                history.CompleteRead(handle, item is null ? null : Encoding.UTF8.GetString(item.Value.Span), item?.Version);
-            }
-            catch (AspireCacheException)
-            {
-                history.Discard(handle);
-            }
+            await recording.ReadAsync(keys[random.Next(keys.Length)]);
         }
     }
 
-    /// <summary>A writer: unique values; a failure leaves the outcome unknown.</summary>
+    /// <summary>A writer: unique values, recorded with the outcome the client reported.</summary>
     private static async Task WriteAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
     {
+        var recording = new RecordingClient(client, history, clientId);
         var random = new Random(clientId);
         for (var n = 0; !stop.IsCancellationRequested; n++)
         {
-            var key = keys[random.Next(keys.Length)];
-            var value = $"c{clientId}-{n}";
-            var handle = history.BeginWrite(clientId, key, value);
-            try
-            {
-                history.CompleteWrite(handle, await client.SetAsync(key, Encoding.UTF8.GetBytes(value)));
-            }
-            catch (AspireCacheException)
-            {
-                history.CompleteUnknown(handle);
-            }
+            await recording.WriteAsync(keys[random.Next(keys.Length)], $"c{clientId}-{n}");
         }
     }
 
