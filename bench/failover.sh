@@ -9,6 +9,8 @@
 #   bench/failover.sh                                   # DURATION=15s KILL_AFTER=5 RESTART_AFTER=3
 #   DURATION=10s KILL_AFTER=3 bench/failover.sh
 #   CONNECTIONS=16 RESULTS_DIR=/tmp/x SKIP_BUILD=1 bench/failover.sh
+#   SIGNAL=STOP RESTART_AFTER=5 bench/failover.sh       # the leader hangs (kill -STOP) instead of dying,
+#                                                       # and resumes (kill -CONT) RESTART_AFTER s later
 # Exit code: the tool's (1 when a write was lost or a linearizable read was stale).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -19,6 +21,8 @@ trap 'exit 130' INT TERM
 DURATION=${DURATION:-15s}
 KILL_AFTER=${KILL_AFTER:-5}
 RESTART_AFTER=${RESTART_AFTER:-3}
+SIGNAL=${SIGNAL:-KILL}
+[[ $SIGNAL == KILL || $SIGNAL == STOP ]] || { echo "SIGNAL must be KILL or STOP" >&2; exit 2; }
 CONNECTIONS=${CONNECTIONS:-16}
 VALUE_SIZE=${VALUE_SIZE:-256}
 KEYS=${KEYS:-10000}
@@ -68,10 +72,10 @@ if [[ $(jq -r .role <<<"$status") != leader || $(jq -r .term <<<"$status") != "$
   exit 1
 fi
 
-kill -KILL "${AC_NODE_PID[$victim]}"
+kill -"$SIGNAL" "${AC_NODE_PID[$victim]}"
 kill_ms=$(now_ms)
-wait "${AC_NODE_PID[$victim]}" 2>/dev/null || true
-log "kill -9 $old_leader (pid ${AC_NODE_PID[$victim]}, term $old_term) at unix ms $kill_ms"
+[[ $SIGNAL == KILL ]] && { wait "${AC_NODE_PID[$victim]}" 2>/dev/null || true; }
+log "kill -$SIGNAL $old_leader (pid ${AC_NODE_PID[$victim]}, term $old_term) at unix ms $kill_ms"
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | awk 'NR == 1'; }
 wait "$watch_nodes_pid" 2>/dev/null || true
@@ -84,10 +88,14 @@ else
   log "no new leader within 30 s: $(cat "$watch_nodes")"
 fi
 
-# Restart the killed node (same port, same data dir) RESTART_AFTER s after the kill.
+# Restart the killed node (same port, same data dir), or resume the stopped one, RESTART_AFTER s after the signal.
 sleep_s=$(awk -v r="$RESTART_AFTER" -v e="$(($(now_ms) - kill_ms))" 'BEGIN { s = r - e / 1000; print (s > 0 ? s : 0) }')
 sleep "$sleep_s"
-ac_start_node "$victim"
+if [[ $SIGNAL == STOP ]]; then
+  kill -CONT "${AC_NODE_PID[$victim]}" # the hung process resumes, as a frozen VM would
+else
+  ac_start_node "$victim"
+fi
 restart_ms=$(now_ms)
 rejoin_ms=""
 if ac_wait_http "$(ac_node_url "$victim")/health" 60; then
@@ -108,7 +116,7 @@ gap_ms=$(jq -r '.failover.longestWriteGapMs' "$RESULTS_DIR/failover.json" 2>/dev
 {
   echo
   echo "== failover timeline (unix ms, relative to the kill)"
-  echo "killed leader:                  $old_leader (term $old_term) at $kill_ms"
+  echo "killed leader:                  $old_leader (term $old_term, kill -$SIGNAL) at $kill_ms"
   if [[ -n "$new_leader" ]]; then
     echo "new leader elected:             $new_leader (term $new_term) after $((leader_ms - kill_ms)) ms"
   else

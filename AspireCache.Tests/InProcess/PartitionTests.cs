@@ -1,3 +1,4 @@
+using AspireCache.Node.Faults;
 using System.Net;
 using System.Net.Http.Json;
 
@@ -57,6 +58,45 @@ public sealed class PartitionTests
         Assert.Equal("after", await isolated.GetStringAsync("/cache/partition/k"));
         var statuses = await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StatusAsync));
         Assert.Single(statuses.Select(s => s.Revision).Distinct());
+    }
+
+    [Fact]
+    public async Task A_hung_leader_is_replaced_by_the_majority()
+    {
+        // A hung leader (paused, frozen, its packets dropped) neither sends nor answers, and is not refused
+        // either: every request to it waits for the Raft client's timeout (1 s), longer than any voting
+        // timeout (300-600 ms here). DotNext's candidate waits for every vote, so unless the vote request
+        // to the hung node fails first (VoteDeadlineHandler), no election completes while it hangs.
+        await using var cluster = await InProcessCluster.StartAsync(FaultSettings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        using (var client = cluster.Client(leader))
+        {
+            (await client.PutAsync("/cache/hung/k", new StringContent("before"))).EnsureSuccessStatusCode();
+        }
+
+        var majority = Enumerable.Range(0, 3).Where(i => i != leader).ToArray();
+        cluster.Service<PartitionState>(leader).Stall(majority.Select(i => InProcessCluster.Ids[i]));
+        foreach (var node in majority)
+        {
+            cluster.Service<PartitionState>(node).Stall([InProcessCluster.Ids[leader]]);
+        }
+
+        var newLeader = await WaitForLeaderAmongAsync(cluster, majority);
+        using (var client = cluster.Client(newLeader))
+        {
+            Assert.Equal("before", await client.GetStringAsync("/cache/hung/k"));
+            (await client.PutAsync("/cache/hung/k", new StringContent("after"))).EnsureSuccessStatusCode();
+        }
+
+        using (var other = cluster.Client(majority.Single(i => i != newLeader)))
+        {
+            Assert.Equal("after", await other.GetStringAsync("/cache/hung/k"));
+        }
+
+        foreach (var node in Enumerable.Range(0, 3))
+        {
+            cluster.Service<PartitionState>(node).Heal();
+        }
     }
 
     [Fact]
