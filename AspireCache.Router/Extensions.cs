@@ -67,10 +67,7 @@ internal static class Extensions
             .LoadFromMemory(ProxyRoutes.Routes, ProxyRoutes.Clusters(nodes, configured.Http2Streams, configured.NodeScheme))
             .AddTransforms(RetryingProxySteps.AddRetryTransform)
             .AddServiceDiscoveryDestinationResolver();
-        if (builder.Configuration[TlsTrust.CaCertificatePathKey] is { Length: > 0 })
-        {
-            builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, PrivateCaForwarderHttpClientFactory>();
-        }
+        builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, NodeForwarderHttpClientFactory>();
 
         builder.Services.AddHealthChecks().AddCheck<TopologyHealthCheck>("topology");
         builder.Services.AddRouterOpenApi(); // /openapi/v1.json (node API + router), /openapi/router.json, /scalar

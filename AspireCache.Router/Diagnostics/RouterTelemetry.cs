@@ -26,7 +26,7 @@ internal sealed class RouterTelemetry : IDisposable
     {
         _meter = meterFactory.Create(Name);
         _leaderChanges = _meter.CreateCounter<long>("aspirecache.router.leader_changes", "{change}", "Leader changes observed by the router.");
-        _retries = _meter.CreateCounter<long>("aspirecache.router.retries", "{attempt}", "Requests sent again to another node (not leader, unreachable, unavailable).");
+        _retries = _meter.CreateCounter<long>("aspirecache.router.retries", "{attempt}", "Requests sent again to another node, by reason: not leader (421), unavailable (503), unreachable, deposed (a write abandoned on a leader the router saw replaced by a newer election).");
         _rejected = _meter.CreateCounter<long>("aspirecache.router.rejected", "{request}", "Requests the router answered itself because no node could serve them.");
         _rateLimited = _meter.CreateCounter<long>("aspirecache.router.rate_limited", "{request}", "Requests answered 429 because their caller (credential or address) was over its rate, by route and caller kind.");
         _rateLimitOverflowed = _meter.CreateCounter<long>("aspirecache.router.rate_limit.overflowed", "{request}", "Requests of callers not tracked because the rate limiter's table was full (they share one overflow bucket).");

@@ -37,8 +37,22 @@ internal sealed class RetryingProxySteps(
 
     private readonly RouterOptions _options = options.Value;
 
-    /// <summary>Holds back retriable answers so the request can be sent again.</summary>
-    public static void AddRetryTransform(TransformBuilderContext builder) =>
+    /// <summary>
+    /// Names the leader a write is sent to on its request (for <see cref="DeposedLeaderHandler"/>), and holds
+    /// back retriable answers so the request can be sent again.
+    /// </summary>
+    public static void AddRetryTransform(TransformBuilderContext builder)
+    {
+        builder.AddRequestTransform(static context =>
+        {
+            if (context.HttpContext.Items[typeof(RetryState)] is RetryState { IsWrite: true }
+                && context.HttpContext.GetReverseProxyFeature().ProxiedDestination is { } destination)
+            {
+                context.ProxyRequest.Options.Set(DeposedLeaderHandler.Leader, ClusterTopology.NodeIdOf(destination.DestinationId));
+            }
+
+            return ValueTask.CompletedTask;
+        });
         builder.AddResponseTransform(static async context =>
         {
             if (context.HttpContext.Items[typeof(RetryState)] is not RetryState state || context.ProxyResponse is not { } response)
@@ -66,6 +80,7 @@ internal sealed class RetryingProxySteps(
                 context.SuppressResponseBody = true;
             }
         });
+    }
 
     /// <summary>Whether a node's problem answer says the write's outcome is unknown (it was proposed).</summary>
     private static async Task<bool> SaysOutcomeUnknownAsync(HttpResponseMessage response, CancellationToken token)
@@ -218,7 +233,9 @@ internal sealed class RetryingProxySteps(
                 state.MaybeApplied |= state.IsWrite; // the node may have received it before it went away
             }
 
-            telemetry.Retried(route, unreachable ? "unreachable" : context.Response.StatusCode.ToString(CultureInfo.InvariantCulture));
+            telemetry.Retried(route, unreachable
+                ? forwardError!.Exception is DeposedLeaderException ? "deposed" : "unreachable"
+                : context.Response.StatusCode.ToString(CultureInfo.InvariantCulture));
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Response.Clear();
             if (context.Request.Body.CanSeek)

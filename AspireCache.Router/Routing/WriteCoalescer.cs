@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using AspireCache.Router.Diagnostics;
+using AspireCache.Router.Topology;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Model;
 
@@ -194,6 +195,7 @@ internal sealed class WriteCoalescer
         {
             using var timeout = new CancellationTokenSource(_options.Timeout);
             using var request = CoalescedBatch.Request(group, WriteBatchWire.Path, WriteBatchWire.EncodeRequest(writes), RequestMediaType);
+            request.Options.Set(DeposedLeaderHandler.Leader, ClusterTopology.NodeIdOf(group.Destination.DestinationId)); // abandoned if another leader is named
             sent = true;
             using var response = await group.Cluster.Model.HttpClient.SendAsync(request, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != WriteBatchWire.ResponseMediaType)

@@ -35,9 +35,16 @@ internal sealed class TopologyMonitor(
     private readonly Dictionary<string, NodeView> _views = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _credentialRefused = new(StringComparer.OrdinalIgnoreCase);
     private ClusterTopology _current = ClusterTopology.Empty;
+    private readonly LeaderTenure _tenure = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ClusterTopology Current => Volatile.Read(ref _current);
+
+    /// <summary>
+    /// A token cancelled once the topology names a write leader other than <paramref name="node"/>
+    /// (already cancelled if it does): the end of that node's tenure, for writes in flight to it.
+    /// </summary>
+    public CancellationToken LeaderTenure(string node) => _tenure.Of(node, () => Current.WriteLeaderId);
 
     /// <summary>Ask for a poll now (e.g. a node answered "not leader" or could not be reached).</summary>
     public void RequestRefresh()
@@ -211,6 +218,7 @@ internal sealed class TopologyMonitor(
         var previous = Current;
         var next = ClusterTopology.From(_views, _options.WritesToElectedLeader);
         Volatile.Write(ref _current, next);
+        _tenure.Published(next.WriteLeaderId);
         Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (next.LeaderId != previous.LeaderId)
         {

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Net;
+using AspireCache.Router.Routing;
+using AspireCache.Router.Topology;
+
+namespace AspireCache.Tests.Unit;
+
+/// <summary>
+/// A write in flight to a leader the router saw replaced is abandoned (<see cref="LeaderTenure"/>,
+/// <see cref="DeposedLeaderHandler"/>), so that it goes on to the new leader instead of waiting for a
+/// paused or frozen process.
+/// </summary>
+public sealed class DeposedLeaderTests
+{
+    [Fact]
+    public void A_tenure_ends_when_another_leader_is_named_not_while_none_is()
+    {
+        var tenure = new LeaderTenure();
+        string? current = "node1";
+        tenure.Published(current);
+        var node1 = tenure.Of("node1", () => current);
+        Assert.False(node1.IsCancellationRequested);
+
+        current = null; // an election under way: node1 may still win it
+        tenure.Published(current);
+        Assert.False(node1.IsCancellationRequested);
+        Assert.False(tenure.Of("node1", () => current).IsCancellationRequested);
+
+        current = "node2";
+        tenure.Published(current);
+        Assert.True(SpinWait.SpinUntil(() => node1.IsCancellationRequested, TimeSpan.FromSeconds(5))); // cancelled on the pool
+        Assert.True(tenure.Of("node1", () => current).IsCancellationRequested); // asked afterwards: ended at once
+        Assert.False(tenure.Of("node2", () => current).IsCancellationRequested);
+
+        current = "node1"; // node1 leads again, a new tenure
+        tenure.Published(current);
+        Assert.False(tenure.Of("node1", () => current).IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task A_write_hanging_on_a_leader_fails_as_deposed_when_another_is_named()
+    {
+        var tenure = new LeaderTenure();
+        string? current = "node1";
+        tenure.Published(current);
+        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, () => current)) { InnerHandler = new Hangs() });
+
+        var write = client.SendAsync(Write("node1"));
+        await Task.Delay(100);
+        Assert.False(write.IsCompleted); // still waiting on node1, which answers nothing
+
+        var elapsed = Stopwatch.StartNew();
+        current = "node2";
+        tenure.Published(current);
+        var deposed = await Assert.ThrowsAsync<DeposedLeaderException>(() => write);
+        Assert.InRange(elapsed.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+        Assert.Contains("node1 is no longer the leader", deposed.Message);
+
+        // Sent to node1 now: fails at once, without reaching it.
+        await Assert.ThrowsAsync<DeposedLeaderException>(() => client.SendAsync(Write("node1")));
+    }
+
+    [Fact]
+    public async Task Requests_that_name_no_leader_and_writes_to_the_leader_pass_unchanged()
+    {
+        var tenure = new LeaderTenure();
+        string? current = "node2";
+        tenure.Published(current);
+        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, () => current)) { InnerHandler = new Answers() });
+
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Write("node2"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("http://node1/cache/k")).StatusCode); // a read: no leader named on it
+    }
+
+    private static HttpRequestMessage Write(string leader)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Put, $"http://{leader}/cache/k") { Content = new StringContent("v") };
+        request.Options.Set(DeposedLeaderHandler.Leader, leader);
+        return request;
+    }
+
+    /// <summary>A node that accepted the connection and answers nothing (paused, frozen).</summary>
+    private sealed class Hangs : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            throw new UnreachableException();
+        }
+    }
+
+    private sealed class Answers : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+    }
+}
