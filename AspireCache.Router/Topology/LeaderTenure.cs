@@ -19,15 +19,15 @@ internal sealed class LeaderTenure
 
     /// <summary>
     /// The token of <paramref name="node"/>'s tenure as write leader: cancelled when another node is named,
-    /// and already cancelled when <paramref name="currentWriteLeader"/> (read after it) is another node.
+    /// and already cancelled when <paramref name="topology"/>'s current one (read after it) names another node.
     /// </summary>
-    public CancellationToken Of(string node, Func<string?> currentWriteLeader)
+    public CancellationToken Of(string node, ITopologySource topology)
     {
         var token = _tenures.GetOrAdd(node, static _ => new CancellationTokenSource()).Token;
 
         // Read after the token: a topology naming another leader published before this read has ended
         // the tenure this token belongs to, or is seen here; one published after it cancels the token.
-        return currentWriteLeader() is { } leader && !string.Equals(leader, node, StringComparison.OrdinalIgnoreCase) ? Ended : token;
+        return topology.Current.WriteLeaderId is { } leader && !string.Equals(leader, node, StringComparison.OrdinalIgnoreCase) ? Ended : token;
     }
 
     /// <summary>The topology just published names <paramref name="writeLeader"/> (null: none) as the write leader.</summary>

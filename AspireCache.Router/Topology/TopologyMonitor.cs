@@ -44,7 +44,7 @@ internal sealed class TopologyMonitor(
     /// A token cancelled once the topology names a write leader other than <paramref name="node"/>
     /// (already cancelled if it does): the end of that node's tenure, for writes in flight to it.
     /// </summary>
-    public CancellationToken LeaderTenure(string node) => _tenure.Of(node, () => Current.WriteLeaderId);
+    public CancellationToken LeaderTenure(string node) => _tenure.Of(node, this);
 
     /// <summary>Ask for a poll now (e.g. a node answered "not leader" or could not be reached).</summary>
     public void RequestRefresh()

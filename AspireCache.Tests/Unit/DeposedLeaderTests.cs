@@ -16,42 +16,38 @@ public sealed class DeposedLeaderTests
     public void A_tenure_ends_when_another_leader_is_named_not_while_none_is()
     {
         var tenure = new LeaderTenure();
-        string? current = "node1";
-        tenure.Published(current);
-        var node1 = tenure.Of("node1", () => current);
+        var topology = new Topology("node1");
+        tenure.Published(topology.WriteLeader);
+        var node1 = tenure.Of("node1", topology);
         Assert.False(node1.IsCancellationRequested);
 
-        current = null; // an election under way: node1 may still win it
-        tenure.Published(current);
+        tenure.Published(topology.WriteLeader = null); // an election under way: node1 may still win it
         Assert.False(node1.IsCancellationRequested);
-        Assert.False(tenure.Of("node1", () => current).IsCancellationRequested);
+        Assert.False(tenure.Of("node1", topology).IsCancellationRequested);
 
-        current = "node2";
-        tenure.Published(current);
+        tenure.Published(topology.WriteLeader = "node2");
         Assert.True(SpinWait.SpinUntil(() => node1.IsCancellationRequested, TimeSpan.FromSeconds(5))); // cancelled on the pool
-        Assert.True(tenure.Of("node1", () => current).IsCancellationRequested); // asked afterwards: ended at once
-        Assert.False(tenure.Of("node2", () => current).IsCancellationRequested);
+        Assert.True(tenure.Of("node1", topology).IsCancellationRequested); // asked afterwards: ended at once
+        Assert.False(tenure.Of("node2", topology).IsCancellationRequested);
 
-        current = "node1"; // node1 leads again, a new tenure
-        tenure.Published(current);
-        Assert.False(tenure.Of("node1", () => current).IsCancellationRequested);
+        tenure.Published(topology.WriteLeader = "node1"); // node1 leads again, a new tenure
+        Assert.False(tenure.Of("node1", topology).IsCancellationRequested);
     }
 
     [Fact]
     public async Task A_write_hanging_on_a_leader_fails_as_deposed_when_another_is_named()
     {
         var tenure = new LeaderTenure();
-        string? current = "node1";
-        tenure.Published(current);
-        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, () => current)) { InnerHandler = new Hangs() });
+        var topology = new Topology("node1");
+        tenure.Published(topology.WriteLeader);
+        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = new Hangs() });
 
         var write = client.SendAsync(Write("node1"));
         await Task.Delay(100);
         Assert.False(write.IsCompleted); // still waiting on node1, which answers nothing
 
         var elapsed = Stopwatch.StartNew();
-        current = "node2";
-        tenure.Published(current);
+        tenure.Published(topology.WriteLeader = "node2");
         var deposed = await Assert.ThrowsAsync<DeposedLeaderException>(() => write);
         Assert.InRange(elapsed.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
         Assert.Contains("node1 is no longer the leader", deposed.Message);
@@ -64,9 +60,9 @@ public sealed class DeposedLeaderTests
     public async Task Requests_that_name_no_leader_and_writes_to_the_leader_pass_unchanged()
     {
         var tenure = new LeaderTenure();
-        string? current = "node2";
-        tenure.Published(current);
-        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, () => current)) { InnerHandler = new Answers() });
+        var topology = new Topology("node2");
+        tenure.Published(topology.WriteLeader);
+        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = new Answers() });
 
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Write("node2"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("http://node1/cache/k")).StatusCode); // a read: no leader named on it
@@ -77,6 +73,14 @@ public sealed class DeposedLeaderTests
         var request = new HttpRequestMessage(HttpMethod.Put, $"http://{leader}/cache/k") { Content = new StringContent("v") };
         request.Options.Set(DeposedLeaderHandler.Leader, leader);
         return request;
+    }
+
+    /// <summary>The router's topology, reduced to the write leader it names.</summary>
+    private sealed class Topology(string? writeLeader) : ITopologySource
+    {
+        public string? WriteLeader { get; set; } = writeLeader;
+
+        public ClusterTopology Current => new(System.Collections.Frozen.FrozenDictionary<string, NodeView>.Empty, WriteLeader, term: 1);
     }
 
     /// <summary>A node that accepted the connection and answers nothing (paused, frozen).</summary>
