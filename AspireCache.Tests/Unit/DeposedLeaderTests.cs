@@ -40,7 +40,7 @@ public sealed class DeposedLeaderTests
         var tenure = new LeaderTenure();
         var topology = new Topology("node1");
         tenure.Published(topology.WriteLeader);
-        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = new Hangs() });
+        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = new HangingPeer() });
 
         var write = client.SendAsync(Write("node1"));
         await Task.Delay(100);
@@ -81,16 +81,6 @@ public sealed class DeposedLeaderTests
         public string? WriteLeader { get; set; } = writeLeader;
 
         public ClusterTopology Current => new(System.Collections.Frozen.FrozenDictionary<string, NodeView>.Empty, WriteLeader, term: 1);
-    }
-
-    /// <summary>A node that accepted the connection and answers nothing (paused, frozen).</summary>
-    private sealed class Hangs : HttpMessageHandler
-    {
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-            throw new UnreachableException();
-        }
     }
 
     private sealed class Answers : HttpMessageHandler

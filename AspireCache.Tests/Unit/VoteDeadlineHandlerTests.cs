@@ -24,7 +24,7 @@ public sealed class VoteDeadlineHandlerTests
     [Fact]
     public async Task A_vote_request_to_a_member_that_never_answers_fails_as_unavailable_within_the_deadline()
     {
-        using var client = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new Hangs() });
+        using var client = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new HangingPeer() });
 
         var elapsed = Stopwatch.StartNew();
         var failure = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Message(RaftWire.RequestVote)));
@@ -37,7 +37,7 @@ public sealed class VoteDeadlineHandlerTests
     public async Task Other_messages_and_answered_votes_pass_unchanged()
     {
         using var answering = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new Answers() });
-        using var hanging = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new Hangs() });
+        using var hanging = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new HangingPeer() });
 
         Assert.Equal("True", await (await answering.SendAsync(Message(RaftWire.RequestVote))).Content.ReadAsStringAsync());
 
@@ -53,16 +53,6 @@ public sealed class VoteDeadlineHandlerTests
         var request = new HttpRequestMessage(HttpMethod.Post, "http://127.0.0.1:7003/cluster-consensus/raft");
         request.Headers.Add(RaftWire.MessageTypeHeader, type);
         return request;
-    }
-
-    /// <summary>A member that accepted the connection and never answers (paused, frozen).</summary>
-    private sealed class Hangs : HttpMessageHandler
-    {
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-            throw new UnreachableException();
-        }
     }
 
     private sealed class Answers : HttpMessageHandler
