@@ -13,19 +13,19 @@ internal sealed class BatchSizes : IDisposable
     private readonly ConcurrentQueue<int> _sizes = new();
     private readonly MeterListener _listener = new();
 
-    /// <summary>Keys per read batch (only <paramref name="router"/>'s, when given: other tests' routers may run meanwhile).</summary>
-    public static BatchSizes Reads(InProcessRouter? router = null) =>
-        new("aspirecache.router.read_batch.keys", router?.Services.GetService(typeof(IMeterFactory)));
+    /// <summary>Keys per read batch of <paramref name="router"/> only: other tests' routers run meanwhile.</summary>
+    public static BatchSizes Reads(InProcessRouter router) =>
+        new("aspirecache.router.read_batch.keys", router.Services.GetService(typeof(IMeterFactory)));
 
-    /// <summary>Writes per write batch (only <paramref name="router"/>'s, when given: other tests' routers may run meanwhile).</summary>
-    public static BatchSizes Writes(InProcessRouter? router = null) =>
-        new("aspirecache.router.write_batch.writes", router?.Services.GetService(typeof(IMeterFactory)));
+    /// <summary>Writes per write batch of <paramref name="router"/> only: other tests' routers run meanwhile.</summary>
+    public static BatchSizes Writes(InProcessRouter router) =>
+        new("aspirecache.router.write_batch.writes", router.Services.GetService(typeof(IMeterFactory)));
 
-    private BatchSizes(string histogram, object? scope = null)
+    private BatchSizes(string histogram, object? scope)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == histogram && (scope is null || ReferenceEquals(instrument.Meter.Scope, scope)))
+            if (instrument.Meter.Name == "AspireCache.Router" && instrument.Name == histogram && scope is not null && ReferenceEquals(instrument.Meter.Scope, scope))
             {
                 listener.EnableMeasurementEvents(instrument);
             }

@@ -55,7 +55,7 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
             ("PUT", "g", "problem for html", [("Accept", "text/html"), ("If-Match", "\"1\"")]), // 412 (a problem whatever Accept says)
         };
 
-        using var batchSizes = BatchSizes.Writes();
+        using var batchSizes = BatchSizes.Writes(coalescing.Router); // this router's batches only (tests of other collections run meanwhile)
         var prefixes = new[] { $"wc-{run}-alone", $"wc-{run}-coal" };
         foreach (var (method, path, body, headers) in steps)
         {
@@ -95,7 +95,7 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         var prefix = $"wc-{Guid.NewGuid():N}";
         const int Keys = 48;
 
-        using var batchSizes = BatchSizes.Writes();
+        using var batchSizes = BatchSizes.Writes(router.Router);
         var wrong = new ConcurrentQueue<string>();
         var versions = new ConcurrentDictionary<int, long>();
         await batchSizes.RepeatUntilCoalescedAsync(round => Task.WhenAll(Enumerable.Range(0, Keys).Select(async i =>
@@ -141,7 +141,7 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         await using var router = await ReadyRouter.StartAsync(cluster);
         var client = router.Client;
         var key = $"wc-{Guid.NewGuid():N}";
-        using var batchSizes = BatchSizes.Writes();
+        using var batchSizes = BatchSizes.Writes(router.Router);
 
         // A body of unknown length (chunked), a value over Router:WriteCoalescing:MaxValueBytes, a reserved name.
         using var chunked = new HttpRequestMessage(HttpMethod.Put, $"/cache/{key}/chunked") { Content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes("chunked"))) };
@@ -162,7 +162,7 @@ public sealed partial class WriteCoalescingTests(StableClusterFixture fixture, I
         await using var router = await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:WriteCoalescing:MaxQueuedBytes"] = "100" });
         var client = router.Client;
         var key = $"wc-{Guid.NewGuid():N}";
-        using var batchSizes = BatchSizes.Writes();
+        using var batchSizes = BatchSizes.Writes(router.Router);
 
         // 101 bytes never fit the bound: forwarded on their own. 100 bytes and a DELETE do.
         Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"/cache/{key}/big", new ByteArrayContent(new byte[101]))).StatusCode);
