@@ -53,7 +53,14 @@ public sealed class FailoverTests
                 }
             },
         };
-        meters.SetMeasurementEventCallback<double>((_, ms, _, _) => ready.Enqueue(ms));
+        var ownScopes = new System.Collections.Concurrent.ConcurrentDictionary<object, bool>(ReferenceEqualityComparer.Instance);
+        meters.SetMeasurementEventCallback<double>((instrument, ms, _, _) =>
+        {
+            if (instrument.Meter.Scope is { } scope && ownScopes.ContainsKey(scope))
+            {
+                ready.Enqueue(ms); // this cluster's nodes only: other collections' clusters elect meanwhile
+            }
+        });
         meters.Start();
 
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
@@ -66,6 +73,11 @@ public sealed class FailoverTests
         using (var client = cluster.Client(leader))
         {
             (await client.PutAsync("/cache/settle/k", new StringContent("v"))).EnsureSuccessStatusCode();
+        }
+
+        for (var node = 0; node < 3; node++)
+        {
+            ownScopes[cluster.Service<System.Diagnostics.Metrics.IMeterFactory>(node)] = true;
         }
 
         ready.Clear();
