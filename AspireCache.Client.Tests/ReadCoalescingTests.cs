@@ -53,6 +53,8 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
             versions[$"direct/together/{i}"] = await writer.SetAsync($"direct/together/{i}", Encoding.UTF8.GetBytes($"v{i}"), i == 3 ? new SetOptions { Ttl = TimeSpan.FromMinutes(5) } : null);
         }
 
+        // Stale reads may be served by any node: each must have applied the writes for the answers to be known.
+        await fixture.WaitUntilEveryNodeHasAppliedAsync(versions.Values.Max());
         foreach (var stale in new[] { false, true })
         {
             seen.Clear();
