@@ -91,6 +91,7 @@ public static class Extensions
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.VoteDeadlineHandler>()))
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()));
         services.AddTransient<Raft.DotNextShims.VoteDeadlineHandler>();
+        services.AddSingleton<Raft.DotNextShims.UnresponsivePeers>();
         services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();
         services.AddTransient<Raft.DotNextShims.PreVoteHoldOffHandler>();
         services.AddSingleton<Raft.DotNextShims.PeerRefusals>();

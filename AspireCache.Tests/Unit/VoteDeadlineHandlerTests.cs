@@ -2,13 +2,15 @@ using System.Diagnostics;
 using System.Net;
 using AspireCache.Node.Raft;
 using AspireCache.Node.Raft.DotNextShims;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace AspireCache.Tests.Unit;
 
 /// <summary>
 /// A vote request a member does not answer fails as "unavailable" within the vote deadline, before any
-/// voting timeout, so a hung member cannot make every election run out of time (<see cref="VoteDeadlineHandler"/>).
+/// voting timeout, so a hung member cannot make every election run out of time; for one RPC timeout after,
+/// the member's other Raft requests get the same deadline until it answers (<see cref="VoteDeadlineHandler"/>).
 /// </summary>
 public sealed class VoteDeadlineHandlerTests
 {
@@ -24,7 +26,7 @@ public sealed class VoteDeadlineHandlerTests
     [Fact]
     public async Task A_vote_request_to_a_member_that_never_answers_fails_as_unavailable_within_the_deadline()
     {
-        using var client = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new HangingPeer() });
+        using var client = new HttpClient(Handler(new SteppedClock(), new HangingPeer()));
 
         var elapsed = Stopwatch.StartNew();
         var failure = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Message(RaftWire.RequestVote)));
@@ -36,8 +38,8 @@ public sealed class VoteDeadlineHandlerTests
     [Fact]
     public async Task Other_messages_and_answered_votes_pass_unchanged()
     {
-        using var answering = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new Answers() });
-        using var hanging = new HttpClient(new VoteDeadlineHandler(Options.Create(Options50To100)) { InnerHandler = new HangingPeer() });
+        using var answering = new HttpClient(Handler(new SteppedClock(), new Answers()));
+        using var hanging = new HttpClient(Handler(new SteppedClock(), new HangingPeer()));
 
         Assert.Equal("True", await (await answering.SendAsync(Message(RaftWire.RequestVote))).Content.ReadAsStringAsync());
 
@@ -48,11 +50,69 @@ public sealed class VoteDeadlineHandlerTests
         Assert.True(appendOrPreVote.Elapsed >= TimeSpan.FromMilliseconds(250), $"a pre-vote was cut after {appendOrPreVote.Elapsed.TotalMilliseconds:0} ms");
     }
 
-    private static HttpRequestMessage Message(string type)
+    [Fact]
+    public async Task After_a_missed_vote_that_members_requests_get_the_deadline_until_it_answers_or_for_one_rpc_timeout()
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "http://127.0.0.1:7003/cluster-consensus/raft");
+        var clock = new SteppedClock();
+        var peer = new SwitchablePeer { Hangs = true };
+        using var client = new HttpClient(Handler(clock, peer));
+
+        // Before any missed vote an append to a hung member waits (here until the caller gives up).
+        await AssertWaitsAsync(client, RaftWire.AppendEntries, port: 7003);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Message(RaftWire.RequestVote, port: 7003)));
+        var cut = await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Message(RaftWire.AppendEntries, port: 7003)));
+        Assert.Contains("missed a vote deadline just before", cut.Message);
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Message(RaftWire.PreVote, port: 7003)));
+        await AssertWaitsAsync(client, RaftWire.AppendEntries, port: 7004); // another member: untouched
+
+        // One RPC timeout after the missed vote (the appends missed since do not extend it), it is waited for again.
+        clock.Advance(TimeSpan.FromMilliseconds(Options50To100.RaftRpcTimeoutMs));
+        await AssertWaitsAsync(client, RaftWire.AppendEntries, port: 7003);
+
+        // A member that answers is waited for again at once.
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(Message(RaftWire.RequestVote, port: 7003)));
+        peer.Hangs = false;
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Message(RaftWire.AppendEntries, port: 7003))).StatusCode);
+        peer.Hangs = true;
+        await AssertWaitsAsync(client, RaftWire.AppendEntries, port: 7003);
+    }
+
+    private static async Task AssertWaitsAsync(HttpClient client, string type, int port)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var waited = Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(Message(type, port), cancel.Token));
+        Assert.True(waited.Elapsed >= TimeSpan.FromMilliseconds(250), $"a {type} to port {port} was cut after {waited.Elapsed.TotalMilliseconds:0} ms");
+    }
+
+    private static VoteDeadlineHandler Handler(SteppedClock clock, HttpMessageHandler? inner = null) =>
+        new(Options.Create(Options50To100), new UnresponsivePeers(clock, Options.Create(Options50To100)), NullLogger<VoteDeadlineHandler>.Instance)
+        {
+            InnerHandler = inner ?? new HangingPeer(),
+        };
+
+    private static HttpRequestMessage Message(string type, int port = 7003)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{port}/cluster-consensus/raft");
         request.Headers.Add(RaftWire.MessageTypeHeader, type);
         return request;
+    }
+
+    /// <summary>Hangs like <see cref="HangingPeer"/> while <see cref="Hangs"/>, answers at once otherwise.</summary>
+    private sealed class SwitchablePeer : HttpMessageHandler
+    {
+        public volatile bool Hangs;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (Hangs)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return new HttpResponseMessage(HttpStatusCode.OK);
+        }
     }
 
     private sealed class Answers : HttpMessageHandler

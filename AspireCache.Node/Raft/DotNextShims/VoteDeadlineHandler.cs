@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using AspireCache.Node.Diagnostics;
 using Microsoft.Extensions.Options;
 
 namespace AspireCache.Node.Raft.DotNextShims;
@@ -5,40 +7,117 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <summary>
 /// On DotNext's Raft client: a vote request (<c>RequestVote</c>) that a member has not answered within
 /// <see cref="ClusterOptions.VoteDeadline"/> fails as "member unavailable", before the candidate's voting
-/// timeout runs out.
+/// timeout runs out; and for one Raft RPC timeout after that, until the member answers something, every
+/// Raft request to it gets the same deadline (<see cref="UnresponsivePeers"/>).
 /// <para>
-/// Why: DotNext 6.12's candidate waits for every member's vote, in the order they come, and when its voting
-/// timeout (a random election timeout, 50–100 ms here) runs out first it abandons the election, even with a
-/// majority of votes already granted. A member that does not answer at all (its process paused, its host
-/// frozen, packets to it dropped) is not refused like a dead process's closed port: its request hangs until
-/// the Raft RPC timeout (1 s). Every election then ran out of time, and the two live nodes never elected a
-/// leader while the old one hung (seen with <c>kill -STOP</c> on the leader: no leader in 30 s, the cluster
-/// unavailable). Failing the hung request first makes it a "no" vote; the candidate counts the live
-/// member's vote and its own, a majority, and leads. Safe: a vote that fails is a message lost, which Raft
-/// tolerates; a slow live member whose vote misses the deadline would have been too late for the
-/// candidate's voting timeout anyway.
+/// Why the vote deadline: DotNext 6.12's candidate waits for every member's vote, in the order they come,
+/// and when its voting timeout (a random election timeout, 50–100 ms here) runs out first it abandons the
+/// election, even with a majority of votes already granted. A member that does not answer at all (its
+/// process paused, its host frozen, packets to it dropped) is not refused like a dead process's closed
+/// port: its request hangs until the Raft RPC timeout (1 s). Every election then ran out of time, and the
+/// two live nodes never elected a leader while the old one hung (seen with <c>kill -STOP</c> on the
+/// leader: no leader in 30 s, the cluster unavailable). Failing the hung request first makes it a "no"
+/// vote; the candidate counts the live member's vote and its own, a majority, and leads.
 /// </para>
+/// <para>
+/// Why the requests after it: the new leader's first replication round always fails on the live
+/// follower (DotNext sends it the no-op's index as the previous entry, see <see cref="PeerRefusalHandler"/>),
+/// so that round completes, and the corrected second round starts, only when the hung member's answer
+/// arrives too: its 1 s timeout. A new leader elected past a hung one was ready, and took writes, 1.1 s
+/// after its election (<c>SIGNAL=STOP bench/failover.sh</c>, debug logs). The member that just missed a
+/// vote deadline is the one to expect that from.
+/// </para>
+/// Safe: a request that fails is a message lost, which Raft tolerates; a slow live member whose vote missed
+/// the deadline would have been too late for the candidate's voting timeout anyway, and one that answers
+/// any request within the deadline is waited for as before, as is every member one RPC timeout after its
+/// last missed vote.
 /// </summary>
-internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options) : DelegatingHandler
+internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, UnresponsivePeers unresponsive, ILogger<VoteDeadlineHandler> logger) : DelegatingHandler
 {
     private readonly TimeSpan _deadline = options.Value.VoteDeadline;
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!RaftWire.Is(request, RaftWire.RequestVote))
+        var vote = RaftWire.Is(request, RaftWire.RequestVote);
+        string? peer = null;
+        if (!vote && (!unresponsive.Any || !unresponsive.IsMarked(peer = request.RequestUri!.Authority)))
         {
             return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
 
+        peer ??= request.RequestUri!.Authority;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_deadline);
         try
         {
-            return await base.SendAsync(request, deadline.Token).ConfigureAwait(false);
+            var response = await base.SendAsync(request, deadline.Token).ConfigureAwait(false);
+            unresponsive.Answered(peer);
+            return response;
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new HttpRequestException(HttpRequestError.Unknown, $"{request.RequestUri!.Authority} did not answer a vote request within {_deadline.TotalMilliseconds:0} ms.", ex);
+            // Only a missed vote marks (or re-marks) the member: a live member slower than the deadline is
+            // cut short for one RPC timeout at most, never for as long as it stays slow.
+            if (vote && unresponsive.Missed(peer))
+            {
+                NodeLog.PeerUnresponsive(logger, peer, _deadline.TotalMilliseconds, unresponsive.WindowMs);
+            }
+
+            var what = vote ? "a vote request" : "a Raft request (it missed a vote deadline just before)";
+            throw new HttpRequestException(HttpRequestError.Unknown, $"{peer} did not answer {what} within {_deadline.TotalMilliseconds:0} ms.", ex);
         }
+    }
+}
+
+/// <summary>
+/// Members that missed a vote deadline within the last Raft RPC timeout and have not answered since
+/// (see <see cref="VoteDeadlineHandler"/>).
+/// </summary>
+public sealed class UnresponsivePeers(TimeProvider clock, IOptions<ClusterOptions> options)
+{
+    private readonly TimeSpan _window = TimeSpan.FromMilliseconds(options.Value.RaftRpcTimeoutMs);
+    private readonly ConcurrentDictionary<string, long> _missedAt = new(StringComparer.OrdinalIgnoreCase);
+    private long _lastMiss = long.MinValue;
+
+    /// <summary>Whether any member may be marked (one clock read: the check on every Raft message).</summary>
+    public bool Any => Volatile.Read(ref _lastMiss) != long.MinValue && clock.GetElapsedTime(Volatile.Read(ref _lastMiss)) < _window;
+
+    /// <summary>How long a mark lasts, in milliseconds (the Raft RPC timeout).</summary>
+    public int WindowMs => (int)_window.TotalMilliseconds;
+
+    /// <summary>Marks <paramref name="peer"/> (host:port) as having missed a deadline now; true when it was not marked.</summary>
+    public bool Missed(string peer)
+    {
+        var now = clock.GetTimestamp();
+        Volatile.Write(ref _lastMiss, now);
+        var fresh = !IsMarked(peer);
+        _missedAt[peer] = now;
+        return fresh;
+    }
+
+    /// <summary>Clears <paramref name="peer"/>'s mark: it answered.</summary>
+    public void Answered(string peer)
+    {
+        if (!_missedAt.IsEmpty)
+        {
+            _missedAt.TryRemove(peer, out _);
+        }
+    }
+
+    /// <summary>Whether requests to <paramref name="peer"/> get the vote deadline (it missed one within the window and has not answered since).</summary>
+    public bool IsMarked(string peer)
+    {
+        if (!_missedAt.TryGetValue(peer, out var at))
+        {
+            return false;
+        }
+
+        if (clock.GetElapsedTime(at) < _window)
+        {
+            return true;
+        }
+
+        _missedAt.TryRemove(new KeyValuePair<string, long>(peer, at)); // wait for it as before
+        return false;
     }
 }
