@@ -42,27 +42,7 @@ public sealed class FailoverTests
     {
         // Heartbeats every 0.9 × 1,000 ms: a leader that waited for the next heartbeat to retry its first
         // (always refused) round would be ready ~900 ms after its election, not within a few round trips.
-        var ready = new System.Collections.Concurrent.ConcurrentQueue<double>();
-        using var meters = new System.Diagnostics.Metrics.MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Name == "aspirecache.raft.leadership_ready")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        var ownScopes = new System.Collections.Concurrent.ConcurrentDictionary<object, bool>(ReferenceEqualityComparer.Instance);
-        meters.SetMeasurementEventCallback<double>((instrument, ms, _, _) =>
-        {
-            if (instrument.Meter.Scope is { } scope && ownScopes.ContainsKey(scope))
-            {
-                ready.Enqueue(ms); // this cluster's nodes only: other collections' clusters elect meanwhile
-            }
-        });
-        meters.Start();
-
+        using var ready = new LeadershipReadyTimes();
         await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
         {
             ["Cluster:LowerElectionTimeoutMs"] = "1000",
@@ -75,18 +55,12 @@ public sealed class FailoverTests
             (await client.PutAsync("/cache/settle/k", new StringContent("v"))).EnsureSuccessStatusCode();
         }
 
-        for (var node = 0; node < 3; node++)
-        {
-            ownScopes[cluster.Service<System.Diagnostics.Metrics.IMeterFactory>(node)] = true;
-        }
-
-        ready.Clear();
+        ready.Own(cluster);
         await cluster.StopNodeAsync(leader);
         var next = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
 
         Assert.NotEqual(leader, next);
-        Assert.True(ready.TryDequeue(out var ms), "the new leader did not report being ready");
-        Assert.InRange(ms, 0, 600);
+        Assert.InRange(await ready.NextAsync(TimeSpan.FromSeconds(5)), 0, 600);
         using var newLeader = cluster.Client(next);
         Assert.Equal("v", await newLeader.GetStringAsync("/cache/settle/k"));
     }

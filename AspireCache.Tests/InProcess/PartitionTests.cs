@@ -69,27 +69,7 @@ public sealed class PartitionTests
         // to the hung node fails first (VoteDeadlineHandler), no election completes while it hangs; and the
         // new leader's first round, refused by the live follower, would wait for the hung node's 1 s timeout
         // before the second unless the node that missed its vote deadline gets that deadline again.
-        var ready = new System.Collections.Concurrent.ConcurrentQueue<double>();
-        var ownScopes = new System.Collections.Concurrent.ConcurrentDictionary<object, bool>(ReferenceEqualityComparer.Instance);
-        using var meters = new System.Diagnostics.Metrics.MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Name == "aspirecache.raft.leadership_ready")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        meters.SetMeasurementEventCallback<double>((instrument, ms, _, _) =>
-        {
-            if (instrument.Meter.Scope is { } scope && ownScopes.ContainsKey(scope))
-            {
-                ready.Enqueue(ms); // this cluster's nodes only: other collections' clusters elect meanwhile
-            }
-        });
-        meters.Start();
-
+        using var ready = new LeadershipReadyTimes();
         await using var cluster = await InProcessCluster.StartAsync(FaultSettings);
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         using (var client = cluster.Client(leader))
@@ -97,12 +77,7 @@ public sealed class PartitionTests
             (await client.PutAsync("/cache/hung/k", new StringContent("before"))).EnsureSuccessStatusCode();
         }
 
-        for (var node = 0; node < 3; node++)
-        {
-            ownScopes[cluster.Service<System.Diagnostics.Metrics.IMeterFactory>(node)] = true;
-        }
-
-        ready.Clear();
+        ready.Own(cluster);
 
         var majority = Enumerable.Range(0, 3).Where(i => i != leader).ToArray();
         cluster.Service<PartitionState>(leader).Stall(majority.Select(i => InProcessCluster.Ids[i]));
@@ -119,15 +94,7 @@ public sealed class PartitionTests
         }
 
         // Ready (its first entry committed) well before the hung node's 1 s timeout would have let a second round start.
-        double readyMs;
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (!ready.TryDequeue(out readyMs))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the new leader did not report being ready");
-            await Task.Delay(10);
-        }
-
-        Assert.InRange(readyMs, 0, 700);
+        Assert.InRange(await ready.NextAsync(TimeSpan.FromSeconds(5)), 0, 700);
 
         using (var other = cluster.Client(majority.Single(i => i != newLeader)))
         {
