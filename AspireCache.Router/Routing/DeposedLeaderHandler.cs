@@ -4,13 +4,14 @@ namespace AspireCache.Router.Routing;
 
 /// <summary>
 /// On the router's connections to the nodes: a write (a forwarded PUT/DELETE/batch, or a write batch of
-/// the <see cref="WriteCoalescer"/>) sent to the node in <see cref="Leader"/> fails with
+/// the <see cref="WriteCoalescer"/>), or a read batch of the <see cref="ReadCoalescer"/> sent to the write
+/// leader, sent to the node in <see cref="Leader"/> fails with
 /// <see cref="DeposedLeaderException"/> as soon as the topology names another write leader
 /// (<see cref="LeaderTenure"/>), or at once if it already does. The proxy path then treats it as an
 /// unreachable node: "maybe applied", and on to the new leader with the same <c>Idempotency-Key</c>
-/// (the state machine answers a repeated key with its recorded result, so nothing applies twice). Without
-/// it, a write in flight to a paused or frozen leader waited until that process answered or a timeout
-/// ran out, long after a new leader was elected (bench/README.md, session 20).
+/// (the state machine answers a repeated key with its recorded result, so nothing applies twice); a read
+/// batch's reads go on alone. Without it, a write in flight to a paused or frozen leader waited until that
+/// process answered or a timeout ran out, long after a new leader was elected (bench/README.md, session 20).
 /// </summary>
 /// <param name="tenureOf">A node's tenure as write leader (<see cref="TopologyMonitor.LeaderTenure"/>).</param>
 internal sealed class DeposedLeaderHandler(Func<string, CancellationToken> tenureOf) : DelegatingHandler

@@ -152,6 +152,13 @@ internal sealed class ReadCoalescer
         {
             using var timeout = new CancellationTokenSource(_options.Timeout);
             using var request = CoalescedBatch.Request(group, group.Key.Stale ? StalePath : ReadBatchWire.Path, ReadBatchWire.EncodeRequest(keys), RequestMediaType);
+            if (AtWriteLeader(group.Destination.DestinationId, _topology.Current) is { } leader)
+            {
+                // Abandoned once another leader is named (its reads then go on alone, to healthy nodes),
+                // instead of waiting out the Timeout on a paused or frozen leader.
+                request.Options.Set(DeposedLeaderHandler.Leader, leader);
+            }
+
             using var response = await group.Cluster.Model.HttpClient.SendAsync(request, timeout.Token);
             if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != ReadBatchWire.ResponseMediaType)
             {
@@ -178,6 +185,13 @@ internal sealed class ReadCoalescer
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             Complete(batch, null, null); // each GET goes on its own, with the proxy path's retries
         }
+    }
+
+    /// <summary>The node id of <paramref name="destinationId"/> when <paramref name="topology"/> names it the write leader; else null.</summary>
+    internal static string? AtWriteLeader(string destinationId, ClusterTopology topology)
+    {
+        var node = ClusterTopology.NodeIdOf(destinationId);
+        return string.Equals(topology.WriteLeaderId, node, StringComparison.OrdinalIgnoreCase) ? node : null;
     }
 
     private static void Complete(List<PendingRead> batch, BatchAnswer? answer, ReadBatchWire.Item[]? items)

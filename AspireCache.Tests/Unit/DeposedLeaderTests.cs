@@ -6,9 +6,9 @@ using AspireCache.Router.Topology;
 namespace AspireCache.Tests.Unit;
 
 /// <summary>
-/// A write in flight to a leader the router saw replaced is abandoned (<see cref="LeaderTenure"/>,
-/// <see cref="DeposedLeaderHandler"/>), so that it goes on to the new leader instead of waiting for a
-/// paused or frozen process.
+/// A write (or a read batch) in flight to a leader the router saw replaced is abandoned (<see cref="LeaderTenure"/>,
+/// <see cref="DeposedLeaderHandler"/>), so that it goes on to the new leader (its reads to healthy nodes)
+/// instead of waiting for a paused or frozen process.
 /// </summary>
 public sealed class DeposedLeaderTests
 {
@@ -76,6 +76,18 @@ public sealed class DeposedLeaderTests
     }
 
     /// <summary>The router's topology, reduced to the write leader it names.</summary>
+    [Fact]
+    public void A_read_batch_carries_the_tenure_only_when_sent_to_the_write_leader()
+    {
+        var topology = new Topology("node1");
+        Assert.Equal("node1", ReadCoalescer.AtWriteLeader("node1", topology.Current));
+        Assert.Equal("node1", ReadCoalescer.AtWriteLeader("node1[http://127.0.0.1:7001]", topology.Current)); // a discovered destination
+        Assert.Null(ReadCoalescer.AtWriteLeader("node2", topology.Current)); // a follower's batch is never abandoned by a leader change
+
+        topology.WriteLeader = null; // an election: no tenure to end
+        Assert.Null(ReadCoalescer.AtWriteLeader("node1", topology.Current));
+    }
+
     private sealed class Topology(string? writeLeader) : ITopologySource
     {
         public string? WriteLeader { get; set; } = writeLeader;
