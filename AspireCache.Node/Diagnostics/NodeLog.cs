@@ -30,7 +30,7 @@ internal static partial class NodeLog
     [LoggerMessage(1051, LogLevel.Debug, "Vote request from {Sender} considered: no leader heard for {SilenceMs:0.0} ms (at least the lower election timeout)")]
     public static partial void VoteConsidered(ILogger logger, string sender, double silenceMs);
 
-    [LoggerMessage(1053, LogLevel.Information, "Peer {Peer} did not answer within the vote deadline; Raft requests to it wait at most {DeadlineMs:0} ms for the next {WindowMs} ms or until it answers")]
+    [LoggerMessage(1053, LogLevel.Information, "Peer {Peer} did not answer within the vote deadline; AppendEntries to it wait at most {DeadlineMs:0} ms for the next {WindowMs} ms or until it answers")]
     public static partial void PeerUnresponsive(ILogger logger, string peer, double deadlineMs, int windowMs);
 
     [LoggerMessage(1050, LogLevel.Debug, "Peer {Peer} refused a connection after {ElapsedMs:0.0} ms; Raft requests to it fail at once for {WindowMs} ms")]

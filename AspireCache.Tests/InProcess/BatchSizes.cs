@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireCache.Tests.InProcess;
 
@@ -15,11 +16,11 @@ internal sealed class BatchSizes : IDisposable
 
     /// <summary>Keys per read batch of <paramref name="router"/> only: other tests' routers run meanwhile.</summary>
     public static BatchSizes Reads(InProcessRouter router) =>
-        new("aspirecache.router.read_batch.keys", router.Services.GetService(typeof(IMeterFactory)));
+        new("aspirecache.router.read_batch.keys", router.Services.GetRequiredService<IMeterFactory>());
 
     /// <summary>Writes per write batch of <paramref name="router"/> only: other tests' routers run meanwhile.</summary>
     public static BatchSizes Writes(InProcessRouter router) =>
-        new("aspirecache.router.write_batch.writes", router.Services.GetService(typeof(IMeterFactory)));
+        new("aspirecache.router.write_batch.writes", router.Services.GetRequiredService<IMeterFactory>());
 
     private BatchSizes(string histogram, object? scope)
     {

@@ -55,7 +55,7 @@ public sealed class FailoverTests
             (await client.PutAsync("/cache/settle/k", new StringContent("v"))).EnsureSuccessStatusCode();
         }
 
-        ready.Own(cluster);
+        ready.Own(cluster, except: leader);
         await cluster.StopNodeAsync(leader);
         var next = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(15));
 

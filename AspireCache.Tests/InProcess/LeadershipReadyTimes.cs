@@ -32,12 +32,16 @@ internal sealed class LeadershipReadyTimes : IDisposable
         _listener.Start();
     }
 
-    /// <summary>Counts the running nodes of <paramref name="cluster"/> from now on, and forgets what was recorded so far.</summary>
-    public void Own(InProcessCluster cluster)
+    /// <summary>
+    /// Counts the running nodes of <paramref name="cluster"/> but <paramref name="except"/> (the leader about to
+    /// be stopped or hung, whose own late "ready" must not pass for its successor's) from now on, and forgets
+    /// what was recorded so far.
+    /// </summary>
+    public void Own(InProcessCluster cluster, int except)
     {
         for (var node = 0; node < InProcessCluster.Ids.Length; node++)
         {
-            if (cluster.IsRunning(node))
+            if (node != except && cluster.IsRunning(node))
             {
                 _scopes[cluster.Service<IMeterFactory>(node)] = true;
             }

@@ -75,7 +75,6 @@ public sealed class DeposedLeaderTests
         return request;
     }
 
-    /// <summary>The router's topology, reduced to the write leader it names.</summary>
     [Fact]
     public void A_read_batch_carries_the_tenure_only_when_sent_to_the_write_leader()
     {
@@ -88,6 +87,7 @@ public sealed class DeposedLeaderTests
         Assert.Null(ReadCoalescer.AtWriteLeader("node1", topology.Current));
     }
 
+    /// <summary>The router's topology, reduced to the write leader it names.</summary>
     private sealed class Topology(string? writeLeader) : ITopologySource
     {
         public string? WriteLeader { get; set; } = writeLeader;

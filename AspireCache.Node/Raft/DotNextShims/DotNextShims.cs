@@ -25,7 +25,7 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <item><see cref="VoteDeadlineHandler"/>: a vote request a member does not answer fails before the
 /// candidate's voting timeout (DotNext waited for every vote and abandoned an election that already had a
 /// majority, so a paused or frozen leader left the cluster without one for good); the member that missed it
-/// gets the same deadline on every Raft request for one RPC timeout, until it answers (the new leader's first,
+/// gets the same deadline on every AppendEntries for one RPC timeout, until it answers (the new leader's first,
 /// always refused, round waited for the hung member's 1 s timeout before its second).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"

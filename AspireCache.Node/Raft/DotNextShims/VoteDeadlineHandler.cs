@@ -8,7 +8,7 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// On DotNext's Raft client: a vote request (<c>RequestVote</c>) that a member has not answered within
 /// <see cref="ClusterOptions.VoteDeadline"/> fails as "member unavailable", before the candidate's voting
 /// timeout runs out; and for one Raft RPC timeout after that, until the member answers something, every
-/// Raft request to it gets the same deadline (<see cref="UnresponsivePeers"/>).
+/// AppendEntries to it gets the same deadline (<see cref="UnresponsivePeers"/>).
 /// <para>
 /// Why the vote deadline: DotNext 6.12's candidate waits for every member's vote, in the order they come,
 /// and when its voting timeout (a random election timeout, 50–100 ms here) runs out first it abandons the
@@ -30,7 +30,10 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// Safe: a request that fails is a message lost, which Raft tolerates; a slow live member whose vote missed
 /// the deadline would have been too late for the candidate's voting timeout anyway, and one that answers
 /// any request within the deadline is waited for as before, as is every member one RPC timeout after its
-/// last missed vote.
+/// last missed vote. Pre-votes are never cut short (a live, loaded leader's veto keeps a loaded cluster
+/// free of elections), nor snapshots. The cost, within that second: a marked member that is alive but
+/// slower than the deadline loses its appends, so a leader whose other follower is down in that same
+/// round has no majority for it and steps down (a double fault).
 /// </summary>
 internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, UnresponsivePeers unresponsive, ILogger<VoteDeadlineHandler> logger) : DelegatingHandler
 {
@@ -38,9 +41,11 @@ internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, Unre
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        // Votes always; appends only to a marked member. Pre-votes never (a live leader's veto must arrive,
+        // however slow), nor snapshots (a transfer that cannot finish within the deadline).
         var vote = RaftWire.Is(request, RaftWire.RequestVote);
         string? peer = null;
-        if (!vote && (!unresponsive.Any || !unresponsive.IsMarked(peer = request.RequestUri!.Authority)))
+        if (!vote && (!unresponsive.Any || !RaftWire.Is(request, RaftWire.AppendEntries) || !unresponsive.IsMarked(peer = request.RequestUri!.Authority)))
         {
             return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
@@ -54,7 +59,7 @@ internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, Unre
             unresponsive.Answered(peer);
             return response;
         }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // Only a missed vote marks (or re-marks) the member: a live member slower than the deadline is
             // cut short for one RPC timeout at most, never for as long as it stays slow.
@@ -63,7 +68,7 @@ internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, Unre
                 NodeLog.PeerUnresponsive(logger, peer, _deadline.TotalMilliseconds, unresponsive.WindowMs);
             }
 
-            var what = vote ? "a vote request" : "a Raft request (it missed a vote deadline just before)";
+            var what = vote ? "a vote request" : "an AppendEntries (it missed a vote deadline just before)";
             throw new HttpRequestException(HttpRequestError.Unknown, $"{peer} did not answer {what} within {_deadline.TotalMilliseconds:0} ms.", ex);
         }
     }
@@ -96,13 +101,7 @@ public sealed class UnresponsivePeers(TimeProvider clock, IOptions<ClusterOption
     }
 
     /// <summary>Clears <paramref name="peer"/>'s mark: it answered.</summary>
-    public void Answered(string peer)
-    {
-        if (!_missedAt.IsEmpty)
-        {
-            _missedAt.TryRemove(peer, out _);
-        }
-    }
+    public void Answered(string peer) => _missedAt.TryRemove(peer, out _);
 
     /// <summary>Whether requests to <paramref name="peer"/> get the vote deadline (it missed one within the window and has not answered since).</summary>
     public bool IsMarked(string peer)
