@@ -244,6 +244,19 @@ public sealed class InProcessCluster : IAsyncDisposable
         return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status"))!;
     }
 
+    /// <summary>Polls every running node's <c>/cluster/status</c> until its revision reaches <paramref name="revision"/> (a stale read may go to any of them).</summary>
+    public async Task WaitUntilAppliedAsync(long revision, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        for (var node = 0; node < _apps.Length; node++)
+        {
+            while (IsRunning(node) && (await StatusAsync(node)).Revision < revision)
+            {
+                await Task.Delay(10, deadline.Token);
+            }
+        }
+    }
+
     /// <summary>Polls running nodes until they agree on one leader; returns its index.</summary>
     public async Task<int> WaitForLeaderAsync(TimeSpan timeout)
     {

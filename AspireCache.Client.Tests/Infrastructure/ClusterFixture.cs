@@ -37,20 +37,6 @@ public class ClusterFixture : IAsyncLifetime
     /// <summary>The connection string of the router with the cluster's key (<c>Endpoint=…;Key=…</c>), as the AppHost gives it.</summary>
     public string ConnectionString => $"Endpoint={Router.Url};Key={Cluster.Credential}";
 
-    /// <summary>Polls every node's <c>/cluster/status</c> until its revision reaches <paramref name="revision"/>.</summary>
-    public async Task WaitUntilEveryNodeHasAppliedAsync(long revision)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        for (var node = 0; node < Cluster.Urls.Length; node++)
-        {
-            while ((await Cluster.StatusAsync(node)).Revision < revision)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"node {node} did not apply revision {revision}");
-                await Task.Delay(10);
-            }
-        }
-    }
-
     public async Task InitializeAsync()
     {
         Cluster = await InProcessCluster.StartAsync(Overrides);

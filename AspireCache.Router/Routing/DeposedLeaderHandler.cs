@@ -21,7 +21,9 @@ internal sealed class DeposedLeaderHandler(Func<string, CancellationToken> tenur
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!request.Options.TryGetValue(Leader, out var node))
+        // GETs (proxied reads: the hot path) never name a leader; not touching Options spares each of them
+        // the dictionary HttpRequestMessage allocates on first access.
+        if (request.Method == HttpMethod.Get || !request.Options.TryGetValue(Leader, out var node))
         {
             return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }

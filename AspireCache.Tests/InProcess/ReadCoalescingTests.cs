@@ -248,11 +248,7 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
     private static async Task EveryNodeAppliedAsync(InProcessCluster cluster)
     {
         var revision = (await cluster.StatusAsync(await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10)))).Revision;
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while ((await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StatusAsync))).Any(st => st.Revision < revision))
-        {
-            await Task.Delay(20, deadline.Token);
-        }
+        await cluster.WaitUntilAppliedAsync(revision, TimeSpan.FromSeconds(10));
     }
 
     private static Task<HttpResponseMessage> GetAsync(HttpClient client, string path, string? ifNoneMatch)

@@ -37,10 +37,8 @@ public sealed class DeposedLeaderTests
     [Fact]
     public async Task A_write_hanging_on_a_leader_fails_as_deposed_when_another_is_named()
     {
-        var tenure = new LeaderTenure();
-        var topology = new Topology("node1");
-        tenure.Published(topology.WriteLeader);
-        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = new HangingPeer() });
+        var (tenure, topology, client) = Leading("node1", new HangingPeer());
+        using var _ = client;
 
         var write = client.SendAsync(Write("node1"));
         await Task.Delay(100);
@@ -59,13 +57,19 @@ public sealed class DeposedLeaderTests
     [Fact]
     public async Task Requests_that_name_no_leader_and_writes_to_the_leader_pass_unchanged()
     {
-        var tenure = new LeaderTenure();
-        var topology = new Topology("node2");
-        tenure.Published(topology.WriteLeader);
-        using var client = new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = new Answers() });
+        using var client = Leading("node2", new Answers()).Client;
 
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Write("node2"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("http://node1/cache/k")).StatusCode); // a read: no leader named on it
+    }
+
+    /// <summary>A router's tenures with <paramref name="leader"/> named write leader, and a client through <see cref="DeposedLeaderHandler"/> to <paramref name="peer"/>.</summary>
+    private static (LeaderTenure Tenure, Topology Topology, HttpClient Client) Leading(string leader, HttpMessageHandler peer)
+    {
+        var tenure = new LeaderTenure();
+        var topology = new Topology(leader);
+        tenure.Published(topology.WriteLeader);
+        return (tenure, topology, new HttpClient(new DeposedLeaderHandler(node => tenure.Of(node, topology)) { InnerHandler = peer }));
     }
 
     private static HttpRequestMessage Write(string leader)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using AspireCache.Node.Diagnostics;
@@ -45,39 +44,25 @@ internal sealed class PeerRefusalHandler(PeerRefusals refusals, ILogger<PeerRefu
 
 /// <summary>Which peers refused a connection within the lower election timeout (see <see cref="PeerRefusalHandler"/>).</summary>
 public sealed class PeerRefusals(TimeProvider clock, IOptions<ClusterOptions> options, NodeTelemetry telemetry)
+    : PeerMarks(clock, TimeSpan.FromMilliseconds(options.Value.LowerElectionTimeoutMs))
 {
-    private readonly TimeSpan _window = TimeSpan.FromMilliseconds(options.Value.LowerElectionTimeoutMs);
-    private readonly ConcurrentDictionary<string, long> _refusedAt = new(StringComparer.OrdinalIgnoreCase);
-
-    /// <summary>Whether any peer is marked (a cheap check before <see cref="Refuses"/>).</summary>
-    public bool Any => !_refusedAt.IsEmpty;
-
-    /// <summary>The window in milliseconds.</summary>
-    public int WindowMs => (int)_window.TotalMilliseconds;
-
     /// <summary>Records a refused connection to <paramref name="peer"/> (host:port).</summary>
     public void Refused(string peer)
     {
-        _refusedAt[peer] = clock.GetTimestamp();
+        Mark(peer);
         telemetry.PeerRefused(fast: false);
     }
 
     /// <summary>Whether a request to <paramref name="peer"/> should fail at once (it refused one within the window).</summary>
     public bool Refuses(string peer)
     {
-        if (!_refusedAt.TryGetValue(peer, out var at))
+        if (!IsMarked(peer))
         {
-            return false;
+            return false; // never refused, or the window is over: try the wire again
         }
 
-        if (clock.GetElapsedTime(at) < _window)
-        {
-            telemetry.PeerRefused(fast: true);
-            return true;
-        }
-
-        _refusedAt.TryRemove(new KeyValuePair<string, long>(peer, at)); // try the wire again
-        return false;
+        telemetry.PeerRefused(fast: true);
+        return true;
     }
 
     /// <summary>The error a refused connection raises, as SocketsHttpHandler raises it.</summary>

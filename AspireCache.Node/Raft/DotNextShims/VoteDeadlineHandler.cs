@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using AspireCache.Node.Diagnostics;
 using Microsoft.Extensions.Options;
 
@@ -56,14 +55,14 @@ internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, Unre
         try
         {
             var response = await base.SendAsync(request, deadline.Token).ConfigureAwait(false);
-            unresponsive.Answered(peer);
+            unresponsive.Clear(peer); // it answered
             return response;
         }
         catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // Only a missed vote marks (or re-marks) the member: a live member slower than the deadline is
             // cut short for one RPC timeout at most, never for as long as it stays slow.
-            if (vote && unresponsive.Missed(peer))
+            if (vote && unresponsive.Mark(peer))
             {
                 NodeLog.PeerUnresponsive(logger, peer, _deadline.TotalMilliseconds, unresponsive.WindowMs);
             }
@@ -79,44 +78,4 @@ internal sealed class VoteDeadlineHandler(IOptions<ClusterOptions> options, Unre
 /// (see <see cref="VoteDeadlineHandler"/>).
 /// </summary>
 public sealed class UnresponsivePeers(TimeProvider clock, IOptions<ClusterOptions> options)
-{
-    private readonly TimeSpan _window = TimeSpan.FromMilliseconds(options.Value.RaftRpcTimeoutMs);
-    private readonly ConcurrentDictionary<string, long> _missedAt = new(StringComparer.OrdinalIgnoreCase);
-    private long _lastMiss = long.MinValue;
-
-    /// <summary>Whether any member may be marked (one clock read: the check on every Raft message).</summary>
-    public bool Any => Volatile.Read(ref _lastMiss) != long.MinValue && clock.GetElapsedTime(Volatile.Read(ref _lastMiss)) < _window;
-
-    /// <summary>How long a mark lasts, in milliseconds (the Raft RPC timeout).</summary>
-    public int WindowMs => (int)_window.TotalMilliseconds;
-
-    /// <summary>Marks <paramref name="peer"/> (host:port) as having missed a deadline now; true when it was not marked.</summary>
-    public bool Missed(string peer)
-    {
-        var now = clock.GetTimestamp();
-        Volatile.Write(ref _lastMiss, now);
-        var fresh = !IsMarked(peer);
-        _missedAt[peer] = now;
-        return fresh;
-    }
-
-    /// <summary>Clears <paramref name="peer"/>'s mark: it answered.</summary>
-    public void Answered(string peer) => _missedAt.TryRemove(peer, out _);
-
-    /// <summary>Whether requests to <paramref name="peer"/> get the vote deadline (it missed one within the window and has not answered since).</summary>
-    public bool IsMarked(string peer)
-    {
-        if (!_missedAt.TryGetValue(peer, out var at))
-        {
-            return false;
-        }
-
-        if (clock.GetElapsedTime(at) < _window)
-        {
-            return true;
-        }
-
-        _missedAt.TryRemove(new KeyValuePair<string, long>(peer, at)); // wait for it as before
-        return false;
-    }
-}
+    : PeerMarks(clock, TimeSpan.FromMilliseconds(options.Value.RaftRpcTimeoutMs));
