@@ -80,6 +80,7 @@ public static class Extensions
         {
             Location = Path.Combine(dataDirectory, "wal"),
             ChunkSize = WalLayout.ResolvePageBytes(Path.Combine(dataDirectory, "wal"), cluster.WalPageBytes),
+            MemoryManagement = cluster.WalMemory,
         });
         // Consensus RPCs must never pass through generic retry/circuit-breaker handlers.
         // Every node-to-node request is signed with the cluster secret (a no-op without one); added

@@ -11,12 +11,15 @@ public sealed class DurabilityTests
     /// mean "on disk", or a write acknowledged to the client could live durably only on the leader
     /// (DotNext's WAL acknowledges from its mapped pages and flushes in the background). A restart
     /// keeps exactly what the WAL checkpoint records, so that is what is checked, right after each
-    /// acknowledgement.
+    /// acknowledgement. With either WAL memory strategy (<c>Cluster:WalMemory</c>): mapped pages flushed
+    /// with <c>msync</c>, or private pages written through with <c>pwrite</c>.
     /// </summary>
-    [Fact]
-    public async Task Every_acknowledged_write_is_recorded_durable_by_a_follower_before_the_client_is_answered()
+    [Theory]
+    [InlineData("SharedMemory")]
+    [InlineData("PrivateMemory")]
+    public async Task Every_acknowledged_write_is_recorded_durable_by_a_follower_before_the_client_is_answered(string walMemory)
     {
-        await using var cluster = await InProcessCluster.StartAsync();
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?> { ["Cluster:WalMemory"] = walMemory });
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var followers = Enumerable.Range(0, 3).Where(i => i != leader).ToArray();
         using var client = cluster.Client(leader);
@@ -37,6 +40,11 @@ public sealed class DurabilityTests
         }
 
         Assert.Empty(misses);
+
+        // The setting took effect: only shared memory maps the page files into the process.
+        var walDirectory = Path.Combine(cluster.DataRoot, InProcessCluster.Ids[leader], "wal") + "/";
+        var mapped = File.ReadLines("/proc/self/maps").Any(line => line.Contains(walDirectory, StringComparison.Ordinal));
+        Assert.Equal(walMemory == "SharedMemory", mapped);
     }
 
     /// <summary>The last index DotNext's WAL checkpoint (<c>wal/checkpoint</c>: version, commit index, last flushed index) records.</summary>

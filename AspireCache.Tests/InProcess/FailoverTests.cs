@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using AspireCache.Node.Api;
 using AspireCache.Node.StateMachine;
+using Microsoft.Extensions.Configuration;
 
 namespace AspireCache.Tests.InProcess;
 
@@ -237,13 +238,21 @@ public sealed class FailoverTests
         Assert.Equal(snapshotIndex, (await cluster.StatusAsync(leader)).SnapshotIndex);
     }
 
-    [Fact]
-    public async Task Restarting_every_node_keeps_every_acknowledged_write()
+    /// <summary>
+    /// With either WAL memory strategy (<c>Cluster:WalMemory</c>), and when a node is restarted with the
+    /// other one: the page files on disk are the same, so the switch loses nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("SharedMemory", "SharedMemory")]
+    [InlineData("PrivateMemory", "PrivateMemory")]
+    [InlineData("SharedMemory", "PrivateMemory")]
+    [InlineData("PrivateMemory", "SharedMemory")]
+    public async Task Restarting_every_node_keeps_every_acknowledged_write(string walMemory, string walMemoryAfterRestart)
     {
-        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
-        {
-            ["Cluster:SnapshotInterval"] = "7",
-        });
+        var mode = walMemory;
+        await using var cluster = await InProcessCluster.StartAsync(
+            new Dictionary<string, string?> { ["Cluster:SnapshotInterval"] = "7" },
+            configureNode: builder => builder.Configuration.AddInMemoryCollection([new("Cluster:WalMemory", mode)]));
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var acknowledged = new Dictionary<string, string>();
         using (var client = cluster.Client(leader))
@@ -261,6 +270,7 @@ public sealed class FailoverTests
         }
 
         await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StopNodeAsync));
+        mode = walMemoryAfterRestart;
         await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
 
