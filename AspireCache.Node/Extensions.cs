@@ -91,7 +91,10 @@ public static class Extensions
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.VoteDeadlineHandler>()))
             // Outside the vote deadline: its local refusals are not a peer's answer (they must not clear an unresponsive mark).
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()))
-            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()));
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()))
+            // Outermost: a snapshot's own token and timeout reach every handler below it.
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.SnapshotTransferHandler>()));
+        services.AddTransient<Raft.DotNextShims.SnapshotTransferHandler>();
         services.AddTransient<Raft.DotNextShims.VoteDeadlineHandler>();
         services.AddSingleton<Raft.DotNextShims.UnresponsivePeers>();
         services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();

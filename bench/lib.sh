@@ -520,3 +520,34 @@ compare_summary() {
   echo
   column -t -s '|' <(grep '^| ' "$summary" | grep -v -- '---' | sed 's/^| //; s/ |$//') || true
 }
+
+# post_batch B: batch B of load_keys (run by xargs in a child bash: everything it reads is exported).
+# load_keys reads BATCH, PARALLEL, KEY_PREFIX and VALUE_SIZE (memory.sh and rejoin.sh set them).
+post_batch() {
+  local b=$1 start n attempt code
+  start=$((b * BATCH))
+  n=$((KEYS_N - start < BATCH ? KEYS_N - start : BATCH))
+  for attempt in 1 2 3 4 5; do
+    code=$(awk -v s="$start" -v n="$n" -v p="$KEY_PREFIX" -v w="$KEY_DIGITS" -v v="$VALUE_B64" \
+      'BEGIN { printf "{\"set\":{"; for (i = 0; i < n; i++) printf "%s\"%s%0*d\":\"%s\"", (i ? "," : ""), p, w, s + i, v; print "}}" }' |
+      curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X POST -H 'Content-Type: application/json' \
+        --data-binary @- "$ROUTER/cache/batch" || true)
+    [[ "$code" == 2* ]] && return 0
+    sleep $((attempt))
+  done
+  echo "batch $b failed (HTTP $code)" >&2
+  return 1
+}
+export -f post_batch
+
+# load_keys N: N keys of VALUE_SIZE bytes through the router, BATCH per request, PARALLEL at a time.
+load_keys() {
+  local n=$1 digits
+  digits=${#n}
+  ((digits < 6)) && digits=6 # as BenchRunner.BuildKeys: D(max(6, digits of the count))
+  # One random value for every key: the node keeps a separate copy per key either way.
+  export KEYS_N=$n KEY_DIGITS=$digits BATCH KEY_PREFIX ROUTER=$AC_ROUTER_URL
+  VALUE_B64=$(head -c "$VALUE_SIZE" /dev/urandom | base64 -w0)
+  export VALUE_B64
+  seq 0 $(((n + BATCH - 1) / BATCH - 1)) | xargs -P "$PARALLEL" -I{} bash -c 'post_batch {}'
+}

@@ -3,6 +3,8 @@ using System.Net;
 using AspireCache.Node.Api;
 using AspireCache.Node.StateMachine;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http;
 
 namespace AspireCache.Tests.InProcess;
 
@@ -190,6 +192,56 @@ public sealed class FailoverTests
         Assert.True(status.AppliedIndex >= snapshotIndex, $"applied {status.AppliedIndex} < installed snapshot {snapshotIndex}");
     }
 
+    /// <summary>
+    /// A follower that was down while the others compacted their logs past its last entry can only be
+    /// brought back by the leader's snapshot, and that snapshot is as large as the whole state: here
+    /// ~40 MiB, above Kestrel's 30 MB request-body limit, and slower to send and install than the Raft
+    /// RPC timeout (1 s: the leader's transport holds every InstallSnapshot back 1.5 s, as a slow network
+    /// or disk would). Before the snapshot transfer had a body limit and a timeout of its own,
+    /// the follower's endpoint refused the body and the leader cancelled the transfer at its RPC timeout,
+    /// then sent it again, forever: the follower never rejoined (seen on the bench cluster with 500,000 keys).
+    /// </summary>
+    [Fact]
+    public async Task A_follower_behind_a_compaction_is_brought_back_by_a_snapshot_larger_than_a_request_body_and_slower_than_an_rpc()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(
+            new Dictionary<string, string?> { ["Cluster:SnapshotInterval"] = "10" },
+            configureNode: builder => builder.Services.PostConfigure<HttpClientFactoryOptions>(
+                "raftClient", o => o.HttpMessageHandlerBuilderActions.Add(b => b.AdditionalHandlers.Add(new SlowSnapshots(TimeSpan.FromMilliseconds(1500))))));
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        await cluster.StopNodeAsync(follower);
+
+        using var client = cluster.Client(leader);
+        var value = new byte[1024 * 1024];
+        Random.Shared.NextBytes(value);
+        const int Keys = 40;
+        for (var i = 0; i < Keys; i++)
+        {
+            value[0] = (byte)i;
+            (await client.PutAsync($"/cache/big/{i}", new ByteArrayContent(value))).EnsureSuccessStatusCode();
+        }
+
+        var written = await cluster.StatusAsync(leader);
+        Assert.True(written.SnapshotIndex > 0, "the leader should have compacted its log");
+
+        var started = Stopwatch.StartNew();
+        await cluster.StartNodeAsync(follower);
+        var deadline = TimeSpan.FromSeconds(30);
+        while ((await cluster.StatusAsync(follower)).AppliedIndex < written.CommitIndex)
+        {
+            Assert.True(started.Elapsed < deadline, $"the follower did not catch up within {deadline.TotalSeconds} s (applied {(await cluster.StatusAsync(follower)).AppliedIndex} of {written.CommitIndex})");
+            await Task.Delay(100);
+        }
+
+        var status = await cluster.StatusAsync(follower);
+        Assert.True(status.SnapshotIndex > 0, "the follower should have installed a snapshot");
+        Assert.Equal(Keys, status.Keys - (written.Keys - Keys)); // every big key, and nothing lost beside them
+        using var restarted = cluster.Client(follower);
+        var read = await restarted.GetByteArrayAsync("/cache/big/39");
+        Assert.Equal(value, read);
+    }
+
     [Fact]
     public async Task Writes_are_applied_while_a_snapshot_is_being_written_and_the_snapshot_is_published_once_durable()
     {
@@ -327,4 +379,18 @@ public sealed class FailoverTests
     }
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    /// <summary>Innermost on a node's Raft client: holds every InstallSnapshot back for <paramref name="delay"/> (on the request's own token).</summary>
+    private sealed class SlowSnapshots(TimeSpan delay) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Headers.TryGetValues("X-Raft-Message-Type", out var type) && type.Single() == "InstallSnapshot")
+            {
+                await Task.Delay(delay, cancellationToken);
+            }
+
+            return await base.SendAsync(request, cancellationToken);
+        }
+    }
 }

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using AspireCache.Node.Diagnostics;
+using DotNext.Net.Cluster.Consensus.Raft;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace AspireCache.Node.Raft.DotNextShims;
+
+/// <summary>
+/// On DotNext's Raft client: an InstallSnapshot gets <see cref="ClusterOptions.SnapshotTransferTimeout"/>,
+/// not the Raft RPC timeout, and ends when this node stops leading or shuts down.
+/// <para>
+/// Why: a follower that missed entries the others have compacted away can only be brought back by the
+/// leader's snapshot, which is the whole state (~150 MB for 500,000 keys of 256 B). DotNext 6.12 gives
+/// every Raft message the RPC timeout (1 s here; its own default is half the upper election timeout),
+/// the snapshot included: the leader cancelled the transfer half-way, the follower discarded it, and the
+/// leader sent it again from the start, forever. The follower never rejoined (seen on the bench cluster
+/// after a follower was slowed during a 500,000-key load; the cluster then ran on two nodes).
+/// </para>
+/// <para>
+/// How: the request is sent on a token of its own (the leader's leadership token, the host's stopping
+/// token and the transfer timeout) instead of DotNext's, and the answer is read into memory before it
+/// is handed back, so DotNext parses it without touching the network with its own, by then expired,
+/// token. DotNext replicates to each member in a process of its own and commits on a majority, so a
+/// long transfer to one follower holds up nothing but that follower. The receiving side is
+/// <see cref="SnapshotBodyMiddleware"/>.
+/// </para>
+/// </summary>
+internal sealed class SnapshotTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, IHostApplicationLifetime lifetime, ILogger<SnapshotTransferHandler> logger) : DelegatingHandler
+{
+    private readonly TimeSpan _timeout = options.Value.SnapshotTransferTimeout;
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (!RaftWire.Is(request, RaftWire.InstallSnapshot) || !TryGetLeadershipToken(out var leadership))
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        using var transfer = CancellationTokenSource.CreateLinkedTokenSource(leadership, lifetime.ApplicationStopping);
+        transfer.CancelAfter(_timeout);
+        try
+        {
+            var response = await base.SendAsync(request, transfer.Token).ConfigureAwait(false);
+            await response.Content.LoadIntoBufferAsync(transfer.Token).ConfigureAwait(false);
+            NodeLog.SnapshotSent(logger, request.RequestUri!.Authority, request.Content?.Headers.ContentLength ?? -1, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
+            return response;
+        }
+        catch (OperationCanceledException ex) when (transfer.IsCancellationRequested && !leadership.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // As DotNext reports its own timeouts: the member is unavailable for now, and it tries again.
+            throw new TimeoutException($"The snapshot sent to {request.RequestUri!.Authority} was not installed within {_timeout.TotalSeconds:0} s (Cluster:SnapshotTransferTimeout).", ex);
+        }
+    }
+
+    private bool TryGetLeadershipToken(out CancellationToken token)
+    {
+        // Resolved here, not in the constructor: DotNext builds this handler while the cluster is being built.
+        try
+        {
+            token = services.GetRequiredService<IRaftCluster>().LeadershipToken;
+            return true;
+        }
+        catch (UnreachableException)
+        {
+            token = default; // the cluster has stopped (see RaftWire.HoldsLeadership)
+            return false;
+        }
+    }
+}
+
+/// <summary>
+/// On the peer endpoint: an InstallSnapshot's body is as large as the state, so it is exempt from the
+/// server's request-body limit (Kestrel's 30 MB by default, which refused any snapshot of a state
+/// larger than that). It runs after node-to-node authentication: with a cluster secret, only a member
+/// can send one.
+/// </summary>
+internal sealed class SnapshotBodyMiddleware(RequestDelegate next)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        if (RaftWire.Is(context.Request, RaftWire.InstallSnapshot)
+            && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = null;
+        }
+
+        return next(context);
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A follower that was away while the others compacted their logs: how long it takes to rejoin through
+# the leader's snapshot (the whole state). Starts AspireCache (3 nodes + router, Release), stops one
+# follower (SIGSTOP by default; SIGNAL=KILL kills it and starts it again on the same data), writes KEYS
+# keys of VALUE_SIZE bytes through the router (batch writes, as memory.sh), waits until the leader has
+# snapshotted past the away follower's log, brings the follower back and polls its /cluster/status
+# until it has applied the leader's commit index. Prints the time to rejoin, the snapshot the leader
+# sent (size, from its log) and exits 1 if the follower did not rejoin within REJOIN_TIMEOUT seconds.
+#
+#   bench/rejoin.sh                          # KEYS=500000 VALUE_SIZE=256 SIGNAL=STOP REJOIN_TIMEOUT=120
+#   KEYS=1000000 SIGNAL=KILL SKIP_BUILD=1 bench/rejoin.sh
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+KEYS=${KEYS:-500000}
+VALUE_SIZE=${VALUE_SIZE:-256}
+KEY_PREFIX=${KEY_PREFIX:-bench/}
+BATCH=${BATCH:-1000}
+PARALLEL=${PARALLEL:-4}
+SIGNAL=${SIGNAL:-STOP}
+REJOIN_TIMEOUT=${REJOIN_TIMEOUT:-120}
+PORT_BASE=${PORT_BASE:-7160}
+
+# The leader says how long each snapshot took to send (SnapshotTransferHandler, Information).
+AC_NODE_EXTRA_ENV="${AC_NODE_EXTRA_ENV:-} Logging__LogLevel__AspireCache.Node.Raft.DotNextShims.SnapshotTransferHandler=Information"
+log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
+bench_build
+ac_start_cluster $((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)) "$PORT_BASE"
+leader=$(ac_leader)
+leader=${leader#node}
+away=$((leader % 3 + 1))
+log "leader node$leader; node$away goes away (SIG$SIGNAL)"
+kill -"$SIGNAL" "${AC_NODE_PID[$away]}"
+
+started=$(date +%s)
+load_keys "$KEYS"
+log "loaded $KEYS keys in $(($(date +%s) - started)) s"
+commit=$(ac_status "$leader" | jq -r '.commitIndex')
+snapshot=$(ac_status "$leader" | jq -r '.snapshotIndex')
+log "leader: commit index $commit, snapshot index $snapshot ($(du -sh "$AC_DATA_ROOT/node$leader/snapshots" | cut -f1) of snapshots)"
+((snapshot > 0)) || log "WARNING: the leader has not snapshotted; the follower will get entries, not a snapshot"
+
+back=$(now_ms)
+if [[ "$SIGNAL" == STOP ]]; then
+  kill -CONT "${AC_NODE_PID[$away]}"
+else
+  ac_start_node "$away"
+fi
+log "node$away is back"
+applied=0
+until ((applied >= commit)); do
+  if (($(now_ms) - back > REJOIN_TIMEOUT * 1000)); then
+    log "node$away did not rejoin within $REJOIN_TIMEOUT s: applied $applied of $commit"
+    grep -E "Snapshot|snapshot" "$AC_DATA_ROOT/node$leader.log" | tail -5 >&2 || true
+    exit 1
+  fi
+  sleep 0.2
+  applied=$(ac_status "$away" 1 | jq -r '.appliedIndex // 0' 2>/dev/null || echo 0)
+done
+elapsed=$(($(now_ms) - back))
+log "node$away rejoined: applied $applied ≥ $commit, $elapsed ms after it came back"
+grep -hoE "Snapshot of [0-9]+ bytes sent to [^ ]+ in [0-9]+ ms" "$AC_DATA_ROOT/node$leader.log" | tail -3 >&2 || true
+echo "rejoin: $KEYS keys × $VALUE_SIZE B, SIG$SIGNAL, $elapsed ms"
