@@ -38,8 +38,13 @@ kill -"$SIGNAL" "${AC_NODE_PID[$away]}"
 started=$(date +%s)
 load_keys "$KEYS"
 log "loaded $KEYS keys in $(($(date +%s) - started)) s"
+# The leader snapshots in the background once its log passes Cluster:SnapshotLogBytes: wait for it.
+for ((i = 0; i < 300; i++)); do
+  snapshot=$(ac_status "$leader" | jq -r '.snapshotIndex // 0')
+  ((snapshot > 0)) && break
+  sleep 0.2
+done
 commit=$(ac_status "$leader" | jq -r '.commitIndex')
-snapshot=$(ac_status "$leader" | jq -r '.snapshotIndex')
 log "leader: commit index $commit, snapshot index $snapshot ($(du -sh "$AC_DATA_ROOT/node$leader/snapshots" | cut -f1) of snapshots)"
 ((snapshot > 0)) || log "WARNING: the leader has not snapshotted; the follower will get entries, not a snapshot"
 
