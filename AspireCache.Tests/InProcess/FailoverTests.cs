@@ -242,6 +242,48 @@ public sealed class FailoverTests
         Assert.Equal(value, read);
     }
 
+    /// <summary>
+    /// The same follower when the others have not compacted: DotNext sends it every missing entry in one
+    /// AppendEntries (it has no bound on entries per request), here ~40 MiB, above Kestrel's 30 MB
+    /// request-body limit.
+    /// </summary>
+    [Fact]
+    public async Task A_follower_behind_by_more_entries_than_a_request_body_holds_catches_up()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cluster:SnapshotInterval"] = "100000",
+            ["Cluster:SnapshotLogBytes"] = $"{1L << 30}",
+        });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = (leader + 1) % 3;
+        await cluster.StopNodeAsync(follower);
+
+        using var client = cluster.Client(leader);
+        var value = new byte[1024 * 1024];
+        Random.Shared.NextBytes(value);
+        for (var i = 0; i < 40; i++)
+        {
+            value[0] = (byte)i;
+            (await client.PutAsync($"/cache/entries/{i}", new ByteArrayContent(value))).EnsureSuccessStatusCode();
+        }
+
+        var written = await cluster.StatusAsync(leader);
+        Assert.Equal(0, written.SnapshotIndex);
+
+        var started = Stopwatch.StartNew();
+        await cluster.StartNodeAsync(follower);
+        var deadline = TimeSpan.FromSeconds(30);
+        while ((await cluster.StatusAsync(follower)).AppliedIndex < written.CommitIndex)
+        {
+            Assert.True(started.Elapsed < deadline, $"the follower did not catch up within {deadline.TotalSeconds} s (applied {(await cluster.StatusAsync(follower)).AppliedIndex} of {written.CommitIndex})");
+            await Task.Delay(100);
+        }
+
+        using var restarted = cluster.Client(follower);
+        Assert.Equal(value, await restarted.GetByteArrayAsync("/cache/entries/39"));
+    }
+
     [Fact]
     public async Task Writes_are_applied_while_a_snapshot_is_being_written_and_the_snapshot_is_published_once_durable()
     {

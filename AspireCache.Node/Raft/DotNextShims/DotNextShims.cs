@@ -27,9 +27,10 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// majority, so a paused or frozen leader left the cluster without one for good); the member that missed it
 /// gets the same deadline on every AppendEntries for one RPC timeout, until it answers (the new leader's first,
 /// always refused, round waited for the hung member's 1 s timeout before its second).</item>
-/// <item><see cref="SnapshotTransferHandler"/> and <see cref="SnapshotBodyMiddleware"/>: an InstallSnapshot
-/// gets a timeout of its own and no request-body limit (DotNext gave it the Raft RPC timeout, and the peer
-/// endpoint Kestrel's 30 MB limit, so a follower behind a compaction of any larger state never rejoined).</item>
+/// <item><see cref="SnapshotTransferHandler"/> and <see cref="RaftBodyLimitMiddleware"/>: an InstallSnapshot
+/// gets a timeout of its own, and it and AppendEntries no request-body limit (DotNext gave it the Raft RPC
+/// timeout, and the peer endpoint Kestrel's 30 MB limit: a follower behind a compaction of any larger state,
+/// or more than 30 MB of entries behind, never rejoined).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
@@ -48,7 +49,7 @@ public static class DotNextShimsExtensions
     /// guards decide what DotNext sees; durability then holds back the answer of whatever appends.
     /// </summary>
     public static IApplicationBuilder UseDotNextShims(this IApplicationBuilder app) =>
-        app.UseMiddleware<SnapshotBodyMiddleware>()
+        app.UseMiddleware<RaftBodyLimitMiddleware>()
             .UseMiddleware<PreVoteMiddleware>()
             .UseMiddleware<VoteMiddleware>()
             .UseMiddleware<ResentSnapshotMiddleware>()

@@ -23,7 +23,7 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// is handed back, so DotNext parses it without touching the network with its own, by then expired,
 /// token. DotNext replicates to each member in a process of its own and commits on a majority, so a
 /// long transfer to one follower holds up nothing but that follower. The receiving side is
-/// <see cref="SnapshotBodyMiddleware"/>.
+/// <see cref="RaftBodyLimitMiddleware"/>.
 /// </para>
 /// </summary>
 internal sealed class SnapshotTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, IHostApplicationLifetime lifetime, ILogger<SnapshotTransferHandler> logger) : DelegatingHandler
@@ -71,16 +71,18 @@ internal sealed class SnapshotTransferHandler(IServiceProvider services, IOption
 }
 
 /// <summary>
-/// On the peer endpoint: an InstallSnapshot's body is as large as the state, so it is exempt from the
-/// server's request-body limit (Kestrel's 30 MB by default, which refused any snapshot of a state
-/// larger than that). It runs after node-to-node authentication: with a cluster secret, only a member
-/// can send one.
+/// On the peer endpoint: an InstallSnapshot's body is as large as the state, and an AppendEntries to a
+/// follower that is behind carries every entry it misses (DotNext 6.12 puts no bound on the entries per
+/// request; the log between snapshots holds up to <see cref="ClusterOptions.SnapshotLogBytes"/>), so both
+/// are exempt from the server's request-body limit (Kestrel's 30 MB by default: a follower more than
+/// 30 MB behind was refused every time, and never caught up). It runs after node-to-node
+/// authentication: with a cluster secret, only a member can send them.
 /// </summary>
-internal sealed class SnapshotBodyMiddleware(RequestDelegate next)
+internal sealed class RaftBodyLimitMiddleware(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        if (RaftWire.Is(context.Request, RaftWire.InstallSnapshot)
+        if ((RaftWire.Is(context.Request, RaftWire.AppendEntries) || RaftWire.Is(context.Request, RaftWire.InstallSnapshot))
             && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = null;
