@@ -93,8 +93,8 @@ public static class Extensions
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()))
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()))
             // Outermost: a snapshot's own token and timeout reach every handler below it.
-            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.SnapshotTransferHandler>()));
-        services.AddTransient<Raft.DotNextShims.SnapshotTransferHandler>();
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.CatchUpTransferHandler>()));
+        services.AddTransient<Raft.DotNextShims.CatchUpTransferHandler>();
         services.AddTransient<Raft.DotNextShims.VoteDeadlineHandler>();
         services.AddSingleton<Raft.DotNextShims.UnresponsivePeers>();
         services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();

@@ -24,8 +24,8 @@ SIGNAL=${SIGNAL:-STOP}
 REJOIN_TIMEOUT=${REJOIN_TIMEOUT:-120}
 PORT_BASE=${PORT_BASE:-7160}
 
-# The leader says how long each snapshot took to send (SnapshotTransferHandler, Information).
-AC_NODE_EXTRA_ENV="${AC_NODE_EXTRA_ENV:-} Logging__LogLevel__AspireCache.Node.Raft.DotNextShims.SnapshotTransferHandler=Information"
+# The leader says how long each snapshot took to send (CatchUpTransferHandler, Information).
+AC_NODE_EXTRA_ENV="${AC_NODE_EXTRA_ENV:-} Logging__LogLevel__AspireCache.Node.Raft.DotNextShims.CatchUpTransferHandler=Information"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
 bench_build
 ac_start_cluster $((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)) "$PORT_BASE"
@@ -67,5 +67,5 @@ until ((applied >= commit)); do
 done
 elapsed=$(($(now_ms) - back))
 log "node$away rejoined: applied $applied ≥ $commit, $elapsed ms after it came back"
-grep -hoE "Snapshot of [0-9]+ bytes sent to [^ ]+ in [0-9]+ ms" "$AC_DATA_ROOT/node$leader.log" | tail -3 >&2 || true
+grep -hoE "(Snapshot|AppendEntries) of [0-9]+ bytes sent to [^ ]+ in [0-9]+ ms" "$AC_DATA_ROOT/node$leader.log" | tail -3 >&2 || true
 echo "rejoin: $KEYS keys × $VALUE_SIZE B, SIG$SIGNAL, $elapsed ms"

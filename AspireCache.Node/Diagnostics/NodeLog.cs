@@ -30,8 +30,8 @@ internal static partial class NodeLog
     [LoggerMessage(1051, LogLevel.Debug, "Vote request from {Sender} considered: no leader heard for {SilenceMs:0.0} ms (at least the lower election timeout)")]
     public static partial void VoteConsidered(ILogger logger, string sender, double silenceMs);
 
-    [LoggerMessage(1054, LogLevel.Information, "Snapshot of {Bytes} bytes sent to {Peer} in {ElapsedMs:0} ms (HTTP {Status})")]
-    public static partial void SnapshotSent(ILogger logger, string peer, long bytes, double elapsedMs, int status);
+    [LoggerMessage(1054, LogLevel.Information, "{Message} of {Bytes} bytes sent to {Peer} in {ElapsedMs:0} ms (HTTP {Status}): a follower catching up")]
+    public static partial void CatchUpSent(ILogger logger, string message, long bytes, string peer, double elapsedMs, int status);
 
     [LoggerMessage(1053, LogLevel.Information, "Peer {Peer} did not answer within the vote deadline; AppendEntries to it wait at most {DeadlineMs:0} ms for the next {WindowMs} ms or until it answers")]
     public static partial void PeerUnresponsive(ILogger logger, string peer, double deadlineMs, int windowMs);

@@ -145,12 +145,13 @@ public sealed class ClusterOptions : IValidatableObject
     public bool FastPreVote { get; set; } = true;
 
     /// <summary>
-    /// How long the leader gives one InstallSnapshot: sending the whole state to a follower and its
-    /// install (~150 MB for 500,000 keys of 256 B). Not the Raft RPC timeout, which no snapshot of a
-    /// large state meets (see <see cref="DotNextShims.SnapshotTransferHandler"/>).
+    /// How long the leader gives one request that brings a follower back: an InstallSnapshot (the whole
+    /// state, ~150 MB for 500,000 keys of 256 B, and its install) or an AppendEntries of more than two
+    /// <see cref="MaxEntryBytes"/> of missing entries. Not the Raft RPC timeout, which no transfer of that
+    /// size meets (see <see cref="DotNextShims.CatchUpTransferHandler"/>).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan SnapshotTransferTimeout { get; set; } = TimeSpan.FromMinutes(2);
+    public TimeSpan CatchUpTransferTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>How long a write waits for commit before the caller gets 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]

@@ -206,8 +206,7 @@ public sealed class FailoverTests
     {
         await using var cluster = await InProcessCluster.StartAsync(
             new Dictionary<string, string?> { ["Cluster:SnapshotInterval"] = "10" },
-            configureNode: builder => builder.Services.PostConfigure<HttpClientFactoryOptions>(
-                "raftClient", o => o.HttpMessageHandlerBuilderActions.Add(b => b.AdditionalHandlers.Add(new SlowSnapshots(TimeSpan.FromMilliseconds(1500))))));
+            configureNode: WithSlowCatchUps);
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var follower = (leader + 1) % 3;
         await cluster.StopNodeAsync(follower);
@@ -245,16 +244,18 @@ public sealed class FailoverTests
     /// <summary>
     /// The same follower when the others have not compacted: DotNext sends it every missing entry in one
     /// AppendEntries (it has no bound on entries per request), here ~40 MiB, above Kestrel's 30 MB
-    /// request-body limit.
+    /// request-body limit, and (held back 1.5 s in the leader's transport) slower than the RPC timeout.
     /// </summary>
     [Fact]
     public async Task A_follower_behind_by_more_entries_than_a_request_body_holds_catches_up()
     {
-        await using var cluster = await InProcessCluster.StartAsync(new Dictionary<string, string?>
-        {
-            ["Cluster:SnapshotInterval"] = "100000",
-            ["Cluster:SnapshotLogBytes"] = $"{1L << 30}",
-        });
+        await using var cluster = await InProcessCluster.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["Cluster:SnapshotInterval"] = "100000",
+                ["Cluster:SnapshotLogBytes"] = $"{1L << 30}",
+            },
+            configureNode: WithSlowCatchUps);
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var follower = (leader + 1) % 3;
         await cluster.StopNodeAsync(follower);
@@ -422,12 +423,17 @@ public sealed class FailoverTests
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 
-    /// <summary>Innermost on a node's Raft client: holds every InstallSnapshot back for <paramref name="delay"/> (on the request's own token).</summary>
-    private sealed class SlowSnapshots(TimeSpan delay) : DelegatingHandler
+    /// <summary>
+    /// Innermost on a node's Raft client: holds every InstallSnapshot, and every AppendEntries of more than
+    /// 16 MiB (a catch-up: rounds to an up-to-date follower carry one or two entries of at most 8 MiB), back
+    /// for <paramref name="delay"/>, on the request's own token, as a slow network or disk would.
+    /// </summary>
+    private sealed class SlowCatchUps(TimeSpan delay) : DelegatingHandler
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            if (request.Headers.TryGetValues("X-Raft-Message-Type", out var type) && type.Single() == "InstallSnapshot")
+            var type = request.Headers.TryGetValues("X-Raft-Message-Type", out var values) ? values.Single() : "";
+            if (type == "InstallSnapshot" || (type == "AppendEntries" && request.Content?.Headers.ContentLength > 16 * 1024 * 1024))
             {
                 await Task.Delay(delay, cancellationToken);
             }
@@ -435,4 +441,8 @@ public sealed class FailoverTests
             return await base.SendAsync(request, cancellationToken);
         }
     }
+
+    private static void WithSlowCatchUps(Microsoft.AspNetCore.Builder.WebApplicationBuilder builder) =>
+        builder.Services.PostConfigure<HttpClientFactoryOptions>(
+            "raftClient", o => o.HttpMessageHandlerBuilderActions.Add(b => b.AdditionalHandlers.Add(new SlowCatchUps(TimeSpan.FromMilliseconds(1500)))));
 }

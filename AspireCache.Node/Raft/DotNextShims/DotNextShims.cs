@@ -27,10 +27,10 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// majority, so a paused or frozen leader left the cluster without one for good); the member that missed it
 /// gets the same deadline on every AppendEntries for one RPC timeout, until it answers (the new leader's first,
 /// always refused, round waited for the hung member's 1 s timeout before its second).</item>
-/// <item><see cref="SnapshotTransferHandler"/> and <see cref="RaftBodyLimitMiddleware"/>: an InstallSnapshot
-/// gets a timeout of its own, and it and AppendEntries no request-body limit (DotNext gave it the Raft RPC
-/// timeout, and the peer endpoint Kestrel's 30 MB limit: a follower behind a compaction of any larger state,
-/// or more than 30 MB of entries behind, never rejoined).</item>
+/// <item><see cref="CatchUpTransferHandler"/> and <see cref="RaftBodyLimitMiddleware"/>: an InstallSnapshot
+/// or a catch-up AppendEntries gets a timeout of its own, and no request-body limit (DotNext gave them the
+/// Raft RPC timeout, and the peer endpoint Kestrel's 30 MB limit: a follower behind a compaction of any
+/// larger state, or more than 30 MB of entries behind, never rejoined).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and

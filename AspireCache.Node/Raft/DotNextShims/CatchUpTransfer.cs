@@ -7,32 +7,37 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Node.Raft.DotNextShims;
 
 /// <summary>
-/// On DotNext's Raft client: an InstallSnapshot gets <see cref="ClusterOptions.SnapshotTransferTimeout"/>,
-/// not the Raft RPC timeout, and ends when this node stops leading or shuts down.
+/// On DotNext's Raft client: the requests that bring a follower back, an InstallSnapshot or an
+/// AppendEntries larger than two <see cref="ClusterOptions.MaxEntryBytes"/> (a round to a follower that is
+/// up to date carries one entry or two), get <see cref="ClusterOptions.CatchUpTransferTimeout"/>, not the
+/// Raft RPC timeout, and end when this node stops leading or shuts down.
 /// <para>
 /// Why: a follower that missed entries the others have compacted away can only be brought back by the
-/// leader's snapshot, which is the whole state (~150 MB for 500,000 keys of 256 B). DotNext 6.12 gives
-/// every Raft message the RPC timeout (1 s here; its own default is half the upper election timeout),
-/// the snapshot included: the leader cancelled the transfer half-way, the follower discarded it, and the
-/// leader sent it again from the start, forever. The follower never rejoined (seen on the bench cluster
-/// after a follower was slowed during a 500,000-key load; the cluster then ran on two nodes).
+/// leader's snapshot, which is the whole state (~150 MB for 500,000 keys of 256 B); one that missed
+/// entries not yet compacted is sent all of them in one AppendEntries (DotNext 6.12 has no bound on
+/// entries per request). DotNext gives every Raft message the RPC timeout (1 s here; its own default is
+/// half the upper election timeout): the leader cancelled a longer transfer half-way, the follower
+/// discarded it, and the leader sent it again from the start, forever. The follower never rejoined
+/// (seen on the bench cluster after a follower was slowed during a 500,000-key load; the cluster then
+/// ran on two nodes).
 /// </para>
 /// <para>
 /// How: the request is sent on a token of its own (the leader's leadership token, the host's stopping
-/// token and the transfer timeout) instead of DotNext's, and the answer is read into memory before it
-/// is handed back, so DotNext parses it without touching the network with its own, by then expired,
-/// token. DotNext replicates to each member in a process of its own and commits on a majority, so a
-/// long transfer to one follower holds up nothing but that follower. The receiving side is
+/// token and the timeout) instead of DotNext's, and the answer is read into memory before it is handed
+/// back, so DotNext parses it without touching the network with its own, by then expired, token.
+/// DotNext replicates to each member in a process of its own and commits on a majority, so a long
+/// transfer to one follower holds up nothing but that follower. The receiving side is
 /// <see cref="RaftBodyLimitMiddleware"/>.
 /// </para>
 /// </summary>
-internal sealed class SnapshotTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, IHostApplicationLifetime lifetime, ILogger<SnapshotTransferHandler> logger) : DelegatingHandler
+internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, IHostApplicationLifetime lifetime, ILogger<CatchUpTransferHandler> logger) : DelegatingHandler
 {
-    private readonly TimeSpan _timeout = options.Value.SnapshotTransferTimeout;
+    private readonly TimeSpan _timeout = options.Value.CatchUpTransferTimeout;
+    private readonly long _largeAppendBytes = 2 * options.Value.MaxEntryBytes;
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!RaftWire.Is(request, RaftWire.InstallSnapshot) || !TryGetLeadershipToken(out var leadership))
+        if (!IsCatchUp(request) || !TryGetLeadershipToken(out var leadership))
         {
             return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
@@ -44,15 +49,20 @@ internal sealed class SnapshotTransferHandler(IServiceProvider services, IOption
         {
             var response = await base.SendAsync(request, transfer.Token).ConfigureAwait(false);
             await response.Content.LoadIntoBufferAsync(transfer.Token).ConfigureAwait(false);
-            NodeLog.SnapshotSent(logger, request.RequestUri!.Authority, request.Content?.Headers.ContentLength ?? -1, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
+            NodeLog.CatchUpSent(logger, RaftWire.Is(request, RaftWire.InstallSnapshot) ? "Snapshot" : "AppendEntries", request.Content?.Headers.ContentLength ?? -1, request.RequestUri!.Authority, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
             return response;
         }
         catch (OperationCanceledException ex) when (transfer.IsCancellationRequested && !leadership.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
         {
             // As DotNext reports its own timeouts: the member is unavailable for now, and it tries again.
-            throw new TimeoutException($"The snapshot sent to {request.RequestUri!.Authority} was not installed within {_timeout.TotalSeconds:0} s (Cluster:SnapshotTransferTimeout).", ex);
+            throw new TimeoutException($"The catch-up sent to {request.RequestUri!.Authority} was not answered within {_timeout.TotalSeconds:0} s (Cluster:CatchUpTransferTimeout).", ex);
         }
     }
+
+    // Content-Length: DotNext computes it from the entries' lengths (the request-signing handler reads it too).
+    private bool IsCatchUp(HttpRequestMessage request) =>
+        RaftWire.Is(request, RaftWire.InstallSnapshot)
+        || (RaftWire.Is(request, RaftWire.AppendEntries) && request.Content?.Headers.ContentLength > _largeAppendBytes);
 
     private bool TryGetLeadershipToken(out CancellationToken token)
     {
