@@ -38,8 +38,9 @@ kill -"$SIGNAL" "${AC_NODE_PID[$away]}"
 started=$(date +%s)
 load_keys "$KEYS"
 log "loaded $KEYS keys in $(($(date +%s) - started)) s"
-# The leader snapshots in the background once its log passes Cluster:SnapshotLogBytes: wait for it.
-for ((i = 0; i < 300; i++)); do
+# The leader snapshots in the background once its log passes Cluster:SnapshotLogBytes: up to 10 s for it
+# (below that, ~400,000 keys of 256 B, the follower is sent entries, not a snapshot).
+for ((i = 0; i < 50; i++)); do
   snapshot=$(ac_status "$leader" | jq -r '.snapshotIndex // 0')
   ((snapshot > 0)) && break
   sleep 0.2
