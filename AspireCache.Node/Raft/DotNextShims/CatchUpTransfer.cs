@@ -9,54 +9,77 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <summary>
 /// On DotNext's Raft client: the requests that bring a follower back, an InstallSnapshot or an
 /// AppendEntries larger than two <see cref="ClusterOptions.MaxEntryBytes"/> (a round to a follower that is
-/// up to date carries one entry or two), get <see cref="ClusterOptions.CatchUpTransferTimeout"/>, not the
-/// Raft RPC timeout, and end when this node stops leading or shuts down.
+/// up to date carries one entry or two), are not cut at the Raft RPC timeout while they make progress:
+/// they fail once no byte of the body has gone out for one RPC timeout, or after
+/// <see cref="ClusterOptions.CatchUpTransferTimeout"/> in all, or when this node stops leading or shuts down.
 /// <para>
 /// Why: a follower that missed entries the others have compacted away can only be brought back by the
 /// leader's snapshot, which is the whole state (~150 MB for 500,000 keys of 256 B); one that missed
 /// entries not yet compacted is sent all of them in one AppendEntries (DotNext 6.12 has no bound on
-/// entries per request). DotNext gives every Raft message the RPC timeout (1 s here; its own default is
-/// half the upper election timeout): the leader cancelled a longer transfer half-way, the follower
-/// discarded it, and the leader sent it again from the start, forever. The follower never rejoined
-/// (seen on the bench cluster after a follower was slowed during a 500,000-key load; the cluster then
-/// ran on two nodes).
+/// entries per request). DotNext gives every Raft message the RPC timeout (1 s here): the leader cancelled
+/// a longer transfer half-way, the follower discarded it, and the leader sent it again from the start,
+/// forever. The follower never rejoined (seen on the bench cluster after a follower was slowed during a
+/// 500,000-key load; the cluster then ran on two nodes).
 /// </para>
 /// <para>
-/// How: the request is sent on a token of its own (the leader's leadership token, the host's stopping
-/// token and the timeout) instead of DotNext's, and the answer is read into memory before it is handed
-/// back, so DotNext parses it without touching the network with its own, by then expired, token.
-/// DotNext replicates to each member in a process of its own and commits on a majority, so a long
-/// transfer to one follower holds up nothing but that follower. The receiving side is
-/// <see cref="RaftBodyLimitMiddleware"/>.
+/// How: the request is sent on a token of its own instead of DotNext's, and its body through a stream
+/// that pushes the stall deadline back on every write; the answer is read into memory before it is
+/// handed back, so DotNext parses it without touching the network with its own, by then expired, token.
+/// A failure is reported as DotNext reports its own timeouts (a cancellation caused by a
+/// <see cref="TimeoutException"/>: "member unavailable", tried again).
 /// </para>
+/// <para>
+/// The cost, and why the stall bound: DotNext sends a replication request while it holds a read lock on
+/// its WAL, and the WAL's cleanup after a snapshot waits for that lock with appends queued behind it. A
+/// catch-up that coincides with a compaction therefore holds writes for as long as it lasts (2.4–5.7 s
+/// for 150–300 MB on the bench cluster); one to a peer that stopped reading fails after one RPC timeout
+/// without progress, as any request did before. A new leader's leadership token stays cancelled until its
+/// first entry commits: in that window the request keeps DotNext's token (the old behaviour), since the
+/// follower being caught up may be the one that commit needs.
+/// </para>
+/// The receiving side is <see cref="RaftBodyLimitMiddleware"/>.
 /// </summary>
 internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, IHostApplicationLifetime lifetime, ILogger<CatchUpTransferHandler> logger) : DelegatingHandler
 {
     private readonly TimeSpan _timeout = options.Value.CatchUpTransferTimeout;
+    private readonly TimeSpan _stall = TimeSpan.FromMilliseconds(options.Value.RaftRpcTimeoutMs);
     private readonly long _largeAppendBytes = 2 * options.Value.MaxEntryBytes;
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!IsCatchUp(request) || !TryGetLeadershipToken(out var leadership))
+        if (!IsCatchUp(request) || !TryGetLeadershipToken(out var leadership) || leadership.IsCancellationRequested)
         {
             return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
 
         var started = Stopwatch.GetTimestamp();
+        var deadline = started + (long)(_timeout.TotalSeconds * Stopwatch.Frequency);
         using var transfer = CancellationTokenSource.CreateLinkedTokenSource(leadership, lifetime.ApplicationStopping);
-        transfer.CancelAfter(_timeout);
+        var body = request.Content!;
+        var bytes = body.Headers.ContentLength ?? -1;
+        var watched = new ProgressContent(body, progress: () => transfer.CancelAfter(Remaining(_stall, deadline)), sent: () => transfer.CancelAfter(Remaining(_timeout, deadline)));
+        request.Content = watched; // disposed with the request by DotNext, and the body with it
+        transfer.CancelAfter(_stall);
         try
         {
             var response = await base.SendAsync(request, transfer.Token).ConfigureAwait(false);
             await response.Content.LoadIntoBufferAsync(transfer.Token).ConfigureAwait(false);
-            NodeLog.CatchUpSent(logger, RaftWire.Is(request, RaftWire.InstallSnapshot) ? "Snapshot" : "AppendEntries", request.Content?.Headers.ContentLength ?? -1, request.RequestUri!.Authority, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
+            NodeLog.CatchUpSent(logger, RaftWire.Is(request, RaftWire.InstallSnapshot) ? "Snapshot" : "AppendEntries", bytes, request.RequestUri!.Authority, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
             return response;
         }
         catch (OperationCanceledException ex) when (transfer.IsCancellationRequested && !leadership.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
         {
-            // As DotNext reports its own timeouts: the member is unavailable for now, and it tries again.
-            throw new TimeoutException($"The catch-up sent to {request.RequestUri!.Authority} was not answered within {_timeout.TotalSeconds:0} s (Cluster:CatchUpTransferTimeout).", ex);
+            var why = watched.Sent
+                ? $"was not answered within {_timeout.TotalSeconds:0} s (Cluster:CatchUpTransferTimeout)"
+                : $"made no progress for {_stall.TotalMilliseconds:0} ms (Cluster:RaftRpcTimeoutMs)";
+            throw new TaskCanceledException($"The catch-up sent to {request.RequestUri!.Authority} {why}.", new TimeoutException(why, ex));
         }
+    }
+
+    private static TimeSpan Remaining(TimeSpan wanted, long deadline)
+    {
+        var left = TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency);
+        return left <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : (wanted < left ? wanted : left);
     }
 
     // Content-Length: DotNext computes it from the entries' lengths (the request-signing handler reads it too).
@@ -78,6 +101,83 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
             return false;
         }
     }
+
+    /// <summary>DotNext's request body, with its headers, written through a stream that reports every write and the end.</summary>
+    private sealed class ProgressContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly Action _progress;
+        private readonly Action _sent;
+
+        public ProgressContent(HttpContent inner, Action progress, Action sent)
+        {
+            _inner = inner;
+            _progress = progress;
+            _sent = sent;
+            foreach (var (name, values) in inner.Headers.NonValidated)
+            {
+                Headers.TryAddWithoutValidation(name, values);
+            }
+        }
+
+        public bool Sent { get; private set; }
+
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+        {
+            await _inner.CopyToAsync(new ProgressStream(stream, _progress), context, cancellationToken).ConfigureAwait(false);
+            Sent = true;
+            _sent();
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _inner.Headers.ContentLength ?? 0;
+            return _inner.Headers.ContentLength.HasValue;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class ProgressStream(Stream inner, Action progress) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            inner.Write(buffer, offset, count);
+            progress();
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            progress();
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush() => inner.Flush();
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
 }
 
 /// <summary>
@@ -85,14 +185,17 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
 /// follower that is behind carries every entry it misses (DotNext 6.12 puts no bound on the entries per
 /// request; the log between snapshots holds up to <see cref="ClusterOptions.SnapshotLogBytes"/>), so both
 /// are exempt from the server's request-body limit (Kestrel's 30 MB by default: a follower more than
-/// 30 MB behind was refused every time, and never caught up). It runs after node-to-node
-/// authentication: with a cluster secret, only a member can send them.
+/// 30 MB behind was refused every time, and never caught up). Only on DotNext's Raft path, after
+/// node-to-node authentication: with a cluster secret, only a member can send them. Without one, whoever
+/// reaches the peer endpoint can send Raft messages at all (and rewrite the state), which the body limit
+/// never guarded against: the cluster secret does.
 /// </summary>
 internal sealed class RaftBodyLimitMiddleware(RequestDelegate next)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        if ((RaftWire.Is(context.Request, RaftWire.AppendEntries) || RaftWire.Is(context.Request, RaftWire.InstallSnapshot))
+        if (context.Request.Path.StartsWithSegments(Auth.ClusterSignature.RaftProtocolPath, StringComparison.OrdinalIgnoreCase)
+            && (RaftWire.Is(context.Request, RaftWire.AppendEntries) || RaftWire.Is(context.Request, RaftWire.InstallSnapshot))
             && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = null;
