@@ -569,11 +569,17 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 }
                 catch (HttpRequestException ex)
                 {
-                    // Connection refused / name not resolved, or the body never started: the request
-                    // never left. Anything else (reset, closed mid-answer) may have been received and applied.
+                    // A write whose body never started to go out changed nothing. "Connection refused" alone
+                    // does not prove that: SocketsHttpHandler sends a request that failed on a reused connection
+                    // before any answer again on a new one, so a write received and applied by a node killed
+                    // before it answered surfaces as the new connection's refusal (a DELETE through a leader
+                    // killed mid-request was reported "not applied" although it was; the linearizability
+                    // checker caught it). A body shows whether it went out; a bodiless write (DELETE) counts as
+                    // maybe applied unless the name did not even resolve.
                     _maybeApplied |= _isWrite
-                        && ex.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
-                        && (tracked is null || tracked.Started);
+                        && (tracked is not null
+                            ? tracked.Started
+                            : ex.HttpRequestError is not HttpRequestError.NameResolutionError);
                     lastError = ex;
                     leader = null;
                     request.Dispose();

@@ -37,7 +37,9 @@ public readonly record struct Recorded(RecordedAs As, string? Value = null, long
 /// (the checker's "info" outcome). It goes to the <see cref="OutcomeResolver"/> with the Idempotency-Key every attempt
 /// carried, to be learnt after the faults.</description></item>
 /// <item><term><see cref="UnavailableException"/> on a mutation</term><description>discarded: the client throws it only
-/// when no attempt can have been applied (no leader before proposing, connection refused, 421 not-leader). If the
+/// when no attempt can have been applied (no leader before proposing, a connection refused before a write's body went
+/// out, 421 not-leader; a bodiless DELETE whose connection was refused is "unknown": the handler may have sent it on a
+/// reused connection first). If the
 /// client were wrong, a later read of the value would make the history a violation: the checker verifies that claim
 /// too.</description></item>
 /// <item><term>another <see cref="AspireCacheException"/> with a 4xx status</term><description>discarded (rejected, nothing written).</description></item>

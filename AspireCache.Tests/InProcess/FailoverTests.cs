@@ -211,34 +211,18 @@ public sealed class FailoverTests
         var follower = (leader + 1) % 3;
         await cluster.StopNodeAsync(follower);
 
-        using var client = cluster.Client(leader);
-        var value = new byte[1024 * 1024];
-        Random.Shared.NextBytes(value);
-        const int Keys = 40;
-        for (var i = 0; i < Keys; i++)
-        {
-            value[0] = (byte)i;
-            (await client.PutAsync($"/cache/big/{i}", new ByteArrayContent(value))).EnsureSuccessStatusCode();
-        }
-
+        var value = await WriteMebibytesAsync(cluster, leader, "big", 40);
         var written = await cluster.StatusAsync(leader);
         Assert.True(written.SnapshotIndex > 0, "the leader should have compacted its log");
 
-        var started = Stopwatch.StartNew();
         await cluster.StartNodeAsync(follower);
-        var deadline = TimeSpan.FromSeconds(30);
-        while ((await cluster.StatusAsync(follower)).AppliedIndex < written.CommitIndex)
-        {
-            Assert.True(started.Elapsed < deadline, $"the follower did not catch up within {deadline.TotalSeconds} s (applied {(await cluster.StatusAsync(follower)).AppliedIndex} of {written.CommitIndex})");
-            await Task.Delay(100);
-        }
+        await WaitUntilAppliedAsync(cluster, follower, written.CommitIndex);
 
         var status = await cluster.StatusAsync(follower);
         Assert.True(status.SnapshotIndex > 0, "the follower should have installed a snapshot");
         Assert.Equal(written.Keys, status.Keys); // every key the leader had, the big ones among them
         using var restarted = cluster.Client(follower);
-        var read = await restarted.GetByteArrayAsync("/cache/big/39");
-        Assert.Equal(value, read);
+        Assert.Equal(value, await restarted.GetByteArrayAsync("/cache/big/39"));
     }
 
     /// <summary>
@@ -260,26 +244,12 @@ public sealed class FailoverTests
         var follower = (leader + 1) % 3;
         await cluster.StopNodeAsync(follower);
 
-        using var client = cluster.Client(leader);
-        var value = new byte[1024 * 1024];
-        Random.Shared.NextBytes(value);
-        for (var i = 0; i < 40; i++)
-        {
-            value[0] = (byte)i;
-            (await client.PutAsync($"/cache/entries/{i}", new ByteArrayContent(value))).EnsureSuccessStatusCode();
-        }
-
+        var value = await WriteMebibytesAsync(cluster, leader, "entries", 40);
         var written = await cluster.StatusAsync(leader);
         Assert.Equal(0, written.SnapshotIndex);
 
-        var started = Stopwatch.StartNew();
         await cluster.StartNodeAsync(follower);
-        var deadline = TimeSpan.FromSeconds(30);
-        while ((await cluster.StatusAsync(follower)).AppliedIndex < written.CommitIndex)
-        {
-            Assert.True(started.Elapsed < deadline, $"the follower did not catch up within {deadline.TotalSeconds} s (applied {(await cluster.StatusAsync(follower)).AppliedIndex} of {written.CommitIndex})");
-            await Task.Delay(100);
-        }
+        await WaitUntilAppliedAsync(cluster, follower, written.CommitIndex);
 
         using var restarted = cluster.Client(follower);
         Assert.Equal(value, await restarted.GetByteArrayAsync("/cache/entries/39"));
@@ -301,14 +271,7 @@ public sealed class FailoverTests
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var lagging = (leader + 1) % 3;
         await cluster.StopNodeAsync(lagging);
-        var value = new byte[1024 * 1024];
-        using (var client = cluster.Client(leader))
-        {
-            for (var i = 0; i < 20; i++)
-            {
-                (await client.PutAsync($"/cache/lag/{i}", new ByteArrayContent(value))).EnsureSuccessStatusCode();
-            }
-        }
+        await WriteMebibytesAsync(cluster, leader, "lag", 20);
 
         // The old leader goes; the other node (it has every entry) can only lead with the lagging one.
         await cluster.StopNodeAsync(leader);
@@ -466,6 +429,33 @@ public sealed class FailoverTests
         {
             Assert.True(DateTime.UtcNow < deadline, failure);
             await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Writes <paramref name="count"/> keys <c>{prefix}/0..</c> of 1 MiB each, one PUT each; returns the last value.</summary>
+    private static async Task<byte[]> WriteMebibytesAsync(InProcessCluster cluster, int leader, string prefix, int count)
+    {
+        using var client = cluster.Client(leader);
+        var value = new byte[1024 * 1024];
+        Random.Shared.NextBytes(value);
+        for (var i = 0; i < count; i++)
+        {
+            value[0] = (byte)i;
+            (await client.PutAsync($"/cache/{prefix}/{i}", new ByteArrayContent(value))).EnsureSuccessStatusCode();
+        }
+
+        return value;
+    }
+
+    /// <summary>Polls <paramref name="node"/>'s status until it has applied <paramref name="index"/> (30 s at most).</summary>
+    private static async Task WaitUntilAppliedAsync(InProcessCluster cluster, int node, long index)
+    {
+        var started = Stopwatch.StartNew();
+        long applied;
+        while ((applied = (await cluster.StatusAsync(node)).AppliedIndex) < index)
+        {
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(30), $"the follower did not catch up within 30 s (applied {applied} of {index})");
+            await Task.Delay(100);
         }
     }
 
