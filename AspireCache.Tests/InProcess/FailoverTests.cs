@@ -474,79 +474,19 @@ public sealed class FailoverTests
             var type = request.Headers.TryGetValues("X-Raft-Message-Type", out var values) ? values.Single() : "";
             if (type == "InstallSnapshot" || (type == "AppendEntries" && request.Content?.Headers.ContentLength > 16 * 1024 * 1024))
             {
-                request.Content = new ThrottledContent(request.Content!);
+                long sinceDelay = 0;
+                request.Content = new AspireCache.Node.Raft.DotNextShims.ObservedContent(request.Content!, afterWrite: async (bytes, token) =>
+                {
+                    if ((sinceDelay += bytes) >= 5 * 512 * 1024)
+                    {
+                        sinceDelay = 0;
+                        await Task.Delay(100, token);
+                    }
+                });
             }
 
             return base.SendAsync(request, cancellationToken);
         }
-    }
-
-    private sealed class ThrottledContent : HttpContent
-    {
-        private readonly HttpContent _inner;
-
-        public ThrottledContent(HttpContent inner)
-        {
-            _inner = inner;
-            foreach (var (name, values) in inner.Headers.NonValidated)
-            {
-                Headers.TryAddWithoutValidation(name, values);
-            }
-        }
-
-        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
-            SerializeToStreamAsync(stream, context, CancellationToken.None);
-
-        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken) =>
-            _inner.CopyToAsync(new ThrottledStream(stream), context, cancellationToken);
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = _inner.Headers.ContentLength ?? 0;
-            return _inner.Headers.ContentLength.HasValue;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-    }
-
-    private sealed class ThrottledStream(Stream inner) : Stream
-    {
-        private const int Chunk = 5 * 512 * 1024;
-        private long _sinceDelay;
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await inner.WriteAsync(buffer, cancellationToken);
-            if ((_sinceDelay += buffer.Length) >= Chunk)
-            {
-                _sinceDelay = 0;
-                await Task.Delay(100, cancellationToken);
-            }
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-        public override void Flush() => inner.Flush();
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     private static void WithSlowCatchUps(Microsoft.AspNetCore.Builder.WebApplicationBuilder builder) =>

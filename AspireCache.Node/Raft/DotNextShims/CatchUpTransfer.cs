@@ -57,7 +57,14 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
         using var transfer = CancellationTokenSource.CreateLinkedTokenSource(leadership, lifetime.ApplicationStopping);
         var body = request.Content!;
         var bytes = body.Headers.ContentLength ?? -1;
-        var watched = new ProgressContent(body, progress: () => transfer.CancelAfter(Remaining(_stall, deadline)), sent: () => transfer.CancelAfter(Remaining(_timeout, deadline)));
+        var watched = new ObservedContent(
+            body,
+            afterWrite: (_, _) =>
+            {
+                transfer.CancelAfter(Remaining(_stall, deadline));
+                return ValueTask.CompletedTask;
+            },
+            sent: () => transfer.CancelAfter(Remaining(_timeout, deadline)));
         request.Content = watched; // disposed with the request by DotNext, and the body with it
         transfer.CancelAfter(_stall);
         try
@@ -100,83 +107,6 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
             token = default; // the cluster has stopped (see RaftWire.HoldsLeadership)
             return false;
         }
-    }
-
-    /// <summary>DotNext's request body, with its headers, written through a stream that reports every write and the end.</summary>
-    private sealed class ProgressContent : HttpContent
-    {
-        private readonly HttpContent _inner;
-        private readonly Action _progress;
-        private readonly Action _sent;
-
-        public ProgressContent(HttpContent inner, Action progress, Action sent)
-        {
-            _inner = inner;
-            _progress = progress;
-            _sent = sent;
-            foreach (var (name, values) in inner.Headers.NonValidated)
-            {
-                Headers.TryAddWithoutValidation(name, values);
-            }
-        }
-
-        public bool Sent { get; private set; }
-
-        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
-            SerializeToStreamAsync(stream, context, CancellationToken.None);
-
-        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
-        {
-            await _inner.CopyToAsync(new ProgressStream(stream, _progress), context, cancellationToken).ConfigureAwait(false);
-            Sent = true;
-            _sent();
-        }
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = _inner.Headers.ContentLength ?? 0;
-            return _inner.Headers.ContentLength.HasValue;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-    }
-
-    private sealed class ProgressStream(Stream inner, Action progress) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            inner.Write(buffer, offset, count);
-            progress();
-        }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-            progress();
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush() => inner.Flush();
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
 
