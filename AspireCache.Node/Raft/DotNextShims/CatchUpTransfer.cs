@@ -31,8 +31,8 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <para>
 /// The cost, and why the stall bound: DotNext sends a replication request while it holds a read lock on
 /// its WAL, and the WAL's cleanup after a snapshot waits for that lock with appends queued behind it. A
-/// catch-up that coincides with a compaction therefore holds writes for as long as it lasts (2.4–5.7 s
-/// for 150–300 MB on the bench cluster); one to a peer that stopped reading fails after one RPC timeout
+/// catch-up that coincides with a compaction therefore holds writes for as long as it lasts (such
+/// transfers took 2.1–5.7 s for 150–300 MB on the bench cluster); one to a peer that stopped reading fails after one RPC timeout
 /// without progress, as any request did before. A new leader's leadership token stays cancelled until its
 /// first entry commits: in that window the request keeps DotNext's token (the old behaviour), since the
 /// follower being caught up may be the one that commit needs.
