@@ -73,6 +73,7 @@ public static class Extensions
             o.DataDirectory = dataDirectory;
             o.SnapshotInterval = cluster.SnapshotInterval;
             o.SnapshotLogBytes = cluster.SnapshotLogBytes;
+            o.SnapshotHoldLimit = cluster.CatchUpTransferTimeout; // one catch-up's longest
             o.ApplyTrace = cluster.ApplyTrace;
             o.Idempotency = cluster.ResolveIdempotencyLimits();
         });
@@ -95,6 +96,7 @@ public static class Extensions
             // Outermost: a snapshot's own token and timeout reach every handler below it.
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.CatchUpTransferHandler>()));
         services.AddTransient<Raft.DotNextShims.CatchUpTransferHandler>();
+        services.AddSingleton(static sp => new SnapshotHold(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<StateMachineOptions>>().Value.SnapshotHoldLimit));
         services.AddTransient<Raft.DotNextShims.VoteDeadlineHandler>();
         services.AddSingleton<Raft.DotNextShims.UnresponsivePeers>();
         services.AddSingleton<Raft.DotNextShims.PreVoteEndorsement>();

@@ -29,6 +29,7 @@ public sealed class NodeTelemetry : IDisposable
     private static readonly KeyValuePair<string, object?>[] Format1 = [new("format", 1)];
     private static readonly KeyValuePair<string, object?>[] Format2 = [new("format", 2)];
     private readonly Histogram<double> _snapshotDuration;
+    private readonly Counter<long> _snapshotsHeld;
     private readonly Counter<long> _removed;
     private readonly Histogram<double> _appendFlush;
     private long _term;
@@ -57,6 +58,7 @@ public sealed class NodeTelemetry : IDisposable
         _removed = _meter.CreateCounter<long>("aspirecache.keys.removed", "{key}", "Keys the leader removed on its own: TTL expiry or LRU eviction (reason).");
         _appendFlush = _meter.CreateHistogram<double>("aspirecache.raft.append_flush_duration", "ms", "Follower: making appended entries durable before acknowledging them to the leader.");
         _snapshotDuration = _meter.CreateHistogram<double>("aspirecache.snapshot.duration", "ms", "Time to write a snapshot of the state.");
+        _snapshotsHeld = _meter.CreateCounter<long>("aspirecache.snapshot.held", "{snapshot}", "Snapshots held back while the leader brought a follower back (its log's compaction would have stopped writes).");
         _meter.CreateObservableGauge("aspirecache.snapshot.size", () => Volatile.Read(ref _snapshotBytes), "By", "Size of the last snapshot.");
         _meter.CreateObservableGauge("aspirecache.raft.commit_index", () => _commitIndex?.Invoke() ?? 0, "{entry}", "Highest log index known to be committed.");
         _meter.CreateObservableGauge("aspirecache.raft.applied_index", () => _appliedIndex?.Invoke() ?? 0, "{entry}", "Highest log index applied to the local state.");
@@ -112,6 +114,8 @@ public sealed class NodeTelemetry : IDisposable
         _commitIndex = commitIndex;
         _appliedIndex = appliedIndex;
     }
+
+    public void SnapshotHeld() => _snapshotsHeld.Add(1);
 
     public void SnapshotTaken(double milliseconds, long bytes)
     {

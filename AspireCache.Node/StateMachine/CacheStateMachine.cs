@@ -39,13 +39,15 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private Task _writer = Task.CompletedTask; // only the apply loop (and dispose) touches it
     private volatile bool _snapshotRequested;
     private readonly ApplyTrace? _trace;
+    private readonly SnapshotHold? _hold;
 
     /// <summary>Constructed by DI (DotNext's <c>UseStateMachine</c>): snapshots go to <c>{data}/snapshots</c>.</summary>
-    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<StateMachineOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry, IChangeFeed? changeFeed = null)
+    public CacheStateMachine(Microsoft.Extensions.Options.IOptions<StateMachineOptions> options, ILogger<CacheStateMachine> logger, NodeTelemetry telemetry, IChangeFeed? changeFeed = null, SnapshotHold? hold = null)
         : this(new DirectoryInfo(Path.Combine(options.Value.DataDirectory, "snapshots")), options.Value.SnapshotInterval, logger, options.Value.SnapshotLogBytes)
     {
         _telemetry = telemetry;
         ChangeFeed = changeFeed;
+        _hold = hold;
         State.UseIdempotencyLimits(options.Value.Idempotency);
         if (options.Value.ApplyTrace)
         {
@@ -228,8 +230,19 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
                 bytes = output.Length;
             }
 
-            var published = Publish(temp, index, term);
             var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (_hold is { IsHeld: true } hold)
+            {
+                // Published, it would let the WAL compact while the leader brings a follower back, and
+                // that compaction stops every write until the transfer ends (SnapshotHold).
+                _telemetry?.SnapshotHeld();
+                NodeLog.SnapshotHeld(_logger, index);
+                var held = Stopwatch.GetTimestamp();
+                await hold.WaitAsync(_lifetime.Token);
+                NodeLog.SnapshotReleased(_logger, index, Stopwatch.GetElapsedTime(held).TotalMilliseconds);
+            }
+
+            var published = Publish(temp, index, term);
             if (published)
             {
                 _telemetry?.SnapshotTaken(elapsed, bytes);

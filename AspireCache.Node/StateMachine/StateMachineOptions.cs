@@ -15,6 +15,12 @@ public sealed class StateMachineOptions
     /// <summary>A snapshot once this many bytes of entries were applied since the last one.</summary>
     public long SnapshotLogBytes { get; set; } = long.MaxValue;
 
+    /// <summary>
+    /// How long a snapshot may be held back while the leader brings a follower back (<see cref="SnapshotHold"/>);
+    /// past it the snapshot is taken anyway, so the log stays bounded.
+    /// </summary>
+    public TimeSpan SnapshotHoldLimit { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Append every applied entry's index, term, hash and revision to <c>{DataDirectory}/apply-trace.log</c>.</summary>
     public bool ApplyTrace { get; set; }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AspireCache.Node.Diagnostics;
+using AspireCache.Node.StateMachine;
 using DotNext.Net.Cluster.Consensus.Raft;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -29,17 +30,19 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <see cref="TimeoutException"/>: "member unavailable", tried again).
 /// </para>
 /// <para>
-/// The cost, and why the stall bound: DotNext sends a replication request while it holds a read lock on
-/// its WAL, and the WAL's cleanup after a snapshot waits for that lock with appends queued behind it. A
-/// catch-up that coincides with a compaction therefore holds writes for as long as it lasts (such
-/// transfers took 2.1–5.7 s for 150–300 MB on the bench cluster); one to a peer that stopped reading fails after one RPC timeout
-/// without progress, as any request did before. A new leader's leadership token stays cancelled until its
+/// The cost, and why the stall bound and the snapshot hold: DotNext sends a replication request while it
+/// holds a read lock on its WAL, and the WAL's cleanup after a snapshot waits for that lock with every
+/// other reader of the WAL queued behind it (its flusher, its apply loop, the rounds to the other
+/// followers). A catch-up that coincided with a compaction therefore held writes for as long as it lasted
+/// (such transfers took 2.1–5.7 s for 150–300 MB on the bench cluster). So while one is in flight the state
+/// machine holds its next snapshot back (<see cref="SnapshotHold"/>), and one to a peer that stopped
+/// reading fails after one RPC timeout without progress, as any request did before. A new leader's leadership token stays cancelled until its
 /// first entry commits: in that window the request keeps DotNext's token (the old behaviour), since the
 /// follower being caught up may be the one that commit needs.
 /// </para>
 /// The receiving side is <see cref="RaftBodyLimitMiddleware"/>.
 /// </summary>
-internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, IHostApplicationLifetime lifetime, ILogger<CatchUpTransferHandler> logger) : DelegatingHandler
+internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions<ClusterOptions> options, SnapshotHold snapshots, IHostApplicationLifetime lifetime, ILogger<CatchUpTransferHandler> logger) : DelegatingHandler
 {
     private readonly TimeSpan _timeout = options.Value.CatchUpTransferTimeout;
     private readonly TimeSpan _stall = TimeSpan.FromMilliseconds(options.Value.RaftRpcTimeoutMs);
@@ -47,7 +50,15 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!IsCatchUp(request) || !TryGetLeadershipToken(out var leadership) || leadership.IsCancellationRequested)
+        if (!IsCatchUp(request))
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        // No compaction while it lasts: it would wait for the WAL read lock DotNext holds around this
+        // request, and every append, commit and round to the other followers would wait behind it.
+        using var held = snapshots.Enter();
+        if (!TryGetLeadershipToken(out var leadership) || leadership.IsCancellationRequested)
         {
             return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
@@ -72,6 +83,11 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
             var response = await base.SendAsync(request, transfer.Token).ConfigureAwait(false);
             await response.Content.LoadIntoBufferAsync(transfer.Token).ConfigureAwait(false);
             NodeLog.CatchUpSent(logger, RaftWire.Is(request, RaftWire.InstallSnapshot) ? "Snapshot" : "AppendEntries", bytes, request.RequestUri!.Authority, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
+            if (response.IsSuccessStatusCode)
+            {
+                held.EndAfter(_stall); // the follower's next round, for the entries after this, comes first
+            }
+
             return response;
         }
         catch (OperationCanceledException ex) when (transfer.IsCancellationRequested && !leadership.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
