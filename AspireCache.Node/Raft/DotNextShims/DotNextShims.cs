@@ -30,7 +30,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <item><see cref="CatchUpTransferHandler"/> and <see cref="RaftBodyLimitMiddleware"/>: an InstallSnapshot
 /// or a catch-up AppendEntries gets a timeout of its own, and no request-body limit (DotNext gave them the
 /// Raft RPC timeout, and the peer endpoint Kestrel's 30 MB limit: a follower behind a compaction of any
-/// larger state, or more than 30 MB of entries behind, never rejoined).</item>
+/// larger state, or more than 30 MB of entries behind, never rejoined). While one is in flight the state
+/// machine holds its next snapshot back (<see cref="StateMachine.SnapshotHold"/>): the compaction it
+/// triggers waited for the read lock DotNext holds around the catch-up, with every write queued behind it.</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
