@@ -127,6 +127,7 @@ public static class Extensions
         services.AddSingleton<ClusterView>();
         services.AddSingleton<WriteCoordinator>();
         services.AddHostedService<LeadershipSettler>();
+        services.AddHostedService<CompactionNudge>();
         services.AddSingleton<LeaderSilenceMonitor>();
         services.AddSingleton<ReadIndexService>();
         services.AddSingleton<Cache.CacheService>();

@@ -33,8 +33,11 @@ internal static partial class NodeLog
     [LoggerMessage(1055, LogLevel.Information, "Snapshot at index {Index} written, held back: a follower is being brought back, and the log's compaction would stop writes until it is")]
     public static partial void SnapshotHeld(ILogger logger, long index);
 
-    [LoggerMessage(1056, LogLevel.Information, "Snapshot at index {Index} released after {HeldMs:0} ms")]
-    public static partial void SnapshotReleased(ILogger logger, long index, double heldMs);
+    [LoggerMessage(1056, LogLevel.Information, "Snapshot at index {Index} released after {HeldMs:0} ms: {Reason}")]
+    public static partial void SnapshotReleased(ILogger logger, long index, double heldMs, string reason);
+
+    [LoggerMessage(1057, LogLevel.Debug, "The empty entry that makes the WAL compact after a snapshot was not committed")]
+    public static partial void CompactionNudgeFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(1054, LogLevel.Information, "{Message} of {Bytes} bytes sent to {Peer} in {ElapsedMs:0} ms (HTTP {Status}): a follower catching up")]
     public static partial void CatchUpSent(ILogger logger, string message, long bytes, string peer, double elapsedMs, int status);

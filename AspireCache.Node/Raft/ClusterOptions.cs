@@ -154,6 +154,13 @@ public sealed class ClusterOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan CatchUpTransferTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// After each snapshot it publishes, the leader appends one empty entry so that DotNext's WAL compacts at
+    /// once rather than at the next client write, which could fall in the middle of a catch-up and wait
+    /// for it (see <see cref="CompactionNudge"/>). Off: one entry fewer per snapshot.
+    /// </summary>
+    public bool CompactAfterSnapshot { get; set; } = true;
+
     /// <summary>How long a write waits for commit before the caller gets 503.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -15,8 +15,10 @@ namespace AspireCache.Node.StateMachine;
 /// A snapshot captures the immutable <see cref="StateView"/> (and a copy of the idempotency table)
 /// on the apply loop — O(1) plus the table copy — and is written to disk on a background task while
 /// the apply loop goes on. It is published to DotNext (<see cref="ISnapshotManager.Snapshot"/>, which
-/// lets the WAL compact and followers be sent it) only once the file is complete and flushed. One
-/// snapshot is written at a time; a due snapshot waits for the previous one to finish.
+/// lets the WAL compact and followers be sent it) only once the file is complete and flushed, and not
+/// while the leader brings a follower back (<see cref="SnapshotHold"/>: the compaction would stop writes
+/// until the transfer ends). One snapshot is written at a time; a due snapshot waits for the previous one
+/// to finish.
 /// </para>
 /// <para>
 /// A snapshot sent by the leader replaces the state and advances the applied index to its index,
@@ -231,18 +233,9 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             }
 
             var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            if (_hold is { IsHeld: true } hold)
-            {
-                // Published, it would let the WAL compact while the leader brings a follower back, and
-                // that compaction stops every write until the transfer ends (SnapshotHold).
-                _telemetry?.SnapshotHeld();
-                NodeLog.SnapshotHeld(_logger, index);
-                var held = Stopwatch.GetTimestamp();
-                await hold.WaitAsync(_lifetime.Token);
-                NodeLog.SnapshotReleased(_logger, index, Stopwatch.GetElapsedTime(held).TotalMilliseconds);
-            }
-
-            var published = Publish(temp, index, term);
+            var published = _hold is { } hold
+                ? await PublishUnlessHeldAsync(hold, temp, index, term)
+                : Publish(temp, index, term);
             if (published)
             {
                 _telemetry?.SnapshotTaken(elapsed, bytes);
@@ -259,6 +252,43 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             TryDelete(tempPath);
             NodeLog.SnapshotFailed(_logger, ex, index);
         }
+    }
+
+    /// <summary>
+    /// Publishes this node's own snapshot once no catch-up is in flight (<see cref="SnapshotHold"/>): published, it
+    /// lets DotNext's WAL compact, and that compaction would stop every write until the transfer ends. The file is
+    /// renamed into place (durable, the one a restart restores) first; the hold is checked again right before it
+    /// becomes DotNext's, after the rename's flush, so a catch-up that started meanwhile is honoured too.
+    /// </summary>
+    private async Task<bool> PublishUnlessHeldAsync(SnapshotHold hold, FileInfo temp, long index, long term)
+    {
+        var placed = Place(temp, index, term);
+        if (placed is null)
+        {
+            return false;
+        }
+
+        long heldSince = 0;
+        while (hold.IsHeld)
+        {
+            if (heldSince == 0)
+            {
+                heldSince = Stopwatch.GetTimestamp();
+                _telemetry?.SnapshotHeld();
+                NodeLog.SnapshotHeld(_logger, index);
+            }
+
+            var released = await hold.WaitAsync(_lifetime.Token);
+            NodeLog.SnapshotReleased(_logger, index, Stopwatch.GetElapsedTime(heldSince).TotalMilliseconds, released ? "no catch-up is in flight" : "the hold reached its limit (Cluster:CatchUpTransferTimeout)");
+        }
+
+        if (!Expose(placed, index, term))
+        {
+            return false;
+        }
+
+        hold.NotifyPublished();
+        return true;
     }
 
     /// <summary>A snapshot sent by the leader: persist it, replace the state, advance the applied index.</summary>
@@ -304,20 +334,39 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     }
 
     /// <summary>Renames a complete temporary file into place and makes it the current snapshot unless a newer one already is.</summary>
-    private bool Publish(FileInfo temp, long index, long term)
+    private bool Publish(FileInfo temp, long index, long term) =>
+        Place(temp, index, term) is { } placed && Expose(placed, index, term);
+
+    /// <summary>Renames a complete temporary file into place (durably); null, and the file deleted, if a newer snapshot is current.</summary>
+    private string? Place(FileInfo temp, long index, long term)
     {
         lock (_publishLock)
         {
             if (_snapshot is { } current && current.Index >= index)
             {
                 TryDelete(temp.FullName); // overtaken (e.g. by a snapshot installed from the leader meanwhile)
-                return false;
+                return null;
             }
 
             var destination = FileSnapshot.PathOf(_location, index, term);
             temp.MoveTo(destination, overwrite: true);
             DirectorySync.Flush(_location.FullName); // the rename must survive a power loss before the log it covers is deleted
-            _snapshot = new FileSnapshot(new FileInfo(destination), index, term);
+            return destination;
+        }
+    }
+
+    /// <summary>Makes a placed snapshot DotNext's (which lets its WAL compact), unless a newer one is current by now.</summary>
+    private bool Expose(string placed, long index, long term)
+    {
+        lock (_publishLock)
+        {
+            if (_snapshot is { } current && current.Index >= index)
+            {
+                TryDelete(placed);
+                return false;
+            }
+
+            _snapshot = new FileSnapshot(new FileInfo(placed), index, term);
             return true;
         }
     }

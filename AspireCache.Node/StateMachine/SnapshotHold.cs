@@ -51,8 +51,11 @@ public sealed class SnapshotHold(TimeSpan limit)
         return new Scope(this);
     }
 
-    /// <summary>Completes when no transfer is in flight, or when the hold has lasted its limit.</summary>
-    public async Task WaitAsync(CancellationToken token)
+    /// <summary>
+    /// Completes when no transfer is in flight (true), or when the hold has lasted its limit (false: the
+    /// snapshot is published anyway, so that the log stays bounded).
+    /// </summary>
+    public async Task<bool> WaitAsync(CancellationToken token)
     {
         Task released;
         TimeSpan left;
@@ -60,7 +63,7 @@ public sealed class SnapshotHold(TimeSpan limit)
         {
             if (_holders == 0)
             {
-                return;
+                return true;
             }
 
             released = _released.Task;
@@ -70,12 +73,23 @@ public sealed class SnapshotHold(TimeSpan limit)
         try
         {
             await released.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, token).ConfigureAwait(false);
+            return true;
         }
         catch (TimeoutException)
         {
-            // held for its limit: released anyway, so that the log stays bounded
+            return false;
         }
     }
+
+    /// <summary>
+    /// Raised after the state machine published a snapshot of its own. DotNext's WAL compacts on its
+    /// flusher's next round, which runs only when something is appended; until then the compaction is
+    /// pending, and a catch-up that started meanwhile would still hold it, with every write behind it, for
+    /// the whole transfer. The leader answers with an empty entry (<c>CompactionNudge</c>).
+    /// </summary>
+    public event Action? Published;
+
+    internal void NotifyPublished() => Published?.Invoke();
 
     private void Exit()
     {
@@ -101,8 +115,8 @@ public sealed class SnapshotHold(TimeSpan limit)
 
         /// <summary>
         /// Ends this hold <paramref name="delay"/> from now instead of at once: after a follower was sent a
-        /// snapshot, its next round asks for the entries after it, which a snapshot published at once would
-        /// compact away (and the follower would be sent yet another snapshot).
+        /// snapshot, its next round asks for the entries after it, and a newer snapshot published first would
+        /// make DotNext send it that snapshot instead (the entries before it compacted or not).
         /// </summary>
         public void EndAfter(TimeSpan delay)
         {

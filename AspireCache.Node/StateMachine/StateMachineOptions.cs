@@ -17,7 +17,7 @@ public sealed class StateMachineOptions
 
     /// <summary>
     /// How long a snapshot may be held back while the leader brings a follower back (<see cref="SnapshotHold"/>);
-    /// past it the snapshot is taken anyway, so the log stays bounded.
+    /// past it the snapshot is published anyway (and so is every later one while catch-ups go on without a break), so the log stays bounded.
     /// </summary>
     public TimeSpan SnapshotHoldLimit { get; set; } = TimeSpan.FromMinutes(2);
 

@@ -15,11 +15,11 @@ public sealed class SnapshotHoldTests
     {
         var hold = new SnapshotHold(Long);
         Assert.False(hold.IsHeld);
-        Assert.True(hold.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        Assert.True(hold.WaitAsync(CancellationToken.None) is { IsCompletedSuccessfully: true, Result: true });
 
         hold.Enter().Dispose();
         Assert.False(hold.IsHeld);
-        await hold.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(await hold.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)));
     }
 
     [Fact]
@@ -37,8 +37,12 @@ public sealed class SnapshotHoldTests
         Assert.False(waiting.IsCompleted);
 
         second.Dispose();
-        await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(await waiting.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.False(hold.IsHeld);
+
+        // A later catch-up holds again, with its limit counted from its own start.
+        using var third = hold.Enter();
+        Assert.True(hold.IsHeld);
     }
 
     [Fact]
@@ -46,9 +50,7 @@ public sealed class SnapshotHoldTests
     {
         var hold = new SnapshotHold(TimeSpan.FromMilliseconds(200));
         using var endless = hold.Enter();
-        var waiting = hold.WaitAsync(CancellationToken.None);
-        await waiting.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.False(hold.IsHeld);
+        Assert.False(await hold.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10))); // not released: its limit
     }
 
     [Fact]
@@ -57,11 +59,11 @@ public sealed class SnapshotHoldTests
         var hold = new SnapshotHold(Long);
         var sent = hold.Enter();
         var waiting = hold.WaitAsync(CancellationToken.None);
-        sent.EndAfter(TimeSpan.FromMilliseconds(300));
+        sent.EndAfter(TimeSpan.FromSeconds(2));
         sent.Dispose(); // the handler's using: no effect once EndAfter was called
         Assert.True(hold.IsHeld);
         Assert.False(waiting.IsCompleted);
-        await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.False(hold.IsHeld);
     }
 

@@ -56,11 +56,17 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
         }
 
         // No compaction while it lasts: it would wait for the WAL read lock DotNext holds around this
-        // request, and every append, commit and round to the other followers would wait behind it.
+        // request, and the WAL's flushes, commits, applies and rounds to the other followers behind it.
         using var held = snapshots.Enter();
         if (!TryGetLeadershipToken(out var leadership) || leadership.IsCancellationRequested)
         {
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var answer = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (answer.IsSuccessStatusCode)
+            {
+                held.EndAfter(_stall);
+            }
+
+            return answer;
         }
 
         var started = Stopwatch.GetTimestamp();

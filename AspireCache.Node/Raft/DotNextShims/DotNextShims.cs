@@ -32,7 +32,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// Raft RPC timeout, and the peer endpoint Kestrel's 30 MB limit: a follower behind a compaction of any
 /// larger state, or more than 30 MB of entries behind, never rejoined). While one is in flight the state
 /// machine holds its next snapshot back (<see cref="StateMachine.SnapshotHold"/>): the compaction it
-/// triggers waited for the read lock DotNext holds around the catch-up, with every write queued behind it.</item>
+/// triggers waited for the read lock DotNext holds around the catch-up, with every write queued behind it;
+/// and after each snapshot it publishes the leader appends an empty entry (<see cref="CompactionNudge"/>), so
+/// that the compaction runs at once instead of at the next write, perhaps in the middle of a catch-up.</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
