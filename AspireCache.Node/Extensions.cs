@@ -199,7 +199,7 @@ public static class Extensions
         var watches = app.Services.GetRequiredService<Watch.WatchHub>();
         app.Lifetime.ApplicationStopping.Register(() => watches.CloseAll(Watch.CloseReason.ShuttingDown));
         app.UseExceptionHandler();
-        app.UseStatusCodePages(); // an empty 404/405 of the routing (unknown path, wrong method) becomes a problem too
+        app.UseProblemStatusCodePages(); // an empty 404/405 of the routing (unknown path, wrong method) becomes a problem too
         app.Use((context, next) =>
         {
             ClusterApi.SetNodeHeaders(context.Response, cluster);

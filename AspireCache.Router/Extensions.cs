@@ -79,7 +79,7 @@ internal static class Extensions
         var steps = app.Services.GetRequiredService<RetryingProxySteps>();
         var coalescer = app.Services.GetRequiredService<ReadCoalescer>();
         var writeCoalescer = app.Services.GetRequiredService<WriteCoalescer>();
-        app.UseStatusCodePages(); // the router's own empty 404/405 (a path no route maps) becomes a problem
+        app.UseProblemStatusCodePages(); // the router's own empty 404/405 (a path no route maps) becomes a problem
         if (app.Services.GetRequiredService<IOptions<RouterRateLimitOptions>>().Value.Enabled)
         {
             // After routing (the limiter reads the endpoint's RateLimitedEndpoint mark), before the proxy.

@@ -35,6 +35,23 @@ public static class Extensions
     }
 
     /// <summary>
+    /// An empty error answer of the pipeline (the routing's 404 for a path nothing maps, its 405 for a method a
+    /// path does not take) becomes an RFC 9457 problem, whatever the client accepts. ASP.NET Core's own
+    /// <c>UseStatusCodePages()</c> writes a problem only for a client that accepts JSON and plain text for
+    /// any other <c>Accept</c> (text/html, garbage: found by the API fuzzer).
+    /// </summary>
+    public static IApplicationBuilder UseProblemStatusCodePages(this IApplicationBuilder app) =>
+        app.UseStatusCodePages(static async context =>
+        {
+            var http = context.HttpContext;
+            var problem = new ProblemDetailsContext { HttpContext = http, ProblemDetails = { Status = http.Response.StatusCode } };
+            if (!await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(problem))
+            {
+                await Results.Problem(problem.ProblemDetails).ExecuteAsync(http);
+            }
+        });
+
+    /// <summary>
     /// OpenTelemetry logs, metrics and traces exported over OTLP (the Aspire dashboard, or any
     /// collector). Without an OTLP endpoint nothing is registered: recording spans nobody exports
     /// costs CPU on every request (measured by the benchmark, which runs without a collector).

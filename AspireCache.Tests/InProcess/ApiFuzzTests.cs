@@ -93,6 +93,23 @@ public sealed class ApiFuzzTests(ApiFuzzClusterFixture fixture) : IClassFixture<
     }
 
     [Theory]
+    [InlineData("POST", "/cache/watch/%2e/progress", "g>EO1e/r", HttpStatusCode.MethodNotAllowed)] // seed 3BpkYuQaRSH8
+    [InlineData("PATCH", "/cache/app/k", "text/html", HttpStatusCode.MethodNotAllowed)]
+    [InlineData("GET", "/no/such/path", "text/html", HttpStatusCode.NotFound)]
+    public async Task A_request_no_endpoint_maps_is_a_problem_whatever_the_client_accepts(string method, string path, string accept, HttpStatusCode expected)
+    {
+        // The routing's empty 404/405 went through ASP.NET Core's status code pages, which write a problem
+        // only for a client that accepts JSON: any other Accept got "Status Code: 405; Method Not Allowed" as text.
+        using var client = Cluster.Client(0);
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+
+        using var response = await client.SendAsync(request);
+
+        await AssertProblemAsync(response, expected, null);
+    }
+
+    [Theory]
     [InlineData("{\"keys\":{\"a\":1}", "application/json", HttpStatusCode.BadRequest)]
     [InlineData("{\"keys\":{\"a\":\"x\"}}", "application/json", HttpStatusCode.BadRequest)]
     [InlineData("not json", "application/json", HttpStatusCode.BadRequest)]

@@ -243,6 +243,13 @@ public sealed class ReadCoalescingTests(StableClusterFixture fixture, ITestOutpu
         Assert.Equal(cluster.HasDefaultCredentials ? HttpStatusCode.Unauthorized : HttpStatusCode.OK, unauthenticated.StatusCode);
         using var get = await router.Client.GetAsync(ReadBatchWire.Path);
         Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        Assert.Equal("application/problem+json", get.Content.Headers.ContentType?.MediaType);
+        // Whatever the client accepts (ASP.NET Core's status code pages answered plain text to this one).
+        using var odd = new HttpRequestMessage(HttpMethod.Get, ReadBatchWire.Path);
+        odd.Headers.TryAddWithoutValidation("Accept", "text/html");
+        using var oddAnswer = await router.Client.SendAsync(odd);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, oddAnswer.StatusCode);
+        Assert.Equal("application/problem+json", oddAnswer.Content.Headers.ContentType?.MediaType);
     }
 
     private static async Task EveryNodeAppliedAsync(InProcessCluster cluster)
