@@ -73,7 +73,9 @@ public static class Extensions
             o.DataDirectory = dataDirectory;
             o.SnapshotInterval = cluster.SnapshotInterval;
             o.SnapshotLogBytes = cluster.SnapshotLogBytes;
-            o.SnapshotHoldLimit = cluster.CatchUpTransferTimeout; // one catch-up's longest
+            // One catch-up's longest, but 30 s at most: a round of large entries to a follower a little behind also
+            // counts as a catch-up, and under such a load overlapping holds must not let the log grow for minutes.
+            o.SnapshotHoldLimit = cluster.CatchUpTransferTimeout < StateMachineOptions.LongestSnapshotHold ? cluster.CatchUpTransferTimeout : StateMachineOptions.LongestSnapshotHold;
             o.ApplyTrace = cluster.ApplyTrace;
             o.Idempotency = cluster.ResolveIdempotencyLimits();
         });

@@ -148,8 +148,8 @@ public sealed class ClusterOptions : IValidatableObject
     /// How long the leader gives one request that brings a follower back: an InstallSnapshot (the whole
     /// state, ~150 MB for 500,000 keys of 256 B, and its install) or an AppendEntries of more than two
     /// <see cref="MaxEntryBytes"/> of missing entries. Not the Raft RPC timeout, which no transfer of that
-    /// size meets (see <see cref="DotNextShims.CatchUpTransferHandler"/>). Also the longest the leader holds
-    /// a snapshot back while followers are being brought back (<see cref="StateMachine.SnapshotHold"/>).
+    /// size meets (see <see cref="DotNextShims.CatchUpTransferHandler"/>). Also, up to 30 s, the longest the
+    /// leader holds a snapshot back while followers are being brought back (<see cref="StateMachine.SnapshotHold"/>).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan CatchUpTransferTimeout { get; set; } = TimeSpan.FromMinutes(2);

@@ -279,7 +279,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             }
 
             var released = await hold.WaitAsync(_lifetime.Token);
-            NodeLog.SnapshotReleased(_logger, index, Stopwatch.GetElapsedTime(heldSince).TotalMilliseconds, released ? "no catch-up is in flight" : "the hold reached its limit (Cluster:CatchUpTransferTimeout)");
+            NodeLog.SnapshotReleased(_logger, index, Stopwatch.GetElapsedTime(heldSince).TotalMilliseconds, released ? "no catch-up is in flight" : "the hold reached its limit (30 s, or Cluster:CatchUpTransferTimeout if shorter)");
         }
 
         if (!Expose(placed, index, term))

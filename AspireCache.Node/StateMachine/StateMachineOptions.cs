@@ -19,7 +19,10 @@ public sealed class StateMachineOptions
     /// How long a snapshot may be held back while the leader brings a follower back (<see cref="SnapshotHold"/>);
     /// past it the snapshot is published anyway (and so is every later one while catch-ups go on without a break), so the log stays bounded.
     /// </summary>
-    public TimeSpan SnapshotHoldLimit { get; set; } = TimeSpan.FromMinutes(2);
+    public TimeSpan SnapshotHoldLimit { get; set; } = LongestSnapshotHold;
+
+    /// <summary>The node's hold limit: 30 s, or the catch-up timeout if shorter (a 306 MB snapshot took ~6 s to send here).</summary>
+    public static readonly TimeSpan LongestSnapshotHold = TimeSpan.FromSeconds(30);
 
     /// <summary>Append every applied entry's index, term, hash and revision to <c>{DataDirectory}/apply-trace.log</c>.</summary>
     public bool ApplyTrace { get; set; }
