@@ -41,15 +41,23 @@ public static class Extensions
     /// any other <c>Accept</c> (text/html, garbage: found by the API fuzzer).
     /// </summary>
     public static IApplicationBuilder UseProblemStatusCodePages(this IApplicationBuilder app) =>
-        app.UseStatusCodePages(static async context =>
+        app.UseStatusCodePages(static context =>
+            context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteProblemAsync(
+                new ProblemDetailsContext { HttpContext = context.HttpContext, ProblemDetails = { Status = context.HttpContext.Response.StatusCode } }).AsTask());
+
+    /// <summary>
+    /// Writes <paramref name="problem"/> through the problem details service (its customizations apply), and
+    /// as a plain RFC 9457 problem when that service declines: it writes only for a client that accepts JSON,
+    /// and for any other <c>Accept</c> (text/html, garbage) the answer went out without a body or as text.
+    /// A problem is the answer whatever the client prefers.
+    /// </summary>
+    public static async ValueTask WriteProblemAsync(this IProblemDetailsService problems, ProblemDetailsContext problem)
+    {
+        if (!await problems.TryWriteAsync(problem))
         {
-            var http = context.HttpContext;
-            var problem = new ProblemDetailsContext { HttpContext = http, ProblemDetails = { Status = http.Response.StatusCode } };
-            if (!await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(problem))
-            {
-                await Results.Problem(problem.ProblemDetails).ExecuteAsync(http);
-            }
-        });
+            await Results.Problem(problem.ProblemDetails).ExecuteAsync(problem.HttpContext);
+        }
+    }
 
     /// <summary>
     /// OpenTelemetry logs, metrics and traces exported over OTLP (the Aspire dashboard, or any

@@ -244,6 +244,27 @@ public sealed class InProcessCluster : IAsyncDisposable
         return (await client.GetFromJsonAsync<ClusterStatusResponse>("/cluster/status"))!;
     }
 
+    /// <summary>
+    /// PUTs <paramref name="value"/> at <paramref name="path"/> on <paramref name="leader"/> as a client would:
+    /// a 503 (no leader yet) or a 421 (not the leader any more), which large entries on a loaded 2-core box
+    /// can cost, is tried again at whichever node leads then, 20 attempts at most. Returns the node that took it.
+    /// </summary>
+    public async Task<int> PutToLeaderAsync(int leader, string path, byte[] value)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            using var client = Client(leader);
+            using var response = await client.PutAsync(path, new ByteArrayContent(value));
+            if (response.StatusCode is not (HttpStatusCode.ServiceUnavailable or HttpStatusCode.MisdirectedRequest) || attempt == 20)
+            {
+                response.EnsureSuccessStatusCode();
+                return leader;
+            }
+
+            leader = await WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
     /// <summary>Polls every running node's <c>/cluster/status</c> until its revision reaches <paramref name="revision"/> (a stale read may go to any of them).</summary>
     public async Task WaitUntilAppliedAsync(long revision, TimeSpan timeout)
     {

@@ -232,12 +232,18 @@ ac_wait_http() {
   done
 }
 
-# ac_status I: /cluster/status of nodeI (empty on failure). With AC_KEY set (a cluster with auth on,
+# ac_curl I PATH [curl arguments...]: curl -s to nodeI's PATH. With AC_KEY set (a cluster with auth on,
 # e.g. compare-apphost.sh) the request carries it as a bearer key.
-ac_status() {
-  local auth=()
+ac_curl() {
+  local node=$1 path=$2 auth=()
+  shift 2
   [[ -n "${AC_KEY:-}" ]] && auth=(-H "Authorization: Bearer $AC_KEY")
-  curl -s --max-time "${2:-1}" "${auth[@]}" "$(ac_node_url "$1")/cluster/status" 2>/dev/null || true
+  curl -s "${auth[@]}" "$@" "$(ac_node_url "$node")$path"
+}
+
+# ac_status I: /cluster/status of nodeI (empty on failure).
+ac_status() {
+  ac_curl "$1" /cluster/status --max-time "${2:-1}" 2>/dev/null || true
 }
 
 # ac_leader: id of the node that says it is the leader (empty if none).

@@ -85,9 +85,7 @@ if [[ -n "${SNAPSHOT_DURING:-}" ]]; then
     sleep 0.02
   done
   sleep "$(awk -v ms="$SNAPSHOT_DURING" 'BEGIN { print ms / 1000 }')"
-  auth=()
-  [[ -n "${AC_KEY:-}" ]] && auth=(-H "Authorization: Bearer $AC_KEY")
-  curl -s -o /dev/null -X POST --max-time 2 "${auth[@]}" "$(ac_node_url "$leader")/admin/snapshot?waitMs=0" || true
+  ac_curl "$leader" "/admin/snapshot?waitMs=0" -o /dev/null -X POST --max-time 2 || true
   log "asked node$leader for a snapshot $(($(now_ms) - back)) ms after node$away came back"
 fi
 applied=0

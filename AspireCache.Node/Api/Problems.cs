@@ -98,14 +98,7 @@ internal sealed class ClusterExceptionHandler(
                 Detail = detail,
             },
         };
-        if (!await problems.TryWriteAsync(problem))
-        {
-            // The problem details service writes only for a client that accepts JSON: for any other
-            // Accept header (text/html, garbage) these answers went out without a body (found by the
-            // API fuzzer). A problem is the answer whatever the client prefers, as everywhere else.
-            await TypedResults.Problem(problem.ProblemDetails).ExecuteAsync(context);
-        }
-
+        await problems.WriteProblemAsync(problem); // whatever the client accepts (these went out without a body: the API fuzzer)
         return true;
     }
 }

@@ -342,9 +342,9 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     {
         lock (_publishLock)
         {
-            if (_snapshot is { } current && current.Index >= index)
+            if (IsOvertaken(index))
             {
-                TryDelete(temp.FullName); // overtaken (e.g. by a snapshot installed from the leader meanwhile)
+                TryDelete(temp.FullName); // e.g. by a snapshot installed from the leader meanwhile
                 return null;
             }
 
@@ -355,12 +355,14 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         }
     }
 
+    private bool IsOvertaken(long index) => _snapshot is { } current && current.Index >= index;
+
     /// <summary>Makes a placed snapshot DotNext's (which lets its WAL compact), unless a newer one is current by now.</summary>
     private bool Expose(string placed, long index, long term)
     {
         lock (_publishLock)
         {
-            if (_snapshot is { } current && current.Index >= index)
+            if (IsOvertaken(index))
             {
                 TryDelete(placed);
                 return false;

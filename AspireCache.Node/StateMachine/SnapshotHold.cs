@@ -22,7 +22,7 @@ public sealed class SnapshotHold(TimeSpan limit)
     private readonly Lock _lock = new();
     private int _holders;
     private long _since; // Stopwatch timestamp of the moment the holders went from none to one
-    private TaskCompletionSource _released = Released();
+    private TaskCompletionSource _released = new(); // replaced by every hold that starts, completed when it ends
 
     /// <summary>Whether a transfer is in flight and the hold is younger than its limit.</summary>
     public bool IsHeld
@@ -100,13 +100,6 @@ public sealed class SnapshotHold(TimeSpan limit)
                 _released.TrySetResult();
             }
         }
-    }
-
-    private static TaskCompletionSource Released()
-    {
-        var source = new TaskCompletionSource();
-        source.SetResult();
-        return source;
     }
 
     public sealed class Scope(SnapshotHold hold) : IDisposable

@@ -58,17 +58,19 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
         // No compaction while it lasts: it would wait for the WAL read lock DotNext holds around this
         // request, and the WAL's flushes, commits, applies and rounds to the other followers behind it.
         using var held = snapshots.Enter();
-        if (!TryGetLeadershipToken(out var leadership) || leadership.IsCancellationRequested)
+        var response = TryGetLeadershipToken(out var leadership) && !leadership.IsCancellationRequested
+            ? await SendWithProgressDeadlineAsync(request, leadership).ConfigureAwait(false)
+            : await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
         {
-            var answer = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (answer.IsSuccessStatusCode)
-            {
-                held.EndAfter(_stall);
-            }
-
-            return answer;
+            held.EndAfter(_stall); // the follower's next round, for the entries after this, comes first
         }
 
+        return response;
+    }
+
+    private async Task<HttpResponseMessage> SendWithProgressDeadlineAsync(HttpRequestMessage request, CancellationToken leadership)
+    {
         var started = Stopwatch.GetTimestamp();
         var deadline = started + (long)(_timeout.TotalSeconds * Stopwatch.Frequency);
         using var transfer = CancellationTokenSource.CreateLinkedTokenSource(leadership, lifetime.ApplicationStopping);
@@ -89,11 +91,6 @@ internal sealed class CatchUpTransferHandler(IServiceProvider services, IOptions
             var response = await base.SendAsync(request, transfer.Token).ConfigureAwait(false);
             await response.Content.LoadIntoBufferAsync(transfer.Token).ConfigureAwait(false);
             NodeLog.CatchUpSent(logger, RaftWire.Is(request, RaftWire.InstallSnapshot) ? "Snapshot" : "AppendEntries", bytes, request.RequestUri!.Authority, Stopwatch.GetElapsedTime(started).TotalMilliseconds, (int)response.StatusCode);
-            if (response.IsSuccessStatusCode)
-            {
-                held.EndAfter(_stall); // the follower's next round, for the entries after this, comes first
-            }
-
             return response;
         }
         catch (OperationCanceledException ex) when (transfer.IsCancellationRequested && !leadership.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested)
