@@ -157,6 +157,9 @@ public sealed class BenchOptions
     /// <summary><c>--client library</c> and <c>direct</c>: the client's read coalescing (<see cref="AspireCacheClientOptions.CoalesceReads"/>, default true).</summary>
     public bool CoalesceReads { get; set; } = true;
 
+    /// <summary><c>--client library</c> and <c>direct</c>: the client's write coalescing (<see cref="AspireCacheClientOptions.CoalesceWrites"/>, default true).</summary>
+    public bool CoalesceWrites { get; set; } = true;
+
     /// <summary>Watch mode: number of watch streams to open.</summary>
     public int Watchers { get; set; } = 100;
 
@@ -250,6 +253,7 @@ public sealed class BenchOptions
                                       direct: one AspireCache.Client in direct mode, the targets as its nodes
                                       [raw in load and failover modes; watch mode: library writer, raw streams]
           --coalesce-reads true|false --client library|direct: concurrent reads to one target travel together [true]
+          --coalesce-writes true|false --client library|direct: concurrent single-key writes to one target travel together [true]
           --idempotency-keys          raw client: a fresh Idempotency-Key header on every write (as the router
                                       adds; the library always sends one)
           --api-key <key>             AspireCache with auth on: every AspireCache request carries
@@ -421,6 +425,9 @@ public sealed class BenchOptions
                     break;
                 case "coalesce-reads":
                     o.CoalesceReads = bool.Parse(Value());
+                    break;
+                case "coalesce-writes":
+                    o.CoalesceWrites = bool.Parse(Value());
                     break;
                 case "idempotency-keys":
                     o.IdempotencyKeys = inline is null || bool.Parse(inline);
@@ -665,6 +672,7 @@ public sealed class BenchOptions
             $"duration={Duration.TotalSeconds:0.###}s value-size={ValueSize}") +
             (System == BenchSystem.AspireCache ? " client=" + EffectiveClient.ToString().ToLowerInvariant() : "") +
             (System == BenchSystem.AspireCache && EffectiveClient != ClientKind.Raw && !CoalesceReads ? " coalesce-reads=false" : "") +
+            (System == BenchSystem.AspireCache && EffectiveClient != ClientKind.Raw && !CoalesceWrites ? " coalesce-writes=false" : "") +
             (AspireCacheCredential is not null ? " auth=bearer" : "");
         if (Mode == BenchMode.Failover)
         {

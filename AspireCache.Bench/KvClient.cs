@@ -73,7 +73,7 @@ internal abstract class KvClient(HttpClient http, IList<Uri> targets, string[] k
         options.System == BenchSystem.Etcd
             ? new EtcdClient(http, targets, keys, linearizable)
             : options.EffectiveClient is ClientKind.Library or ClientKind.Direct
-                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout, options.AspireCacheCredential, direct: options.EffectiveClient == ClientKind.Direct, coalesceReads: options.CoalesceReads)
+                ? new LibraryAspireCacheClient(handler, http, targets, keys, linearizable, options.RequestTimeout, options.AspireCacheCredential, direct: options.EffectiveClient == ClientKind.Direct, coalesceReads: options.CoalesceReads, coalesceWrites: options.CoalesceWrites)
                 : new RawAspireCacheClient(http, targets, keys, linearizable) { IdempotencyKeys = options.IdempotencyKeys };
 
     public abstract ValueTask<OpResult> PutAsync(WorkerContext worker, int key, ReadOnlyMemory<byte> value, CancellationToken token);
@@ -224,11 +224,11 @@ internal sealed class LibraryAspireCacheClient : KvClient
     private readonly IAspireCacheClient[] _clients;
     private readonly Client.ReadOptions _read;
 
-    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline, string? credential = null, bool direct = false, bool coalesceReads = true)
+    public LibraryAspireCacheClient(HttpMessageHandler handler, HttpClient http, IList<Uri> targets, string[] keys, bool linearizable, TimeSpan deadline, string? credential = null, bool direct = false, bool coalesceReads = true, bool coalesceWrites = true)
         : base(http, targets, keys)
     {
         _read = linearizable ? Linearizable : Stale;
-        var options = new AspireCacheClientOptions { Deadline = deadline, Credential = credential, CoalesceReads = coalesceReads };
+        var options = new AspireCacheClientOptions { Deadline = deadline, Credential = credential, CoalesceReads = coalesceReads, CoalesceWrites = coalesceWrites };
         _clients = new IAspireCacheClient[targets.Count];
         if (direct)
         {

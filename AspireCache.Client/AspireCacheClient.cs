@@ -52,11 +52,16 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         _options = options ?? new AspireCacheClientOptions();
         _direct = _options.Nodes is { Count: > 0 } nodes ? new Direct.NodeDirectory(_http, nodes, _options.Credential) : null;
         _coalescer = _options.CoalesceReads ? new ReadCoalescer(_http, (request, node) => Prepare(request, node, idempotencyKey: null)) : null;
+        _writeCoalescer = _options.CoalesceWrites ? new WriteCoalescer(_http, (request, node) => Prepare(request, node, idempotencyKey: null)) : null;
         _nearCache = _options.NearCache is { } near ? new NearCache.NearCache(this, near) : null;
     }
 
     private readonly Direct.NodeDirectory? _direct;
     private readonly ReadCoalescer? _coalescer;
+    private readonly WriteCoalescer? _writeCoalescer;
+
+    /// <summary>The write coalescing, if on (for tests).</summary>
+    internal WriteCoalescer? WriteCoalescer => _writeCoalescer;
 
     /// <summary>Direct mode's view of the nodes, if <see cref="AspireCacheClientOptions.Nodes"/> is set (for tests).</summary>
     internal Direct.NodeDirectory? Direct => _direct;
@@ -181,10 +186,18 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             query.Add("pin=true");
         }
 
-        var path = KeyPath(key) + (query.Count == 0 ? "" : "?" + string.Join('&', query));
+        var queryString = query.Count == 0 ? "" : "?" + string.Join('&', query);
+        var path = KeyPath(key) + queryString;
         using var call = new Call(this, "set", isWrite: true, options?.Deadline, cancellationToken);
         try
         {
+            var coalesced = _writeCoalescer is null ? null : call.BatchWrite(
+                WriteBatchWire.Put,
+                key,
+                queryString,
+                options?.IfVersion is { } ifVersion ? ETag(ifVersion) : null,
+                options?.IfAbsent == true && options.IfVersion is null ? "*" : null,
+                value);
             using var response = await call.SendAsync(() =>
             {
                 var request = new HttpRequestMessage(HttpMethod.Put, path) { Content = new ReadOnlyMemoryContent(value) };
@@ -199,7 +212,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 }
 
                 return request;
-            }).ConfigureAwait(false);
+            }, coalesced: coalesced).ConfigureAwait(false);
             await EnsureSuccessAsync(response, key, call.Token).ConfigureAwait(false);
             if (VersionOf(response) is { } etag)
             {
@@ -223,6 +236,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         using var call = new Call(this, "delete", isWrite: true, options?.Deadline, cancellationToken);
         try
         {
+            var coalesced = _writeCoalescer is null ? null : call.BatchWrite(WriteBatchWire.Delete, key, "", ifVersion is { } v ? ETag(v) : null, null, ReadOnlyMemory<byte>.Empty);
             using var response = await call.SendAsync(() =>
             {
                 var request = new HttpRequestMessage(HttpMethod.Delete, path);
@@ -232,7 +246,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 }
 
                 return request;
-            }).ConfigureAwait(false);
+            }, coalesced: coalesced).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 return false;
@@ -518,7 +532,30 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         /// (rate limited: nothing was done) no sooner than its <c>Retry-After</c> — when that is past
         /// the deadline, <see cref="RateLimitedException"/> at once instead of a wait that cannot succeed.
         /// </summary>
-        public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver = null)
+        public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver = null, WriteBatchWire.Write? coalesced = null)
+        {
+            WriteCoalescer.Group? slot = null;
+            try
+            {
+                return await SendAsync(build, firstAttemptOver, coalesced, s => slot = s).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (slot is not null)
+                {
+                    _client._writeCoalescer!.Release(slot); // what queued behind this write goes now (the first attempt never went out)
+                }
+            }
+        }
+
+        /// <summary>
+        /// The write of this call as a batch carries it (<see cref="WriteCoalescer"/>): its own
+        /// <c>Idempotency-Key</c>, conditions and query.
+        /// </summary>
+        public WriteBatchWire.Write BatchWrite(byte method, string key, string query, string? ifMatch, string? ifNoneMatch, ReadOnlyMemory<byte> body) =>
+            new(method, key, query, ifMatch, ifNoneMatch, _idempotencyKey, Accept: null, body);
+
+        private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver, WriteBatchWire.Write? coalesced, Action<WriteCoalescer.Group?> holdSlot)
         {
             Uri? leader = null;
             Exception? lastError = null;
@@ -528,72 +565,119 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
             while (true)
             {
                 _attempts++;
-                HttpResponseMessage response;
+                HttpResponseMessage? response = null;
                 var target = leader ?? _client._direct?.Target(_isWrite, _readAtLeader);
-                var request = _client.Prepare(build(), target, _idempotencyKey);
-                // A write's body is tracked: an attempt whose body never started to go out changed nothing.
-                var tracked = _isWrite && request.Content is { } body ? new SendTrackingContent(body) : null;
-                if (tracked is not null)
+                if (coalesced is not null && _client._writeCoalescer is { } writes)
                 {
-                    request.Content = tracked;
-                }
-
-                try
-                {
+                    // First attempt: together with the writes for the same target that wait for this client's write in flight.
+                    WriteCoalescer.Entry entry;
                     try
                     {
-                        response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
+                        entry = await writes.EnterAsync(target, coalesced, Token).ConfigureAwait(false);
                     }
-                    finally
+                    catch (OperationCanceledException ex) when (!_caller.IsCancellationRequested && Token.IsCancellationRequested)
                     {
-                        // (the reads coalesced behind this one go now, not after its retries)
-                        firstAttemptOver?.Invoke();
-                        firstAttemptOver = null;
+                        _maybeApplied = true; // its batch may still carry it
+                        throw DeadlineExceeded(lastProblem, lastRetryAfter, ex, last);
                     }
-                }
-                catch (OperationCanceledException) when (_caller.IsCancellationRequested)
-                {
-                    if (_isWrite)
+                    catch (OperationCanceledException)
                     {
                         _maybeApplied = true;
+                        throw;
                     }
 
-                    throw;
-                }
-                catch (OperationCanceledException ex) when (Token.IsCancellationRequested)
-                {
-                    // The deadline passed in flight: a write may have reached the leader, unless its body
-                    // never started to go out (still connecting or waiting for a connection).
-                    _maybeApplied |= _isWrite && (tracked is null || tracked.Started);
-                    throw DeadlineExceeded(lastProblem, lastRetryAfter, lastError ?? ex, last);
-                }
-                catch (HttpRequestException ex)
-                {
-                    // A write whose body never started to go out changed nothing. "Connection refused" alone
-                    // does not prove that: SocketsHttpHandler sends a request that failed on a reused connection
-                    // before any answer again on a new one, so a write received and applied by a node killed
-                    // before it answered surfaces as the new connection's refusal (a DELETE through a leader
-                    // killed mid-request was reported "not applied" although it was; the linearizability
-                    // checker caught it). A body shows whether it went out; a bodiless write (DELETE) counts as
-                    // maybe applied unless the name did not even resolve.
-                    _maybeApplied |= _isWrite
-                        && (tracked is not null
-                            ? tracked.Started
-                            : ex.HttpRequestError is not HttpRequestError.NameResolutionError);
-                    lastError = ex;
-                    leader = null;
-                    request.Dispose();
-                    if (target is not null)
+                    coalesced = null;
+                    _maybeApplied |= entry.MaybeApplied;
+                    if (entry.Slot is { } slot)
                     {
-                        _client._direct?.Failed(target);
+                        holdSlot(slot);
+                        var over = firstAttemptOver;
+                        firstAttemptOver = () =>
+                        {
+                            holdSlot(null);
+                            writes.Release(slot);
+                            over?.Invoke();
+                        };
                     }
-
-                    Count("connection");
-                    await DelayAsync(_client.Backoff(_attempts), lastProblem, lastRetryAfter, lastError, last).ConfigureAwait(false);
-                    continue;
+                    else if (entry.Answer is { } answer)
+                    {
+                        Coalesced(entry.BatchSize);
+                        response = answer; // the node's answer to this write: handled as its own request's below
+                    }
+                    else if (entry.MaybeApplied)
+                    {
+                        Count("batch"); // its batch failed on the way: on alone, with the same Idempotency-Key
+                    }
                 }
 
-                request.Dispose();
+                if (response is null)
+                {
+                    var request = _client.Prepare(build(), target, _idempotencyKey);
+                    // A write's body is tracked: an attempt whose body never started to go out changed nothing.
+                    var tracked = _isWrite && request.Content is { } body ? new SendTrackingContent(body) : null;
+                    if (tracked is not null)
+                    {
+                        request.Content = tracked;
+                    }
+
+                    try
+                    {
+                        try
+                        {
+                            response = await _client._http().SendAsync(request, HttpCompletionOption.ResponseContentRead, Token).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            // (the reads coalesced behind this one go now, not after its retries)
+                            firstAttemptOver?.Invoke();
+                            firstAttemptOver = null;
+                        }
+                    }
+                    catch (OperationCanceledException) when (_caller.IsCancellationRequested)
+                    {
+                        if (_isWrite)
+                        {
+                            _maybeApplied = true;
+                        }
+
+                        throw;
+                    }
+                    catch (OperationCanceledException ex) when (Token.IsCancellationRequested)
+                    {
+                        // The deadline passed in flight: a write may have reached the leader, unless its body
+                        // never started to go out (still connecting or waiting for a connection).
+                        _maybeApplied |= _isWrite && (tracked is null || tracked.Started);
+                        throw DeadlineExceeded(lastProblem, lastRetryAfter, lastError ?? ex, last);
+                    }
+                    catch (HttpRequestException ex)
+                    {
+                        // A write whose body never started to go out changed nothing. "Connection refused" alone
+                        // does not prove that: SocketsHttpHandler sends a request that failed on a reused connection
+                        // before any answer again on a new one, so a write received and applied by a node killed
+                        // before it answered surfaces as the new connection's refusal (a DELETE through a leader
+                        // killed mid-request was reported "not applied" although it was; the linearizability
+                        // checker caught it). A body shows whether it went out; a bodiless write (DELETE) counts as
+                        // maybe applied unless the name did not even resolve.
+                        _maybeApplied |= _isWrite
+                            && (tracked is not null
+                                ? tracked.Started
+                                : ex.HttpRequestError is not HttpRequestError.NameResolutionError);
+                        lastError = ex;
+                        leader = null;
+                        request.Dispose();
+                        if (target is not null)
+                        {
+                            _client._direct?.Failed(target);
+                        }
+
+                        Count("connection");
+                        await DelayAsync(_client.Backoff(_attempts), lastProblem, lastRetryAfter, lastError, last).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    request.Dispose();
+                }
+
                 var status = (int)response.StatusCode;
                 var retry = status switch
                 {

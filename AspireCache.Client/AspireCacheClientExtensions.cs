@@ -135,6 +135,7 @@ public static class AspireCacheClientExtensions
             Nodes = settings.Nodes,
             LinearizableReadsToLeader = settings.LinearizableReadsToLeader,
             CoalesceReads = settings.CoalesceReads,
+            CoalesceWrites = settings.CoalesceWrites,
             DefaultConsistency = settings.DefaultConsistency,
         };
 

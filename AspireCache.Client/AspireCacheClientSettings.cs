@@ -35,6 +35,9 @@ public sealed class AspireCacheClientSettings
     /// <summary>Concurrent reads to one target travel together (default <c>true</c>; see <see cref="AspireCacheClientOptions.CoalesceReads"/>).</summary>
     public bool CoalesceReads { get; set; } = true;
 
+    /// <summary>Concurrent single-key writes to one target travel together (default <c>true</c>; see <see cref="AspireCacheClientOptions.CoalesceWrites"/>).</summary>
+    public bool CoalesceWrites { get; set; } = true;
+
     /// <summary>
     /// The near cache (off unless set), e.g. <c>"NearCache": { "Prefixes": [ "config/" ], "HotKeys": 100 }</c>
     /// in <c>Aspire:AspireCache:Client</c>. Reads use it when they ask for

@@ -33,5 +33,8 @@ public static class AspireCacheClientTelemetry
     /// <summary>Reads per batch the client sent (<c>POST /cluster/read-batch</c>; its count is the number of batches).</summary>
     internal static readonly Histogram<int> ReadBatchKeys = Meter.CreateHistogram<int>("aspirecache.client.read_batch.keys", unit: "{key}", description: "Reads per coalesced read batch sent (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
 
+    /// <summary>Writes per batch the client sent (<c>POST /cluster/write-batch</c>; its count is the number of batches).</summary>
+    internal static readonly Histogram<int> WriteBatchWrites = Meter.CreateHistogram<int>("aspirecache.client.write_batch.writes", unit: "{write}", description: "Writes per coalesced write batch sent (its count is the number of batches).", advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
+
     internal static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("aspirecache.client.duration", unit: "s", description: "Duration of a call, retries included.");
 }

@@ -82,6 +82,17 @@ public sealed class AspireCacheClientOptions
     /// </summary>
     public bool CoalesceReads { get; set; } = true;
 
+    /// <summary>
+    /// Single-key writes (<see cref="IAspireCacheClient.SetAsync"/>, <see cref="IAspireCacheClient.DeleteAsync"/>)
+    /// that arrive while a write of this client is in flight to the same target (the router, or in
+    /// direct mode the leader) go together as one request when it is over (default <c>true</c>), as the
+    /// router coalesces for the clients behind it: one exchange instead of one each, and one log entry.
+    /// Not atomic: each write keeps its own conditions, TTL and idempotency key and is answered as its
+    /// own request would be. The first write to an idle target goes at once on its own. Turn it off to
+    /// send every write as its own request.
+    /// </summary>
+    public bool CoalesceWrites { get; set; } = true;
+
     /// <summary>The near cache (off when null): which keys, its bounds, its staleness default.</summary>
     public NearCacheOptions? NearCache { get; set; }
 

@@ -52,6 +52,13 @@ public static class CacheHeaders
 
     /// <summary>Request (Server-Sent Events): resume a watch after this revision.</summary>
     public const string LastEventId = "Last-Event-ID";
+
+    /// <summary>
+    /// Request <c>POST /cluster/write-batch</c>: how many writes the batch carries. The router's rate
+    /// limiter charges one permit per write (as many as a batch may carry without it); a node refuses a
+    /// batch whose count differs (400).
+    /// </summary>
+    public const string BatchWrites = "X-AspireCache-Batch-Writes";
 }
 
 /// <summary>Paths of the AspireCache API.</summary>

@@ -7,7 +7,9 @@ using Microsoft.Extensions.Options;
 namespace AspireCache.Node.Api;
 
 /// <summary>
-/// <c>POST /cluster/write-batch</c>: the router's coalesced PUTs and DELETEs (<see cref="WriteBatchWire"/>).
+/// <c>POST /cluster/write-batch</c>: the router's coalesced PUTs and DELETEs (<see cref="WriteBatchWire"/>),
+/// and AspireCache.Client's own (through the router, which passes them to the leader as they are, or
+/// in direct mode; those declare their count in <see cref="CacheHeaders.BatchWrites"/>).
 /// Not atomic — each write is exactly the request its own <c>PUT</c>/<c>DELETE /cache/{key}</c> would
 /// have been: the same handler (<see cref="CacheApi.PutAsync"/>, <see cref="CacheApi.DeleteAsync"/>)
 /// runs on a request made of the write's key, query, headers and body, with this request's
@@ -33,7 +35,7 @@ public static class WriteBatchApi
         return app;
     }
 
-    public static async Task<IResult> WriteAsync(HttpContext http, CacheService cache, ClusterView cluster, IOptions<CacheLimitsOptions> limits, IEnumerable<IExceptionHandler> exceptionHandlers, CancellationToken token)
+    public static async Task<IResult> WriteAsync(HttpContext http, CacheService cache, ClusterView cluster, WriteCoordinator coordinator, IOptions<CacheLimitsOptions> limits, IEnumerable<IExceptionHandler> exceptionHandlers, CancellationToken token)
     {
         if (!string.Equals(http.Request.ContentType, WriteBatchWire.RequestMediaType, StringComparison.OrdinalIgnoreCase))
         {
@@ -52,15 +54,26 @@ public static class WriteBatchApi
             return Problems.BadRequest("Invalid write batch", $"The body must carry 1 to {MaxWrites} well-formed writes.");
         }
 
-        // Started together (each runs up to its proposal), so that they share the leader's next log entry.
+        // A client's batch declares its count (what the router's rate limiter charged): it must be true.
+        if (http.Request.Headers[CacheHeaders.BatchWrites] is { Count: > 0 } declared
+            && (declared.Count > 1 || !int.TryParse(declared[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) || count != writes.Count))
+        {
+            return Problems.BadRequest("Invalid write batch", $"{CacheHeaders.BatchWrites} must be the number of writes the batch carries ({writes.Count}).");
+        }
+
+        // Started together (each runs up to its proposal), so that they share the leader's next log entry:
+        // the proposer waits for the last of them (a gather) rather than take the first few alone.
         var credential = ClientAuth.CredentialOf(http);
         var handlers = exceptionHandlers as IExceptionHandler[] ?? exceptionHandlers.ToArray();
         var answers = new Task<HttpContext?>[writes.Count];
-        for (var i = 0; i < writes.Count; i++)
+        using (coordinator.Gather())
         {
-            answers[i] = credential is { IsPrefixLimited: true } && !credential.AllowsKey(writes[i].Key)
-                ? Task.FromResult<HttpContext?>(null) // the router sends it alone: the middleware's own 403
-                : RunAsync(http, writes[i], credential, cache, cluster, limits, handlers, token);
+            for (var i = 0; i < writes.Count; i++)
+            {
+                answers[i] = credential is { IsPrefixLimited: true } && !credential.AllowsKey(writes[i].Key)
+                    ? Task.FromResult<HttpContext?>(null) // the router sends it alone: the middleware's own 403
+                    : RunAsync(http, writes[i], credential, cache, cluster, limits, handlers, token);
+            }
         }
 
         await Task.WhenAll(answers);

@@ -107,6 +107,64 @@ public sealed class WriteCoordinator : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The longest the proposer waits for a <see cref="Gather"/> to end before it proposes what is
+    /// queued: the writes of a batch reach the queue within microseconds of each other, and a gather
+    /// must never stall the log.
+    /// </summary>
+    internal static readonly TimeSpan GatherWaitLimit = TimeSpan.FromMilliseconds(2);
+
+    private int _gathering;
+    private TaskCompletionSource? _gathered;
+
+    /// <summary>
+    /// The writes proposed until the scope is disposed (a write batch's, started one after another) go
+    /// into the same log entry as far as it holds them: without it, the proposer, woken by the first,
+    /// would take the first few into one entry and leave the rest for the next replication round.
+    /// The proposer waits at most <see cref="GatherWaitLimit"/> for a gather to end.
+    /// </summary>
+    public GatherScope Gather()
+    {
+        Interlocked.Increment(ref _gathering);
+        return new GatherScope(this);
+    }
+
+    private void EndGather()
+    {
+        if (Interlocked.Decrement(ref _gathering) == 0)
+        {
+            Interlocked.Exchange(ref _gathered, null)?.TrySetResult();
+        }
+    }
+
+    private async Task WaitForGatherAsync()
+    {
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiting = Interlocked.CompareExchange(ref _gathered, mine, null) ?? mine;
+        if (Volatile.Read(ref _gathering) == 0)
+        {
+            waiting.TrySetResult(); // it ended before the wait was installed
+        }
+
+        try
+        {
+            await waiting.Task.WaitAsync(GatherWaitLimit, _stopping.Token);
+        }
+        catch (TimeoutException)
+        {
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref _gathered, null, waiting);
+        }
+    }
+
+    /// <summary>Ends a <see cref="Gather"/>.</summary>
+    public readonly struct GatherScope(WriteCoordinator owner) : IDisposable
+    {
+        public void Dispose() => owner?.EndGather();
+    }
+
     /// <summary>Commits an entry with no commands (every node applies it; used to trigger snapshots).</summary>
     public Task ProposeBarrierAsync(CancellationToken token) => ProposeAsync(new BatchCommand([], []), token);
 
@@ -118,6 +176,11 @@ public sealed class WriteCoordinator : IAsyncDisposable
         {
             while (await reader.WaitToReadAsync(_stopping.Token))
             {
+                if (Volatile.Read(ref _gathering) > 0)
+                {
+                    await WaitForGatherAsync(); // a batch's writes are still arriving: one entry for all of them
+                }
+
                 batch.Clear();
                 long bytes = 0;
                 while (batch.Count < _options.MaxCommandsPerEntry && bytes < _options.MaxEntryBytes && reader.TryRead(out var next))

@@ -100,20 +100,33 @@ internal sealed class CallerRateLimiter : PartitionedRateLimiter<HttpContext>
     /// <summary>
     /// Permits one request costs: 1, but a client's read batch (route <c>read-batch</c>) costs one per
     /// <see cref="ReadBatchBytesPerPermit"/> bytes of its keys, as many as the node takes (1,000) when
-    /// its length is not declared: a batch must not carry a thousand reads for the price of one.
+    /// its length is not declared: a batch must not carry a thousand reads for the price of one. A
+    /// client's write batch (route <c>write-batch</c>) costs one per write it declares
+    /// (<c>X-AspireCache-Batch-Writes</c>, which the node checks), 1,000 without.
     /// </summary>
     internal static int PermitsOf(Endpoint endpoint, HttpRequest request)
     {
         // (a POST first: the reads and writes on the hot path pay one string compare, not a metadata lookup)
-        if (!HttpMethods.IsPost(request.Method)
-            || endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>()?.Config.RouteId != Routing.ProxyRoutes.ReadBatchRoute)
+        if (!HttpMethods.IsPost(request.Method))
         {
             return 1;
         }
 
-        return request.ContentLength is { } length
-            ? (int)Math.Clamp(length / ReadBatchBytesPerPermit, 1, 1000)
-            : 1000;
+        switch (endpoint.Metadata.GetMetadata<Yarp.ReverseProxy.Model.RouteModel>()?.Config.RouteId)
+        {
+            case Routing.ProxyRoutes.ReadBatchRoute:
+                return request.ContentLength is { } length
+                    ? (int)Math.Clamp(length / ReadBatchBytesPerPermit, 1, 1000)
+                    : 1000;
+            case Routing.ProxyRoutes.WriteBatchRoute:
+                // One per write, as the batch declares it (the node refuses a batch whose count is not true).
+                return request.Headers[Contracts.CacheHeaders.BatchWrites] is { Count: 1 } declared
+                    && int.TryParse(declared[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var writes)
+                    ? Math.Clamp(writes, 1, 1000)
+                    : 1000;
+            default:
+                return 1;
+        }
     }
 
     private TokenBucket BucketOf(CallerKey key, long now)

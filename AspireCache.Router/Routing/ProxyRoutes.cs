@@ -14,6 +14,7 @@ internal static class ProxyRoutes
     public const string WatchRoute = "watch";
     public const string WatchProgressRoute = "watch-progress";
     public const string ReadBatchRoute = "read-batch";
+    public const string WriteBatchRoute = "write-batch";
 
     public static IReadOnlyList<RouteConfig> Routes { get; } =
     [
@@ -52,6 +53,14 @@ internal static class ProxyRoutes
             RouteId = ReadBatchRoute,
             ClusterId = "nearest",
             Match = new RouteMatch { Path = Contracts.ReadBatchWire.Path, Methods = ["POST"] },
+        },
+        // A client's own coalesced writes (AspireCache.Client): to the leader, in one attempt (the client
+        // sends each write on as its own request, with the same Idempotency-Key, if the batch fails).
+        new RouteConfig
+        {
+            RouteId = WriteBatchRoute,
+            ClusterId = "leader",
+            Match = new RouteMatch { Path = Contracts.WriteBatchWire.Path, Methods = ["POST"] },
         },
         new RouteConfig
         {

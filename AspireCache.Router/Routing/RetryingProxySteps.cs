@@ -111,10 +111,11 @@ internal sealed class RetryingProxySteps(
     public async Task PrepareAsync(HttpContext context, Func<Task> next)
     {
         var route = context.GetReverseProxyFeature().Route.Config.RouteId;
-        if (route is ProxyRoutes.WatchProgressRoute or ProxyRoutes.ReadBatchRoute)
+        if (route is ProxyRoutes.WatchProgressRoute or ProxyRoutes.ReadBatchRoute or ProxyRoutes.WriteBatchRoute)
         {
             // Progress: bound to the node that serves the stream, no other node can answer it. A client's
-            // read batch: one attempt; if it fails, the client sends each read on as a GET (with these retries).
+            // read or write batch: one attempt; if it fails, the client sends each read or write on alone
+            // (with these retries; a write with its own Idempotency-Key, so a batch that was applied is not applied again).
             await next();
             return;
         }
@@ -162,8 +163,8 @@ internal sealed class RetryingProxySteps(
         {
             if (feature.AvailableDestinations.Count == 0)
             {
-                await (route == ProxyRoutes.ReadBatchRoute
-                    ? WriteUnavailableAsync(context, route, "no-healthy-node")
+                await (route is ProxyRoutes.ReadBatchRoute or ProxyRoutes.WriteBatchRoute
+                    ? WriteUnavailableAsync(context, route, route == ProxyRoutes.WriteBatchRoute ? "no-leader" : "no-healthy-node")
                     : WriteServiceUnavailableAsync(context, route, "no-node", "no-node", "The stream's node is not available", "The node that serves this watch stream is not reachable; the stream is gone with it. Reconnect the watch with Last-Event-ID."));
                 return;
             }
