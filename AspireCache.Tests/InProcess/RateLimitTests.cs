@@ -39,12 +39,13 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
     public static readonly string WatcherBKey = NewKey();
     public static readonly string RoutedWatcherKey = NewKey();
     public static readonly string BatchReaderKey = NewKey();
+    public static readonly string BatchWriterKey = NewKey();
 
     public InProcessCluster Cluster { get; private set; } = null!;
 
     public InProcessRouter Router { get; private set; } = null!;
 
-    public static IReadOnlyList<string> AllKeys => [AdminKey, RouterKey, LimitedKey, OtherKey, ViewerKey, WriteOnlyKey, WatcherAKey, WatcherBKey, RoutedWatcherKey, BatchReaderKey];
+    public static IReadOnlyList<string> AllKeys => [AdminKey, RouterKey, LimitedKey, OtherKey, ViewerKey, WriteOnlyKey, WatcherAKey, WatcherBKey, RoutedWatcherKey, BatchReaderKey, BatchWriterKey];
 
     public static Dictionary<string, string?> RouterSettings(int burst = Burst, int? maxPartitions = null)
     {
@@ -77,6 +78,7 @@ public sealed class RateLimitClusterFixture : IAsyncLifetime
             ("watcher-b", WatcherBKey, "read"),
             ("routed-watcher", RoutedWatcherKey, "read"),
             ("batch-reader", BatchReaderKey, "read"),
+            ("batch-writer", BatchWriterKey, "read,write"),
         };
         for (var i = 0; i < credentials.Length; i++)
         {
@@ -157,6 +159,50 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
         {
             using var get = await client.GetAsync("/cache/batch/0000");
             Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task A_clients_write_batch_costs_the_rate_limit_by_its_writes_and_must_declare_them_truly()
+    {
+        using var client = fixture.ThroughRouter(RateLimitClusterFixture.BatchWriterKey);
+        static ByteArrayContent Batch(int writes, string prefix, int? declared)
+        {
+            var content = new ByteArrayContent(AspireCache.Contracts.WriteBatchWire.EncodeRequest(
+                [.. Enumerable.Range(0, writes).Select(i => new AspireCache.Contracts.WriteBatchWire.Write(AspireCache.Contracts.WriteBatchWire.Put, $"{prefix}/{i}", "", null, null, null, null, "v"u8.ToArray()))]));
+            content.Headers.ContentType = new MediaTypeHeaderValue(AspireCache.Contracts.WriteBatchWire.RequestMediaType);
+            if (declared is { } count)
+            {
+                content.Headers.TryAddWithoutValidation(AspireCache.Contracts.CacheHeaders.BatchWrites, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            return content;
+        }
+
+        // 2 writes, declared: 2 permits of the bucket's 5; the router passes the batch to the leader, which answers each.
+        using var small = await client.PostAsync(AspireCache.Contracts.WriteBatchWire.Path, Batch(2, "wb-small", 2));
+        Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+        Assert.Equal(AspireCache.Contracts.WriteBatchWire.ResponseMediaType, small.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("v", await client.GetStringAsync("/cache/wb-small/1"));
+
+        // 4 writes: more than the 2 permits left; undeclared: as many as a batch may carry. Refused, nothing written.
+        foreach (var (writes, declared) in new (int, int?)[] { (4, 4), (1, null) })
+        {
+            using var refused = await client.PostAsync(AspireCache.Contracts.WriteBatchWire.Path, Batch(writes, "wb-refused", declared));
+            Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        }
+
+        // A count that is not true (1 declared, 2 carried): the node refuses the batch whole (400), nothing written.
+        var leader = await fixture.Cluster.WaitForLeaderAsync(Timeout);
+        using var toLeader = fixture.Node(leader, RateLimitClusterFixture.BatchWriterKey);
+        using var lying = await toLeader.PostAsync(AspireCache.Contracts.WriteBatchWire.Path, Batch(2, "wb-lying", 1));
+        Assert.Equal(HttpStatusCode.BadRequest, lying.StatusCode);
+        Assert.Equal("application/problem+json", lying.Content.Headers.ContentType?.MediaType);
+        foreach (var key in new[] { "wb-refused/0", "wb-lying/0", "wb-lying/1" })
+        {
+            using var absent = await toLeader.GetAsync($"/cache/{key}");
+            Assert.Equal(HttpStatusCode.NotFound, absent.StatusCode);
         }
     }
 
