@@ -164,6 +164,37 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
         Assert.Equal(13, seen.Count(r => r.Item1 == HttpMethod.Put && r.Item2.AbsolutePath.StartsWith("/cache/" + prefix, StringComparison.Ordinal)));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_write_cancelled_while_it_waits_is_never_sent_and_its_buffer_is_not_read_afterwards(bool direct)
+    {
+        var prefix = $"wc/{(direct ? "d" : "r")}/cancelled/";
+        var gate = new Gate("/cache/" + prefix);
+        await using var client = await NewClientAsync(direct, gate, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        var writer = fixture.NewClient();
+
+        gate.Close();
+        var first = client.SetAsync(prefix + "first", "f"u8.ToArray());
+        await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var buffer = "cancelled"u8.ToArray();
+        using var cancel = new CancellationTokenSource();
+        var cancelled = client.SetAsync(prefix + "cancelled", buffer, cancellationToken: cancel.Token);
+        var kept = client.SetAsync(prefix + "kept", "kept"u8.ToArray());
+        await WaitQueuedAsync(client, 2);
+
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal(1, client.WriteCoalescer!.Queued); // it left the queue
+        "reused!!!"u8.CopyTo(buffer); // the caller reuses its buffer (a pooled one, as the distributed cache's)
+
+        gate.Open();
+        await first;
+        await kept;
+        Assert.Null(await writer.GetAsync(prefix + "cancelled"));
+        Assert.Equal("kept", Encoding.UTF8.GetString((await writer.GetAsync(prefix + "kept"))!.Value.Span));
+    }
+
     [Fact]
     public async Task A_router_without_the_batch_route_turns_write_coalescing_off_and_every_write_is_still_applied()
     {

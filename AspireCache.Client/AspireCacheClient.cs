@@ -532,19 +532,18 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         /// (rate limited: nothing was done) no sooner than its <c>Retry-After</c> — when that is past
         /// the deadline, <see cref="RateLimitedException"/> at once instead of a wait that cannot succeed.
         /// </summary>
+        /// <param name="build">A new request for each attempt.</param>
+        /// <param name="firstAttemptOver">Called once the first attempt is over (the reads coalesced behind it go then).</param>
+        /// <param name="coalesced">The write as a batch carries it (<see cref="BatchWrite"/>): its first attempt may travel in a batch.</param>
         public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver = null, WriteBatchWire.Write? coalesced = null)
         {
-            WriteCoalescer.Group? slot = null;
             try
             {
-                return await SendAsync(build, firstAttemptOver, coalesced, s => slot = s).ConfigureAwait(false);
+                return await SendAttemptsAsync(build, firstAttemptOver, coalesced).ConfigureAwait(false);
             }
             finally
             {
-                if (slot is not null)
-                {
-                    _client._writeCoalescer!.Release(slot); // what queued behind this write goes now (the first attempt never went out)
-                }
+                ReleaseWriteSlot(); // what queued behind this write goes now (if its first attempt never went out)
             }
         }
 
@@ -555,7 +554,19 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         public WriteBatchWire.Write BatchWrite(byte method, string key, string query, string? ifMatch, string? ifNoneMatch, ReadOnlyMemory<byte> body) =>
             new(method, key, query, ifMatch, ifNoneMatch, _idempotencyKey, Accept: null, body);
 
-        private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver, WriteBatchWire.Write? coalesced, Action<WriteCoalescer.Group?> holdSlot)
+        /// <summary>This write is its group's request in flight: the writes queued behind it go when its first attempt is over.</summary>
+        private WriteCoalescer.Group? _writeSlot;
+
+        private void ReleaseWriteSlot()
+        {
+            if (_writeSlot is { } slot)
+            {
+                _writeSlot = null;
+                _client._writeCoalescer!.Release(slot);
+            }
+        }
+
+        private async Task<HttpResponseMessage> SendAttemptsAsync(Func<HttpRequestMessage> build, Action? firstAttemptOver, WriteBatchWire.Write? coalesced)
         {
             Uri? leader = null;
             Exception? lastError = null;
@@ -570,32 +581,23 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                 if (coalesced is not null && _client._writeCoalescer is { } writes)
                 {
                     // First attempt: together with the writes for the same target that wait for this client's write in flight.
-                    WriteCoalescer.Entry entry;
-                    try
-                    {
-                        entry = await writes.EnterAsync(target, coalesced, Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException ex) when (!_caller.IsCancellationRequested && Token.IsCancellationRequested)
-                    {
-                        _maybeApplied = true; // its batch may still carry it
-                        throw DeadlineExceeded(lastProblem, lastRetryAfter, ex, last);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        _maybeApplied = true;
-                        throw;
-                    }
-
+                    var entry = await writes.EnterAsync(target, coalesced, Token).ConfigureAwait(false);
                     coalesced = null;
                     _maybeApplied |= entry.MaybeApplied;
+                    if (entry.Abandoned)
+                    {
+                        // Cancelled or past the deadline while queued: sent in a batch already (maybe applied) or never.
+                        _caller.ThrowIfCancellationRequested();
+                        throw DeadlineExceeded(lastProblem, lastRetryAfter, new OperationCanceledException(Token), last);
+                    }
+
                     if (entry.Slot is { } slot)
                     {
-                        holdSlot(slot);
+                        _writeSlot = slot;
                         var over = firstAttemptOver;
                         firstAttemptOver = () =>
                         {
-                            holdSlot(null);
-                            writes.Release(slot);
+                            ReleaseWriteSlot();
                             over?.Invoke();
                         };
                     }

@@ -94,7 +94,11 @@ internal sealed class WriteCoalescer(Func<HttpClient> http, Func<HttpRequestMess
     /// flight and must <see cref="Release"/> it when its first attempt is over; <see cref="MaybeApplied"/>:
     /// it travelled in a batch that failed on the way, and may have been applied.
     /// </summary>
-    public readonly record struct Entry(HttpResponseMessage? Answer, Group? Slot, bool MaybeApplied, int BatchSize);
+    public readonly record struct Entry(HttpResponseMessage? Answer, Group? Slot, bool MaybeApplied, int BatchSize)
+    {
+        /// <summary>The caller gave up (cancelled, past its deadline) while the write waited: not sent unless <see cref="MaybeApplied"/>.</summary>
+        public bool Abandoned { get; init; }
+    }
 
     /// <summary>Whether a write may travel in a batch: a key the batch carries as its PUT path would (see <see cref="ReadCoalescer.CanCoalesce"/>), a value that is not large.</summary>
     internal static bool CanCoalesce(string key, int valueBytes) =>
@@ -127,15 +131,30 @@ internal sealed class WriteCoalescer(Func<HttpClient> http, Func<HttpRequestMess
             group.Queue.Add(pending);
         }
 
-        // Cancelled or past its deadline: the caller's wait ends now. The batch may still carry the
-        // write, so the caller counts it as maybe applied (as for a request cut off in flight).
-        return await pending.Task.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            return await pending.Task.WaitAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // Cancelled or past its deadline: still queued, it leaves the queue and is never sent (its
+            // value may be the caller's buffer, handed back once the call is over); already taken, the
+            // batch carries a copy and it may be applied.
+            bool removed;
+            lock (group)
+            {
+                removed = group.Queue.Remove(pending);
+            }
+
+            return new Entry(null, null, MaybeApplied: !removed, 0) { Abandoned = true };
+        }
     }
 
     /// <summary>The group's request in flight is over: send what has queued meanwhile, or mark the group idle.</summary>
     public void Release(Group group)
     {
         List<Pending> batch;
+        byte[] body;
         lock (group)
         {
             if (group.Queue.Count == 0)
@@ -154,35 +173,38 @@ internal sealed class WriteCoalescer(Func<HttpClient> http, Func<HttpRequestMess
 
             batch = group.Queue.GetRange(0, take);
             group.Queue.RemoveRange(0, take);
-        }
 
-        _ = SendAsync(group, batch); // the group stays busy; SendAsync releases it when its answer is in
-    }
-
-    private async Task SendAsync(Group group, List<Pending> batch)
-    {
-        // The batch belongs to none of its writes: no span of one of them (whichever released the group) is its parent.
-        Activity.Current = null;
-        AspireCacheClientTelemetry.WriteBatchWrites.Record(batch.Count);
-        Entry[]? answers = null;
-        var maybeApplied = false;
-        try
-        {
+            // Encoded while no caller can leave the queue: a write is either still queued (its caller may
+            // take it out) or copied into this body (its caller's buffer is no longer read).
             var writes = new WriteBatchWire.Write[batch.Count];
             for (var i = 0; i < writes.Length; i++)
             {
                 writes[i] = batch[i].Write;
             }
 
-            using var timeout = new CancellationTokenSource(BatchTimeout);
-            using var request = prepare(
-                new HttpRequestMessage(HttpMethod.Post, WriteBatchWire.Path) { Content = new ByteArrayContent(WriteBatchWire.EncodeRequest(writes)) },
-                group.Node);
-            request.Content!.Headers.ContentType = RequestMediaType;
-            // What the router's rate limiter charges: one permit per write (without it, as many as a batch may carry).
-            request.Headers.TryAddWithoutValidation(CacheHeaders.BatchWrites, writes.Length.ToString(CultureInfo.InvariantCulture));
+            body = WriteBatchWire.EncodeRequest(writes);
+        }
 
-            maybeApplied = true; // from here on the batch may reach the leader
+        _ = SendAsync(group, batch, body); // the group stays busy; SendAsync releases it when its answer is in
+    }
+
+    private async Task SendAsync(Group group, List<Pending> batch, byte[] body)
+    {
+        // The batch belongs to none of its writes: no span of one of them (whichever released the group) is its parent.
+        Activity.Current = null;
+        AspireCacheClientTelemetry.WriteBatchWrites.Record(batch.Count);
+        Entry[]? answers = null;
+        SendTrackingContent? content = null;
+        var refused = false;
+        try
+        {
+            using var timeout = new CancellationTokenSource(BatchTimeout);
+            content = new SendTrackingContent(new ByteArrayContent(body));
+            using var request = prepare(new HttpRequestMessage(HttpMethod.Post, WriteBatchWire.Path) { Content = content }, group.Node);
+            content.Headers.ContentType = RequestMediaType;
+            // What the router's rate limiter charges: one permit per write (without it, as many as a batch may carry).
+            request.Headers.TryAddWithoutValidation(CacheHeaders.BatchWrites, batch.Count.ToString(CultureInfo.InvariantCulture));
+
             using var response = await http().SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
             if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed && group.Node is null)
             {
@@ -192,25 +214,25 @@ internal sealed class WriteCoalescer(Func<HttpClient> http, Func<HttpRequestMess
             if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != WriteBatchWire.ResponseMediaType)
             {
                 // Refused as a whole (4xx, or no leader to send it to: nothing was proposed), or failed on the way (the leader may have it).
-                maybeApplied = (int)response.StatusCode >= 500
-                    && (await Problem.ReadAsync(response, timeout.Token).ConfigureAwait(false)).Type is not (ProblemTypes.NoLeader or ProblemTypes.NoNode);
+                refused = (int)response.StatusCode < 500
+                    || (await Problem.ReadAsync(response, timeout.Token).ConfigureAwait(false)).Type is ProblemTypes.NoLeader or ProblemTypes.NoNode;
                 return;
             }
 
-            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            var answerBody = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
             var decoded = new WriteBatchWire.Answer[batch.Count];
-            if (!WriteBatchWire.TryDecodeResponse(body, batch.Count, decoded))
+            if (!WriteBatchWire.TryDecodeResponse(answerBody, batch.Count, decoded))
             {
                 return;
             }
 
-            answers = new Entry[batch.Count];
+            var entries = new Entry[batch.Count];
             for (var i = 0; i < batch.Count; i++)
             {
-                answers[i] = decoded[i].Status == WriteBatchWire.Skipped
-                    ? default // not attempted: its own request gets the node's exact answer
-                    : new Entry(ToResponse(decoded[i]), null, false, batch.Count); // its answer says what was done
+                entries[i] = AnswerOf(decoded[i], group, batch.Count);
             }
+
+            answers = entries;
         }
         catch (Exception)
         {
@@ -218,6 +240,8 @@ internal sealed class WriteCoalescer(Func<HttpClient> http, Func<HttpRequestMess
         }
         finally
         {
+            // A batch whose body never started to go out, or that was refused whole, changed nothing.
+            var maybeApplied = !refused && content is { Started: true };
             for (var i = 0; i < batch.Count; i++)
             {
                 batch[i].TrySetResult(answers is not null ? answers[i] : new Entry(null, null, maybeApplied, batch.Count));
@@ -225,6 +249,30 @@ internal sealed class WriteCoalescer(Func<HttpClient> http, Func<HttpRequestMess
 
             Release(group);
         }
+    }
+
+    /// <summary>
+    /// How one write's part of the batch answer proceeds. Skipped (not attempted): alone, for the node's
+    /// exact answer. Through the router, "not the leader" (421) and "unavailable" (503) go alone through the
+    /// router too, which retries them at the leader it knows (as it does for its own batches): the node's
+    /// 421 names a URL the client may not reach. Anything else is the write's own answer.
+    /// </summary>
+    private static Entry AnswerOf(WriteBatchWire.Answer answer, Group group, int batchSize)
+    {
+        if (answer.Status == WriteBatchWire.Skipped)
+        {
+            return default;
+        }
+
+        if (group.Node is null && answer.Status is 421 or 503)
+        {
+            // Proposed and not confirmed (leadership lost, timeout): it may still be applied.
+            var body = System.Text.Encoding.UTF8.GetString(answer.Body.Span);
+            var maybeApplied = body.Contains(ProblemTypes.LeadershipLost, StringComparison.Ordinal) || body.Contains(ProblemTypes.Timeout, StringComparison.Ordinal);
+            return new Entry(null, null, maybeApplied, batchSize);
+        }
+
+        return new Entry(ToResponse(answer), null, false, batchSize); // its answer says what was done
     }
 
     /// <summary>One write's part of the batch answer, as the response its own request would have had.</summary>

@@ -59,6 +59,10 @@ public static class CacheHeaders
     /// batch whose count differs (400).
     /// </summary>
     public const string BatchWrites = "X-AspireCache-Batch-Writes";
+
+    /// <summary>The count a <see cref="BatchWrites"/> header declares (one value, decimal digits only, 1 or more).</summary>
+    public static bool TryParseBatchWrites(string? value, out int count) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count) && count > 0;
 }
 
 /// <summary>Paths of the AspireCache API.</summary>

@@ -56,7 +56,7 @@ public static class WriteBatchApi
 
         // A client's batch declares its count (what the router's rate limiter charged): it must be true.
         if (http.Request.Headers[CacheHeaders.BatchWrites] is { Count: > 0 } declared
-            && (declared.Count > 1 || !int.TryParse(declared[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) || count != writes.Count))
+            && (declared.Count > 1 || !CacheHeaders.TryParseBatchWrites(declared[0], out var count) || count != writes.Count))
         {
             return Problems.BadRequest("Invalid write batch", $"{CacheHeaders.BatchWrites} must be the number of writes the batch carries ({writes.Count}).");
         }

@@ -176,7 +176,7 @@ public sealed class WriteCoordinator : IAsyncDisposable
         {
             while (await reader.WaitToReadAsync(_stopping.Token))
             {
-                if (Volatile.Read(ref _gathering) > 0)
+                if (Volatile.Read(ref _gathering) > 0 && reader.Count < _options.MaxCommandsPerEntry)
                 {
                     await WaitForGatherAsync(); // a batch's writes are still arriving: one entry for all of them
                 }

@@ -121,8 +121,8 @@ internal sealed class CallerRateLimiter : PartitionedRateLimiter<HttpContext>
             case Routing.ProxyRoutes.WriteBatchRoute:
                 // One per write, as the batch declares it (the node refuses a batch whose count is not true).
                 return request.Headers[Contracts.CacheHeaders.BatchWrites] is { Count: 1 } declared
-                    && int.TryParse(declared[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var writes)
-                    ? Math.Clamp(writes, 1, 1000)
+                    && Contracts.CacheHeaders.TryParseBatchWrites(declared[0], out var writes)
+                    ? Math.Min(writes, 1000)
                     : 1000;
             default:
                 return 1;

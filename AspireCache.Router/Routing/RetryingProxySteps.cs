@@ -45,8 +45,10 @@ internal sealed class RetryingProxySteps(
     {
         builder.AddRequestTransform(static context =>
         {
-            if (context.HttpContext.Items[typeof(RetryState)] is RetryState { IsWrite: true }
-                && context.HttpContext.GetReverseProxyFeature().ProxiedDestination is { } destination)
+            // (a client's write batch too: abandoned like the router's own when another leader is named, and its writes go on alone)
+            var feature = context.HttpContext.GetReverseProxyFeature();
+            if ((context.HttpContext.Items[typeof(RetryState)] is RetryState { IsWrite: true } || feature.Route.Config.RouteId == ProxyRoutes.WriteBatchRoute)
+                && feature.ProxiedDestination is { } destination)
             {
                 context.ProxyRequest.Options.Set(DeposedLeaderHandler.Leader, ClusterTopology.NodeIdOf(destination.DestinationId));
             }

@@ -193,12 +193,18 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
             Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
         }
 
-        // A count that is not true (1 declared, 2 carried): the node refuses the batch whole (400), nothing written.
+        // A count that is not true (1 declared, 2 carried): the node refuses the batch whole (400), nothing
+        // written; straight to the leader, and through the router, which passes the header on.
         var leader = await fixture.Cluster.WaitForLeaderAsync(Timeout);
         using var toLeader = fixture.Node(leader, RateLimitClusterFixture.BatchWriterKey);
-        using var lying = await toLeader.PostAsync(AspireCache.Contracts.WriteBatchWire.Path, Batch(2, "wb-lying", 1));
-        Assert.Equal(HttpStatusCode.BadRequest, lying.StatusCode);
-        Assert.Equal("application/problem+json", lying.Content.Headers.ContentType?.MediaType);
+        using var viaRouter = fixture.ThroughRouter(RateLimitClusterFixture.BatchWriterKey); // one permit of the two left
+        foreach (var sender in new[] { toLeader, viaRouter })
+        {
+            using var lying = await sender.PostAsync(AspireCache.Contracts.WriteBatchWire.Path, Batch(2, "wb-lying", 1));
+            Assert.Equal(HttpStatusCode.BadRequest, lying.StatusCode);
+            Assert.Equal("application/problem+json", lying.Content.Headers.ContentType?.MediaType);
+        }
+
         foreach (var key in new[] { "wb-refused/0", "wb-lying/0", "wb-lying/1" })
         {
             using var absent = await toLeader.GetAsync($"/cache/{key}");
