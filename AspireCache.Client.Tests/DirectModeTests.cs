@@ -11,7 +11,7 @@ public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<Clus
     private (AspireCacheClient Client, ConcurrentQueue<(HttpMethod Method, Uri Url)> Seen) NewDirectClient()
     {
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        var http = new HttpClient(new Capture(seen) { InnerHandler = new SocketsHttpHandler() }) { Timeout = Timeout.InfiniteTimeSpan };
+        var http = new HttpClient(new RequestCapture(seen) { InnerHandler = new SocketsHttpHandler() }) { Timeout = Timeout.InfiniteTimeSpan };
         var client = new AspireCacheClient(http, fixture.WithCredential(new AspireCacheClientOptions { Nodes = [.. fixture.Cluster.Urls], Deadline = TimeSpan.FromSeconds(15) }));
         return (client, seen);
     }
@@ -110,14 +110,5 @@ public sealed class DirectModeTests(ClusterFixture fixture) : IClassFixture<Clus
         }
 
         Assert.True(Interlocked.Read(ref client.NearCache!.Store.Hits) + Interlocked.Read(ref client.NearCache.Probes.Sent) > 0);
-    }
-
-    private sealed class Capture(ConcurrentQueue<(HttpMethod, Uri)> seen) : DelegatingHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            seen.Enqueue((request.Method, request.RequestUri!));
-            return base.SendAsync(request, cancellationToken);
-        }
     }
 }

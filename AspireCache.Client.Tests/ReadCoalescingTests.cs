@@ -14,30 +14,6 @@ namespace AspireCache.Client.Tests;
 [Collection(ClientClusterCollection.Name)]
 public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
-    /// <summary>A client in direct mode (its nodes the cluster's) or through the router, over <paramref name="handler"/>; ready to read.</summary>
-    private async Task<AspireCacheClient> NewClientAsync(bool direct, HttpMessageHandler handler, AspireCacheClientOptions options)
-    {
-        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        if (direct)
-        {
-            options.Nodes = [.. fixture.Cluster.Urls];
-        }
-        else
-        {
-            http.BaseAddress = fixture.Router.Url;
-        }
-
-        var client = new AspireCacheClient(http, fixture.WithCredential(options));
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (direct && client.Direct!.Leader is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "direct mode never learnt the leader");
-            await Task.Delay(20);
-        }
-
-        return client;
-    }
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -45,7 +21,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
     {
         var gate = new Gate("/cache/direct/together/");
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct, new RequestCapture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
         var versions = new Dictionary<string, long>();
         for (var i = 0; i < 20; i++)
@@ -97,7 +73,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
     {
         var gate = new Gate("/cache/direct/refused/") { RefuseBatches = true };
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct, new RequestCapture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
         for (var i = 0; i < 5; i++)
         {
@@ -127,7 +103,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
     {
         var gate = new Gate("/cache/direct/old-router/") { RefuseBatches = true, RefuseWith = System.Net.HttpStatusCode.NotFound };
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct: false, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct: false, new RequestCapture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
         await writer.SetAsync("direct/old-router/k", Encoding.UTF8.GetBytes("v"));
 
@@ -176,7 +152,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
     public async Task With_coalescing_off_every_read_is_its_own_GET(bool direct)
     {
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = new SocketsHttpHandler() }, new AspireCacheClientOptions { CoalesceReads = false });
+        await using var client = await fixture.NewClientAsync(direct, new RequestCapture(seen) { InnerHandler = new SocketsHttpHandler() }, new AspireCacheClientOptions { CoalesceReads = false });
         Assert.Null(client.Coalescer);
         await Task.WhenAll(Enumerable.Range(0, 30).Select(i => client.GetAsync($"direct/off/{i}")));
         Assert.Equal(30, seen.Count(r => r.Item1 == HttpMethod.Get && r.Item2.AbsolutePath.StartsWith("/cache/direct/off/", StringComparison.Ordinal)));
@@ -220,15 +196,6 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
             }
 
             return await base.SendAsync(request, cancellationToken);
-        }
-    }
-
-    private sealed class Capture(ConcurrentQueue<(HttpMethod, Uri)> seen) : DelegatingHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            seen.Enqueue((request.Method, request.RequestUri!));
-            return base.SendAsync(request, cancellationToken);
         }
     }
 }

@@ -16,30 +16,6 @@ namespace AspireCache.Client.Tests;
 [Collection(ClientClusterCollection.Name)]
 public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
-    /// <summary>A client in direct mode (its nodes the cluster's) or through the router, over <paramref name="handler"/>; ready to write.</summary>
-    private async Task<AspireCacheClient> NewClientAsync(bool direct, HttpMessageHandler handler, AspireCacheClientOptions options)
-    {
-        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        if (direct)
-        {
-            options.Nodes = [.. fixture.Cluster.Urls];
-        }
-        else
-        {
-            http.BaseAddress = fixture.Router.Url;
-        }
-
-        var client = new AspireCacheClient(http, fixture.WithCredential(options));
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (direct && client.Direct!.Leader is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "direct mode never learnt the leader");
-            await Task.Delay(20);
-        }
-
-        return client;
-    }
-
     private static async Task WaitQueuedAsync(AspireCacheClient client, int count)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -73,7 +49,7 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
         var prefix = $"wc/{(direct ? "d" : "r")}/together/";
         var gate = new Gate("/cache/" + prefix);
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct, new RequestCapture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
         var cas = await writer.SetAsync(prefix + "cas", "c0"u8.ToArray());
         var exists = await writer.SetAsync(prefix + "exists", "e0"u8.ToArray());
@@ -139,7 +115,7 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
         var prefix = $"wc/{(direct ? "d" : "r")}/lost/";
         var gate = new Gate("/cache/" + prefix) { LoseBatchAnswers = true };
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct, new RequestCapture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
         var start = await RevisionAsync(writer, prefix);
 
@@ -171,7 +147,7 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
     {
         var prefix = $"wc/{(direct ? "d" : "r")}/cancelled/";
         var gate = new Gate("/cache/" + prefix);
-        await using var client = await NewClientAsync(direct, gate, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct, gate, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
 
         gate.Close();
@@ -201,7 +177,7 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
         const string Prefix = "wc/r/old-router/";
         var gate = new Gate("/cache/" + Prefix) { RefuseBatchesWith = HttpStatusCode.NotFound };
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct: false, new Capture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
+        await using var client = await fixture.NewClientAsync(direct: false, new RequestCapture(seen) { InnerHandler = gate }, new AspireCacheClientOptions { Deadline = TimeSpan.FromSeconds(15) });
         var writer = fixture.NewClient();
 
         gate.Close();
@@ -232,7 +208,7 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
     {
         var prefix = $"wc/{(direct ? "d" : "r")}/off/";
         var seen = new ConcurrentQueue<(HttpMethod, Uri)>();
-        await using var client = await NewClientAsync(direct, new Capture(seen) { InnerHandler = new SocketsHttpHandler() }, new AspireCacheClientOptions { CoalesceWrites = false });
+        await using var client = await fixture.NewClientAsync(direct, new RequestCapture(seen) { InnerHandler = new SocketsHttpHandler() }, new AspireCacheClientOptions { CoalesceWrites = false });
         Assert.Null(client.WriteCoalescer);
         await Task.WhenAll(Enumerable.Range(0, 30).Select(i => client.SetAsync(prefix + i, "x"u8.ToArray())));
         Assert.Equal(30, seen.Count(r => r.Item1 == HttpMethod.Put && r.Item2.AbsolutePath.StartsWith("/cache/" + prefix, StringComparison.Ordinal)));
@@ -302,15 +278,6 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
             }
 
             return await base.SendAsync(request, cancellationToken);
-        }
-    }
-
-    private sealed class Capture(ConcurrentQueue<(HttpMethod, Uri)> seen) : DelegatingHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            seen.Enqueue((request.Method, request.RequestUri!));
-            return base.SendAsync(request, cancellationToken);
         }
     }
 }

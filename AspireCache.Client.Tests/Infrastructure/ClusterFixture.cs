@@ -34,6 +34,33 @@ public class ClusterFixture : IAsyncLifetime
         return options;
     }
 
+    /// <summary>
+    /// A client in direct mode (its nodes the cluster's) or through the router, over <paramref name="handler"/>,
+    /// with the cluster's key unless <paramref name="options"/> names one; in direct mode, once it knows the leader.
+    /// </summary>
+    public async Task<AspireCacheClient> NewClientAsync(bool direct, HttpMessageHandler handler, AspireCacheClientOptions options)
+    {
+        var http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        if (direct)
+        {
+            options.Nodes = [.. Cluster.Urls];
+        }
+        else
+        {
+            http.BaseAddress = Router.Url;
+        }
+
+        var client = new AspireCacheClient(http, WithCredential(options));
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (direct && client.Direct!.Leader is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "direct mode never learnt the leader");
+            await Task.Delay(20);
+        }
+
+        return client;
+    }
+
     /// <summary>The connection string of the router with the cluster's key (<c>Endpoint=…;Key=…</c>), as the AppHost gives it.</summary>
     public string ConnectionString => $"Endpoint={Router.Url};Key={Cluster.Credential}";
 
@@ -57,4 +84,14 @@ public sealed class ShortHistoryClusterFixture : ClusterFixture
     {
         ["Watch:HistoryMaxEvents"] = "64",
     };
+}
+
+/// <summary>Records the method and URI of every request the client sends.</summary>
+public sealed class RequestCapture(System.Collections.Concurrent.ConcurrentQueue<(HttpMethod, Uri)> seen) : DelegatingHandler
+{
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        seen.Enqueue((request.Method, request.RequestUri!));
+        return base.SendAsync(request, cancellationToken);
+    }
 }

@@ -27,7 +27,7 @@ public sealed class ClientReadCoalescingTests(ITestOutputHelper output)
         await using var router = direct ? null : await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
 
-        var batches = new BatchCounter { InnerHandler = new SocketsHttpHandler() };
+        var batches = new ClientCoalescingLoad.BatchCounter { InnerHandler = new SocketsHttpHandler() };
         AspireCacheClient NewClient(HttpMessageHandler handler) => new(
             new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, BaseAddress = router?.Router.Url },
             new AspireCacheClientOptions { Nodes = direct ? [.. cluster.Urls] : [], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) });
@@ -43,8 +43,8 @@ public sealed class ClientReadCoalescingTests(ITestOutputHelper output)
         {
             var clientId = c;
             clients.Add(Task.Run(() => clientId < Writers
-                ? WriteAsync(clientId, writers, keys, history, stop.Token)
-                : ReadAsync(clientId, readers, keys, history, stop.Token)));
+                ? ClientCoalescingLoad.WriteAsync(clientId, writers, keys, history, stop.Token)
+                : ClientCoalescingLoad.ReadAsync(clientId, readers, keys, history, stop.Token)));
         }
 
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -57,54 +57,5 @@ public sealed class ClientReadCoalescingTests(ITestOutputHelper output)
         var (reads, writes) = HistoryCheck.AssertLinearizable(history, output, direct ? "direct-coalesced-reads" : "client-coalesced-reads");
         Assert.True(reads > 300 && writes > 20, "too few acknowledged operations to mean anything");
         Assert.True(batches.ReadBatches > 10, "hardly any read was answered by a batch: the test did not exercise what it checks");
-    }
-
-    /// <summary>A reader: linearizable reads through the shared client, recorded (a failed one observed nothing).</summary>
-    private static async Task ReadAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
-    {
-        var recording = new RecordingClient(client, history, clientId);
-        var random = new Random(clientId);
-        while (!stop.IsCancellationRequested)
-        {
-            await recording.ReadAsync(keys[random.Next(keys.Length)]);
-        }
-    }
-
-    /// <summary>A writer: unique values, recorded with the outcome the client reported.</summary>
-    private static async Task WriteAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
-    {
-        var recording = new RecordingClient(client, history, clientId);
-        var random = new Random(clientId);
-        for (var n = 0; !stop.IsCancellationRequested; n++)
-        {
-            await recording.WriteAsync(keys[random.Next(keys.Length)], $"c{clientId}-{n}");
-        }
-    }
-
-    private sealed class BatchCounter : DelegatingHandler
-    {
-        private int _readBatches;
-        private int _gets;
-
-        public int ReadBatches => Volatile.Read(ref _readBatches);
-
-        public int Gets => Volatile.Read(ref _gets);
-
-        /// <summary>Counts batches ANSWERED (200, the batch media type): batches that failed would leave every read to a GET, and the checker would see no batch answer at all.</summary>
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var response = await base.SendAsync(request, cancellationToken);
-            if (request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath == ReadBatchWire.Path
-                && response.StatusCode == System.Net.HttpStatusCode.OK && response.Content.Headers.ContentType?.MediaType == ReadBatchWire.ResponseMediaType)
-            {
-                Interlocked.Increment(ref _readBatches);
-            }
-            else if (request.Method == HttpMethod.Get && request.RequestUri!.AbsolutePath.StartsWith(CachePaths.Keys + "/", StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref _gets);
-            }
-
-            return response;
-        }
     }
 }

@@ -29,7 +29,7 @@ public sealed class ClientWriteCoalescingTests(ITestOutputHelper output)
         await using var router = direct ? null : await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
 
-        var batches = new BatchCounter { InnerHandler = new SocketsHttpHandler() };
+        var batches = new ClientCoalescingLoad.BatchCounter { InnerHandler = new SocketsHttpHandler() };
         AspireCacheClient NewClient(HttpMessageHandler handler, bool coalesceWrites) => new(
             new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, BaseAddress = router?.Router.Url },
             new AspireCacheClientOptions { Nodes = direct ? [.. cluster.Urls] : [], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5), CoalesceWrites = coalesceWrites });
@@ -45,8 +45,8 @@ public sealed class ClientWriteCoalescingTests(ITestOutputHelper output)
         {
             var clientId = c;
             clients.Add(Task.Run(() => clientId < Writers
-                ? WriteAsync(clientId, writers, keys, history, stop.Token)
-                : ReadAsync(clientId, readers, keys, history, stop.Token)));
+                ? ClientCoalescingLoad.WriteAsync(clientId, writers, keys, history, stop.Token)
+                : ClientCoalescingLoad.ReadAsync(clientId, readers, keys, history, stop.Token)));
         }
 
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -55,58 +55,9 @@ public sealed class ClientWriteCoalescingTests(ITestOutputHelper output)
         await cluster.StartNodeAsync(leader);
         await Task.WhenAll(clients);
 
-        output.WriteLine($"{(direct ? "direct mode" : "through the router")}: stopped node{leader + 1}; {batches.WriteBatches} write batches answered, {batches.Alone} writes alone");
+        output.WriteLine($"{(direct ? "direct mode" : "through the router")}: stopped node{leader + 1}; {batches.WriteBatches} write batches answered, {batches.Puts} writes alone");
         var (reads, writes) = HistoryCheck.AssertLinearizable(history, output, direct ? "direct-coalesced-writes" : "client-coalesced-writes");
         Assert.True(reads > 100 && writes > 100, "too few acknowledged operations to mean anything");
         Assert.True(batches.WriteBatches > 10, "hardly any write was answered by a batch: the test did not exercise what it checks");
-    }
-
-    /// <summary>A reader: linearizable reads, recorded (a failed one observed nothing).</summary>
-    private static async Task ReadAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
-    {
-        var recording = new RecordingClient(client, history, clientId);
-        var random = new Random(clientId);
-        while (!stop.IsCancellationRequested)
-        {
-            await recording.ReadAsync(keys[random.Next(keys.Length)]);
-        }
-    }
-
-    /// <summary>A writer: unique values through the shared client, recorded with the outcome the client reported.</summary>
-    private static async Task WriteAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
-    {
-        var recording = new RecordingClient(client, history, clientId);
-        var random = new Random(clientId);
-        for (var n = 0; !stop.IsCancellationRequested; n++)
-        {
-            await recording.WriteAsync(keys[random.Next(keys.Length)], $"c{clientId}-{n}");
-        }
-    }
-
-    private sealed class BatchCounter : DelegatingHandler
-    {
-        private int _writeBatches;
-        private int _alone;
-
-        public int WriteBatches => Volatile.Read(ref _writeBatches);
-
-        public int Alone => Volatile.Read(ref _alone);
-
-        /// <summary>Counts batches ANSWERED (200, the batch media type): batches that failed would leave every write to go alone.</summary>
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var response = await base.SendAsync(request, cancellationToken);
-            if (request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath == WriteBatchWire.Path
-                && response.StatusCode == System.Net.HttpStatusCode.OK && response.Content.Headers.ContentType?.MediaType == WriteBatchWire.ResponseMediaType)
-            {
-                Interlocked.Increment(ref _writeBatches);
-            }
-            else if (request.Method == HttpMethod.Put && request.RequestUri!.AbsolutePath.StartsWith(CachePaths.Keys + "/", StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref _alone);
-            }
-
-            return response;
-        }
     }
 }
