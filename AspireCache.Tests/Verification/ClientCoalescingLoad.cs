@@ -1,6 +1,8 @@
 using AspireCache.Client;
 using AspireCache.Contracts;
+using AspireCache.Tests.InProcess;
 using AspireCache.Verification;
+using Xunit.Abstractions;
 
 namespace AspireCache.Tests.Verification;
 
@@ -11,6 +13,49 @@ namespace AspireCache.Tests.Verification;
 /// </summary>
 internal static class ClientCoalescingLoad
 {
+    /// <summary>
+    /// A fresh cluster (and router unless <paramref name="direct"/>); <paramref name="readers"/> readers sharing
+    /// one client and <paramref name="writers"/> writers sharing another, on 3 keys, for 10 s, the leader stopped
+    /// after 3 s and started again 2 s later; the history checked (named <paramref name="name"/> if it fails).
+    /// The requests of the readers' client (<paramref name="countReaders"/>) or the writers' are counted.
+    /// </summary>
+    public static async Task<(BatchCounter Counted, int Reads, int Writes, int Stopped)> RunAcrossLeaderCrashAsync(
+        ITestOutputHelper output, bool direct, int readers, int writers, bool countReaders, string name)
+    {
+        await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
+        await using var router = direct ? null : await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+
+        var counted = new BatchCounter { InnerHandler = new SocketsHttpHandler() };
+        AspireCacheClient NewClient(HttpMessageHandler handler) => new(
+            new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, BaseAddress = router?.Router.Url },
+            new AspireCacheClientOptions { Nodes = direct ? [.. cluster.Urls] : [], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) });
+        await using var readersClient = NewClient(countReaders ? counted : new SocketsHttpHandler());
+        await using var writersClient = NewClient(countReaders ? new SocketsHttpHandler() : counted);
+
+        var prefix = $"{name}-{Guid.NewGuid():N}/";
+        var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
+        var history = new HistoryRecorder();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var clients = new List<Task>();
+        for (var c = 0; c < readers + writers; c++)
+        {
+            var clientId = c;
+            clients.Add(Task.Run(() => clientId < writers
+                ? WriteAsync(clientId, writersClient, keys, history, stop.Token)
+                : ReadAsync(clientId, readersClient, keys, history, stop.Token)));
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await cluster.StopNodeAsync(leader);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await cluster.StartNodeAsync(leader);
+        await Task.WhenAll(clients);
+
+        var (reads, writes) = HistoryCheck.AssertLinearizable(history, output, name);
+        return (counted, reads, writes, leader);
+    }
+
     /// <summary>A reader: linearizable reads, recorded (a failed one observed nothing).</summary>
     public static async Task ReadAsync(int clientId, AspireCacheClient client, string[] keys, HistoryRecorder history, CancellationToken stop)
     {

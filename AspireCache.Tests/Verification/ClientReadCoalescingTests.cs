@@ -1,7 +1,4 @@
-using AspireCache.Client;
-using AspireCache.Contracts;
 using AspireCache.Tests.InProcess;
-using AspireCache.Verification;
 using Xunit.Abstractions;
 
 namespace AspireCache.Tests.Verification;
@@ -23,38 +20,9 @@ public sealed class ClientReadCoalescingTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task Coalesced_client_reads_are_linearizable_across_a_leader_crash(bool direct)
     {
-        await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
-        await using var router = direct ? null : await ReadyRouter.StartAsync(cluster, new Dictionary<string, string?> { ["Router:RetryDeadline"] = "00:00:03" });
-        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
-
-        var batches = new ClientCoalescingLoad.BatchCounter { InnerHandler = new SocketsHttpHandler() };
-        AspireCacheClient NewClient(HttpMessageHandler handler) => new(
-            new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan, BaseAddress = router?.Router.Url },
-            new AspireCacheClientOptions { Nodes = direct ? [.. cluster.Urls] : [], Credential = cluster.Credential, Deadline = TimeSpan.FromSeconds(5) });
-        await using var readers = NewClient(batches);
-        await using var writers = NewClient(new SocketsHttpHandler());
-
-        var prefix = $"direct-coalesced-{Guid.NewGuid():N}/";
-        var keys = Enumerable.Range(0, 3).Select(i => $"{prefix}{i}").ToArray();
-        var history = new HistoryRecorder();
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var clients = new List<Task>();
-        for (var c = 0; c < Readers + Writers; c++)
-        {
-            var clientId = c;
-            clients.Add(Task.Run(() => clientId < Writers
-                ? ClientCoalescingLoad.WriteAsync(clientId, writers, keys, history, stop.Token)
-                : ClientCoalescingLoad.ReadAsync(clientId, readers, keys, history, stop.Token)));
-        }
-
-        await Task.Delay(TimeSpan.FromSeconds(3));
-        await cluster.StopNodeAsync(leader);
-        await Task.Delay(TimeSpan.FromSeconds(2));
-        await cluster.StartNodeAsync(leader);
-        await Task.WhenAll(clients);
-
-        output.WriteLine($"{(direct ? "direct mode" : "through the router")}: stopped node{leader + 1}; {batches.ReadBatches} read batches answered, {batches.Gets} GETs");
-        var (reads, writes) = HistoryCheck.AssertLinearizable(history, output, direct ? "direct-coalesced-reads" : "client-coalesced-reads");
+        var (batches, reads, writes, stopped) = await ClientCoalescingLoad.RunAcrossLeaderCrashAsync(
+            output, direct, Readers, Writers, countReaders: true, direct ? "direct-coalesced-reads" : "client-coalesced-reads");
+        output.WriteLine($"{(direct ? "direct mode" : "through the router")}: stopped node{stopped + 1}; {batches.ReadBatches} read batches answered, {batches.Gets} GETs");
         Assert.True(reads > 300 && writes > 20, "too few acknowledged operations to mean anything");
         Assert.True(batches.ReadBatches > 10, "hardly any read was answered by a batch: the test did not exercise what it checks");
     }
