@@ -188,27 +188,23 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
 
         var queryString = query.Count == 0 ? "" : "?" + string.Join('&', query);
         var path = KeyPath(key) + queryString;
+        var ifMatch = options?.IfVersion is { } version ? ETag(version) : null;
+        var ifNoneMatch = options?.IfAbsent == true ? "*" : null;
         using var call = new Call(this, "set", isWrite: true, options?.Deadline, cancellationToken);
         try
         {
-            var coalesced = _writeCoalescer is null ? null : call.BatchWrite(
-                WriteBatchWire.Put,
-                key,
-                queryString,
-                options?.IfVersion is { } ifVersion ? ETag(ifVersion) : null,
-                options?.IfAbsent == true && options.IfVersion is null ? "*" : null,
-                value);
+            var coalesced = _writeCoalescer is null ? null : call.BatchWrite(WriteBatchWire.Put, key, queryString, ifMatch, ifNoneMatch, value);
             using var response = await call.SendAsync(() =>
             {
                 var request = new HttpRequestMessage(HttpMethod.Put, path) { Content = new ReadOnlyMemoryContent(value) };
                 request.Content.Headers.ContentType = OctetStream;
-                if (options?.IfVersion is { } version)
+                if (ifMatch is not null)
                 {
-                    request.Headers.TryAddWithoutValidation("If-Match", ETag(version));
+                    request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
                 }
-                else if (options?.IfAbsent == true)
+                else if (ifNoneMatch is not null)
                 {
-                    request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+                    request.Headers.TryAddWithoutValidation("If-None-Match", ifNoneMatch);
                 }
 
                 return request;
@@ -236,13 +232,14 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
         using var call = new Call(this, "delete", isWrite: true, options?.Deadline, cancellationToken);
         try
         {
-            var coalesced = _writeCoalescer is null ? null : call.BatchWrite(WriteBatchWire.Delete, key, "", ifVersion is { } v ? ETag(v) : null, null, ReadOnlyMemory<byte>.Empty);
+            var ifMatch = ifVersion is { } version ? ETag(version) : null;
+            var coalesced = _writeCoalescer is null ? null : call.BatchWrite(WriteBatchWire.Delete, key, "", ifMatch, null, ReadOnlyMemory<byte>.Empty);
             using var response = await call.SendAsync(() =>
             {
                 var request = new HttpRequestMessage(HttpMethod.Delete, path);
-                if (ifVersion is { } version)
+                if (ifMatch is not null)
                 {
-                    request.Headers.TryAddWithoutValidation("If-Match", ETag(version));
+                    request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
                 }
 
                 return request;

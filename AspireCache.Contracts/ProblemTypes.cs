@@ -59,6 +59,13 @@ public static class ProblemTypes
     public const string Forbidden = Base + "forbidden";
 
     public const string Internal = Base + "internal";
+
+    /// <summary>
+    /// Whether a problem body says the write was proposed and may still commit (<see cref="LeadershipLost"/>,
+    /// <see cref="Timeout"/>): a retry must carry the same Idempotency-Key, and a final failure is "outcome unknown".
+    /// </summary>
+    public static bool SaysOutcomeUnknown(string problem) =>
+        problem.Contains(LeadershipLost, StringComparison.Ordinal) || problem.Contains(Timeout, StringComparison.Ordinal);
 }
 
 /// <summary>

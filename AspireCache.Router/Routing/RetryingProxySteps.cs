@@ -89,17 +89,13 @@ internal sealed class RetryingProxySteps(
     {
         try
         {
-            return SaysOutcomeUnknown(await response.Content.ReadAsStringAsync(token));
+            return ProblemTypes.SaysOutcomeUnknown(await response.Content.ReadAsStringAsync(token));
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
         {
             return true; // cannot tell: assume it may have been applied
         }
     }
-
-    /// <summary>Whether a node's problem body says the write was proposed and may still commit (<c>leadership-lost</c>, <c>timeout</c>).</summary>
-    internal static bool SaysOutcomeUnknown(string problem) =>
-        problem.Contains(ProblemTypes.LeadershipLost, StringComparison.Ordinal) || problem.Contains(ProblemTypes.Timeout, StringComparison.Ordinal);
 
     /// <summary>Gives a write without an <c>Idempotency-Key</c> one, before its first attempt: every retry is then the same request to the state machine.</summary>
     internal static void EnsureIdempotencyKey(HttpRequest request)

@@ -117,7 +117,7 @@ internal sealed class WriteCoalescer
         {
             // On alone, with the proxy path's retries (the same Idempotency-Key: never applied twice).
             _telemetry.WriteForwardedAlone(reason);
-            if (outcome.MaybeApplied || (outcome.Answer is { } refused && RetryingProxySteps.SaysOutcomeUnknown(Encoding.UTF8.GetString(refused.Body.Span))))
+            if (outcome.MaybeApplied || (outcome.Answer is { } refused && ProblemTypes.SaysOutcomeUnknown(Encoding.UTF8.GetString(refused.Body.Span))))
             {
                 context.Items[MaybeAppliedItem] = true;
             }
