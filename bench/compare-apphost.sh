@@ -14,6 +14,8 @@
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 KEEP_TMP=1 bench/compare-apphost.sh
 #   APPHOST_EXTRA_ARGS=--AspireCache:InlineSocketCompletions=false bench/compare-apphost.sh   # more AppHost arguments (an A/B)
 #   AC_EXTRA_TOOL_ARGS="--client library" bench/compare-apphost.sh   # AspireCache driven by AspireCache.Client (one shared by the workers)
+#   LOADGEN=tool bench/compare-apphost.sh              # raw requests from the bench tool (.NET) instead of wrk, the default
+#                                                  # (wrk: bench/wrk/kv.lua, 3 threads, 63 connections; the tool preloads)
 #
 # The AppHost is configured on its command line and environment only (nothing is written to its user
 # secrets): router port 7280, node client ports 7281-7283 (fixed, for AC_DIRECT), data in the temp dir,
@@ -102,6 +104,7 @@ mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
 
 etcd_ensure_installed
+[[ "${LOADGEN:-tool}" == wrk ]] && wrk_ensure_installed
 if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
   log "SKIP_BUILD=1: using the existing Release build"
 else

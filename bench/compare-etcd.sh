@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AspireCache (3 nodes + router) vs etcd 3.4 (3 members, v3 JSON gateway), same machine, same tool,
+# AspireCache (3 nodes + router) vs etcd 3.4 (3 members, v3 JSON gateway), same machine, same load generator,
 # same workloads, one after the other:
 #   writes only · linearizable reads · stale/serializable reads · 90/10 read/write mix
 # 64 connections, 256-byte values, 10,000 keys (uniform), fixed duration.
@@ -9,6 +9,8 @@
 #   AC_DIRECT=1 bench/compare-etcd.sh              # also AspireCache reads straight to the nodes (no router)
 #   WARM_CLUSTER=0 bench/compare-etcd.sh           # skip the 60 s unmeasured warm-up of each system
 #   AC_EXTRA_TOOL_ARGS="--client library" bench/compare-etcd.sh   # AspireCache driven by AspireCache.Client (one shared by the workers)
+#   LOADGEN=tool bench/compare-etcd.sh              # raw requests from the bench tool (.NET) instead of wrk, the default
+#                                                  # (wrk: bench/wrk/kv.lua, 3 threads, 63 connections; the tool preloads)
 #   WORKLOADS="writes linearizable-reads" bench/compare-etcd.sh   # only these of the four (stale reads need linearizable-reads' preload)
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 bench/compare-etcd.sh
 #
@@ -26,6 +28,7 @@ mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
 
 etcd_ensure_installed
+[[ "${LOADGEN:-tool}" == wrk ]] && wrk_ensure_installed
 bench_build
 
 etcd_start_cluster 7121 7122 7123 7131 7132 7133

@@ -372,6 +372,13 @@ COMPARE_WORKLOADS=(
   "mix-90-10|--mix read:90,write:10 --consistency linearizable"
 )
 AC_TOOL_ARGS=()
+# The load generator of compare-etcd.sh and compare-apphost.sh: wrk (bench/wrk/kv.lua), unless AC_EXTRA_TOOL_ARGS
+# asks the tool for something only it does (--client library): LOADGEN=tool keeps the tool for raw requests too.
+# wrk takes 25-40 us of CPU per request; the tool 60 (etcd) to 80-190 us (AspireCache), and its own
+# scheduling delays on a saturated box (bench/README.md, session 25).
+if [[ -z "${LOADGEN:-}" ]]; then
+  if [[ -n "${AC_EXTRA_TOOL_ARGS:-}" ]]; then LOADGEN=tool; else LOADGEN=wrk; fi
+fi
 # AC_EXTRA_TOOL_ARGS: more tool arguments for the AspireCache runs, e.g. "--client library" (what a .NET
 # service's AspireCache.Client does, its read coalescing included: one client shared by the workers)
 if [[ -n "${AC_EXTRA_TOOL_ARGS:-}" ]]; then read -r -a AC_TOOL_ARGS <<<"$AC_EXTRA_TOOL_ARGS"; fi
@@ -402,9 +409,69 @@ compare_warm_up() {
   done
 }
 
+# Installs Debian's wrk if it is not on PATH (LOADGEN=wrk).
+wrk_ensure_installed() {
+  if ! command -v wrk >/dev/null 2>&1; then
+    log "wrk not found: installing wrk (apt)"
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >&2
+  fi
+}
+
+# compare_run_wrk NAME TAG SYSTEM TARGETS ARGS...: compare_run with wrk as the load generator (LOADGEN=wrk):
+# the tool's workload arguments (--mix, --consistency, --preload) become bench/wrk/kv.lua's settings; the
+# keys are preloaded by the tool (its --preload, 1 s of reads after it, not recorded), then wrk warms up for
+# WARMUP and measures DURATION with WRK_THREADS (3) threads and CONNECTIONS rounded down to a multiple of
+# them (63 for 64), one target per thread in turn (etcd: one member per thread, as the tool spreads its
+# workers). Same result files as compare_run; CPU is snapshotted around the measured wrk run only.
+compare_run_wrk() {
+  local name=$1 tag=$2 system=$3 targets=$4 mix=100 consistent=true preload=0 threads=${WRK_THREADS:-3} conns t cpu
+  shift 4
+  while (($#)); do
+    case $1 in
+      --mix) mix=$(sed -n 's/.*read:\([0-9]*\).*/\1/p' <<<"$2"); mix=${mix:-0}; shift ;;
+      --consistency) [[ $2 == linearizable ]] || consistent=false; shift ;;
+      --preload) preload=1 ;;
+    esac
+    shift
+  done
+  conns=$((CONNECTIONS / threads * threads))
+  log "run $name on $tag (wrk: $threads threads, $conns connections, reads ${mix}%)"
+  if ((preload)); then
+    bench_tool --system "$system" --target "$targets" --label "$name/$tag/preload" --connections "$CONNECTIONS" \
+      --duration 1s --warmup 0 --value-size "$VALUE_SIZE" --keys "$KEYS" --mix read:100 --preload >"$RESULTS_DIR/$name.$tag.preload.txt"
+  fi
+  export WRK_SYSTEM=$system WRK_TARGETS=${targets//,/ } WRK_MIX=$mix WRK_CONSISTENT=$consistent WRK_KEYS=$KEYS \
+    WRK_PREFIX=bench/ WRK_VALUE_SIZE=$VALUE_SIZE WRK_CONNECTIONS=$conns WRK_TOKEN=""
+  [[ $system == aspirecache ]] && WRK_TOKEN=${ASPIRECACHE_BENCH_KEY:-}
+  t=${targets%%,*}
+  WRK_OUT=/dev/null wrk -t"$threads" -c"$conns" -d"$WARMUP" -s "$BENCH_ROOT/bench/wrk/kv.lua" "$t" >/dev/null
+  cut -d' ' -f1 /proc/loadavg >"$RESULTS_DIR/$name.$tag.load"
+  cpu_snapshot >"$RESULTS_DIR/$name.$tag.cpu0"
+  local TIMEFORMAT='%U %S'
+  { time WRK_OUT="$RESULTS_DIR/$name.$tag.json.tmp" wrk -t"$threads" -c"$conns" -d"$DURATION" --latency \
+      -s "$BENCH_ROOT/bench/wrk/kv.lua" "$t" >"$RESULTS_DIR/$name.$tag.txt"; } 2>"$RESULTS_DIR/$name.$tag.wrktime"
+  cpu_snapshot >"$RESULTS_DIR/$name.$tag.cpu1"
+  cpu=$(awk '{print $1 + $2}' "$RESULTS_DIR/$name.$tag.wrktime")
+  jq --argjson cpu "$cpu" --arg lbl "$name/$tag" \
+    '.clientCpuPercent = (($cpu * 100 / .elapsedSeconds) | round) | .label = $lbl' \
+    "$RESULTS_DIR/$name.$tag.json.tmp" >"$RESULTS_DIR/$name.$tag.json"
+  rm -f "$RESULTS_DIR/$name.$tag.json.tmp" "$RESULTS_DIR/$name.$tag.wrktime"
+  printf '== %s (wrk): %s\n' "$name/$tag" "$(jq -c '{throughput, totalErrors, errors, total}' "$RESULTS_DIR/$name.$tag.json")" | tee -a "$RESULTS_DIR/$name.$tag.txt"
+  cpu_by_process "$RESULTS_DIR/$name.$tag.cpu0" "$RESULTS_DIR/$name.$tag.cpu1" >"$RESULTS_DIR/$name.$tag.cpu"
+  rm -f "$RESULTS_DIR/$name.$tag.cpu0" "$RESULTS_DIR/$name.$tag.cpu1"
+  ac_check_alive || { log "AspireCache lost a process during $name/$tag: results are void"; exit 1; }
+  etcd_check_alive || { log "etcd lost a member during $name/$tag: results are void"; exit 1; }
+}
+
 # compare_run NAME TAG SYSTEM TARGETS ARGS...   (results in $RESULTS_DIR/NAME.TAG.{json,txt,load})
+# LOADGEN=wrk: compare_run_wrk instead (the tool only preloads).
 compare_run() {
   local name=$1 tag=$2 system=$3 targets=$4 extra=()
+  if [[ "${LOADGEN:-tool}" == wrk ]]; then
+    compare_run_wrk "$@"
+    return
+  fi
   shift 4
   [[ $system == aspirecache ]] && extra=("${AC_TOOL_ARGS[@]}")
   log "run $name on $tag"
@@ -500,6 +567,12 @@ compare_summary() {
     done
     echo
     echo "ratio = AspireCache / etcd (throughput: higher is better for AspireCache; p99: lower is better)."
+    echo
+    if [[ "${LOADGEN:-tool}" == wrk ]]; then
+      echo "Load generator: wrk $(wrk --version 2>&1 | awk 'NR == 1 {print $2}') (\`LOADGEN=wrk\`, bench/wrk/kv.lua), ${WRK_THREADS:-3} threads, $((CONNECTIONS / ${WRK_THREADS:-3} * ${WRK_THREADS:-3})) connections, the same keys, values and requests as the tool's raw clients; the tool only preloaded the keys."
+    else
+      echo "Load generator: the bench tool (AspireCache.Bench, .NET HttpClient; \`LOADGEN=wrk\` drives both systems with wrk instead)."
+    fi
     echo
     echo "AspireCache Raft term before the measured runs: ${COMPARE_TERMS_BEFORE}— after: ${COMPARE_TERMS_AFTER}(unchanged = no election under load)."
     for note in "$@"; do

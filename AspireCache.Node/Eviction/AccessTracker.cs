@@ -24,8 +24,13 @@ public sealed class AccessTracker
     public const string MaxTrackedKeysKey = EvictionOptions.SectionName + ":" + nameof(EvictionOptions.MaxTrackedKeys);
 
 
-    /// <summary>Table entries checked against the state per <see cref="Maintain"/> call.</summary>
-    public const int DefaultSweepBudget = 10_000;
+    /// <summary>
+    /// Table entries checked against the state per <see cref="Maintain"/> call (every 250 ms by default:
+    /// 4,000 a second, a full table of 10,000 keys in 2.5 s, of a million in ~4 min). It was 10,000: on an
+    /// idle leader holding 10,000 keys the sweep then took a fifth of the process's CPU (~20 ms a second,
+    /// `perf`, bench/README.md session 25), for a table whose stale entries only cost space it bounds anyway.
+    /// </summary>
+    public const int DefaultSweepBudget = 1_000;
 
     private readonly ConcurrentDictionary<string, long> _lastAccess = new(StringComparer.Ordinal);
     private ConcurrentDictionary<string, byte> _unreported = new(StringComparer.Ordinal);
