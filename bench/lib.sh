@@ -374,7 +374,7 @@ COMPARE_WORKLOADS=(
 AC_TOOL_ARGS=()
 # The load generator of compare-etcd.sh and compare-apphost.sh: wrk (bench/wrk/kv.lua), unless AC_EXTRA_TOOL_ARGS
 # asks the tool for something only it does (--client library): LOADGEN=tool keeps the tool for raw requests too.
-# wrk takes 25-40 us of CPU per request; the tool 60 (etcd) to 80-190 us (AspireCache), and its own
+# wrk took 18-47 us of CPU per request; the tool 60 (etcd) to 80-190 us (AspireCache), and its own
 # scheduling delays on a saturated box (bench/README.md, session 25).
 if [[ -z "${LOADGEN:-}" ]]; then
   if [[ -n "${AC_EXTRA_TOOL_ARGS:-}" ]]; then LOADGEN=tool; else LOADGEN=wrk; fi
