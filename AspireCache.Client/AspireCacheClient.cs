@@ -590,13 +590,7 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
 
                     if (entry.Slot is { } slot)
                     {
-                        _writeSlot = slot;
-                        var over = firstAttemptOver;
-                        firstAttemptOver = () =>
-                        {
-                            ReleaseWriteSlot();
-                            over?.Invoke();
-                        };
+                        _writeSlot = slot; // released when this first attempt is over (below), or when the call ends before it went out
                     }
                     else if (entry.Answer is { } answer)
                     {
@@ -627,7 +621,8 @@ public sealed partial class AspireCacheClient : IAspireCacheClient, IAsyncDispos
                         }
                         finally
                         {
-                            // (the reads coalesced behind this one go now, not after its retries)
+                            // (the reads or writes coalesced behind this one go now, not after its retries)
+                            ReleaseWriteSlot();
                             firstAttemptOver?.Invoke();
                             firstAttemptOver = null;
                         }

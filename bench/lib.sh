@@ -418,6 +418,11 @@ wrk_ensure_installed() {
   fi
 }
 
+# wrk's threads (WRK_THREADS, 3) and connections: CONNECTIONS rounded down to a multiple of the threads
+# (wrk gives each thread the same number).
+wrk_threads() { echo "${WRK_THREADS:-3}"; }
+wrk_connections() { local t; t=$(wrk_threads); echo $((CONNECTIONS / t * t)); }
+
 # compare_run_wrk NAME TAG SYSTEM TARGETS ARGS...: compare_run with wrk as the load generator (LOADGEN=wrk):
 # the tool's workload arguments (--mix, --consistency, --preload) become bench/wrk/kv.lua's settings; the
 # keys are preloaded by the tool (its --preload, 1 s of reads after it, not recorded), then wrk warms up for
@@ -425,7 +430,7 @@ wrk_ensure_installed() {
 # them (63 for 64), one target per thread in turn (etcd: one member per thread, as the tool spreads its
 # workers). Same result files as compare_run; CPU is snapshotted around the measured wrk run only.
 compare_run_wrk() {
-  local name=$1 tag=$2 system=$3 targets=$4 mix=100 consistent=true preload=0 threads=${WRK_THREADS:-3} conns t cpu
+  local name=$1 tag=$2 system=$3 targets=$4 mix=100 consistent=true preload=0 threads conns t cpu
   shift 4
   while (($#)); do
     case $1 in
@@ -435,7 +440,7 @@ compare_run_wrk() {
     esac
     shift
   done
-  conns=$((CONNECTIONS / threads * threads))
+  threads=$(wrk_threads) conns=$(wrk_connections)
   log "run $name on $tag (wrk: $threads threads, $conns connections, reads ${mix}%)"
   if ((preload)); then
     bench_tool --system "$system" --target "$targets" --label "$name/$tag/preload" --connections "$CONNECTIONS" \
@@ -569,7 +574,7 @@ compare_summary() {
     echo "ratio = AspireCache / etcd (throughput: higher is better for AspireCache; p99: lower is better)."
     echo
     if [[ "${LOADGEN:-tool}" == wrk ]]; then
-      echo "Load generator: wrk $(wrk --version 2>&1 | awk 'NR == 1 {print $2}') (\`LOADGEN=wrk\`, bench/wrk/kv.lua), ${WRK_THREADS:-3} threads, $((CONNECTIONS / ${WRK_THREADS:-3} * ${WRK_THREADS:-3})) connections, the same keys, values and requests as the tool's raw clients; the tool only preloaded the keys."
+      echo "Load generator: wrk $(wrk --version 2>&1 | awk 'NR == 1 {print $2}') (\`LOADGEN=wrk\`, bench/wrk/kv.lua), $(wrk_threads) threads, $(wrk_connections) connections, the same keys, values and requests as the tool's raw clients; the tool only preloaded the keys."
     else
       echo "Load generator: the bench tool (AspireCache.Bench, .NET HttpClient; \`LOADGEN=wrk\` drives both systems with wrk instead)."
     fi
