@@ -40,12 +40,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
             var first = client.GetAsync("direct/together/0", read); // held in flight by the gate
             await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
             var rest = Enumerable.Range(1, 20).Select(i => client.GetAsync($"direct/together/{i}", read)).ToArray(); // 20 is absent
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (client.Coalescer!.Queued < 20)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"only {client.Coalescer.Queued} reads queued behind the one in flight");
-                await Task.Delay(10);
-            }
+            await HoldingGate.WaitQueuedAsync(() => client.Coalescer!.Queued, 20, "reads");
 
             gate.Open();
             var answers = await Task.WhenAll(rest.Prepend(first));
@@ -84,12 +79,7 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
         var first = client.GetAsync("direct/refused/0");
         await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
         var rest = Enumerable.Range(1, 4).Select(i => client.GetAsync($"direct/refused/{i}")).ToArray();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (client.Coalescer!.Queued < 4)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the reads did not queue behind the one in flight");
-            await Task.Delay(10);
-        }
+        await HoldingGate.WaitQueuedAsync(() => client.Coalescer!.Queued, 4, "reads");
 
         gate.Open();
         var answers = await Task.WhenAll(rest.Prepend(first));
@@ -111,16 +101,11 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
         var first = client.GetAsync("direct/old-router/k");
         await gate.Entered.WaitAsync(TimeSpan.FromSeconds(10));
         var queued = Enumerable.Range(0, 3).Select(_ => client.GetAsync("direct/old-router/k")).ToArray();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (client.Coalescer!.Queued < 3)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the reads did not queue behind the one in flight");
-            await Task.Delay(10);
-        }
+        await HoldingGate.WaitQueuedAsync(() => client.Coalescer!.Queued, 3, "reads");
 
         gate.Open();
         Assert.All(await Task.WhenAll(queued.Prepend(first)), a => Assert.Equal("v", Encoding.UTF8.GetString(a!.Value.Span)));
-        Assert.True(client.Coalescer.Unsupported);
+        Assert.True(client.Coalescer!.Unsupported);
 
         // From now on every read is a GET, concurrent or not: no batch is tried again.
         seen.Clear();
@@ -159,43 +144,14 @@ public sealed class ReadCoalescingTests(ClusterFixture fixture) : IClassFixture<
         Assert.DoesNotContain(seen, r => r.Item2.AbsolutePath == ReadBatchWire.Path);
     }
 
-    /// <summary>Holds the first GET under <paramref name="prefix"/> while closed; optionally answers every read batch 503.</summary>
-    private sealed class Gate(string prefix) : DelegatingHandler(new SocketsHttpHandler())
+    /// <summary>Holds the first GET under the prefix while closed; optionally refuses every read batch.</summary>
+    private sealed class Gate(string prefix) : HoldingGate(HttpMethod.Get, prefix)
     {
-        private TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _held = 1;
-
         public bool RefuseBatches { get; init; }
 
         public System.Net.HttpStatusCode RefuseWith { get; init; } = System.Net.HttpStatusCode.ServiceUnavailable;
 
-        public Task Entered => _entered.Task;
-
-        public void Close()
-        {
-            _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _held, 0);
-        }
-
-        public void Open() => _open.TrySetResult();
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var path = request.RequestUri!.AbsolutePath;
-            if (RefuseBatches && path == ReadBatchWire.Path)
-            {
-                return new HttpResponseMessage(RefuseWith);
-            }
-
-            if (request.Method == HttpMethod.Get && path.StartsWith(prefix, StringComparison.Ordinal) && Interlocked.Exchange(ref _held, 1) == 0)
-            {
-                _entered.TrySetResult();
-                await _open.Task.WaitAsync(cancellationToken);
-            }
-
-            return await base.SendAsync(request, cancellationToken);
-        }
+        protected override Task<HttpResponseMessage>? AnswerAsync(HttpRequestMessage request, string path, CancellationToken cancellationToken) =>
+            RefuseBatches && path == ReadBatchWire.Path ? Task.FromResult(new HttpResponseMessage(RefuseWith)) : null;
     }
 }

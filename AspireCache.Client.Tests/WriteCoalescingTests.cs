@@ -16,15 +16,8 @@ namespace AspireCache.Client.Tests;
 [Collection(ClientClusterCollection.Name)]
 public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
-    private static async Task WaitQueuedAsync(AspireCacheClient client, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (client.WriteCoalescer!.Queued < count)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"only {client.WriteCoalescer.Queued} of {count} writes queued behind the one in flight");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitQueuedAsync(AspireCacheClient client, int count) =>
+        HoldingGate.WaitQueuedAsync(() => client.WriteCoalescer!.Queued, count, "writes");
 
     private static async Task<Exception?> FailureOf(Task task)
     {
@@ -225,14 +218,11 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
         Assert.Equal(batched, WriteCoalescer.CanCoalesce(key, valueBytes));
 
     /// <summary>
-    /// Holds the first PUT under <paramref name="prefix"/> while closed; optionally refuses every write
-    /// batch, or sends it on and then loses its answer (502, as a router whose leader died before answering).
+    /// Holds the first PUT under the prefix while closed; optionally refuses every write batch, or sends
+    /// it on and then loses its answer (502, as a router whose leader died before answering).
     /// </summary>
-    private sealed class Gate(string prefix) : DelegatingHandler(new SocketsHttpHandler())
+    private sealed class Gate(string prefix) : HoldingGate(HttpMethod.Put, prefix)
     {
-        private TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _held = 1;
         private int _lost;
 
         public HttpStatusCode? RefuseBatchesWith { get; init; }
@@ -241,43 +231,18 @@ public sealed class WriteCoalescingTests(ClusterFixture fixture) : IClassFixture
 
         public int BatchesLost => Volatile.Read(ref _lost);
 
-        public Task Entered => _entered.Task;
+        protected override Task<HttpResponseMessage>? AnswerAsync(HttpRequestMessage request, string path, CancellationToken cancellationToken) =>
+            path != WriteBatchWire.Path ? null
+            : RefuseBatchesWith is { } status ? Task.FromResult(new HttpResponseMessage(status))
+            : LoseBatchAnswers ? LoseAnswerAsync(request, cancellationToken)
+            : null;
 
-        public void Close()
+        private async Task<HttpResponseMessage> LoseAnswerAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _held, 0);
-        }
-
-        public void Open() => _open.TrySetResult();
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var path = request.RequestUri!.AbsolutePath;
-            if (path == WriteBatchWire.Path)
-            {
-                if (RefuseBatchesWith is { } status)
-                {
-                    return new HttpResponseMessage(status);
-                }
-
-                if (LoseBatchAnswers)
-                {
-                    using var applied = await base.SendAsync(request, cancellationToken);
-                    Assert.Equal(HttpStatusCode.OK, applied.StatusCode);
-                    Interlocked.Increment(ref _lost);
-                    return new HttpResponseMessage(HttpStatusCode.BadGateway);
-                }
-            }
-
-            if (request.Method == HttpMethod.Put && path.StartsWith(prefix, StringComparison.Ordinal) && Interlocked.Exchange(ref _held, 1) == 0)
-            {
-                _entered.TrySetResult();
-                await _open.Task.WaitAsync(cancellationToken);
-            }
-
-            return await base.SendAsync(request, cancellationToken);
+            using var applied = await PassOnAsync(request, cancellationToken);
+            Assert.Equal(HttpStatusCode.OK, applied.StatusCode);
+            Interlocked.Increment(ref _lost);
+            return new HttpResponseMessage(HttpStatusCode.BadGateway);
         }
     }
 }
