@@ -33,6 +33,9 @@ public enum BenchMode
 
     /// <summary>No load: renders the scale-sweep charts and table of a results file (bench/scale.sh; see <see cref="Charts"/>).</summary>
     Chart,
+
+    /// <summary>Sequential GETs per target and path, each on its own thread: latency tail and stalls, and which stalls the probes share (see <see cref="StallProbe"/>).</summary>
+    Probe,
 }
 
 /// <summary>How the tool talks to AspireCache (etcd is always spoken to over raw HTTP).</summary>
@@ -126,6 +129,12 @@ public sealed class BenchOptions
 
     /// <summary>Leader-watch mode: path polled on each target (<c>cluster/status</c>, or <c>router/topology</c> on the router).</summary>
     public string WatchPath { get; set; } = "cluster/status";
+
+    /// <summary>Probe mode: the paths probed on every target, <c>{key}</c> replaced by a key of the key space.</summary>
+    public IList<string> ProbePaths { get; set; } = ["cache/{key}", "cache/{key}?consistent=false"];
+
+    /// <summary>Probe mode: a request slower than this is a stall.</summary>
+    public TimeSpan StallThreshold { get; set; } = TimeSpan.FromMilliseconds(20);
 
     public bool ShowHelp { get; set; }
 
@@ -288,6 +297,13 @@ public sealed class BenchOptions
           INSTANCES configuration providers (AddAspireCache + IOptionsMonitor); per PUT, the time until each
           instance's OnChange saw the new value
 
+        Probe mode (used by bench/stalls.sh): --mode probe --target <router>,<leader>,<follower>
+          [--probe-paths "cache/{key},cache/{key}?consistent=false"] [--stall 20ms] [--keys N] [--duration 10s]
+          one thread per target and path sends GETs one after another (its own keep-alive connection, synchronous
+          sends); per probe p50, p99, max and the requests slower than --stall, and how many of those overlapped
+          a stall of another probe (shared by every path: the box or a process pausing; by the linearizable
+          paths only: the read index)
+
         Chart mode (used by bench/scale.sh): --mode chart --input results.json [--output <dir>]
           no load: reads the load-mode JSON results of a scale sweep ({"fixedValueSize", "fixedConnections",
           "runs": [...]}, or a bare array of runs) and writes scale.md (throughput, p50, p99 per point and
@@ -419,6 +435,12 @@ public sealed class BenchOptions
                     break;
                 case "watch-path":
                     o.WatchPath = Value().TrimStart('/');
+                    break;
+                case "probe-paths":
+                    o.ProbePaths = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.TrimStart('/'))];
+                    break;
+                case "stall":
+                    o.StallThreshold = ParseDuration(name, Value());
                     break;
                 case "client":
                     o.Client = ParseEnum<ClientKind>(name, Value());

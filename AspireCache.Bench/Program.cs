@@ -36,6 +36,12 @@ if (options.Mode == BenchMode.Chart)
     return 0;
 }
 
+if (options.Mode == BenchMode.Probe)
+{
+    var probes = await StallProbe.RunAsync(options, Console.Out, cts.Token);
+    return probes.All(p => p.Requests > p.Errors) ? 0 : 1;
+}
+
 if (options.Mode == BenchMode.LeaderWatch)
 {
     return await LeaderWatch.RunAsync(options, Console.Out, cts.Token) is null ? 1 : 0;

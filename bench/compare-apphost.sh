@@ -118,6 +118,11 @@ for f in "$APPHOST_DLL" "$AC_BENCH_DLL"; do
   [[ -f "$f" ]] || { log "missing $f"; exit 1; }
 done
 
+# DCP starts the AppHost's resources in a session of their own, and Linux schedules each session as one
+# group (autogroup, on by default on desktop and many server kernels): with etcd in the script's session,
+# beside wrk, the two systems would not stand alike against the load generator. ETCD_OWN_SESSION=1 gives
+# etcd a session of its own too (ETCD_OWN_SESSION=0: etcd beside wrk, as before 2026-12-07).
+export ETCD_OWN_SESSION=${ETCD_OWN_SESSION:-1}
 etcd_start_cluster $((PORT_BASE + 11)) $((PORT_BASE + 12)) $((PORT_BASE + 13)) $((PORT_BASE + 14)) $((PORT_BASE + 15)) $((PORT_BASE + 16))
 
 # ---- AspireCache through its AppHost ---------------------------------------------------------
@@ -210,6 +215,7 @@ compare_workloads
 
 notes=(
   "AspireCache: \`dotnet run -c Release --no-build --project AspireCache.AppHost --no-launch-profile\` (Aspire ${aspire_version:-?}) with the \`http\` profile's environment (Development, ASPIRE_ALLOW_UNSECURED_TRANSPORT=true) and the bench's ports: DCP, the dashboard (http://127.0.0.1:$DASHBOARD_PORT), OTLP to it at http://127.0.0.1:$OTLP_PORT with traces on, client auth (the tool sends the admin key as a bearer token) and node-to-node auth on, catalog and console services running; router port $ROUTER_PORT served by ${router_listener:-?} (the router's and the nodes' ports are not proxied by DCP), nodes ${NODE_PORTS[*]}; service logs: $([[ $QUIET_LOGS == 1 ]] && echo 'warnings only (QUIET_LOGS=1)' || echo 'their appsettings (Information, ASP.NET Core/HttpClient/YARP warnings only)'); AppHost up (router healthy, leader known) $startup_seconds s after \`dotnet run\`."
+  "Scheduling: the AppHost's resources run in DCP's own session; etcd $([[ $ETCD_OWN_SESSION == 1 ]] && echo 'in a session of its own (`ETCD_OWN_SESSION=1`)' || echo 'in the script'"'"'s session, beside wrk (`ETCD_OWN_SESSION=0`)'); wrk in the script's. Linux schedules each session as one group ($( [[ $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null) == 1 ]] && echo 'autogroup on here' || echo 'autogroup off here'))."
   "Environment each service got from the AppHost:"$'\n'"$(printf -- '- %s\n' "${env_lines[@]}")"
 )
 compare_summary "AspireCache (AppHost: dashboard, OTLP traces, auth) vs etcd $(etcd --version | awk 'NR == 1 {print $3}') — $(nproc) cores, ${CONNECTIONS} connections, ${VALUE_SIZE}-byte values, ${KEYS} keys, ${DURATION} per run (+${WARMUP} warmup)" "${notes[@]}"

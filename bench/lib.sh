@@ -291,24 +291,39 @@ etcd_start_cluster() {
     initial+="${initial:+,}e$((i + 1))=http://127.0.0.1:${p[$i]}"
   done
   ETCD_CLIENT_URLS=""
+  # ETCD_OWN_SESSION=1: the three members in a session of their own (setsid), as DCP runs an AppHost's
+  # resources: Linux schedules each session as one group (autogroup), so compare-apphost.sh gives etcd
+  # the same standing against wrk (which stays in the script's session) as AspireCache's processes.
+  local launcher=() pidfile="$root/pids"
+  : >"$pidfile"
+  [[ "${ETCD_OWN_SESSION:-0}" == 1 ]] && launcher=(setsid)
+  "${launcher[@]}" bash -c '
+    pidfile=$1 initial=$2 root=$3; shift 3
+    for i in 0 1 2; do
+      c=${1%%:*} p=${1##*:}; shift
+      name="e$((i + 1))"
+      etcd --name "$name" --data-dir "$root/$name" \
+        --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+        --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+        --initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token aspirecache-bench \
+        --logger zap --log-level warn >>"$root/$name.log" 2>&1 &
+      echo "$name $!" >>"$pidfile"
+    done
+    wait' etcd-cluster "$pidfile" "$initial" "$root" "${c[0]}:${p[0]}" "${c[1]}:${p[1]}" "${c[2]}:${p[2]}" </dev/null &
+  BENCH_PIDS+=("$!")
+  local deadline_pids=$(($(date +%s) + 10))
+  until (($(wc -l <"$pidfile") == 3)); do
+    (($(date +%s) < deadline_pids)) || { log "etcd members did not start"; return 1; }
+    sleep 0.05
+  done
+  local name pid
+  while read -r name pid; do
+    ETCD_PID[$name]=$pid
+    BENCH_PIDS+=("$pid")
+    log "started etcd $name pid $pid${launcher:+ (own session)}"
+  done <"$pidfile"
   for i in 0 1 2; do
-    local name="e$((i + 1))"
-    etcd \
-      --name "$name" \
-      --data-dir "$root/$name" \
-      --listen-client-urls "http://127.0.0.1:${c[$i]}" \
-      --advertise-client-urls "http://127.0.0.1:${c[$i]}" \
-      --listen-peer-urls "http://127.0.0.1:${p[$i]}" \
-      --initial-advertise-peer-urls "http://127.0.0.1:${p[$i]}" \
-      --initial-cluster "$initial" \
-      --initial-cluster-state new \
-      --initial-cluster-token aspirecache-bench \
-      --logger zap --log-level warn \
-      >>"$root/$name.log" 2>&1 &
-    ETCD_PID[$name]=$!
-    BENCH_PIDS+=("$!")
     ETCD_CLIENT_URLS+="${ETCD_CLIENT_URLS:+,}http://127.0.0.1:${c[$i]}"
-    log "started etcd $name pid $! client ${c[$i]} peer ${p[$i]}"
   done
   # Healthy = every member answers /health with "true" (a leader is known and it can serve).
   local url deadline

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Where the read tail comes from: the bench cluster (3 nodes + router, Release, no telemetry) under a steady
+# wrk read load through the router, and beside it the tool's probe mode (AspireCache.Bench --mode probe):
+# one thread per target and path sending GETs one after another — the router, the leader and a follower,
+# each with a linearizable and a stale read. It prints each probe's p50/p99/max, its stalls (requests slower
+# than STALL) and how many of them overlapped a stall of another probe.
+#
+#   bench/stalls.sh                                   # WRK_CONNECTIONS=15 DURATION=10s STALL=20ms
+#   WRK_CONNECTIONS=63 bench/stalls.sh                # the comparison's load (63 wrk connections)
+#   WRK_CONNECTIONS=0 bench/stalls.sh                 # probes only, no background load
+#   AC_NODE_EXTRA_ENV="DOTNET_gcServer=0" SKIP_BUILD=1 bench/stalls.sh   # a variant (nodes; AC_ROUTER_EXTRA_ENV: router)
+#
+# Reading it: a stall that every probe shares (stale reads, other processes) is the box or a whole
+# process pausing; one only the linearizable probes share is the read-index path; one a single probe
+# has is that path alone. The probes' own threads are dedicated and synchronous, so the tool adds no
+# thread-pool wake-up of its own.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+DURATION=${DURATION:-10s}
+STALL=${STALL:-20ms}
+KEYS=${KEYS:-10000}
+VALUE_SIZE=${VALUE_SIZE:-256}
+WRK_CONNECTIONS=${WRK_CONNECTIONS:-15}
+WARM=${WARM:-20s}
+PORT_BASE=${PORT_BASE:-7140}
+
+(( WRK_CONNECTIONS == 0 )) || wrk_ensure_installed
+bench_build
+ac_start_cluster $((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)) "$PORT_BASE"
+leader=$(ac_leader)
+leader_i=${leader#node} follower_i=$(( ${leader#node} % 3 + 1 ))
+log "leader node$leader_i, probed follower node$follower_i; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The keys (every probe reads hits) and a warm cluster (JIT tiers, connections): the tool's preload, then reads.
+bench_tool --target "$AC_ROUTER_URL" --label stalls/preload --connections 64 --duration "$WARM" --warmup 0 \
+  --value-size "$VALUE_SIZE" --keys "$KEYS" --mix read:100 --preload >/dev/null
+
+dur_s=${DURATION%s}
+if (( WRK_CONNECTIONS > 0 )); then
+  export WRK_SYSTEM=aspirecache WRK_TARGETS=$AC_ROUTER_URL WRK_MIX=100 WRK_CONSISTENT=true WRK_KEYS=$KEYS \
+    WRK_PREFIX=bench/ WRK_VALUE_SIZE=$VALUE_SIZE WRK_TOKEN=${ASPIRECACHE_BENCH_KEY:-} WRK_OUT=/dev/null
+  threads=$(( WRK_CONNECTIONS < 3 ? WRK_CONNECTIONS : 3 ))
+  wrk -t"$threads" -c"$WRK_CONNECTIONS" -d"$((dur_s + 3))s" -s "$BENCH_ROOT/bench/wrk/kv.lua" "$AC_ROUTER_URL" \
+    >"$AC_DATA_ROOT/wrk.txt" &
+  BENCH_PIDS+=("$!")
+  sleep 1
+fi
+
+echo "load: ${WRK_CONNECTIONS} wrk connections of linearizable GETs through the router; probes for $DURATION, stall > $STALL"
+# A gen0 budget larger than what the probes allocate: no GC of the probing process stalls them all at once.
+DOTNET_GCgen0size=0x40000000 bench_tool --mode probe --target "$AC_ROUTER_URL,$(ac_node_url "$leader_i"),$(ac_node_url "$follower_i")" \
+  --keys "$KEYS" --duration "$DURATION" --stall "$STALL"
+if (( WRK_CONNECTIONS > 0 )); then
+  wait "${BENCH_PIDS[-1]}" || true
+  grep -E "Requests/sec|Latency" "$AC_DATA_ROOT/wrk.txt" | sed 's/^/wrk: /'
+fi
