@@ -302,7 +302,7 @@ public sealed class BenchOptions
           one thread per target and path sends GETs one after another (its own keep-alive connection, synchronous
           sends); per probe p50, p99, max and the requests slower than --stall, and how many of those overlapped
           a stall of another probe (shared by every path: the box or a process pausing; by the linearizable
-          paths only: the read index)
+          paths only: the read-index path, its round or the hops around it)
 
         Chart mode (used by bench/scale.sh): --mode chart --input results.json [--output <dir>]
           no load: reads the load-mode JSON results of a scale sweep ({"fixedValueSize", "fixedConnections",

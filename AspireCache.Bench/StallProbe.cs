@@ -12,7 +12,7 @@ namespace AspireCache.Bench;
 /// cluster busy. Per probe: p50, p99, max and the <em>stalls</em> (requests slower than
 /// <see cref="BenchOptions.StallThreshold"/>); per stall, whether a stall of another probe overlapped it in
 /// time: a stall every path shares is the box or a whole process pausing (scheduling, GC), one only the
-/// linearizable paths share is the read-index path.
+/// linearizable paths share is on the read-index path (its round or the hops around it).
 /// </summary>
 public static class StallProbe
 {
@@ -128,9 +128,8 @@ public static class StallProbe
             }
         }
 
-        latencies.Sort();
-        double At(double q) => latencies.Count == 0 ? 0 : latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];
-        return new ProbeResult(name, latencies.Count, errors, At(0.50), At(0.99), latencies.Count == 0 ? 0 : latencies[^1], stalls);
+        var summary = Percentiles.Of(latencies);
+        return new ProbeResult(name, latencies.Count, errors, summary.P50Ms, summary.P99Ms, summary.MaxMs, stalls);
     }
 
     /// <summary>One synchronous GET; true for 2xx (the body read to the end, so the connection is reused).</summary>

@@ -91,8 +91,6 @@ public static class WatchRunner
         public required IReadOnlyDictionary<string, Percentiles> ByTarget { get; init; }
     }
 
-    /// <summary>Latency percentiles in milliseconds.</summary>
-    public sealed record Percentiles(long Count, double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs);
 
     /// <summary>One open stream: its receipts are written only by its own read loop.</summary>
     private sealed class WatchStream(int index, Uri target)
@@ -232,7 +230,7 @@ public static class WatchRunner
             Opened = opened,
             OpenFailures = streams.Length - opened,
             OpenSeconds = openSeconds,
-            OpenP99Ms = Percentile(openMs.Where((_, i) => streams[i].Opened.Task.IsCompletedSuccessfully).OrderBy(x => x).ToArray(), 0.99),
+            OpenP99Ms = Percentiles.At(openMs.Where((_, i) => streams[i].Opened.Task.IsCompletedSuccessfully).OrderBy(x => x).ToArray(), 0.99),
             RssBeforeBytes = rssBefore,
             RssIdleBytes = rssIdle,
             BytesPerIdleWatcher = opened == 0 ? 0 : (rssIdle - rssBefore) / (double)opened,
@@ -240,7 +238,7 @@ public static class WatchRunner
             WritesSent = writes,
             WritesAcknowledged = acked,
             WritesFailed = writes - acked,
-            WriteP99Ms = Percentile(writeLatencies, 0.99),
+            WriteP99Ms = Percentiles.At(writeLatencies, 0.99),
             EventsExpected = acked * options.Watchers,
             EventsDelivered = result.Delivered,
             EventsMissing = acked * options.Watchers - result.Delivered,
@@ -334,26 +332,7 @@ public static class WatchRunner
             }
         }
 
-        return new Analysis(delivered, streamsMissing, forFailed, beforeAck, last, Summarise(fromAck), Summarise(fromSend), examples, perTarget.ToDictionary(t => t.Key, t => Summarise(t.Value), StringComparer.Ordinal));
-    }
-
-    private static Percentiles Summarise(List<double> values)
-    {
-        var sorted = values.ToArray();
-        Array.Sort(sorted);
-        return new Percentiles(sorted.Length, Percentile(sorted, 0.5), Percentile(sorted, 0.9), Percentile(sorted, 0.99), Percentile(sorted, 0.999), sorted.Length == 0 ? 0 : sorted[^1]);
-    }
-
-    /// <summary>Nearest-rank percentile of a sorted array (0 when empty).</summary>
-    private static double Percentile(double[] sorted, double q)
-    {
-        if (sorted.Length == 0)
-        {
-            return 0;
-        }
-
-        var rank = (int)Math.Ceiling(q * sorted.Length) - 1;
-        return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
+        return new Analysis(delivered, streamsMissing, forFailed, beforeAck, last, Percentiles.Of(fromAck), Percentiles.Of(fromSend), examples, perTarget.ToDictionary(t => t.Key, t => Percentiles.Of(t.Value), StringComparer.Ordinal));
     }
 
     // ------------------------------------------------------------------------------------------
