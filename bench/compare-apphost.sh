@@ -104,7 +104,7 @@ mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
 
 etcd_ensure_installed
-[[ "${LOADGEN:-tool}" == wrk ]] && wrk_ensure_installed
+if loadgen_is_wrk; then wrk_ensure_installed; fi
 if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
   log "SKIP_BUILD=1: using the existing Release build"
 else

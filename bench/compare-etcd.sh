@@ -28,7 +28,7 @@ mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
 
 etcd_ensure_installed
-[[ "${LOADGEN:-tool}" == wrk ]] && wrk_ensure_installed
+if loadgen_is_wrk; then wrk_ensure_installed; fi
 bench_build
 
 etcd_start_cluster 7121 7122 7123 7131 7132 7133

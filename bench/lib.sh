@@ -394,6 +394,9 @@ AC_TOOL_ARGS=()
 if [[ -z "${LOADGEN:-}" ]]; then
   if [[ -n "${AC_EXTRA_TOOL_ARGS:-}" ]]; then LOADGEN=tool; else LOADGEN=wrk; fi
 fi
+[[ $LOADGEN == wrk || $LOADGEN == tool ]] || { echo "LOADGEN must be wrk or tool, not '$LOADGEN'" >&2; exit 2; }
+# loadgen_is_wrk: true when the comparisons' load generator is wrk.
+loadgen_is_wrk() { [[ $LOADGEN == wrk ]]; }
 # AC_EXTRA_TOOL_ARGS: more tool arguments for the AspireCache runs, e.g. "--client library" (what a .NET
 # service's AspireCache.Client does, its read coalescing included: one client shared by the workers)
 if [[ -n "${AC_EXTRA_TOOL_ARGS:-}" ]]; then read -r -a AC_TOOL_ARGS <<<"$AC_EXTRA_TOOL_ARGS"; fi
@@ -488,7 +491,7 @@ compare_run_wrk() {
 # LOADGEN=wrk: compare_run_wrk instead (the tool only preloads).
 compare_run() {
   local name=$1 tag=$2 system=$3 targets=$4 extra=()
-  if [[ "${LOADGEN:-tool}" == wrk ]]; then
+  if loadgen_is_wrk; then
     compare_run_wrk "$@"
     return
   fi
@@ -588,7 +591,7 @@ compare_summary() {
     echo
     echo "ratio = AspireCache / etcd (throughput: higher is better for AspireCache; p99: lower is better)."
     echo
-    if [[ "${LOADGEN:-tool}" == wrk ]]; then
+    if loadgen_is_wrk; then
       echo "Load generator: wrk $(wrk --version 2>&1 | awk 'NR == 1 {print $2}') (\`LOADGEN=wrk\`, bench/wrk/kv.lua), $(wrk_threads) threads, $(wrk_connections) connections, the same keys, values and requests as the tool's raw clients; the tool only preloaded the keys."
     else
       echo "Load generator: the bench tool (AspireCache.Bench, .NET HttpClient; \`LOADGEN=wrk\` drives both systems with wrk instead)."

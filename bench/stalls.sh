@@ -9,11 +9,17 @@
 #   WRK_CONNECTIONS=63 bench/stalls.sh                # the comparison's load (63 wrk connections)
 #   WRK_CONNECTIONS=0 bench/stalls.sh                 # probes only, no background load
 #   AC_NODE_EXTRA_ENV="DOTNET_gcServer=0" SKIP_BUILD=1 bench/stalls.sh   # a variant (nodes; AC_ROUTER_EXTRA_ENV: router)
+#   WRK_CONNECTIONS=0 PROBE_TARGETS=leader PAUSE_FOLLOWER_MS=30 bench/stalls.sh
+#                                                     # only the leader probed, while the follower is paused
+#                                                     # (SIGSTOP) for 30 ms every ~0.5 s: does one slow
+#                                                     # follower hold the leader's read index?
+# PROBE_TARGETS: any of router, leader, follower (comma-separated; default all three). DURATION in seconds.
 #
 # Reading it: a stall that every probe shares (stale reads, other processes) is the box or a whole
-# process pausing; one only the linearizable probes share is the read-index path; one a single probe
-# has is that path alone. The probes' own threads are dedicated and synchronous, so the tool adds no
-# thread-pool wake-up of its own.
+# process pausing; one only the linearizable probes share is on the read-index path (its round or the
+# hops around it); one a single probe has is that path alone. The probes' own threads are dedicated and
+# synchronous, so the tool adds no thread-pool wake-up of its own. Everything runs in this script's
+# session: a cluster in another session is scheduled as another group (autogroup; bench/README.md, session 26).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -27,6 +33,9 @@ VALUE_SIZE=${VALUE_SIZE:-256}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-15}
 WARM=${WARM:-20s}
 PORT_BASE=${PORT_BASE:-7140}
+PROBE_TARGETS=${PROBE_TARGETS:-router,leader,follower}
+PAUSE_FOLLOWER_MS=${PAUSE_FOLLOWER_MS:-0}
+[[ $DURATION =~ ^[0-9]+s$ ]] || { echo "DURATION must be whole seconds (e.g. 10s), not '$DURATION'" >&2; exit 2; }
 
 (( WRK_CONNECTIONS == 0 )) || wrk_ensure_installed
 bench_build
@@ -50,10 +59,37 @@ if (( WRK_CONNECTIONS > 0 )); then
   sleep 1
 fi
 
-echo "load: ${WRK_CONNECTIONS} wrk connections of linearizable GETs through the router; probes for $DURATION, stall > $STALL"
+targets=""
+for t in ${PROBE_TARGETS//,/ }; do
+  case $t in
+    router) url=$AC_ROUTER_URL ;;
+    leader) url=$(ac_node_url "$leader_i") ;;
+    follower) url=$(ac_node_url "$follower_i") ;;
+    *) echo "PROBE_TARGETS: router, leader or follower, not '$t'" >&2; exit 2 ;;
+  esac
+  targets+="${targets:+,}$url"
+done
+
+pauser=""
+if (( PAUSE_FOLLOWER_MS > 0 )); then
+  # The follower stopped for PAUSE_FOLLOWER_MS every ~0.5 s while the probes run, and always resumed.
+  (
+    trap 'kill -CONT "${AC_NODE_PID[$follower_i]}" 2>/dev/null' EXIT
+    end=$((SECONDS + dur_s))
+    while ((SECONDS < end)); do
+      kill -STOP "${AC_NODE_PID[$follower_i]}"
+      sleep "$(awk -v ms="$PAUSE_FOLLOWER_MS" 'BEGIN { print ms / 1000 }')"
+      kill -CONT "${AC_NODE_PID[$follower_i]}"
+      sleep 0.5
+    done
+  ) &
+  pauser=$!
+fi
+
+echo "load: ${WRK_CONNECTIONS} wrk connections of linearizable GETs through the router; probes ($PROBE_TARGETS) for $DURATION, stall > $STALL$( ((PAUSE_FOLLOWER_MS > 0)) && echo "; node$follower_i paused ${PAUSE_FOLLOWER_MS} ms every ~0.5 s")"
 # A gen0 budget larger than what the probes allocate: no GC of the probing process stalls them all at once.
-DOTNET_GCgen0size=0x40000000 bench_tool --mode probe --target "$AC_ROUTER_URL,$(ac_node_url "$leader_i"),$(ac_node_url "$follower_i")" \
-  --keys "$KEYS" --duration "$DURATION" --stall "$STALL"
+DOTNET_GCgen0size=0x40000000 bench_tool --mode probe --target "$targets" --keys "$KEYS" --duration "$DURATION" --stall "$STALL"
+[[ -z "$pauser" ]] || wait "$pauser" || true
 if (( WRK_CONNECTIONS > 0 )); then
   wait "${BENCH_PIDS[-1]}" || true
   grep -E "Requests/sec|Latency" "$AC_DATA_ROOT/wrk.txt" | sed 's/^/wrk: /'
