@@ -12,7 +12,9 @@ namespace AspireCache.Bench;
 /// cluster busy. Per probe: p50, p99, max and the <em>stalls</em> (requests slower than
 /// <see cref="BenchOptions.StallThreshold"/>); per stall, whether a stall of another probe overlapped it in
 /// time: a stall every path shares is the box or a whole process pausing (scheduling, GC), one only the
-/// linearizable paths share is on the read-index path (its round or the hops around it).
+/// linearizable paths share is on the read-index path (its round or the hops around it). A request during which
+/// the probing process itself paused (a GC of its own) measured that pause, not the cluster: it is left out of
+/// the percentiles and stalls and counted apart (the report's "own GC" column).
 /// </summary>
 public static class StallProbe
 {
@@ -24,11 +26,15 @@ public static class StallProbe
         public bool Overlaps(Stall other) => StartMs < other.EndMs && other.StartMs < EndMs;
     }
 
-    /// <summary>What one probe saw.</summary>
-    public sealed record ProbeResult(string Name, int Requests, int Errors, double P50Ms, double P99Ms, double MaxMs, IReadOnlyList<Stall> Stalls);
+    /// <summary>What one probe saw. <paramref name="OwnPauses"/>: requests left out because the probing process paused during them.</summary>
+    public sealed record ProbeResult(string Name, int Requests, int Errors, double P50Ms, double P99Ms, double MaxMs, IReadOnlyList<Stall> Stalls, int OwnPauses = 0);
 
-    /// <summary>Runs every probe at once; prints one line per probe and the overlap of their stalls.</summary>
-    public static async Task<IReadOnlyList<ProbeResult>> RunAsync(BenchOptions options, TextWriter output, CancellationToken token)
+    /// <summary>
+    /// Runs every probe at once; prints one line per probe and the overlap of their stalls.
+    /// <paramref name="pauseClock"/>: this process's total pause time (default <see cref="GC.GetTotalPauseDuration"/>);
+    /// a request during which it moved is left out.
+    /// </summary>
+    public static async Task<IReadOnlyList<ProbeResult>> RunAsync(BenchOptions options, TextWriter output, CancellationToken token, Func<TimeSpan>? pauseClock = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(output);
@@ -45,7 +51,8 @@ public static class StallProbe
         var gcs = GC.CollectionCount(0);
         var paused = GC.GetTotalPauseDuration();
         var start = Stopwatch.GetTimestamp();
-        var tasks = probes.Select(p => RunProbeAsync(p.Name, p.Target, p.Path, keys, options, start, token)).ToArray();
+        pauseClock ??= GC.GetTotalPauseDuration;
+        var tasks = probes.Select(p => RunProbeAsync(p.Name, p.Target, p.Path, keys, options, start, pauseClock, token)).ToArray();
         var results = await Task.WhenAll(tasks);
         Report(results, options.StallThreshold, output);
 
@@ -59,14 +66,14 @@ public static class StallProbe
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(output);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"probe",-52} {"requests",9} {"errors",7} {"p50 ms",7} {"p99 ms",7} {"max ms",7} {$"> {threshold.TotalMilliseconds:0} ms",8} {"shared",7}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"probe",-52} {"requests",9} {"errors",7} {"own GC",7} {"p50 ms",7} {"p99 ms",7} {"max ms",7} {$"> {threshold.TotalMilliseconds:0} ms",8} {"shared",7}"));
         foreach (var result in results)
         {
             var shared = result.Stalls.Count(s => results.Any(other => !ReferenceEquals(other, result) && other.Stalls.Any(s.Overlaps)));
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Name,-52} {result.Requests,9} {result.Errors,7} {result.P50Ms,7:0.00} {result.P99Ms,7:0.00} {result.MaxMs,7:0.0} {result.Stalls.Count,8} {shared,7}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{result.Name,-52} {result.Requests,9} {result.Errors,7} {result.OwnPauses,7} {result.P50Ms,7:0.00} {result.P99Ms,7:0.00} {result.MaxMs,7:0.0} {result.Stalls.Count,8} {shared,7}"));
         }
 
-        output.WriteLine("shared = stalls that overlapped in time a stall of at least one other probe.");
+        output.WriteLine("shared = stalls that overlapped in time a stall of at least one other probe; own GC = requests left out because the probing process paused during them.");
         foreach (var result in results.Where(r => r.Stalls.Count > 0))
         {
             var list = string.Join(" ", result.Stalls.Take(40).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.StartMs / 1000:0.000}s+{s.LatencyMs:0}")));
@@ -74,14 +81,14 @@ public static class StallProbe
         }
     }
 
-    private static Task<ProbeResult> RunProbeAsync(string name, Uri target, string path, string[] keys, BenchOptions options, long start, CancellationToken token)
+    private static Task<ProbeResult> RunProbeAsync(string name, Uri target, string path, string[] keys, BenchOptions options, long start, Func<TimeSpan> pauseClock, CancellationToken token)
     {
         var done = new TaskCompletionSource<ProbeResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try
             {
-                done.SetResult(Probe(name, target, path, keys, options, start, token));
+                done.SetResult(Probe(name, target, path, keys, options, start, pauseClock, token));
             }
             catch (Exception ex)
             {
@@ -96,7 +103,7 @@ public static class StallProbe
         return done.Task;
     }
 
-    private static ProbeResult Probe(string name, Uri target, string path, string[] keys, BenchOptions options, long start, CancellationToken token)
+    private static ProbeResult Probe(string name, Uri target, string path, string[] keys, BenchOptions options, long start, Func<TimeSpan> pauseClock, CancellationToken token)
     {
         using var http = BenchRunner.CreateHttpClient(1, options.RequestTimeout, TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(5));
         BenchRunner.Authorize(http, options);
@@ -110,10 +117,12 @@ public static class StallProbe
         var latencies = new List<double>(64 * 1024);
         var stalls = new List<Stall>();
         var errors = 0;
+        var ownPauses = 0;
         var thresholdMs = options.StallThreshold.TotalMilliseconds;
         var end = Stopwatch.GetTimestamp() + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
         for (var i = 0; Stopwatch.GetTimestamp() < end && !token.IsCancellationRequested; i++)
         {
+            var paused = pauseClock();
             var sent = Stopwatch.GetTimestamp();
             if (!Send(http, uris[i % uris.Length], token))
             {
@@ -121,6 +130,12 @@ public static class StallProbe
             }
 
             var latency = Stopwatch.GetElapsedTime(sent).TotalMilliseconds;
+            if (pauseClock() != paused)
+            {
+                ownPauses++; // it measured this process's pause, not the cluster
+                continue;
+            }
+
             latencies.Add(latency);
             if (latency > thresholdMs)
             {
@@ -129,7 +144,7 @@ public static class StallProbe
         }
 
         var summary = Percentiles.Of(latencies);
-        return new ProbeResult(name, latencies.Count, errors, summary.P50Ms, summary.P99Ms, summary.MaxMs, stalls);
+        return new ProbeResult(name, latencies.Count, errors, summary.P50Ms, summary.P99Ms, summary.MaxMs, stalls, ownPauses);
     }
 
     /// <summary>One synchronous GET; true for 2xx (the body read to the end, so the connection is reused).</summary>

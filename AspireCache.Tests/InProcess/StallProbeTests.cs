@@ -46,6 +46,36 @@ public sealed class StallProbeTests
     }
 
     [Fact]
+    public async Task A_request_during_which_the_probing_process_paused_is_left_out_and_counted_apart()
+    {
+        await using var cluster = await InProcessCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        leader = await cluster.PutToLeaderAsync(leader, "/cache/bench/000000", [1]);
+        var options = BenchOptions.Parse([
+            "--mode", "probe",
+            "--target", cluster.Urls[leader].ToString(),
+            "--keys", "1",
+            "--duration", "300ms",
+            "--stall", "1ms",
+            "--api-key", InProcessCluster.DefaultAdminKey,
+        ]);
+
+        // A pause clock that moves on every reading: every request spanned a pause of "this process".
+        long ticks = 0;
+        using var output = new StringWriter();
+        var results = await StallProbe.RunAsync(options, output, CancellationToken.None, () => TimeSpan.FromTicks(Interlocked.Increment(ref ticks)));
+
+        Assert.Equal(2, results.Count);
+        Assert.All(results, r =>
+        {
+            Assert.Equal(0, r.Requests); // no latency of the cluster was measured
+            Assert.True(r.OwnPauses > 0, r.Name);
+            Assert.Empty(r.Stalls); // not even with a 1 ms threshold
+        });
+        Assert.Contains("own GC", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_stall_is_shared_when_it_overlaps_a_stall_of_another_probe()
     {
         var router = new StallProbe.ProbeResult("router", 100, 0, 1, 30, 60, [new(100, 30), new(500, 25)]);
