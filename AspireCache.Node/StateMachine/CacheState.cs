@@ -309,7 +309,7 @@ public sealed class CacheState
 
     /// <summary>Writes a snapshot of <paramref name="view"/> and the idempotency table as it is now (callers must not apply meanwhile).</summary>
     public static ValueTask WriteSnapshotAsync(StateView view, IdempotencyTable? idempotency, Stream output, CancellationToken token) =>
-        WriteSnapshotAsync(view, idempotency?.Entries().ToArray() ?? [], output, token);
+        WriteSnapshotAsync(view, idempotency?.Snapshot() ?? [], output, token);
 
     /// <summary>
     /// Writes a consistent snapshot (<see cref="SnapshotFormat"/>): the immutable <paramref name="view"/>,

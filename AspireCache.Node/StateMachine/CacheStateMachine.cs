@@ -138,7 +138,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
             _snapshotRequested = false;
             _bytesSinceSnapshot = 0;
             _lastAttemptIndex = entry.Index;
-            _writer = WriteSnapshotAsync(State.Current, State.Idempotency.Entries().ToArray(), entry.Index, entry.Term);
+            _writer = WriteSnapshotAsync(State.Current, State.Idempotency.Snapshot(), entry.Index, entry.Term);
         }
 
         return new(entry.Index);
@@ -210,7 +210,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     }
 
     /// <summary>Writes the captured view to a temporary file, flushes it, renames it into place and publishes it.</summary>
-    private async Task WriteSnapshotAsync(StateView view, (string Key, IdempotencyTable.Record Record)[] idempotency, long index, long term)
+    private async Task WriteSnapshotAsync(StateView view, IReadOnlyCollection<(string Key, IdempotencyTable.Record Record)> idempotency, long index, long term)
     {
         await Task.Yield(); // off the apply loop from here on
         var started = Stopwatch.GetTimestamp();

@@ -42,6 +42,54 @@ public sealed class IdempotencySizingTests
     }
 
     [Fact]
+    public void A_snapshot_keeps_the_records_of_its_moment_while_the_table_goes_on_adding_and_forgetting()
+    {
+        // Taken on the apply loop and written afterwards while apply goes on: later adds, expiries and
+        // byte-bound forgetting (across many storage chunks) must not show through, nor be hidden.
+        var table = new IdempotencyTable(new IdempotencyLimits(TimeSpan.FromSeconds(10), 2L * 1024 * 1024));
+        for (var i = 0; i < 5_000; i++)
+        {
+            table.Add($"key-{i:D6}", new IdempotencyTable.Record((ulong)i, new CommandResult(CommandOutcome.Created, i), Start + i));
+        }
+
+        var expected = table.Entries().ToList();
+        var snapshot = table.Snapshot();
+        for (var i = 5_000; i < 40_000; i++)
+        {
+            table.Expire(Start + i); // a 10 s window: the first records go
+            table.Add($"key-{i:D6}", new IdempotencyTable.Record((ulong)i, new CommandResult(CommandOutcome.Created, i), Start + i));
+        }
+
+        Assert.False(table.TryGet("key-000000", out _)); // the table moved on
+        Assert.Equal(5_000, snapshot.Count);
+        Assert.Equal(expected, snapshot.ToList());
+        Assert.Equal(table.Count, table.Snapshot().Count);
+        Assert.Equal(table.Entries().Select(e => e.Record.Result.Revision), Enumerable.Range(40_000 - table.Count, table.Count).Select(i => (long)i));
+    }
+
+    [Fact]
+    public void A_key_recorded_again_keeps_one_record_the_newest_and_its_old_slot_is_skipped_and_forgotten_quietly()
+    {
+        var table = new IdempotencyTable(new IdempotencyLimits(TimeSpan.FromSeconds(10), IdempotencyLimits.DefaultMaxBytes));
+        table.Add("a", new IdempotencyTable.Record(1, new CommandResult(CommandOutcome.Created, 1), Start));
+        table.Add("b", new IdempotencyTable.Record(2, new CommandResult(CommandOutcome.Created, 2), Start));
+        var before = table.Snapshot();
+        table.Add("a", new IdempotencyTable.Record(3, new CommandResult(CommandOutcome.Updated, 3), Start + 5_000));
+
+        Assert.Equal(2, table.Count);
+        Assert.Equal(["b", "a"], table.Entries().Select(e => e.Key));
+        Assert.True(table.TryGet("a", out var a) && a.Fingerprint == 3);
+        Assert.Equal(IdempotencyTable.SizeOf("a", a) + IdempotencyTable.SizeOf("b", default), table.SizeBytes);
+        Assert.Equal(["a", "b"], before.Select(e => e.Key)); // a snapshot from before still has the old one
+        Assert.Equal(1UL, before.First().Record.Fingerprint);
+
+        table.Expire(Start + 10_001); // "b" and a's old slot are past the window; the new "a" is not
+        Assert.Equal(["a"], table.Entries().Select(e => e.Key));
+        Assert.Equal(IdempotencyTable.SizeOf("a", a), table.SizeBytes);
+        Assert.Single(table.Snapshot());
+    }
+
+    [Fact]
     public void The_byte_bound_holds_and_the_oldest_go_first_even_inside_the_window()
     {
         const long MaxBytes = 1024 * 1024;
