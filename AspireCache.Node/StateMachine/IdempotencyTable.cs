@@ -6,12 +6,13 @@ namespace AspireCache.Node.StateMachine;
 /// (the entries' leader timestamps) within a memory bound in bytes, oldest forgotten first, so every
 /// replica (with the same <see cref="Limits"/>) keeps and forgets exactly the same keys. Snapshotted.
 /// </summary>
-public sealed class IdempotencyTable(IdempotencyLimits limits)
+public sealed class IdempotencyTable
 {
     /// <summary>
-    /// Accounted bytes per record besides its key's characters: the key string's header, the
-    /// dictionary entry (hash, next, key, record: ~60 bytes with its bucket) and the order queue's
-    /// slot (16), with headroom for both collections' growth slack.
+    /// Accounted bytes per record besides its key's characters: in the table's first form the key
+    /// string's header, the dictionary entry (hash, next, key, record: ~60 bytes with its bucket) and
+    /// the order queue's slot (16), with headroom for growth slack. Kept as it was: it decides which
+    /// records every replica forgets (today a record takes ~70 bytes besides its key's characters).
     /// </summary>
     public const long RecordOverheadBytes = 144;
 
@@ -24,31 +25,53 @@ public sealed class IdempotencyTable(IdempotencyLimits limits)
     /// </summary>
     private const int ChunkSize = 1024;
 
-    // The records, oldest first, in fixed-size chunks that are only ever appended to: slot `seq` is
-    // _chunks[(seq - _baseSeq) / ChunkSize][(seq - _baseSeq) % ChunkSize]. Forgetting moves _headSeq and
-    // drops a chunk once it is behind it, without touching a slot, so a snapshot (a copy of the chunk
-    // list and the head and tail) stays valid while apply goes on. The index maps a key to its slot;
-    // a slot whose key was recorded again later is stale (listed in _stale) and skipped.
-    private readonly Dictionary<string, long> _index = new(StringComparer.Ordinal);
-    private readonly List<Slot[]> _chunks = [];
+    /// <summary>Characters a chunk's key arena starts with (32-character keys fit; longer ones grow it).</summary>
+    private const int ArenaChars = ChunkSize * 40;
+
+    // The records, oldest first, in fixed-size chunks that are only ever appended to: slot `seq` is slot
+    // (seq - _baseSeq) % ChunkSize of chunk (seq - _baseSeq) / ChunkSize, its key's characters in that
+    // chunk's arena. No record has a heap object of its own: a million records are a few thousand arrays
+    // to the GC, not a million strings. Forgetting moves _headSeq and drops a chunk once it is behind it,
+    // without touching a slot, so a snapshot (a copy of the chunk list and the head and tail) stays
+    // valid while apply goes on. The index holds the live slots, hashed and compared by their keys'
+    // characters (KeyComparer); a slot whose key was recorded again later is stale (in _stale) and skipped.
+    private readonly HashSet<long> _index;
+    private readonly HashSet<long>.AlternateLookup<ReadOnlySpan<char>> _byKey;
+    private readonly List<Chunk> _chunks = [];
     private readonly HashSet<long> _stale = [];
     private long _baseSeq;
     private long _headSeq;
     private long _tailSeq;
 
-    private readonly record struct Slot(string Key, Record Record);
+    private readonly record struct Slot(int KeyStart, int KeyLength, Record Record);
+
+    private sealed class Chunk
+    {
+        public readonly Slot[] Slots = new Slot[ChunkSize];
+        public char[] Arena = new char[ArenaChars];
+        public int ArenaUsed;
+
+        public ReadOnlySpan<char> KeyOf(in Slot slot) => Volatile.Read(ref Arena).AsSpan(slot.KeyStart, slot.KeyLength);
+    }
 
     public IdempotencyTable()
         : this(IdempotencyLimits.Default)
     {
     }
 
+    public IdempotencyTable(IdempotencyLimits limits)
+    {
+        Limits = limits.MaxBytes > 0 && limits.Window >= TimeSpan.Zero
+            ? limits
+            : throw new ArgumentOutOfRangeException(nameof(limits), limits, "The idempotency window must not be negative and the byte bound must be positive.");
+        _index = new HashSet<long>(new KeyComparer(this));
+        _byKey = _index.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
     /// <summary>What was recorded: a fingerprint of the request and the result it produced.</summary>
     public readonly record struct Record(ulong Fingerprint, CommandResult Result, long RecordedUnixMs);
 
-    public IdempotencyLimits Limits { get; } = limits.MaxBytes > 0 && limits.Window >= TimeSpan.Zero
-        ? limits
-        : throw new ArgumentOutOfRangeException(nameof(limits), limits, "The idempotency window must not be negative and the byte bound must be positive.");
+    public IdempotencyLimits Limits { get; }
 
     public int Count => _index.Count;
 
@@ -61,12 +84,20 @@ public sealed class IdempotencyTable(IdempotencyLimits limits)
     /// </summary>
     public long EvictedInsideWindow { get; private set; }
 
-    public static long SizeOf(string key, in Record record) =>
-        RecordOverheadBytes + (2L * key.Length) + (record.Result.FailedKey is { } failed ? StringOverheadBytes + (2L * failed.Length) : 0);
+    public static long SizeOf(string key, in Record record)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return SizeOf(key.Length, record);
+    }
+
+    /// <summary>The accounting is that of the table's first form (a string per key): it decides what every replica forgets, so it never changes.</summary>
+    private static long SizeOf(int keyLength, in Record record) =>
+        RecordOverheadBytes + (2L * keyLength) + (record.Result.FailedKey is { } failed ? StringOverheadBytes + (2L * failed.Length) : 0);
 
     public bool TryGet(string key, out Record record)
     {
-        if (_index.TryGetValue(key, out var seq))
+        ArgumentNullException.ThrowIfNull(key);
+        if (_byKey.TryGetValue(key, out var seq))
         {
             record = SlotAt(seq).Record;
             return true;
@@ -92,14 +123,16 @@ public sealed class IdempotencyTable(IdempotencyLimits limits)
     /// </summary>
     public void Add(string key, Record record)
     {
-        if (_index.TryGetValue(key, out var replaced))
+        ArgumentNullException.ThrowIfNull(key);
+        if (_byKey.TryGetValue(key, out var replaced))
         {
-            SizeBytes -= SizeOf(key, SlotAt(replaced).Record);
+            SizeBytes -= SizeOf(key.Length, SlotAt(replaced).Record);
+            _index.Remove(replaced);
             _stale.Add(replaced); // its slot stays, skipped, until forgetting passes it
         }
 
-        _index[key] = Append(new Slot(key, record));
-        SizeBytes += SizeOf(key, record);
+        _index.Add(Append(key, record));
+        SizeBytes += SizeOf(key.Length, record);
 
         var horizon = record.RecordedUnixMs - Limits.WindowMs;
         while (SizeBytes > Limits.MaxBytes && _index.Count > 1)
@@ -122,47 +155,83 @@ public sealed class IdempotencyTable(IdempotencyLimits limits)
     public IReadOnlyCollection<(string Key, Record Record)> Snapshot() =>
         new FrozenView([.. _chunks], _baseSeq, _headSeq, _tailSeq, _stale.Count == 0 ? null : [.. _stale], _index.Count);
 
-    private ref readonly Slot SlotAt(long seq)
+    private Chunk ChunkOf(long seq, out int index)
     {
         var offset = seq - _baseSeq;
-        return ref _chunks[(int)(offset / ChunkSize)][offset % ChunkSize];
+        index = (int)(offset % ChunkSize);
+        return _chunks[(int)(offset / ChunkSize)];
     }
 
-    private long Append(Slot slot)
+    private ref readonly Slot SlotAt(long seq) => ref ChunkOf(seq, out var i).Slots[i];
+
+    private ReadOnlySpan<char> KeyAt(long seq)
+    {
+        var chunk = ChunkOf(seq, out var i);
+        return chunk.KeyOf(chunk.Slots[i]);
+    }
+
+    private long Append(string key, Record record)
     {
         var offset = _tailSeq - _baseSeq;
         if (offset % ChunkSize == 0 && offset / ChunkSize == _chunks.Count)
         {
-            _chunks.Add(new Slot[ChunkSize]);
+            _chunks.Add(new Chunk());
         }
 
-        _chunks[(int)(offset / ChunkSize)][offset % ChunkSize] = slot;
+        var chunk = _chunks[(int)(offset / ChunkSize)];
+        if (chunk.Arena.Length - chunk.ArenaUsed < key.Length)
+        {
+            // Copied before it is published: a snapshot's writer reads either arena, both hold every key so far.
+            var bigger = new char[Math.Max(chunk.Arena.Length * 2, chunk.ArenaUsed + key.Length)];
+            chunk.Arena.AsSpan(0, chunk.ArenaUsed).CopyTo(bigger);
+            Volatile.Write(ref chunk.Arena, bigger);
+        }
+
+        key.CopyTo(chunk.Arena.AsSpan(chunk.ArenaUsed));
+        chunk.Slots[offset % ChunkSize] = new Slot(chunk.ArenaUsed, key.Length, record);
+        chunk.ArenaUsed += key.Length;
         return _tailSeq++;
     }
 
     /// <summary>Drops the oldest slot; returns the recorded time of the record it forgot, if any (stale slots forget nothing).</summary>
     private long? Forget()
     {
-        var seq = _headSeq++;
+        var seq = _headSeq;
         var slot = SlotAt(seq);
+        long? forgotten = null;
+        if (!_stale.Remove(seq))
+        {
+            _index.Remove(seq); // while its chunk is still here: the index hashes the slot's key
+            SizeBytes -= SizeOf(slot.KeyLength, slot.Record);
+            forgotten = slot.Record.RecordedUnixMs;
+        }
+
+        _headSeq++;
         while (_headSeq - _baseSeq >= ChunkSize)
         {
             _chunks.RemoveAt(0); // behind the head: only snapshots taken earlier still read it
             _baseSeq += ChunkSize;
         }
 
-        if (_stale.Remove(seq))
-        {
-            return null;
-        }
+        return forgotten;
+    }
 
-        _index.Remove(slot.Key);
-        SizeBytes -= SizeOf(slot.Key, slot.Record);
-        return slot.Record.RecordedUnixMs;
+    /// <summary>The index's view of a slot: its key's characters (ordinal), and lookups by a key's characters.</summary>
+    private sealed class KeyComparer(IdempotencyTable table) : IEqualityComparer<long>, IAlternateEqualityComparer<ReadOnlySpan<char>, long>
+    {
+        public bool Equals(long x, long y) => x == y || table.KeyAt(x).SequenceEqual(table.KeyAt(y));
+
+        public int GetHashCode(long obj) => string.GetHashCode(table.KeyAt(obj));
+
+        public bool Equals(ReadOnlySpan<char> alternate, long other) => alternate.SequenceEqual(table.KeyAt(other));
+
+        public int GetHashCode(ReadOnlySpan<char> alternate) => string.GetHashCode(alternate);
+
+        public long Create(ReadOnlySpan<char> alternate) => throw new NotSupportedException("Slots are added by sequence number.");
     }
 
     /// <summary>The records between a head and a tail of shared chunks, stale slots skipped.</summary>
-    private sealed class FrozenView(Slot[][] chunks, long baseSeq, long headSeq, long tailSeq, HashSet<long>? stale, int count)
+    private sealed class FrozenView(Chunk[] chunks, long baseSeq, long headSeq, long tailSeq, HashSet<long>? stale, int count)
         : IReadOnlyCollection<(string Key, Record Record)>
     {
         public int Count => count;
@@ -177,8 +246,9 @@ public sealed class IdempotencyTable(IdempotencyLimits limits)
                 }
 
                 var offset = seq - baseSeq;
-                var slot = chunks[offset / ChunkSize][offset % ChunkSize];
-                yield return (slot.Key, slot.Record);
+                var chunk = chunks[offset / ChunkSize];
+                var slot = chunk.Slots[offset % ChunkSize];
+                yield return (new string(chunk.KeyOf(slot)), slot.Record);
             }
         }
 
