@@ -46,7 +46,7 @@ public sealed class IdempotencySizingTests
     {
         // Taken on the apply loop and written afterwards while apply goes on: later adds, expiries and
         // byte-bound forgetting (across many storage chunks) must not show through, nor be hidden.
-        var table = new IdempotencyTable(new IdempotencyLimits(TimeSpan.FromSeconds(10), 2L * 1024 * 1024));
+        var table = new IdempotencyTable(new IdempotencyLimits(TimeSpan.FromSeconds(10), 16L * 1024 * 1024));
         for (var i = 0; i < 5_000; i++)
         {
             table.Add($"key-{i:D6}", new IdempotencyTable.Record((ulong)i, new CommandResult(CommandOutcome.Created, i), Start + i));
@@ -57,10 +57,12 @@ public sealed class IdempotencySizingTests
         for (var i = 5_000; i < 40_000; i++)
         {
             table.Expire(Start + i); // a 10 s window: the first records go
-            table.Add($"key-{i:D6}", new IdempotencyTable.Record((ulong)i, new CommandResult(CommandOutcome.Created, i), Start + i));
+            // Long keys: the snapshot's last chunk gets more keys than its character arena held when taken.
+            table.Add($"key-{i:D6}" + new string('y', 400), new IdempotencyTable.Record((ulong)i, new CommandResult(CommandOutcome.Created, i), Start + i));
         }
 
         Assert.False(table.TryGet("key-000000", out _)); // the table moved on
+        Assert.True(table.TryGet("key-039999" + new string('y', 400), out var newest) && newest.Fingerprint == 39_999);
         Assert.Equal(5_000, snapshot.Count);
         Assert.Equal(expected, snapshot.ToList());
         Assert.Equal(table.Count, table.Snapshot().Count);
