@@ -91,7 +91,6 @@ public static class WatchRunner
         public required IReadOnlyDictionary<string, Percentiles> ByTarget { get; init; }
     }
 
-
     /// <summary>One open stream: its receipts are written only by its own read loop.</summary>
     private sealed class WatchStream(int index, Uri target)
     {

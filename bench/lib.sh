@@ -441,6 +441,14 @@ wrk_ensure_installed() {
 wrk_threads() { echo "${WRK_THREADS:-3}"; }
 wrk_connections() { local t; t=$(wrk_threads); echo $((CONNECTIONS / t * t)); }
 
+# wrk_settings SYSTEM TARGETS MIX CONSISTENT CONNECTIONS: exports bench/wrk/kv.lua's settings for a run (TARGETS
+# comma-separated; KEYS and VALUE_SIZE as set by the caller; AspireCache's requests carry ASPIRECACHE_BENCH_KEY).
+wrk_settings() {
+  export WRK_SYSTEM=$1 WRK_TARGETS=${2//,/ } WRK_MIX=$3 WRK_CONSISTENT=$4 WRK_CONNECTIONS=$5 WRK_KEYS=$KEYS \
+    WRK_PREFIX=bench/ WRK_VALUE_SIZE=$VALUE_SIZE WRK_TOKEN=""
+  if [[ $1 == aspirecache ]]; then WRK_TOKEN=${ASPIRECACHE_BENCH_KEY:-}; fi
+}
+
 # compare_run_wrk NAME TAG SYSTEM TARGETS ARGS...: compare_run with wrk as the load generator (LOADGEN=wrk):
 # the tool's workload arguments (--mix, --consistency, --preload) become bench/wrk/kv.lua's settings; the
 # keys are preloaded by the tool (its --preload, 1 s of reads after it, not recorded), then wrk warms up for
@@ -464,9 +472,7 @@ compare_run_wrk() {
     bench_tool --system "$system" --target "$targets" --label "$name/$tag/preload" --connections "$CONNECTIONS" \
       --duration 1s --warmup 0 --value-size "$VALUE_SIZE" --keys "$KEYS" --mix read:100 --preload >"$RESULTS_DIR/$name.$tag.preload.txt"
   fi
-  export WRK_SYSTEM=$system WRK_TARGETS=${targets//,/ } WRK_MIX=$mix WRK_CONSISTENT=$consistent WRK_KEYS=$KEYS \
-    WRK_PREFIX=bench/ WRK_VALUE_SIZE=$VALUE_SIZE WRK_CONNECTIONS=$conns WRK_TOKEN=""
-  [[ $system == aspirecache ]] && WRK_TOKEN=${ASPIRECACHE_BENCH_KEY:-}
+  wrk_settings "$system" "$targets" "$mix" "$consistent" "$conns"
   t=${targets%%,*}
   WRK_OUT=/dev/null wrk -t"$threads" -c"$conns" -d"$WARMUP" -s "$BENCH_ROOT/bench/wrk/kv.lua" "$t" >/dev/null
   cut -d' ' -f1 /proc/loadavg >"$RESULTS_DIR/$name.$tag.load"

@@ -50,8 +50,8 @@ bench_tool --target "$AC_ROUTER_URL" --label stalls/preload --connections 64 --d
 
 dur_s=${DURATION%s}
 if (( WRK_CONNECTIONS > 0 )); then
-  export WRK_SYSTEM=aspirecache WRK_TARGETS=$AC_ROUTER_URL WRK_MIX=100 WRK_CONSISTENT=true WRK_KEYS=$KEYS \
-    WRK_PREFIX=bench/ WRK_VALUE_SIZE=$VALUE_SIZE WRK_TOKEN=${ASPIRECACHE_BENCH_KEY:-} WRK_OUT=/dev/null
+  wrk_settings aspirecache "$AC_ROUTER_URL" 100 true "$WRK_CONNECTIONS"
+  export WRK_OUT=/dev/null
   threads=$(( WRK_CONNECTIONS < 3 ? WRK_CONNECTIONS : 3 ))
   wrk -t"$threads" -c"$WRK_CONNECTIONS" -d"$((dur_s + 3))s" -s "$BENCH_ROOT/bench/wrk/kv.lua" "$AC_ROUTER_URL" \
     >"$AC_DATA_ROOT/wrk.txt" &

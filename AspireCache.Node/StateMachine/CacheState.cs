@@ -307,7 +307,7 @@ public sealed class CacheState
         }
     }
 
-    /// <summary>Writes a snapshot of <paramref name="view"/> and the idempotency table as it is now (callers must not apply meanwhile).</summary>
+    /// <summary>Writes a snapshot of <paramref name="view"/> and the idempotency table as it is at the call (<see cref="IdempotencyTable.Snapshot"/>: apply may go on meanwhile).</summary>
     public static ValueTask WriteSnapshotAsync(StateView view, IdempotencyTable? idempotency, Stream output, CancellationToken token) =>
         WriteSnapshotAsync(view, idempotency?.Snapshot() ?? [], output, token);
 

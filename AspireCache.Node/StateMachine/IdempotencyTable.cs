@@ -144,9 +144,6 @@ public sealed class IdempotencyTable
         }
     }
 
-    /// <summary>Entries in insertion order.</summary>
-    public IEnumerable<(string Key, Record Record)> Entries() => Snapshot();
-
     /// <summary>
     /// The records as they are now, in insertion order, for a snapshot written while apply goes on: it
     /// shares the table's chunks (slots are never changed, only appended after its end), so taking it
@@ -155,12 +152,15 @@ public sealed class IdempotencyTable
     public IReadOnlyCollection<(string Key, Record Record)> Snapshot() =>
         new FrozenView([.. _chunks], _baseSeq, _headSeq, _tailSeq, _stale.Count == 0 ? null : [.. _stale], _index.Count);
 
-    private Chunk ChunkOf(long seq, out int index)
+    /// <summary>Where slot <paramref name="seq"/> is, in chunks whose first slot is <paramref name="baseSeq"/> (the table's or a snapshot's).</summary>
+    private static Chunk Locate(ReadOnlySpan<Chunk> chunks, long baseSeq, long seq, out int index)
     {
-        var offset = seq - _baseSeq;
+        var offset = seq - baseSeq;
         index = (int)(offset % ChunkSize);
-        return _chunks[(int)(offset / ChunkSize)];
+        return chunks[(int)(offset / ChunkSize)];
     }
+
+    private Chunk ChunkOf(long seq, out int index) => Locate(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_chunks), _baseSeq, seq, out index);
 
     private ref readonly Slot SlotAt(long seq) => ref ChunkOf(seq, out var i).Slots[i];
 
@@ -245,9 +245,8 @@ public sealed class IdempotencyTable
                     continue;
                 }
 
-                var offset = seq - baseSeq;
-                var chunk = chunks[offset / ChunkSize];
-                var slot = chunk.Slots[offset % ChunkSize];
+                var chunk = Locate(chunks, baseSeq, seq, out var i);
+                var slot = chunk.Slots[i];
                 yield return (new string(chunk.KeyOf(slot)), slot.Record);
             }
         }

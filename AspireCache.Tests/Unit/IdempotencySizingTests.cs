@@ -52,7 +52,7 @@ public sealed class IdempotencySizingTests
             table.Add($"key-{i:D6}", new IdempotencyTable.Record((ulong)i, new CommandResult(CommandOutcome.Created, i), Start + i));
         }
 
-        var expected = table.Entries().ToList();
+        var expected = table.Snapshot().ToList();
         var snapshot = table.Snapshot();
         for (var i = 5_000; i < 40_000; i++)
         {
@@ -66,7 +66,7 @@ public sealed class IdempotencySizingTests
         Assert.Equal(5_000, snapshot.Count);
         Assert.Equal(expected, snapshot.ToList());
         Assert.Equal(table.Count, table.Snapshot().Count);
-        Assert.Equal(table.Entries().Select(e => e.Record.Result.Revision), Enumerable.Range(40_000 - table.Count, table.Count).Select(i => (long)i));
+        Assert.Equal(table.Snapshot().Select(e => e.Record.Result.Revision), Enumerable.Range(40_000 - table.Count, table.Count).Select(i => (long)i));
     }
 
     [Fact]
@@ -79,14 +79,14 @@ public sealed class IdempotencySizingTests
         table.Add("a", new IdempotencyTable.Record(3, new CommandResult(CommandOutcome.Updated, 3), Start + 5_000));
 
         Assert.Equal(2, table.Count);
-        Assert.Equal(["b", "a"], table.Entries().Select(e => e.Key));
+        Assert.Equal(["b", "a"], table.Snapshot().Select(e => e.Key));
         Assert.True(table.TryGet("a", out var a) && a.Fingerprint == 3);
         Assert.Equal(IdempotencyTable.SizeOf("a", a) + IdempotencyTable.SizeOf("b", default), table.SizeBytes);
         Assert.Equal(["a", "b"], before.Select(e => e.Key)); // a snapshot from before still has the old one
         Assert.Equal(1UL, before.First().Record.Fingerprint);
 
         table.Expire(Start + 10_001); // "b" and a's old slot are past the window; the new "a" is not
-        Assert.Equal(["a"], table.Entries().Select(e => e.Key));
+        Assert.Equal(["a"], table.Snapshot().Select(e => e.Key));
         Assert.Equal(IdempotencyTable.SizeOf("a", a), table.SizeBytes);
         Assert.Single(table.Snapshot());
     }
@@ -108,7 +108,7 @@ public sealed class IdempotencySizingTests
             Assert.True(table.SizeBytes <= MaxBytes);
         }
 
-        var kept = table.Entries().ToList();
+        var kept = table.Snapshot().ToList();
         Assert.Equal(table.Count, kept.Count);
         Assert.Equal(kept.Sum(r => IdempotencyTable.SizeOf(r.Key, r.Record)), table.SizeBytes);
         Assert.True(table.SizeBytes > MaxBytes - 1024, "the bound is used, not undershot");
@@ -134,7 +134,7 @@ public sealed class IdempotencySizingTests
             Assert.Equal(a.Apply(batch), b.Apply(batch));
         }
 
-        Assert.Equal(a.Idempotency.Entries(), b.Idempotency.Entries());
+        Assert.Equal(a.Idempotency.Snapshot(), b.Idempotency.Snapshot());
         Assert.Equal(a.Idempotency.SizeBytes, b.Idempotency.SizeBytes);
         Assert.True(a.Idempotency.SizeBytes <= limits.MaxBytes);
     }
@@ -155,7 +155,7 @@ public sealed class IdempotencySizingTests
         var restored = new CacheState();
         await restored.RestoreSnapshotAsync(stream, CancellationToken.None);
 
-        Assert.Equal(state.Idempotency.Entries(), restored.Idempotency.Entries());
+        Assert.Equal(state.Idempotency.Snapshot(), restored.Idempotency.Snapshot());
         Assert.Equal(state.Idempotency.SizeBytes, restored.Idempotency.SizeBytes);
         var replay = restored.Apply(new CommandBatch(Start + 3, [new BatchCommand([new("b", new byte[] { 2 })], []) { Conditions = [new("a", 99)], IdempotencyKey = "cas" }]))[0];
         Assert.Equal(failed with { Replayed = true }, replay);

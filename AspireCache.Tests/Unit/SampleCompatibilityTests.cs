@@ -98,7 +98,7 @@ public sealed class SampleCompatibilityTests
                 ("idem-batch-failed", new IdempotencyTable.Record(13259743030218509641, new CommandResult(CommandOutcome.PreconditionFailed, 8, FailedKey: failedKeyKept ? "user/1" : null), T0 + 2_000)),
                 ("idem-precondition", new IdempotencyTable.Record(4623543072193393177, new CommandResult(CommandOutcome.PreconditionFailed, 0), T0 + 2_000)),
             ],
-            state.Idempotency.Entries().ToArray());
+            state.Idempotency.Snapshot().ToArray());
     }
 
     private static void AssertEntry(CacheState state, string key, byte[] value, long version, long created, long updated, long expires, bool pinned)
