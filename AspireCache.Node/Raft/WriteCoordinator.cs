@@ -68,6 +68,26 @@ public sealed class WriteCoordinator : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// How long the proposer waits, after a round that left no write queued, for a write whose round
+    /// would carry the commit to the followers before it announces the commit with an empty round.
+    /// </summary>
+    internal static readonly TimeSpan AnnounceGrace = TimeSpan.FromMilliseconds(1);
+
+    private async ValueTask<bool> WriteArrivesWithinAsync(ChannelReader<PendingWrite> reader, TimeSpan grace)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        timeout.CancelAfter(grace);
+        try
+        {
+            return await reader.WaitToReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     private int _announceRequested;
     private int _announcing;
 
@@ -195,8 +215,10 @@ public sealed class WriteCoordinator : IAsyncDisposable
                 // Followers learn that an entry committed only from the next AppendEntries. With a
                 // write queued behind this one, its round carries the news; without, that would be
                 // the next heartbeat (up to half the election timeout away), and followers' watch
-                // streams and reads would wait for it. Announce the commit at once instead.
-                if (reader.Count == 0)
+                // streams and reads would wait for it. So: announce the commit, unless a write comes
+                // within AnnounceGrace (a router's next batch, sent when this one's answer reached it),
+                // whose round then carries the news without a round of its own.
+                if (reader.Count == 0 && !await WriteArrivesWithinAsync(reader, AnnounceGrace))
                 {
                     AnnounceCommit();
                 }
