@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A write's share of a replication round: starts AspireCache (3 nodes + router, Release, no telemetry), warms
 # it with routed writes, then drives routed writes with wrk at each of CONNECTIONS_LIST in turn and prints,
-# per connection count: writes/s, p99, log entries/s (from the commit index), writes per entry, and CPU per
-# write of the three nodes and the router together (from /proc). A fit of CPU = w + r / (writes per entry)
+# per connection count: writes/s, p99, errors, log entries/s (from the commit index), writes per entry, and CPU
+# per write of the three nodes and the router together (from /proc; the router left out with TARGET=leader).
+# A fit of CPU = w + r / (writes per entry)
 # over the rows gives the cost per write (w) and per round (r): bench/README.md, session 28.
 #
 #   bench/write-rounds.sh                                         # CONNECTIONS_LIST="21 63 126 252" DURATION=10s WARM=40s
@@ -35,17 +36,31 @@ if [[ $TARGET == leader ]]; then
 fi
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); writes to $url ($TARGET)"
 
-pids=("${AC_NODE_PID[@]}" "$AC_ROUTER_PID")
-cpu_ticks() { local p s=0; for p in "${pids[@]}"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$s"; }
-commit_index() { ac_status 1 | jq -r '.commitIndex'; }
+pids=("${AC_NODE_PID[@]}")
+[[ $TARGET == leader ]] || pids+=("$AC_ROUTER_PID") # the idle router is left out when wrk goes straight to the leader
+cpu_ticks() {
+  local p s=0
+  for p in "${pids[@]}"; do
+    [[ -r /proc/$p/stat ]] || { ac_check_alive; log "a process died during the run: results are void"; exit 1; }
+    s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$s"
+}
+commit_index() {
+  local i c
+  for i in 1 2 3; do
+    c=$(ac_status "$i" | jq -r '.commitIndex // empty' 2>/dev/null || true)
+    [[ -n $c ]] && { echo "$c"; return 0; }
+  done
+  log "no node answered /cluster/status"; exit 1
+}
 hz=$(getconf CLK_TCK)
-secs=${DURATION%s}
 
 wrk_settings aspirecache "$url" 0 true 63
 log "warming up for $WARM (63 connections, not measured)"
 WRK_OUT=/dev/null wrk -t3 -c63 -d"$WARM" -s "$BENCH_ROOT/bench/wrk/kv.lua" "$url" >/dev/null
 
-printf '%-12s %10s %9s %10s %12s %14s\n' connections writes/s p99_ms entries/s writes/entry cpu_us/write | tee "$RESULTS_DIR/summary.txt"
+printf '%-12s %10s %9s %8s %10s %12s %14s\n' connections writes/s p99_ms errors entries/s writes/entry cpu_us/write | tee "$RESULTS_DIR/summary.txt"
 for c in $CONNECTIONS_LIST; do
   c=$((c / 3 * 3)); ((c >= 3)) || c=3
   wrk_settings aspirecache "$url" 0 true "$c"
@@ -53,10 +68,12 @@ for c in $CONNECTIONS_LIST; do
   WRK_OUT="$RESULTS_DIR/c$c.json" wrk -t3 -c"$c" -d"$DURATION" --latency -s "$BENCH_ROOT/bench/wrk/kv.lua" "$url" >"$RESULTS_DIR/c$c.txt"
   t1=$(cpu_ticks) e1=$(commit_index)
   ac_check_alive || { log "a process died during the run: results are void"; exit 1; }
-  jq -r --argjson c "$c" --argjson e "$((e1 - e0))" --argjson t "$((t1 - t0))" --argjson hz "$hz" --argjson s "$secs" \
-    '[$c, (.throughput | round), .total.p99Ms, (($e / $s) | round), (if $e > 0 then (.throughput * $s / $e | round) else "-" end),
-      (if .throughput > 0 then ($t / $hz * 1e6 / (.throughput * $s) | round) else "-" end)]
-     | "\(.[0])\t\(.[1])\t\(.[2])\t\(.[3])\t\(.[4])\t\(.[5])"' "$RESULTS_DIR/c$c.json" |
-    awk -F'\t' '{printf "%-12s %10s %9.1f %10s %12s %14s\n", $1, $2, $3, $4, $5, $6}' | tee -a "$RESULTS_DIR/summary.txt"
+  # Over wrk's own elapsed time and operation count (errors included in neither rate's numerator but shown).
+  jq -r --argjson c "$c" --argjson e "$((e1 - e0))" --argjson t "$((t1 - t0))" --argjson hz "$hz" \
+    '(.totalOperations - .totalErrors) as $ok
+     | [$c, (.throughput | round), .total.p99Ms, .totalErrors, (($e / .elapsedSeconds) | round),
+        (if $e > 0 then ($ok / $e | round) else "-" end), (if $ok > 0 then ($t / $hz * 1e6 / $ok | round) else "-" end)]
+     | map(tostring) | join("\t")' "$RESULTS_DIR/c$c.json" |
+    awk -F'\t' '{printf "%-12s %10s %9.1f %8s %10s %12s %14s\n", $1, $2, $3, $4, $5, $6, $7}' | tee -a "$RESULTS_DIR/summary.txt"
 done
 log "results: $RESULTS_DIR"
