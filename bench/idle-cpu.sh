@@ -21,13 +21,7 @@ SETTLE=${SETTLE:-15}
 SECONDS_MEASURED=${SECONDS_MEASURED:-20}
 base_env=${AC_NODE_EXTRA_ENV:-}
 
-nodes_cpu_ticks() {
-  local i total=0
-  for i in 1 2 3; do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/${AC_NODE_PID[$i]}/stat")))
-  done
-  echo "$total"
-}
+nodes_cpu_ticks() { cpu_ticks_of "${AC_NODE_PID[1]}" "${AC_NODE_PID[2]}" "${AC_NODE_PID[3]}"; }
 
 bench_build
 export SKIP_BUILD=1

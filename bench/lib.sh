@@ -532,6 +532,17 @@ cpu_snapshot() {
   done
 }
 
+# cpu_ticks_of PID...: utime + stime of those processes together (clock ticks, getconf CLK_TCK per second);
+# fails when one of them is gone.
+cpu_ticks_of() {
+  local p s=0
+  for p in "$@"; do
+    [[ -r /proc/$p/stat ]] || return 1
+    s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$s"
+}
+
 # cpu_by_process BEFORE AFTER: CPU seconds each executable used in between (processes alive at both
 # snapshots), most first: where a workload's CPU went (nodes, router, dashboard, DCP, etcd, the tool).
 cpu_by_process() {

@@ -38,14 +38,7 @@ log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); writes to $url ($T
 
 pids=("${AC_NODE_PID[@]}")
 [[ $TARGET == leader ]] || pids+=("$AC_ROUTER_PID") # the idle router is left out when wrk goes straight to the leader
-cpu_ticks() {
-  local p s=0
-  for p in "${pids[@]}"; do
-    [[ -r /proc/$p/stat ]] || { ac_check_alive; log "a process died during the run: results are void"; exit 1; }
-    s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$s"
-}
+cpu_ticks() { cpu_ticks_of "${pids[@]}" || { ac_check_alive; log "a process died during the run: results are void"; exit 1; }; }
 commit_index() {
   local i c
   for i in 1 2 3; do

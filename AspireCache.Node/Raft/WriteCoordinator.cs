@@ -78,14 +78,10 @@ public sealed class WriteCoordinator : IAsyncDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         timeout.CancelAfter(grace);
-        try
-        {
-            return await reader.WaitToReadAsync(timeout.Token);
-        }
-        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
-        {
-            return false;
-        }
+        var arrives = reader.WaitToReadAsync(timeout.Token).AsTask();
+        await ((Task)arrives).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // no exception per lone write's grace
+        _stopping.Token.ThrowIfCancellationRequested();
+        return arrives.IsCompletedSuccessfully && arrives.Result;
     }
 
     private int _announceRequested;

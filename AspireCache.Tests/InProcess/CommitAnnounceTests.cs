@@ -22,14 +22,12 @@ public sealed class CommitAnnounceTests
         });
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         await cluster.WaitUntilWritableAsync(TimeSpan.FromSeconds(30));
-        var followers = Enumerable.Range(0, 3).Where(i => i != leader).ToArray();
-
         for (var i = 0; i < 5; i++)
         {
             leader = await cluster.PutToLeaderAsync(leader, $"/cache/announce/k{i}", "v"u8.ToArray());
             var revision = (await cluster.StatusAsync(leader)).Revision;
             var started = Stopwatch.GetTimestamp();
-            foreach (var follower in followers)
+            foreach (var follower in Enumerable.Range(0, 3).Where(n => n != leader))
             {
                 while ((await cluster.StatusAsync(follower)).Revision < revision)
                 {
