@@ -36,6 +36,9 @@ public enum BenchMode
 
     /// <summary>Sequential GETs per target and path, each on its own thread: latency tail and stalls, and which stalls the probes share (see <see cref="StallProbe"/>).</summary>
     Probe,
+
+    /// <summary>No cluster: what making a round's log entry durable costs on this disk, DotNext's way and etcd's (see <see cref="WalSyncProbe"/>).</summary>
+    WalSync,
 }
 
 /// <summary>How the tool talks to AspireCache (etcd is always spoken to over raw HTTP).</summary>
@@ -153,6 +156,18 @@ public sealed class BenchOptions
 
     /// <summary>Chart mode: where the PNGs and the markdown table are written (default: the input's folder).</summary>
     public string? OutputDirectory { get; set; }
+
+    /// <summary>Wal-sync mode: the directory its files go to (on the disk being measured; default: the current directory).</summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>Wal-sync mode: rounds per variant and pass.</summary>
+    public int Rounds { get; set; } = 2000;
+
+    /// <summary>Wal-sync mode: bytes of the entry each round makes durable (~30 writes of 256-byte values).</summary>
+    public int EntryBytes { get; set; } = 9200;
+
+    /// <summary>Wal-sync mode: how many times both variants run, alternating.</summary>
+    public int Passes { get; set; } = 3;
 
     /// <summary>AspireCache: send an <c>Idempotency-Key</c> with every write.</summary>
     public bool IdempotencyKeys { get; set; }
@@ -304,6 +319,12 @@ public sealed class BenchOptions
           a stall of another probe (shared by every path: the box or a process pausing; by the linearizable
           paths only: the read-index path, its round or the hops around it)
 
+        Wal-sync mode (used by bench/wal-sync.sh): --mode wal-sync [--data-dir <dir>] [--rounds 2000]
+          [--entry-bytes 9200] [--passes 3]
+          no cluster: per round, one entry made durable on this disk, DotNext 6.12's way (mmap, msync of data
+          and metadata, checkpoint with O_DSYNC), its PrivateMemory way (O_DSYNC writes of the changed ranges)
+          and etcd's (pwrite + fdatasync); wall time per round (p50, p99, mean) and CPU per round
+
         Chart mode (used by bench/scale.sh): --mode chart --input results.json [--output <dir>]
           no load: reads the load-mode JSON results of a scale sweep ({"fixedValueSize", "fixedConnections",
           "runs": [...]}, or a bare array of runs) and writes scale.md (throughput, p50, p99 per point and
@@ -435,6 +456,18 @@ public sealed class BenchOptions
                     break;
                 case "watch-path":
                     o.WatchPath = Value().TrimStart('/');
+                    break;
+                case "data-dir":
+                    o.DataDirectory = Value();
+                    break;
+                case "rounds":
+                    o.Rounds = ParseInt(name, Value(), 1, 10_000_000);
+                    break;
+                case "entry-bytes":
+                    o.EntryBytes = ParseInt(name, Value(), 1, 64 * 1024 * 1024);
+                    break;
+                case "passes":
+                    o.Passes = ParseInt(name, Value(), 1, 100);
                     break;
                 case "probe-paths":
                     o.ProbePaths = [.. Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.TrimStart('/'))];

@@ -36,6 +36,12 @@ if (options.Mode == BenchMode.Chart)
     return 0;
 }
 
+if (options.Mode == BenchMode.WalSync)
+{
+    WalSyncProbe.Run(options, Console.Out);
+    return 0;
+}
+
 if (options.Mode == BenchMode.Probe)
 {
     var probes = await StallProbe.RunAsync(options, Console.Out, cts.Token);

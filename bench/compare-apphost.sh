@@ -8,6 +8,7 @@
 #
 #   bench/compare-apphost.sh                          # DURATION=10s WARMUP=2s WARM_CLUSTER=60s
 #   WORKLOADS="writes linearizable-reads" bench/compare-apphost.sh   # only these of the four (stale reads need linearizable-reads' preload)
+#   ROUNDS=5 WORKLOADS=writes bench/compare-apphost.sh     # each workload 5 times on both, alternating who goes first; per round and medians
 #   DURATION=3s WARM_CLUSTER=0 bench/compare-apphost.sh   # smoke run
 #   AC_DIRECT=1 bench/compare-apphost.sh              # also AspireCache reads straight to the nodes (fixed ports)
 #   QUIET_LOGS=1 bench/compare-apphost.sh             # services log warnings only (default: their appsettings)

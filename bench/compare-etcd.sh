@@ -12,6 +12,7 @@
 #   LOADGEN=tool bench/compare-etcd.sh              # raw requests from the bench tool (.NET) instead of wrk, the default
 #                                                  # (wrk: bench/wrk/kv.lua, 3 threads, 63 connections; the tool preloads)
 #   WORKLOADS="writes linearizable-reads" bench/compare-etcd.sh   # only these of the four (stale reads need linearizable-reads' preload)
+#   ROUNDS=5 WORKLOADS=writes bench/compare-etcd.sh        # each workload 5 times on both, alternating who goes first; per round and medians
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 bench/compare-etcd.sh
 #
 # AspireCache is driven through its router (writes → leader, reads → nearest node); etcd through all

@@ -15,6 +15,8 @@
 # write or served a stale read.
 set -uo pipefail
 here=$(dirname "$0")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh" # median_of
 PAIRS=${PAIRS:-6}
 ROOT=${RESULTS_DIR:-/tmp/aspirecache-bench-results/failover-ab-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$ROOT"
@@ -23,7 +25,6 @@ base_router=${AC_ROUTER_EXTRA_ENV:-}
 settler="Logging__LogLevel__AspireCache.Node.Raft.LeadershipSettler=Information"
 declare -A gaps=() ready=() elected=()
 failed=0
-median_of() { printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}'; }
 
 for ((p = 1; p <= PAIRS; p++)); do
   order="A B"

@@ -7,6 +7,8 @@
 #   RUNS=5 SKIP_BUILD=1 bench/failover-median.sh
 set -uo pipefail
 here=$(dirname "$0")
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh" # median_of
 RUNS=${RUNS:-3}
 ROOT=${RESULTS_DIR:-/tmp/aspirecache-bench-results/failover-median-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$ROOT"
@@ -36,7 +38,6 @@ for ((r = 1; r <= RUNS; r++)); do
     "$(jq -r '.failover.lostWrites' "$dir/failover.json" 2>/dev/null)" \
     "$(jq -r '.failover.staleReads' "$dir/failover.json" 2>/dev/null)" | tee -a "$ROOT/summary.txt"
 done
-median_of() { printf '%s\n' "$@" | grep -E '^[0-9]+$' | sort -n | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}'; }
 echo "median longest write gap over $RUNS kills: $(median_of "${gaps[@]}") ms (gaps: ${gaps[*]})" | tee -a "$ROOT/summary.txt"
 # "Elected" is when another node's /cluster/status first names the new leader, i.e. once it is ready
 # (its first entry committed): the gap minus this is the router's switch and the first write's round.

@@ -557,16 +557,31 @@ compare_terms() { local i; for i in 1 2 3; do ac_status "$i" | jq -r '.term // "
 
 # compare_workloads: every workload on AspireCache (router), etcd and, with AC_DIRECT=1, AspireCache's
 # reads straight to the nodes; the terms before and after go to COMPARE_TERMS_BEFORE/AFTER.
+# ROUNDS=N (default 1): each workload N times on both systems, odd rounds AspireCache first, even rounds
+# etcd first (this box's speed drifts by tens of percent within minutes: one pair is one sample); round
+# 1's files are NAME.TAG.*, later rounds' NAME.TAG.rN.*, and the summary adds each round and the medians.
 compare_workloads() {
-  local w name args direct_args a
+  local w name args round_args direct_args a r sfx
   COMPARE_TERMS_BEFORE=$(compare_terms)
   for w in "${COMPARE_WORKLOADS[@]}"; do
     name=${w%%|*}
     # WORKLOADS="writes linearizable-reads": only these (default: all four)
     [[ -z "${WORKLOADS:-}" || " $WORKLOADS " == *" $name "* ]] || continue
     read -r -a args <<<"${w#*|}"
-    compare_run "$name" aspirecache aspirecache "$AC_ROUTER_URL" "${args[@]}"
-    compare_run "$name" etcd etcd "$ETCD_CLIENT_URLS" "${args[@]}"
+    for ((r = 1; r <= $(compare_rounds); r++)); do
+      sfx="" round_args=("${args[@]}")
+      if ((r > 1)); then
+        sfx=".r$r" round_args=()
+        for a in "${args[@]}"; do [[ "$a" != --preload ]] && round_args+=("$a"); done # the keys are there since round 1
+      fi
+      if ((r % 2 == 1)); then
+        compare_run "$name" "aspirecache$sfx" aspirecache "$AC_ROUTER_URL" "${round_args[@]}"
+        compare_run "$name" "etcd$sfx" etcd "$ETCD_CLIENT_URLS" "${round_args[@]}"
+      else
+        compare_run "$name" "etcd$sfx" etcd "$ETCD_CLIENT_URLS" "${round_args[@]}"
+        compare_run "$name" "aspirecache$sfx" aspirecache "$AC_ROUTER_URL" "${round_args[@]}"
+      fi
+    done
     if [[ "${AC_DIRECT:-0}" == 1 && "$name" == *reads ]]; then
       direct_args=()
       for a in "${args[@]}"; do [[ "$a" != --preload ]] && direct_args+=("$a"); done
@@ -575,6 +590,17 @@ compare_workloads() {
   done
   COMPARE_TERMS_AFTER=$(compare_terms)
 }
+
+# compare_rounds: ROUNDS (default 1), checked.
+compare_rounds() {
+  local r=${ROUNDS:-1}
+  [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of at least 1, not '$r'" >&2; exit 2; }
+  echo "$r"
+}
+
+# median_of VALUE...: the median of the arguments that are numbers (the mean of the middle two for an even
+# count); "?" when none is.
+median_of() { printf '%s\n' "$@" | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}'; }
 
 # compare_summary TITLE [NOTE...]: the side-by-side table to $RESULTS_DIR/summary.md (and stdout), each
 # NOTE as a paragraph after the terms line, then the table once more as aligned columns.
@@ -606,6 +632,30 @@ compare_summary() {
       done
     done
     echo
+    if (($(compare_rounds) > 1)); then
+      local r sfx ratios ac_tps etcd_tps ac_p99s etcd_p99s ratio
+      echo "Each round (ROUNDS=$(compare_rounds): odd rounds AspireCache first, even rounds etcd first; the table above is round 1) and the medians:"
+      echo
+      echo "| workload | round | AspireCache ops/s | etcd ops/s | ratio | AC p99 ms | etcd p99 ms |"
+      echo "|---|---|---:|---:|---:|---:|---:|"
+      for w in "${COMPARE_WORKLOADS[@]}"; do
+        name=${w%%|*}
+        [[ -f "$RESULTS_DIR/$name.aspirecache.json" ]] || continue
+        ratios=() ac_tps=() etcd_tps=() ac_p99s=() etcd_p99s=()
+        for ((r = 1; r <= $(compare_rounds); r++)); do
+          sfx=""; ((r > 1)) && sfx=".r$r"
+          [[ -f "$RESULTS_DIR/$name.aspirecache$sfx.json" && -f "$RESULTS_DIR/$name.etcd$sfx.json" ]] || continue
+          ac_tp=$(_j "$name.aspirecache$sfx" .throughput) etcd_tp=$(_j "$name.etcd$sfx" .throughput)
+          ac_p99=$(_j "$name.aspirecache$sfx" .total.p99Ms) etcd_p99=$(_j "$name.etcd$sfx" .total.p99Ms)
+          ratio=$(_ratio "$ac_tp" "$etcd_tp")
+          ratios+=("$ratio") ac_tps+=("$ac_tp") etcd_tps+=("$etcd_tp") ac_p99s+=("$ac_p99") etcd_p99s+=("$etcd_p99")
+          printf '| %s | %s | %.0f | %.0f | %s | %.2f | %.2f |\n' "$name" "$r" "$ac_tp" "$etcd_tp" "$ratio" "$ac_p99" "$etcd_p99"
+        done
+        ((${#ratios[@]} > 0)) && printf '| %s | **median** | %.0f | %.0f | **%.2f** | %.2f | %.2f |\n' "$name" \
+          "$(median_of "${ac_tps[@]}")" "$(median_of "${etcd_tps[@]}")" "$(median_of "${ratios[@]}")" "$(median_of "${ac_p99s[@]}")" "$(median_of "${etcd_p99s[@]}")"
+      done
+      echo
+    fi
     echo "ratio = AspireCache / etcd (throughput: higher is better for AspireCache; p99: lower is better)."
     echo
     if loadgen_is_wrk; then
@@ -637,7 +687,11 @@ compare_summary() {
   } | tee "$summary"
 
   echo
-  column -t -s '|' <(grep '^| ' "$summary" | grep -v -- '---' | sed 's/^| //; s/ |$//') || true
+  column -t -s '|' <(sed -n '/^| workload | AspireCache/,/^$/p' "$summary" | grep '^| ' | grep -v -- '---' | sed 's/^| //; s/ |$//') || true
+  if grep -q '^| workload | round |' "$summary"; then
+    echo
+    column -t -s '|' <(sed -n '/^| workload | round |/,/^$/p' "$summary" | grep '^| ' | grep -v -- '---' | sed 's/^| //; s/ |$//; s/\*\*//g') || true
+  fi
 }
 
 # post_batch B: batch B of load_keys (run by xargs in a child bash: everything it reads is exported).
