@@ -30,7 +30,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-compare_defaults   # DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS (lib.sh)
+compare_defaults   # DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS ROUNDS (lib.sh)
 QUIET_LOGS=${QUIET_LOGS:-0}
 START_TIMEOUT=${START_TIMEOUT:-300}  # seconds for the AppHost to bring up DCP, the dashboard, nodes and router
 RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/compare-apphost-$(date +%Y%m%d-%H%M%S)}

@@ -23,7 +23,7 @@ source "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-compare_defaults   # DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS (lib.sh)
+compare_defaults   # DURATION WARMUP WARM_CLUSTER CONNECTIONS VALUE_SIZE KEYS ROUNDS (lib.sh)
 RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/compare-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"

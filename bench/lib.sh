@@ -367,6 +367,8 @@ compare_defaults() {
   CONNECTIONS=${CONNECTIONS:-64}
   VALUE_SIZE=${VALUE_SIZE:-256}
   KEYS=${KEYS:-10000}
+  ROUNDS=${ROUNDS:-1}
+  [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of at least 1, not '$ROUNDS'" >&2; exit 2; }
 }
 
 # list_errors FILE...: "errors in NAME: kind=count, ..." for each bench tool JSON result that has any.
@@ -591,12 +593,8 @@ compare_workloads() {
   COMPARE_TERMS_AFTER=$(compare_terms)
 }
 
-# compare_rounds: ROUNDS (default 1), checked.
-compare_rounds() {
-  local r=${ROUNDS:-1}
-  [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of at least 1, not '$r'" >&2; exit 2; }
-  echo "$r"
-}
+# compare_rounds: ROUNDS (default 1; compare_defaults checks it).
+compare_rounds() { echo "${ROUNDS:-1}"; }
 
 # median_of VALUE...: the median of the arguments that are numbers (the mean of the middle two for an even
 # count); "?" when none is.
