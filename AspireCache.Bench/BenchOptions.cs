@@ -322,7 +322,7 @@ public sealed class BenchOptions
         Wal-sync mode (used by bench/wal-sync.sh): --mode wal-sync [--data-dir <dir>] [--rounds 2000]
           [--entry-bytes 9200] [--passes 3]
           no cluster: per round, one entry made durable on this disk, DotNext 6.12's way (mmap, msync of data
-          and metadata, checkpoint with O_DSYNC), its PrivateMemory way (O_DSYNC writes of the changed ranges)
+          and metadata, checkpoint through WriteThrough = O_SYNC), its PrivateMemory way (O_SYNC writes of the changed ranges)
           and etcd's (pwrite + fdatasync); wall time per round (p50, p99, mean) and CPU per round
 
         Chart mode (used by bench/scale.sh): --mode chart --input results.json [--output <dir>]
@@ -464,7 +464,7 @@ public sealed class BenchOptions
                     o.Rounds = ParseInt(name, Value(), 1, 10_000_000);
                     break;
                 case "entry-bytes":
-                    o.EntryBytes = ParseInt(name, Value(), 1, 64 * 1024 * 1024);
+                    o.EntryBytes = ParseInt(name, Value(), 1, (4 * 1024 * 1024) - 64); // within one 4 MiB WAL page
                     break;
                 case "passes":
                     o.Passes = ParseInt(name, Value(), 1, 100);

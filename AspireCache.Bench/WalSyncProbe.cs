@@ -13,14 +13,17 @@ namespace AspireCache.Bench;
 /// pages): the entry is copied into a shared mapping of the data file and 64 bytes of metadata into a mapping of
 /// the metadata file, and both are <c>msync</c>ed — the whole 4 MiB data page (<c>Cluster:WalPageBytes</c>) the
 /// entry is in, as DotNext flushes a page's whole view, and the metadata's 4 KiB — concurrently, as its flusher does; then the checkpoint
-/// (8 bytes) is written to a file opened with <c>FileOptions.WriteThrough</c> (<c>O_DSYNC</c>).</item>
+/// (8 bytes) is written to a file opened with <c>FileOptions.WriteThrough</c> (<c>O_SYNC</c> on Linux).</item>
 /// <item><b>private</b> — the same WAL with <c>Cluster:WalMemory=PrivateMemory</c>: per flush, the data page's and
-/// the metadata page's files are opened with <c>WriteThrough</c>, the changed range written and the files closed
+/// the metadata page's files are opened with <c>WriteThrough</c> (<c>O_SYNC</c>), the changed range written and the files closed
 /// (concurrently), then the checkpoint as above.</item>
 /// <item><b>append</b> — what etcd's WAL does per batch: one <c>pwrite</c> of the entry and its metadata to a
-/// preallocated log file, then one <c>fdatasync</c>.</item>
+/// preallocated log file (zero-filled and synced before the rounds, as etcd preallocates its segments), then one
+/// <c>fdatasync</c>.</item>
 /// </list>
-/// Per variant: wall time per round (p50, p99, mean) and this process's CPU time per round (user + kernel).
+/// Per variant: wall time per round (p50, p99, mean) and this process's CPU time per round (user + kernel,
+/// <see cref="Environment.CpuUsage"/>). A short warm-up pass of every variant runs first (JIT), unreported, and
+/// the order of the variants rotates from pass to pass.
 /// Files go to <see cref="BenchOptions.DataDirectory"/> (it must be on the disk being measured; not tmpfs) and are
 /// deleted afterwards.
 /// </summary>
@@ -46,12 +49,19 @@ public static partial class WalSyncProbe
         try
         {
             output.WriteLine($"wal-sync: {options.Rounds} rounds of {options.EntryBytes} bytes per variant in {directory}");
+            Func<string, int, int, Result>[] variants = [RunDotNextLike, RunDotNextPrivate, RunAppend];
+            foreach (var variant in variants)
+            {
+                variant(directory, Math.Min(options.Rounds, 50), options.EntryBytes); // warm-up (JIT), not reported
+            }
+
             var results = new List<Result>();
             for (var pass = 0; pass < options.Passes; pass++)
             {
-                results.Add(RunDotNextLike(directory, options.Rounds, options.EntryBytes));
-                results.Add(RunDotNextPrivate(directory, options.Rounds, options.EntryBytes));
-                results.Add(RunAppend(directory, options.Rounds, options.EntryBytes));
+                for (var i = 0; i < variants.Length; i++)
+                {
+                    results.Add(variants[(i + pass) % variants.Length](directory, options.Rounds, options.EntryBytes));
+                }
             }
 
             output.WriteLine($"{"variant",-8} {"rounds",7} {"p50_us",8} {"p99_us",8} {"mean_us",8} {"cpu_us",8}");
@@ -75,10 +85,11 @@ public static partial class WalSyncProbe
         using var data = Open(Path.Combine(directory, "data"), FileOptions.None, dataBytes);
         using var metadata = Open(Path.Combine(directory, "metadata"), FileOptions.None, metadataBytes);
         using var checkpoint = Open(Path.Combine(directory, "checkpoint"), FileOptions.WriteThrough, 0);
-        var dataMap = Map(data, dataBytes);
-        var metadataMap = Map(metadata, metadataBytes);
+        nint dataMap = 0, metadataMap = 0;
         try
         {
+            dataMap = Map(data, dataBytes);
+            metadataMap = Map(metadata, metadataBytes);
             var entry = Payload(entryBytes);
             var meta = Payload(MetadataBytes);
             var checkpointBytes = new byte[8];
@@ -100,15 +111,22 @@ public static partial class WalSyncProbe
         }
         finally
         {
-            _ = Munmap(dataMap, (nuint)dataBytes);
-            _ = Munmap(metadataMap, (nuint)metadataBytes);
+            if (dataMap != 0)
+            {
+                _ = Munmap(dataMap, (nuint)dataBytes);
+            }
+
+            if (metadataMap != 0)
+            {
+                _ = Munmap(metadataMap, (nuint)metadataBytes);
+            }
         }
     }
 
     private static Result RunDotNextPrivate(string directory, int rounds, int entryBytes)
     {
         // Cluster:WalMemory=PrivateMemory: pages live in private memory; a flush opens the page's file with
-        // WriteThrough (O_DSYNC), writes the changed range and closes it, for data and metadata concurrently.
+        // WriteThrough (O_SYNC), writes the changed range and closes it, for data and metadata concurrently.
         var dataPath = Path.Combine(directory, "data-private");
         var metadataPath = Path.Combine(directory, "metadata-private");
         using (Open(dataPath, FileOptions.None, DataPageBytes))
@@ -142,8 +160,14 @@ public static partial class WalSyncProbe
     {
         var recordBytes = entryBytes + MetadataBytes;
         var size = (long)rounds * recordBytes + PageBytes;
-        using var log = Open(Path.Combine(directory, "log"), FileOptions.None, size);
-        Fdatasync(log); // the file's size is durable before the measured rounds, as with a preallocated WAL segment
+        using var log = Open(Path.Combine(directory, "log"), FileOptions.None, 0);
+        var zeros = new byte[1024 * 1024];
+        for (long offset = 0; offset < size; offset += zeros.Length)
+        {
+            RandomAccess.Write(log, zeros.AsSpan(0, (int)Math.Min(zeros.Length, size - offset)), offset);
+        }
+
+        Fdatasync(log); // blocks allocated and the size durable before the measured rounds, as with etcd's preallocated segments
         var record = Payload(recordBytes);
         return Measure("append", rounds, round =>
         {
@@ -155,9 +179,7 @@ public static partial class WalSyncProbe
     private static Result Measure(string variant, int rounds, Action<int> round)
     {
         var latencies = new double[rounds];
-        var process = Process.GetCurrentProcess();
-        process.Refresh();
-        var cpuBefore = process.TotalProcessorTime;
+        var cpuBefore = Environment.CpuUsage.TotalTime; // getrusage: microseconds, every thread of the process
         var started = Stopwatch.GetTimestamp();
         for (var i = 0; i < rounds; i++)
         {
@@ -167,8 +189,7 @@ public static partial class WalSyncProbe
         }
 
         var wall = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-        process.Refresh();
-        var cpu = (process.TotalProcessorTime - cpuBefore).TotalMicroseconds;
+        var cpu = (Environment.CpuUsage.TotalTime - cpuBefore).TotalMicroseconds;
         Array.Sort(latencies);
         return new Result(variant, rounds, Percentiles.At(latencies, 0.50), Percentiles.At(latencies, 0.99), wall / rounds, cpu / rounds);
     }

@@ -13,7 +13,7 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
-trap 'kill ${counter_pids[*]:-} 2>/dev/null || true; bench_cleanup' EXIT
+trap 'kill -TERM ${counter_pids[*]:-} 2>/dev/null || true; wait 2>/dev/null || true; bench_cleanup' EXIT
 trap 'exit 130' INT TERM
 
 DURATION=${DURATION:-200s}
@@ -41,7 +41,8 @@ log "dotnet-counters on the nodes (${AC_NODE_PID[*]}); ${DURATION} of ${MIX} at 
 bench_tool --target "$AC_ROUTER_URL" --label gc-under-load --connections "$CONNECTIONS" --duration "$DURATION" \
   --warmup 0 --mix "$MIX" --consistency linearizable --value-size "$VALUE_SIZE" --keys "$KEYS" --preload \
   --json "$RESULTS_DIR/load.json" >"$RESULTS_DIR/load.txt"
-ac_check_alive || log "a process died during the run: the numbers are void"
+alive=1
+ac_check_alive || { alive=0; log "a process died during the run: the numbers are void"; }
 kill -TERM "${counter_pids[@]}" 2>/dev/null || true # (a background job ignores SIGINT; the CSV is written as it goes)
 wait "${counter_pids[@]}" 2>/dev/null || true
 counter_pids=()
@@ -54,13 +55,15 @@ counter_pids=()
     [[ -s "$f" ]] || { printf '%-6s (no counters: see %s)\n' "node$i" "$RESULTS_DIR/node$i.counters.log"; continue; }
     # csv: Timestamp,Provider,Counter Name,Counter Type,Mean/Increment
     awk -F, -v node="node$i" -v limit="$PAUSE_MS" '
-      $3 ~ /^dotnet\.gc\.pause\.time/ { ms = $5 * 1000; if (ms > worst) worst = ms; if (ms > limit) over++ }
-      $3 ~ /^dotnet\.gc\.collections .*gen2/ { gen2 += $5 }
-      $3 ~ /^dotnet\.process\.memory\.working_set/ { if ($5 > ws) ws = $5 }
-      $3 ~ /^dotnet\.gc\.last_collection\.heap\.size .*loh/ { if ($5 > loh) loh = $5 }
+      # the value is the last column; names are matched on the whole line (a timestamp may hold a comma)
+      /,dotnet\.gc\.pause\.time / { ms = $NF * 1000; if (ms > worst) worst = ms; if (ms > limit) over++ }
+      /,dotnet\.gc\.collections .*gen2/ { gen2 += $NF }
+      /,dotnet\.process\.memory\.working_set / { if ($NF > ws) ws = $NF }
+      /,dotnet\.gc\.last_collection\.heap\.size .*loh/ { if ($NF > loh) loh = $NF }
       END { printf "%-6s %18.0f %16d %6d %16.0f %12.0f\n", node, worst, over, gen2, ws / 1048576, loh / 1048576 }' "$f"
   done
   jq -r '"load: \(.throughput | floor) ops/s, p99.9 \(.total.p999Ms) ms, max \(.total.maxMs) ms, errors \(.totalErrors)"' "$RESULTS_DIR/load.json"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS_DIR/summary.txt"
 log "results: $RESULTS_DIR"
+((alive)) || exit 1

@@ -598,7 +598,10 @@ compare_rounds() { echo "${ROUNDS:-1}"; }
 
 # median_of VALUE...: the median of the arguments that are numbers (the mean of the middle two for an even
 # count); "?" when none is.
-median_of() { printf '%s\n' "$@" | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}'; }
+median_of() { printf '%s\n' "$@" | { grep -E '^[0-9]+(\.[0-9]+)?$' || true; } | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "?"}'; }
+
+# num_or FORMAT FALLBACK VALUE: VALUE printed with FORMAT when it is a number, else FALLBACK.
+num_or() { if [[ $3 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf "$1" "$3"; else printf '%s' "$2"; fi; }
 
 # compare_summary TITLE [NOTE...]: the side-by-side table to $RESULTS_DIR/summary.md (and stdout), each
 # NOTE as a paragraph after the terms line, then the table once more as aligned columns.
@@ -649,8 +652,9 @@ compare_summary() {
           ratios+=("$ratio") ac_tps+=("$ac_tp") etcd_tps+=("$etcd_tp") ac_p99s+=("$ac_p99") etcd_p99s+=("$etcd_p99")
           printf '| %s | %s | %.0f | %.0f | %s | %.2f | %.2f |\n' "$name" "$r" "$ac_tp" "$etcd_tp" "$ratio" "$ac_p99" "$etcd_p99"
         done
-        ((${#ratios[@]} > 0)) && printf '| %s | **median** | %.0f | %.0f | **%.2f** | %.2f | %.2f |\n' "$name" \
-          "$(median_of "${ac_tps[@]}")" "$(median_of "${etcd_tps[@]}")" "$(median_of "${ratios[@]}")" "$(median_of "${ac_p99s[@]}")" "$(median_of "${etcd_p99s[@]}")"
+        ((${#ratios[@]} > 0)) && printf '| %s | **median** | %s | %s | **%s** | %s | %s |\n' "$name" \
+          "$(num_or '%.0f' '?' "$(median_of "${ac_tps[@]}")")" "$(num_or '%.0f' '?' "$(median_of "${etcd_tps[@]}")")" \
+          "$(num_or '%.2f' 'n/a' "$(median_of "${ratios[@]}")")" "$(num_or '%.2f' '?' "$(median_of "${ac_p99s[@]}")")" "$(num_or '%.2f' '?' "$(median_of "${etcd_p99s[@]}")")"
       done
       echo
     fi
