@@ -39,7 +39,6 @@ PORT_BASE=${PORT_BASE:-7280}   # router; nodes +1..+3, dashboard +7, OTLP +8, re
 ROUTER_PORT=$PORT_BASE
 NODE_PORTS=($((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)))
 DASHBOARD_PORT=$((PORT_BASE + 7)) OTLP_PORT=$((PORT_BASE + 8)) RESOURCE_SERVICE_PORT=$((PORT_BASE + 9))
-APPHOST_DLL="$BENCH_ROOT/AspireCache.AppHost/bin/Release/net10.0/AspireCache.AppHost.dll"
 APPHOST_MARKER="aspirecache-bench-apphost-$$-$RANDOM"
 APPHOST_PID=""
 
@@ -106,18 +105,8 @@ log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; th
 
 etcd_ensure_installed
 if loadgen_is_wrk; then wrk_ensure_installed; fi
-if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
-  log "SKIP_BUILD=1: using the existing Release build"
-else
-  # The AppHost's build builds every project it runs (nodes, router, catalog, console) in Release.
-  for p in AspireCache.AppHost AspireCache.Bench; do
-    log "building $p (Release)"
-    (cd "$BENCH_ROOT" && dotnet build "$p/$p.csproj" -c Release -nologo -v quiet) >&2
-  done
-fi
-for f in "$APPHOST_DLL" "$AC_BENCH_DLL"; do
-  [[ -f "$f" ]] || { log "missing $f"; exit 1; }
-done
+# The AppHost's build builds every project it runs (nodes, router, catalog, console) in Release.
+bench_build AspireCache.AppHost AspireCache.Bench
 
 # DCP starts the AppHost's resources in a session of their own, and Linux schedules each session as one
 # group (autogroup, on by default on desktop and many server kernels): with etcd in the script's session,

@@ -13,7 +13,16 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
-trap 'kill -TERM ${counter_pids[*]:-} 2>/dev/null || true; wait 2>/dev/null || true; bench_cleanup' EXIT
+counter_pids=()
+# stop_counters: ends the dotnet-counters runs and waits for them (their CSV rows are written as they go; a
+# background job ignores SIGINT). Only those: a bare `wait` would wait for the cluster's processes too.
+stop_counters() {
+  ((${#counter_pids[@]})) || return 0
+  kill -TERM "${counter_pids[@]}" 2>/dev/null || true
+  wait "${counter_pids[@]}" 2>/dev/null || true
+  counter_pids=()
+}
+trap 'stop_counters; bench_cleanup' EXIT
 trap 'exit 130' INT TERM
 
 DURATION=${DURATION:-200s}
@@ -31,21 +40,16 @@ log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; th
 
 bench_build
 ac_start_cluster $((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)) "$PORT_BASE"
-counter_pids=()
 for i in 1 2 3; do
   "$COUNTERS" collect -p "${AC_NODE_PID[$i]}" --format csv -o "$RESULTS_DIR/node$i.csv" --refresh-interval 1 \
     --counters System.Runtime >"$RESULTS_DIR/node$i.counters.log" 2>&1 &
   counter_pids+=($!)
 done
 log "dotnet-counters on the nodes (${AC_NODE_PID[*]}); ${DURATION} of ${MIX} at ${CONNECTIONS} connections, leader $(ac_leader)"
-bench_tool --target "$AC_ROUTER_URL" --label gc-under-load --connections "$CONNECTIONS" --duration "$DURATION" \
-  --warmup 0 --mix "$MIX" --consistency linearizable --value-size "$VALUE_SIZE" --keys "$KEYS" --preload \
-  --json "$RESULTS_DIR/load.json" >"$RESULTS_DIR/load.txt"
+mixed_load gc-under-load "$RESULTS_DIR/load.json" >"$RESULTS_DIR/load.txt"
 alive=1
 ac_check_alive || { alive=0; log "a process died during the run: the numbers are void"; }
-kill -TERM "${counter_pids[@]}" 2>/dev/null || true # (a background job ignores SIGINT; the CSV is written as it goes)
-wait "${counter_pids[@]}" 2>/dev/null || true
-counter_pids=()
+stop_counters
 
 {
   echo "== GC under load: ${DURATION} of ${MIX} through the router, ${CONNECTIONS} connections, ${KEYS} keys of ${VALUE_SIZE} B"

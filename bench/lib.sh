@@ -48,17 +48,20 @@ bench_tmp_init() {
   fi
 }
 
-# Builds Node, Router and the bench tool in Release (skip with SKIP_BUILD=1).
+# bench_build [PROJECT...]: builds the projects in Release (default: Node, Router and the bench tool; skip with
+# SKIP_BUILD=1) and checks that their assemblies are there (the node's and the router's as AC_NODE_DLL and
+# AC_ROUTER_DLL name them, so another build given there is checked instead). R2R=1 also publishes the node.
 bench_build() {
+  local p f projects=("$@")
+  ((${#projects[@]})) || projects=(AspireCache.Node AspireCache.Router AspireCache.Bench)
   if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
     log "SKIP_BUILD=1: using the existing Release build"
   else
-    local p
-    for p in AspireCache.Node AspireCache.Router AspireCache.Bench; do
+    for p in "${projects[@]}"; do
       log "building $p (Release)"
       (cd "$BENCH_ROOT" && dotnet build "$p/$p.csproj" -c Release -nologo -v quiet) >&2
     done
-    if [[ "${R2R:-0}" == 1 ]]; then
+    if [[ "${R2R:-0}" == 1 && " ${projects[*]} " == *" AspireCache.Node "* ]]; then
       log "publishing AspireCache.Node self-contained, composite ReadyToRun (the container image's command; ~2 min) to $(dirname "$AC_NODE_DLL")"
       # A framework-dependent ReadyToRun publish leaves per-assembly images in obj/ that this publish would
       # take as up to date (and the reverse): the node then aborts at start. Start from a clean slate.
@@ -67,8 +70,13 @@ bench_build() {
         -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -o "$(dirname "$AC_NODE_DLL")" -nologo -v quiet) >&2
     fi
   fi
-  local f
-  for f in "$AC_NODE_DLL" "$AC_ROUTER_DLL" "$AC_BENCH_DLL"; do
+  for p in "${projects[@]}"; do
+    case $p in
+      AspireCache.Node) f=$AC_NODE_DLL ;;
+      AspireCache.Router) f=$AC_ROUTER_DLL ;;
+      AspireCache.Bench) f=$AC_BENCH_DLL ;;
+      *) f="$BENCH_ROOT/$p/bin/Release/net10.0/$p.dll" ;;
+    esac
     [[ -f "$f" ]] || { log "missing $f"; return 1; }
   done
 }
@@ -554,6 +562,15 @@ cpu_by_process() {
     END {for (n in used) if (used[n] > 0.005) printf "%-40s %8.2f s\n", n, used[n]}' "$1" "$2" | sort -k2 -rn
 }
 
+# mixed_load LABEL JSON: stability.sh's load, also gc-under-load.sh's: DURATION of MIX (writes and linearizable
+# reads) through the router at CONNECTIONS, KEYS keys of VALUE_SIZE bytes (preloaded); results to JSON, the
+# tool's output to stdout.
+mixed_load() {
+  bench_tool --target "$AC_ROUTER_URL" --label "$1" --connections "$CONNECTIONS" --duration "$DURATION" \
+    --warmup 0 --mix "$MIX" --consistency linearizable --value-size "$VALUE_SIZE" --keys "$KEYS" --preload \
+    --json "$2"
+}
+
 # compare_terms: the distinct Raft terms the three nodes report (elections under load).
 compare_terms() { local i; for i in 1 2 3; do ac_status "$i" | jq -r '.term // "?"'; done | sort -u | tr '\n' ' '; }
 
@@ -563,38 +580,35 @@ compare_terms() { local i; for i in 1 2 3; do ac_status "$i" | jq -r '.term // "
 # etcd first (this box's speed drifts by tens of percent within minutes: one pair is one sample); round
 # 1's files are NAME.TAG.*, later rounds' NAME.TAG.rN.*, and the summary adds each round and the medians.
 compare_workloads() {
-  local w name args round_args direct_args a r sfx
+  local w name args loaded_args a r sfx
   COMPARE_TERMS_BEFORE=$(compare_terms)
   for w in "${COMPARE_WORKLOADS[@]}"; do
     name=${w%%|*}
     # WORKLOADS="writes linearizable-reads": only these (default: all four)
     [[ -z "${WORKLOADS:-}" || " $WORKLOADS " == *" $name "* ]] || continue
     read -r -a args <<<"${w#*|}"
-    for ((r = 1; r <= $(compare_rounds); r++)); do
-      sfx="" round_args=("${args[@]}")
-      if ((r > 1)); then
-        sfx=".r$r" round_args=()
-        for a in "${args[@]}"; do [[ "$a" != --preload ]] && round_args+=("$a"); done # the keys are there since round 1
-      fi
+    loaded_args=() # the same without --preload, for every run after the first (the keys are there by then)
+    for a in "${args[@]}"; do [[ "$a" != --preload ]] && loaded_args+=("$a"); done
+    for ((r = 1; r <= ${ROUNDS:-1}; r++)); do
+      sfx=$(compare_round_suffix "$r")
+      ((r == 1)) || args=("${loaded_args[@]}")
       if ((r % 2 == 1)); then
-        compare_run "$name" "aspirecache$sfx" aspirecache "$AC_ROUTER_URL" "${round_args[@]}"
-        compare_run "$name" "etcd$sfx" etcd "$ETCD_CLIENT_URLS" "${round_args[@]}"
+        compare_run "$name" "aspirecache$sfx" aspirecache "$AC_ROUTER_URL" "${args[@]}"
+        compare_run "$name" "etcd$sfx" etcd "$ETCD_CLIENT_URLS" "${args[@]}"
       else
-        compare_run "$name" "etcd$sfx" etcd "$ETCD_CLIENT_URLS" "${round_args[@]}"
-        compare_run "$name" "aspirecache$sfx" aspirecache "$AC_ROUTER_URL" "${round_args[@]}"
+        compare_run "$name" "etcd$sfx" etcd "$ETCD_CLIENT_URLS" "${args[@]}"
+        compare_run "$name" "aspirecache$sfx" aspirecache "$AC_ROUTER_URL" "${args[@]}"
       fi
     done
     if [[ "${AC_DIRECT:-0}" == 1 && "$name" == *reads ]]; then
-      direct_args=()
-      for a in "${args[@]}"; do [[ "$a" != --preload ]] && direct_args+=("$a"); done
-      compare_run "$name" aspirecache-direct aspirecache "$AC_NODES" "${direct_args[@]}"
+      compare_run "$name" aspirecache-direct aspirecache "$AC_NODES" "${loaded_args[@]}"
     fi
   done
   COMPARE_TERMS_AFTER=$(compare_terms)
 }
 
-# compare_rounds: ROUNDS (default 1; compare_defaults checks it).
-compare_rounds() { echo "${ROUNDS:-1}"; }
+# compare_round_suffix R: what round R adds to a run's tag and file names ("" for round 1, ".rR" after).
+compare_round_suffix() { (($1 == 1)) || printf '.r%s' "$1"; }
 
 # median_of VALUE...: the median of the arguments that are numbers (the mean of the middle two for an even
 # count); "?" when none is.
@@ -633,9 +647,9 @@ compare_summary() {
       done
     done
     echo
-    if (($(compare_rounds) > 1)); then
+    if ((${ROUNDS:-1} > 1)); then
       local r sfx ratios ac_tps etcd_tps ac_p99s etcd_p99s ratio
-      echo "Each round (ROUNDS=$(compare_rounds): odd rounds AspireCache first, even rounds etcd first; the table above is round 1) and the medians:"
+      echo "Each round (ROUNDS=$ROUNDS: odd rounds AspireCache first, even rounds etcd first; the table above is round 1) and the medians:"
       echo
       echo "| workload | round | AspireCache ops/s | etcd ops/s | ratio | AC p99 ms | etcd p99 ms |"
       echo "|---|---|---:|---:|---:|---:|---:|"
@@ -643,8 +657,8 @@ compare_summary() {
         name=${w%%|*}
         [[ -f "$RESULTS_DIR/$name.aspirecache.json" ]] || continue
         ratios=() ac_tps=() etcd_tps=() ac_p99s=() etcd_p99s=()
-        for ((r = 1; r <= $(compare_rounds); r++)); do
-          sfx=""; ((r > 1)) && sfx=".r$r"
+        for ((r = 1; r <= ROUNDS; r++)); do
+          sfx=$(compare_round_suffix "$r")
           [[ -f "$RESULTS_DIR/$name.aspirecache$sfx.json" && -f "$RESULTS_DIR/$name.etcd$sfx.json" ]] || continue
           ac_tp=$(_j "$name.aspirecache$sfx" .throughput) etcd_tp=$(_j "$name.etcd$sfx" .throughput)
           ac_p99=$(_j "$name.aspirecache$sfx" .total.p99Ms) etcd_p99=$(_j "$name.etcd$sfx" .total.p99Ms)
@@ -689,11 +703,16 @@ compare_summary() {
   } | tee "$summary"
 
   echo
-  column -t -s '|' <(sed -n '/^| workload | AspireCache/,/^$/p' "$summary" | grep '^| ' | grep -v -- '---' | sed 's/^| //; s/ |$//') || true
+  _columns '^| workload | AspireCache'
   if grep -q '^| workload | round |' "$summary"; then
     echo
-    column -t -s '|' <(sed -n '/^| workload | round |/,/^$/p' "$summary" | grep '^| ' | grep -v -- '---' | sed 's/^| //; s/ |$//; s/\*\*//g') || true
+    _columns '^| workload | round |'
   fi
+}
+
+# _columns HEADER: compare_summary's markdown table whose header line matches HEADER, as aligned columns.
+_columns() {
+  column -t -s '|' <(sed -n "/$1/,/^\$/p" "$RESULTS_DIR/summary.md" | grep '^| ' | grep -v -- '---' | sed 's/^| //; s/ |$//; s/\*\*//g') || true
 }
 
 # post_batch B: batch B of load_keys (run by xargs in a child bash: everything it reads is exported).

@@ -37,9 +37,7 @@ terms() { local i; for i in 1 2 3; do ac_status "$i" 3 | jq -r '.term // "?"'; d
 leader_before=$(ac_leader) terms_before=$(terms)
 log "leader $leader_before, terms $terms_before; ${DURATION} of ${MIX} at ${CONNECTIONS} connections"
 
-bench_tool --target "$AC_ROUTER_URL" --label stability --connections "$CONNECTIONS" --duration "$DURATION" \
-  --warmup 0 --mix "$MIX" --consistency linearizable --value-size "$VALUE_SIZE" --keys "$KEYS" --preload \
-  --json "$RESULTS_DIR/stability.json" | tee "$RESULTS_DIR/stability.txt"
+mixed_load stability "$RESULTS_DIR/stability.json" | tee "$RESULTS_DIR/stability.txt"
 ac_check_alive || log "a process died during the run: the numbers are void"
 
 leader_after=$(ac_leader) terms_after=$(terms)

@@ -17,13 +17,7 @@ ROUNDS=${ROUNDS:-2000}
 ENTRY_BYTES=${ENTRY_BYTES:-9200}
 PASSES=${PASSES:-3}
 
-if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
-  log "SKIP_BUILD=1: using the existing Release build"
-else
-  log "building AspireCache.Bench (Release)"
-  (cd "$BENCH_ROOT" && dotnet build AspireCache.Bench/AspireCache.Bench.csproj -c Release -nologo -v quiet) >&2
-fi
-[[ -f "$AC_BENCH_DLL" ]] || { log "missing $AC_BENCH_DLL"; exit 1; }
+bench_build AspireCache.Bench
 bench_tmp_init
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); files in $BENCH_TMP ($(df -T "$BENCH_TMP" | awk 'NR == 2 {print $2 " on " $1}'))"
 dotnet "$AC_BENCH_DLL" --mode wal-sync --data-dir "$BENCH_TMP" --rounds "$ROUNDS" --entry-bytes "$ENTRY_BYTES" --passes "$PASSES"
