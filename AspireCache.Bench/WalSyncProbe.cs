@@ -13,7 +13,10 @@ namespace AspireCache.Bench;
 /// pages): the entry is copied into a shared mapping of the data file and 64 bytes of metadata into a mapping of
 /// the metadata file, and both are <c>msync</c>ed — the whole 4 MiB data page (<c>Cluster:WalPageBytes</c>) the
 /// entry is in, as DotNext flushes a page's whole view, and the metadata's 4 KiB — concurrently, as its flusher does; then the checkpoint
-/// (8 bytes) is written to a file opened with <c>FileOptions.WriteThrough</c> (<c>O_SYNC</c> on Linux).</item>
+/// (8 bytes) is written to a file opened with <c>FileOptions.WriteThrough</c> (<c>O_SYNC</c> on Linux). DotNext
+/// creates each page file sparse (its mapping extends it), so the first write to a block allocates it.</item>
+/// <item><b>dotnext-pw</b> — the same on page files whose blocks were written (zero-filled and synced) before the
+/// rounds: what DotNext's flush would cost if its page files were preallocated as etcd's segments are.</item>
 /// <item><b>private</b> — the same WAL with <c>Cluster:WalMemory=PrivateMemory</c>: per flush, the data page's and
 /// the metadata page's files are opened with <c>WriteThrough</c> (<c>O_SYNC</c>), the changed range written and the files closed
 /// (concurrently), then the checkpoint as above.</item>
@@ -49,7 +52,13 @@ public static partial class WalSyncProbe
         try
         {
             output.WriteLine($"wal-sync: {options.Rounds} rounds of {options.EntryBytes} bytes per variant in {directory}");
-            Func<string, int, int, Result>[] variants = [RunDotNextLike, RunDotNextPrivate, RunAppend];
+            Func<string, int, int, Result>[] variants =
+            [
+                static (d, r, e) => RunDotNextLike(d, r, e, prewritten: false),
+                static (d, r, e) => RunDotNextLike(d, r, e, prewritten: true),
+                RunDotNextPrivate,
+                RunAppend,
+            ];
             foreach (var variant in variants)
             {
                 variant(directory, Math.Min(options.Rounds, 50), options.EntryBytes); // warm-up (JIT), not reported
@@ -78,12 +87,18 @@ public static partial class WalSyncProbe
         }
     }
 
-    private static Result RunDotNextLike(string directory, int rounds, int entryBytes)
+    private static Result RunDotNextLike(string directory, int rounds, int entryBytes, bool prewritten)
     {
         var dataBytes = ((long)rounds * entryBytes / DataPageBytes + 2) * DataPageBytes;
         var metadataBytes = (long)rounds * MetadataBytes + PageBytes;
         using var data = Open(Path.Combine(directory, "data"), FileOptions.None, dataBytes);
         using var metadata = Open(Path.Combine(directory, "metadata"), FileOptions.None, metadataBytes);
+        if (prewritten)
+        {
+            ZeroFill(data, dataBytes);
+            ZeroFill(metadata, metadataBytes);
+        }
+
         using var checkpoint = Open(Path.Combine(directory, "checkpoint"), FileOptions.WriteThrough, 0);
         nint dataMap = 0, metadataMap = 0;
         try
@@ -93,7 +108,7 @@ public static partial class WalSyncProbe
             var entry = Payload(entryBytes);
             var meta = Payload(MetadataBytes);
             var checkpointBytes = new byte[8];
-            return Measure("dotnext", rounds, round =>
+            return Measure(prewritten ? "dotnext-pw" : "dotnext", rounds, round =>
             {
                 var offset = (long)round * entryBytes;
                 var metaOffset = (long)round * MetadataBytes;
@@ -161,19 +176,25 @@ public static partial class WalSyncProbe
         var recordBytes = entryBytes + MetadataBytes;
         var size = (long)rounds * recordBytes + PageBytes;
         using var log = Open(Path.Combine(directory, "log"), FileOptions.None, 0);
-        var zeros = new byte[1024 * 1024];
-        for (long offset = 0; offset < size; offset += zeros.Length)
-        {
-            RandomAccess.Write(log, zeros.AsSpan(0, (int)Math.Min(zeros.Length, size - offset)), offset);
-        }
-
-        Fdatasync(log); // blocks allocated and the size durable before the measured rounds, as with etcd's preallocated segments
+        ZeroFill(log, size); // blocks allocated and the size durable before the measured rounds, as with etcd's preallocated segments
         var record = Payload(recordBytes);
         return Measure("append", rounds, round =>
         {
             RandomAccess.Write(log, record, (long)round * recordBytes);
             Fdatasync(log);
         });
+    }
+
+    /// <summary>Writes zeros over the first <paramref name="size"/> bytes and makes them durable: every block allocated and written.</summary>
+    private static void ZeroFill(SafeFileHandle file, long size)
+    {
+        var zeros = new byte[1024 * 1024];
+        for (long offset = 0; offset < size; offset += zeros.Length)
+        {
+            RandomAccess.Write(file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, size - offset)), offset);
+        }
+
+        Fdatasync(file);
     }
 
     private static Result Measure(string variant, int rounds, Action<int> round)

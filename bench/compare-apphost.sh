@@ -14,6 +14,7 @@
 #   QUIET_LOGS=1 bench/compare-apphost.sh             # services log warnings only (default: their appsettings)
 #   RESULTS_DIR=/tmp/x SKIP_BUILD=1 KEEP_TMP=1 bench/compare-apphost.sh
 #   APPHOST_EXTRA_ARGS=--AspireCache:InlineSocketCompletions=false bench/compare-apphost.sh   # more AppHost arguments (an A/B)
+#   AC_DATA_ON_TMPFS=1 ROUNDS=3 WORKLOADS=writes bench/compare-apphost.sh   # diagnostic: AspireCache's data on tmpfs (not durable), etcd's on disk
 #   AC_EXTRA_TOOL_ARGS="--client library" bench/compare-apphost.sh   # AspireCache driven by AspireCache.Client (one shared by the workers)
 #   LOADGEN=tool bench/compare-apphost.sh              # raw requests from the bench tool (.NET) instead of wrk, the default
 #                                                  # (wrk: bench/wrk/kv.lua, 3 threads, 63 connections; the tool preloads)
@@ -118,8 +119,7 @@ etcd_start_cluster $((PORT_BASE + 11)) $((PORT_BASE + 12)) $((PORT_BASE + 13)) $
 # ---- AspireCache through its AppHost ---------------------------------------------------------
 ports_free "$ROUTER_PORT" "${NODE_PORTS[@]}" "$DASHBOARD_PORT" "$OTLP_PORT" "$RESOURCE_SERVICE_PORT"
 bench_tmp_init
-AC_DATA_ROOT="$BENCH_TMP/apphost-data"
-mkdir -p "$AC_DATA_ROOT"
+ac_data_root apphost-data
 AC_KEY=$(random_key)
 log_env=()
 [[ "$QUIET_LOGS" == 1 ]] && log_env=('Logging__LogLevel__Default=Warning' 'Logging__LogLevel__Microsoft.Hosting.Lifetime=Information')

@@ -33,6 +33,7 @@ declare -A AC_NODE_PORT=()
 AC_ROUTER_PID=""
 AC_ROUTER_URL=""
 AC_DATA_ROOT=""
+AC_TMPFS_DIR="" # AC_DATA_ON_TMPFS=1: AspireCache's data directories, on /dev/shm (removed by bench_cleanup)
 declare -A ETCD_PID=() # etcd member name -> pid (for scripts that stop one member)
 ETCD_CLIENT_URLS=""
 
@@ -46,6 +47,22 @@ bench_tmp_init() {
   if [[ -z "$BENCH_TMP" ]]; then
     BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/aspirecache-bench.XXXXXX")
   fi
+}
+
+# ac_data_root NAME: sets AC_DATA_ROOT, where AspireCache's nodes keep their data: $BENCH_TMP/NAME, on the disk
+# being measured. AC_DATA_ON_TMPFS=1 (a diagnostic, never a result) puts it on tmpfs instead (/dev/shm): the
+# WAL's msyncs and O_SYNC writes then reach no disk, so nothing is durable. etcd's data stays on disk. The
+# difference between the two is what the log's durability costs (bench/README.md, session 30).
+ac_data_root() {
+  bench_tmp_init
+  if [[ "${AC_DATA_ON_TMPFS:-0}" == 1 ]]; then
+    [[ -n "$AC_TMPFS_DIR" ]] || AC_TMPFS_DIR=$(mktemp -d /dev/shm/aspirecache-bench.XXXXXX)
+    AC_DATA_ROOT="$AC_TMPFS_DIR/$1"
+    log "AC_DATA_ON_TMPFS=1: AspireCache's data on tmpfs ($AC_DATA_ROOT): NOT DURABLE, a diagnostic only"
+  else
+    AC_DATA_ROOT="$BENCH_TMP/$1"
+  fi
+  mkdir -p "$AC_DATA_ROOT"
 }
 
 # bench_build [PROJECT...]: builds the projects in Release (default: Node, Router and the bench tool; skip with
@@ -112,6 +129,9 @@ bench_cleanup() {
     stop_pid "$pid"
   done
   BENCH_PIDS=()
+  if [[ -n "$AC_TMPFS_DIR" && -d "$AC_TMPFS_DIR" ]]; then
+    rm -rf "$AC_TMPFS_DIR" # never kept: it is memory
+  fi
   if [[ -n "$BENCH_TMP" && -d "$BENCH_TMP" ]]; then
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then
       log "kept $BENCH_TMP"
@@ -141,9 +161,7 @@ ac_start_cluster() {
   AC_NODE_PORT[1]=$1 AC_NODE_PORT[2]=$2 AC_NODE_PORT[3]=$3
   local rport=$4 i
   ports_free "$1" "$2" "$3" "$rport"
-  bench_tmp_init
-  AC_DATA_ROOT="$BENCH_TMP/aspirecache"
-  mkdir -p "$AC_DATA_ROOT"
+  ac_data_root aspirecache
   for i in 1 2 3; do
     ac_start_node "$i"
   done
@@ -628,6 +646,7 @@ compare_summary() {
     local w name rows row ac label e ac_tp etcd_tp ac_p50 etcd_p50 ac_p99 etcd_p99 ac_err etcd_err note f b errs
     echo "$title"
     echo
+    [[ "${AC_DATA_ON_TMPFS:-0}" == 1 ]] && echo "**Diagnostic (AC_DATA_ON_TMPFS=1): AspireCache's WAL and snapshots were on tmpfs, so nothing it acknowledged was durable; etcd's data was on disk. Not a result: an upper bound for what the log's durability costs.**" && echo
     echo "| workload | AspireCache ops/s | etcd ops/s | ratio | AC p50 ms | etcd p50 ms | AC p99 ms | etcd p99 ms | p99 ratio | AC errors | etcd errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for w in "${COMPARE_WORKLOADS[@]}"; do

@@ -37,7 +37,7 @@ public sealed class WalSyncProbeTests : IDisposable
         var output = new StringWriter();
         var results = WalSyncProbe.Run(new BenchOptions { DataDirectory = _directory, Rounds = 40, EntryBytes = 5000, Passes = 1 }, output);
 
-        Assert.Equal(["dotnext", "private", "append"], results.Select(r => r.Variant));
+        Assert.Equal(["dotnext", "dotnext-pw", "private", "append"], results.Select(r => r.Variant));
         Assert.All(results, r =>
         {
             Assert.Equal(40, r.Rounds);
