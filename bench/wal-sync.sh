@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What making one replication round's log entry durable costs on this disk, with no cluster: DotNext 6.12's
 # WriteAheadLog way (memory-mapped pages: msync of the data and metadata pages, then a checkpoint written with
-# O_SYNC, FileOptions.WriteThrough) against etcd's (one pwrite, one fdatasync). Per variant, PASSES times in rotated order: wall time per
+# O_SYNC, FileOptions.WriteThrough), the same on page files written beforehand (dotnext-pw), its PrivateMemory
+# strategy, and etcd's (one pwrite, one fdatasync). Per variant, PASSES times in rotated order: wall time per
 # round (p50, p99, mean) and the tool's CPU per round. Files go where the bench cluster keeps its data
 # (TMPDIR, default /tmp: the same disk as bench/start-cluster.sh's WALs). bench/README.md, session 29.
 #
