@@ -184,6 +184,10 @@ public static class Extensions
             options.NodeId,
             string.Join(", ", options.Members.Select(m => $"{m.Key}={m.Value}")),
             options.ResolveDataDirectory());
+        if (options.Members.Count >= 4)
+        {
+            NodeLog.CommitNeedsThreeMembers(app.Logger, options.Members.Count);
+        }
     }
 
     public static WebApplication MapCacheNode(this WebApplication app)
