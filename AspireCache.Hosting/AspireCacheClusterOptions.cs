@@ -11,8 +11,8 @@ public sealed class AspireCacheClusterOptions
 {
     /// <summary>
     /// Number of Raft nodes when <see cref="NodeNames"/> is not set. Default 3. Keep 3 for data that must
-    /// survive failures: with four or more nodes DotNext 6.12's leader can commit an entry only two nodes hold
-    /// (docs/failure-behaviour.md, "Known, not fixed").
+    /// survive failures: with five nodes (or seven or more) DotNext 6.12's leader can commit an entry that too
+    /// few nodes hold (docs/failure-behaviour.md, "Known, not fixed").
     /// </summary>
     public int NodeCount { get; set; } = 3;
 

@@ -184,7 +184,7 @@ public static class Extensions
             options.NodeId,
             string.Join(", ", options.Members.Select(m => $"{m.Key}={m.Value}")),
             options.ResolveDataDirectory());
-        if (options.Members.Count >= 4)
+        if (!Raft.DotNextShims.CommitQuorum.IsSafe(options.Members.Count))
         {
             NodeLog.CommitNeedsThreeMembers(app.Logger, options.Members.Count);
         }

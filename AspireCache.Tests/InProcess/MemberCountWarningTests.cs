@@ -4,22 +4,27 @@ namespace AspireCache.Tests.InProcess;
 
 /// <summary>
 /// DotNext 6.12's leader takes the middle of the first majority's answers as the commit index: safe with three
-/// members, not with four or more (docs/failure-behaviour.md, "Known, not fixed"). A node of such a cluster says so.
+/// members, not with five (docs/failure-behaviour.md, "Known, not fixed"). A node of such a cluster says so.
 /// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class MemberCountWarningTests
 {
-    private const string Warning = "With four or more, DotNext 6.12's leader can commit an entry that only two nodes hold";
+    private const string Warning = "DotNext 6.12's leader can commit an entry that fewer members hold than every majority must include";
 
     [Fact]
-    public async Task A_node_of_a_four_member_cluster_warns_that_two_failures_could_lose_a_write()
+    public async Task A_node_of_a_five_member_cluster_warns_that_failures_it_should_survive_could_lose_a_write()
     {
         var logs = new CapturingLoggerProvider();
         await using var cluster = await InProcessCluster.StartAsync(
-            new Dictionary<string, string?> { ["Cluster:Members:node4"] = $"http://127.0.0.1:{TestPorts.Free()}/" }, // never started: 3 of 4 still elect
+            new Dictionary<string, string?>
+            {
+                // Never started: three of five still elect a leader.
+                ["Cluster:Members:node4"] = $"http://127.0.0.1:{TestPorts.Free()}/",
+                ["Cluster:Members:node5"] = $"http://127.0.0.1:{TestPorts.Free()}/",
+            },
             configureNode: builder => builder.Logging.AddProvider(logs));
 
-        Assert.Equal(3, logs.Lines.Count(l => l.Contains(Warning, StringComparison.Ordinal) && l.Contains("4 members", StringComparison.Ordinal)));
+        Assert.Equal(3, logs.Lines.Count(l => l.Contains(Warning, StringComparison.Ordinal) && l.Contains("5 members", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -36,6 +36,8 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// and after each snapshot it publishes the leader appends an empty entry (<see cref="CompactionNudge"/>), so
 /// that the compaction runs at once instead of at the next write, perhaps in the middle of a catch-up.</item>
 /// </list>
+/// Found and not fixed: <see cref="CommitQuorum"/> (the commit index is the middle of a majority's answers,
+/// unsafe with 5 or 7+ members; a node of such a cluster warns at start).
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
 /// <see cref="RaftWire.HoldsLeadership"/> reads the role of a stopped cluster as "not leader" (its
