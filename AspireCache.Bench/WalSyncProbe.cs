@@ -73,10 +73,10 @@ public static partial class WalSyncProbe
                 }
             }
 
-            output.WriteLine($"{"variant",-8} {"rounds",7} {"p50_us",8} {"p99_us",8} {"mean_us",8} {"cpu_us",8}");
+            output.WriteLine($"{"variant",-10} {"rounds",7} {"p50_us",8} {"p99_us",8} {"mean_us",8} {"cpu_us",8}");
             foreach (var r in results)
             {
-                output.WriteLine($"{r.Variant,-8} {r.Rounds,7} {r.P50Us,8:0} {r.P99Us,8:0} {r.MeanUs,8:0} {r.CpuUs,8:0}");
+                output.WriteLine($"{r.Variant,-10} {r.Rounds,7} {r.P50Us,8:0} {r.P99Us,8:0} {r.MeanUs,8:0} {r.CpuUs,8:0}");
             }
 
             return results;

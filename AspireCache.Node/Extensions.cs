@@ -186,7 +186,7 @@ public static class Extensions
             options.ResolveDataDirectory());
         if (!Raft.DotNextShims.CommitQuorum.IsSafe(options.Members.Count))
         {
-            NodeLog.CommitNeedsThreeMembers(app.Logger, options.Members.Count);
+            NodeLog.UnsafeCommitQuorum(app.Logger, options.Members.Count);
         }
     }
 

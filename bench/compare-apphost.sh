@@ -118,7 +118,6 @@ etcd_start_cluster $((PORT_BASE + 11)) $((PORT_BASE + 12)) $((PORT_BASE + 13)) $
 
 # ---- AspireCache through its AppHost ---------------------------------------------------------
 ports_free "$ROUTER_PORT" "${NODE_PORTS[@]}" "$DASHBOARD_PORT" "$OTLP_PORT" "$RESOURCE_SERVICE_PORT"
-bench_tmp_init
 ac_data_root apphost-data
 AC_KEY=$(random_key)
 log_env=()

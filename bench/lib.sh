@@ -56,13 +56,27 @@ bench_tmp_init() {
 ac_data_root() {
   bench_tmp_init
   if [[ "${AC_DATA_ON_TMPFS:-0}" == 1 ]]; then
-    [[ -n "$AC_TMPFS_DIR" ]] || AC_TMPFS_DIR=$(mktemp -d /dev/shm/aspirecache-bench.XXXXXX)
+    if [[ -z "$AC_TMPFS_DIR" ]]; then
+      local free_kb
+      free_kb=$(df -Pk /dev/shm | awk 'NR == 2 {print $4}')
+      # A full tmpfs would kill a node with SIGBUS in its mapped WAL, not fail cleanly (a container's is 64 MB).
+      ((free_kb >= 2 * 1024 * 1024)) || { log "AC_DATA_ON_TMPFS=1 needs 2 GiB free on /dev/shm; it has $((free_kb / 1024)) MiB"; exit 2; }
+      AC_TMPFS_DIR=$(mktemp -d /dev/shm/aspirecache-bench.XXXXXX)
+    fi
     AC_DATA_ROOT="$AC_TMPFS_DIR/$1"
     log "AC_DATA_ON_TMPFS=1: AspireCache's data on tmpfs ($AC_DATA_ROOT): NOT DURABLE, a diagnostic only"
   else
     AC_DATA_ROOT="$BENCH_TMP/$1"
   fi
   mkdir -p "$AC_DATA_ROOT"
+}
+
+# ac_tmpfs_note: the line every summary of an AC_DATA_ON_TMPFS=1 run starts with (nothing otherwise).
+ac_tmpfs_note() {
+  if [[ "${AC_DATA_ON_TMPFS:-0}" == 1 ]]; then
+    echo "**Diagnostic (AC_DATA_ON_TMPFS=1): AspireCache's WAL and snapshots were on tmpfs, so nothing it acknowledged was durable (etcd's data, where etcd ran, was on disk). Not a result: an upper bound for what the log's durability costs.**"
+    echo
+  fi
 }
 
 # bench_build [PROJECT...]: builds the projects in Release (default: Node, Router and the bench tool; skip with
@@ -130,8 +144,11 @@ bench_cleanup() {
   done
   BENCH_PIDS=()
   if [[ -n "$AC_TMPFS_DIR" && -d "$AC_TMPFS_DIR" ]]; then
-    rm -rf "$AC_TMPFS_DIR" # never kept: it is memory
+    # The node and router logs live beside the data: with KEEP_TMP=1 they (and the data) are copied to disk first.
+    [[ "${KEEP_TMP:-0}" == 1 && -n "$BENCH_TMP" && -d "$BENCH_TMP" ]] && cp -r "$AC_TMPFS_DIR" "$BENCH_TMP/tmpfs-data"
+    rm -rf "$AC_TMPFS_DIR" # memory: removed
   fi
+  AC_TMPFS_DIR=""
   if [[ -n "$BENCH_TMP" && -d "$BENCH_TMP" ]]; then
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then
       log "kept $BENCH_TMP"
@@ -646,7 +663,7 @@ compare_summary() {
     local w name rows row ac label e ac_tp etcd_tp ac_p50 etcd_p50 ac_p99 etcd_p99 ac_err etcd_err note f b errs
     echo "$title"
     echo
-    [[ "${AC_DATA_ON_TMPFS:-0}" == 1 ]] && echo "**Diagnostic (AC_DATA_ON_TMPFS=1): AspireCache's WAL and snapshots were on tmpfs, so nothing it acknowledged was durable; etcd's data was on disk. Not a result: an upper bound for what the log's durability costs.**" && echo
+    ac_tmpfs_note
     echo "| workload | AspireCache ops/s | etcd ops/s | ratio | AC p50 ms | etcd p50 ms | AC p99 ms | etcd p99 ms | p99 ratio | AC errors | etcd errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for w in "${COMPARE_WORKLOADS[@]}"; do

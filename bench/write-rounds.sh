@@ -53,7 +53,8 @@ wrk_settings aspirecache "$url" 0 true 63
 log "warming up for $WARM (63 connections, not measured)"
 WRK_OUT=/dev/null wrk -t3 -c63 -d"$WARM" -s "$BENCH_ROOT/bench/wrk/kv.lua" "$url" >/dev/null
 
-printf '%-12s %10s %9s %8s %10s %12s %14s\n' connections writes/s p99_ms errors entries/s writes/entry cpu_us/write | tee "$RESULTS_DIR/summary.txt"
+ac_tmpfs_note | tee "$RESULTS_DIR/summary.txt"
+printf '%-12s %10s %9s %8s %10s %12s %14s\n' connections writes/s p99_ms errors entries/s writes/entry cpu_us/write | tee -a "$RESULTS_DIR/summary.txt"
 for c in $CONNECTIONS_LIST; do
   c=$((c / 3 * 3)); ((c >= 3)) || c=3
   wrk_settings aspirecache "$url" 0 true "$c"

@@ -102,7 +102,7 @@ internal static partial class NodeLog
     public static partial void PeerEndpointSeparated(ILogger logger, int peerPort, string clientUrl);
 
     [LoggerMessage(1058, LogLevel.Warning, "This cluster has {Members} members. With that many, DotNext 6.12's leader can commit an entry that fewer members hold than every majority must include, so failures it should survive could lose an acknowledged write; run three nodes (docs/failure-behaviour.md, \"Known, not fixed\")")]
-    public static partial void CommitNeedsThreeMembers(ILogger logger, int members);
+    public static partial void UnsafeCommitQuorum(ILogger logger, int members);
 
     [LoggerMessage(1044, LogLevel.Information, "Node-to-node authentication is OFF (no Cluster:Secret): anyone who reaches this node's port can send it Raft messages")]
     public static partial void ClusterAuthDisabled(ILogger logger);
