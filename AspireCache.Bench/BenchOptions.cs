@@ -166,7 +166,7 @@ public sealed class BenchOptions
     /// <summary>Wal-sync mode: bytes of the entry each round makes durable (~30 writes of 256-byte values).</summary>
     public int EntryBytes { get; set; } = 9200;
 
-    /// <summary>Wal-sync mode: how many times both variants run, alternating.</summary>
+    /// <summary>Wal-sync mode: how many times every variant runs, in an order rotated from pass to pass.</summary>
     public int Passes { get; set; } = 3;
 
     /// <summary>AspireCache: send an <c>Idempotency-Key</c> with every write.</summary>
@@ -322,8 +322,9 @@ public sealed class BenchOptions
         Wal-sync mode (used by bench/wal-sync.sh): --mode wal-sync [--data-dir <dir>] [--rounds 2000]
           [--entry-bytes 9200] [--passes 3]
           no cluster: per round, one entry made durable on this disk, DotNext 6.12's way (mmap, msync of data
-          and metadata, checkpoint through WriteThrough = O_SYNC), its PrivateMemory way (O_SYNC writes of the changed ranges)
-          and etcd's (pwrite + fdatasync); wall time per round (p50, p99, mean) and CPU per round
+          and metadata, checkpoint through WriteThrough = O_SYNC), the same on page files written beforehand
+          (dotnext-pw), its PrivateMemory way (O_SYNC writes of the changed ranges) and etcd's (pwrite + fdatasync);
+          wall time per round (p50, p99, mean) and CPU per round
 
         Chart mode (used by bench/scale.sh): --mode chart --input results.json [--output <dir>]
           no load: reads the load-mode JSON results of a scale sweep ({"fixedValueSize", "fixedConnections",

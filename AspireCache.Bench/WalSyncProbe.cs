@@ -12,8 +12,12 @@ namespace AspireCache.Bench;
 /// <item><b>dotnext</b> — what DotNext 6.12's <c>WriteAheadLog</c> does per flush (its default, memory-mapped
 /// pages): the entry is copied into a shared mapping of the data file and 64 bytes of metadata into a mapping of
 /// the metadata file, and both are <c>msync</c>ed — the whole 4 MiB data page (<c>Cluster:WalPageBytes</c>) the
-/// entry is in, as DotNext flushes a page's whole view, and the metadata's 4 KiB — concurrently, as its flusher does; then the checkpoint
-/// (8 bytes) is written to a file opened with <c>FileOptions.WriteThrough</c> (<c>O_SYNC</c> on Linux). DotNext
+/// entry is in, as DotNext flushes a page's whole view, and the metadata's 4 KiB — the data page's on a thread-pool
+/// thread, concurrently; then the checkpoint (8 bytes) is written to a file opened with
+/// <c>FileOptions.WriteThrough</c> (<c>O_SYNC</c> on Linux). Read in the 6.12 assembly (session 30), DotNext's
+/// mapped pages do it in another order: the two <c>msync</c>s one after the other on its flusher, then the
+/// 20-byte checkpoint through an asynchronous handle, i.e. on a thread-pool thread. The same three synchronous
+/// writes and one thread hop, not the same overlap. DotNext
 /// creates each page file sparse (its mapping extends it), so the first write to a block allocates it.</item>
 /// <item><b>dotnext-pw</b> — the same on page files whose blocks were written (zero-filled and synced) before the
 /// rounds: what DotNext's flush would cost if its page files were preallocated as etcd's segments are.</item>

@@ -25,11 +25,7 @@ stop_counters() {
 trap 'stop_counters; bench_cleanup' EXIT
 trap 'exit 130' INT TERM
 
-DURATION=${DURATION:-200s}
-CONNECTIONS=${CONNECTIONS:-64}
-VALUE_SIZE=${VALUE_SIZE:-256}
-KEYS=${KEYS:-10000}
-MIX=${MIX:-read:50,write:50}
+mixed_load_defaults 200s # DURATION CONNECTIONS VALUE_SIZE KEYS MIX (lib.sh)
 PAUSE_MS=${PAUSE_MS:-50}
 PORT_BASE=${PORT_BASE:-7170}
 COUNTERS=${COUNTERS:-$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")}

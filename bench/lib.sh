@@ -597,9 +597,19 @@ cpu_by_process() {
     END {for (n in used) if (used[n] > 0.005) printf "%-40s %8.2f s\n", n, used[n]}' "$1" "$2" | sort -k2 -rn
 }
 
+# mixed_load_defaults DURATION: mixed_load's settings, each unless already set: DURATION as given, CONNECTIONS 64,
+# VALUE_SIZE 256, KEYS 10000, MIX read:50,write:50.
+mixed_load_defaults() {
+  DURATION=${DURATION:-$1}
+  CONNECTIONS=${CONNECTIONS:-64}
+  VALUE_SIZE=${VALUE_SIZE:-256}
+  KEYS=${KEYS:-10000}
+  MIX=${MIX:-read:50,write:50}
+}
+
 # mixed_load LABEL JSON: stability.sh's load, also gc-under-load.sh's: DURATION of MIX (writes and linearizable
-# reads) through the router at CONNECTIONS, KEYS keys of VALUE_SIZE bytes (preloaded); results to JSON, the
-# tool's output to stdout.
+# reads) through the router at CONNECTIONS, KEYS keys of VALUE_SIZE bytes (preloaded; see mixed_load_defaults);
+# results to JSON, the tool's output to stdout.
 mixed_load() {
   bench_tool --target "$AC_ROUTER_URL" --label "$1" --connections "$CONNECTIONS" --duration "$DURATION" \
     --warmup 0 --mix "$MIX" --consistency linearizable --value-size "$VALUE_SIZE" --keys "$KEYS" --preload \

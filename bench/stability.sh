@@ -15,11 +15,7 @@ source "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-DURATION=${DURATION:-5m}
-CONNECTIONS=${CONNECTIONS:-64}
-VALUE_SIZE=${VALUE_SIZE:-256}
-KEYS=${KEYS:-10000}
-MIX=${MIX:-read:50,write:50}
+mixed_load_defaults 5m # DURATION CONNECTIONS VALUE_SIZE KEYS MIX (lib.sh)
 RESULTS_DIR=${RESULTS_DIR:-/tmp/aspirecache-bench-results/stability-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS_DIR"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores; the machine may be shared)"
