@@ -10,9 +10,8 @@ namespace Aspire.Hosting;
 public sealed class AspireCacheClusterOptions
 {
     /// <summary>
-    /// Number of Raft nodes when <see cref="NodeNames"/> is not set. Default 3. Keep 3 for data that must
-    /// survive failures: with five nodes (or seven or more) DotNext 6.12's leader can commit an entry that too
-    /// few nodes hold (docs/failure-behaviour.md, "Known, not fixed").
+    /// Number of Raft nodes when <see cref="NodeNames"/> is not set. Default 3, which survives one failure;
+    /// 5 survives two. An odd count: an even one survives no more failures than the odd count below it.
     /// </summary>
     public int NodeCount { get; set; } = 3;
 

@@ -184,10 +184,6 @@ public static class Extensions
             options.NodeId,
             string.Join(", ", options.Members.Select(m => $"{m.Key}={m.Value}")),
             options.ResolveDataDirectory());
-        if (!Raft.DotNextShims.CommitQuorum.IsSafe(options.Members.Count))
-        {
-            NodeLog.UnsafeCommitQuorum(app.Logger, options.Members.Count);
-        }
     }
 
     public static WebApplication MapCacheNode(this WebApplication app)

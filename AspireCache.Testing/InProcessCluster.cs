@@ -12,26 +12,30 @@ using Microsoft.Extensions.Logging;
 namespace AspireCache.Testing;
 
 /// <summary>
-/// Three real nodes (Kestrel + DotNext Raft over HTTP + WAL on disk) in this process, on free
+/// Three (or <c>nodes</c>) real nodes (Kestrel + DotNext Raft over HTTP + WAL on disk) in this process, on free
 /// loopback ports, with a private data directory. Nodes can be stopped and started again
 /// with their data, which is how failover and recovery are exercised without Aspire.
 /// </summary>
 public sealed class InProcessCluster : IAsyncDisposable
 {
+    /// <summary>The ids of a three-node cluster's nodes (<see cref="NodeIds"/> of any other size begins with them).</summary>
     public static readonly string[] Ids = ["node1", "node2", "node3"];
 
-    private readonly WebApplication?[] _apps = new WebApplication?[3];
+    private readonly WebApplication?[] _apps;
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<WebApplicationBuilder>? _configureNode;
 
-    public InProcessCluster(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null, bool https = false)
+    public InProcessCluster(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null, bool https = false, int nodes = 3)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(nodes, 1);
+        NodeIds = [.. Enumerable.Range(1, nodes).Select(i => $"node{i}")];
+        _apps = new WebApplication?[nodes];
         var scheme = https ? "https" : "http";
         Credential = credential;
         _configureNode = configureNode;
         DataRoot = Path.Combine(Path.GetTempPath(), "aspirecache-tests", Guid.NewGuid().ToString("N"));
-        Urls = Ids.Select(_ => new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}")).ToArray();
-        PeerUrls = Ids.Select(_ => new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}")).ToArray();
+        Urls = NodeIds.Select(_ => new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}")).ToArray();
+        PeerUrls = NodeIds.Select(_ => new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}")).ToArray();
         _settings = new Dictionary<string, string?>
         {
             ["Cluster:LowerElectionTimeoutMs"] = "300",
@@ -42,11 +46,11 @@ public sealed class InProcessCluster : IAsyncDisposable
             // of "Cluster:Secret" to null turns it off).
             ["Cluster:Secret"] = DefaultClusterSecret,
         };
-        for (var i = 0; i < Ids.Length; i++)
+        for (var i = 0; i < NodeIds.Length; i++)
         {
             // As under Aspire: Raft and node-to-node calls on a peer endpoint of their own, clients on Urls.
-            _settings[$"Cluster:Members:{Ids[i]}"] = PeerUrls[i].ToString();
-            _settings[$"Cluster:ClientUrls:{Ids[i]}"] = Urls[i].ToString();
+            _settings[$"Cluster:Members:{NodeIds[i]}"] = PeerUrls[i].ToString();
+            _settings[$"Cluster:ClientUrls:{NodeIds[i]}"] = Urls[i].ToString();
         }
 
         // As the AppHost runs them: client authentication on, with an admin credential (what Client(i)
@@ -98,6 +102,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public string DataRoot { get; }
 
+    /// <summary>This cluster's node ids, <c>node1</c> … <c>node{n}</c>; index i is node i everywhere else.</summary>
+    public string[] NodeIds { get; }
+
     /// <summary>Each node's client endpoint (the API, admin, watch).</summary>
     public Uri[] Urls { get; }
 
@@ -123,10 +130,11 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <param name="configureNode">Called on each node's builder before it is built (e.g. to capture its logs).</param>
     /// <param name="https">HTTPS URLs (the overrides then give Kestrel its certificate and <c>Tls:CaCertificatePath</c>).</param>
     /// <param name="clientHandler">See <see cref="ClientHandler"/>.</param>
-    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null, bool https = false, Func<HttpMessageHandler>? clientHandler = null)
+    /// <param name="nodes">How many nodes (default 3): <c>node1</c> … <c>node{nodes}</c>.</param>
+    public static async Task<InProcessCluster> StartAsync(IDictionary<string, string?>? overrides = null, string? credential = null, Action<WebApplicationBuilder>? configureNode = null, bool https = false, Func<HttpMessageHandler>? clientHandler = null, int nodes = 3)
     {
-        var cluster = new InProcessCluster(overrides, credential, configureNode, https) { ClientHandler = clientHandler };
-        await Task.WhenAll(Enumerable.Range(0, 3).Select(cluster.StartNodeAsync));
+        var cluster = new InProcessCluster(overrides, credential, configureNode, https, nodes) { ClientHandler = clientHandler };
+        await Task.WhenAll(Enumerable.Range(0, nodes).Select(cluster.StartNodeAsync));
         await cluster.WaitUntilWritableAsync(TimeSpan.FromSeconds(30));
         return cluster;
     }
@@ -212,8 +220,8 @@ public sealed class InProcessCluster : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(_settings);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Cluster:NodeId"] = Ids[index],
-            ["Cluster:DataDirectory"] = Path.Combine(DataRoot, Ids[index]),
+            ["Cluster:NodeId"] = NodeIds[index],
+            ["Cluster:DataDirectory"] = Path.Combine(DataRoot, NodeIds[index]),
         });
         builder.WebHost.UseUrls(Urls[index].ToString(), PeerUrls[index].ToString());
         builder.Logging.ClearProviders();
@@ -284,12 +292,12 @@ public sealed class InProcessCluster : IAsyncDisposable
         using var cts = new CancellationTokenSource(timeout);
         while (true)
         {
-            var running = Enumerable.Range(0, 3).Where(IsRunning).ToArray();
+            var running = Enumerable.Range(0, _apps.Length).Where(IsRunning).ToArray();
             var statuses = await Task.WhenAll(running.Select(StatusAsync));
             var leaders = statuses.Where(s => s.Role == "leader").ToArray();
             if (leaders.Length == 1 && statuses.All(s => s.LeaderId == leaders[0].NodeId))
             {
-                return Array.IndexOf(Ids, leaders[0].NodeId);
+                return Array.IndexOf(NodeIds, leaders[0].NodeId);
             }
 
             await Task.Delay(50, cts.Token);

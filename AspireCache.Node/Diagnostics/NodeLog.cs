@@ -101,9 +101,6 @@ internal static partial class NodeLog
     [LoggerMessage(1045, LogLevel.Information, "Raft and node-to-node calls are served on port {PeerPort} only; clients use {ClientUrl}")]
     public static partial void PeerEndpointSeparated(ILogger logger, int peerPort, string clientUrl);
 
-    [LoggerMessage(1058, LogLevel.Warning, "This cluster has {Members} members. With that many, DotNext 6.12's leader can commit an entry that fewer members hold than every majority must include, so failures it should survive could lose an acknowledged write; run three nodes (docs/failure-behaviour.md, \"Known, not fixed\")")]
-    public static partial void UnsafeCommitQuorum(ILogger logger, int members);
-
     [LoggerMessage(1044, LogLevel.Information, "Node-to-node authentication is OFF (no Cluster:Secret): anyone who reaches this node's port can send it Raft messages")]
     public static partial void ClusterAuthDisabled(ILogger logger);
 

@@ -56,6 +56,31 @@ public sealed class PartitionState
 
     internal PendingCapture? Capture => _capture;
 
+    private volatile PendingCapture? _cutAfterAnswer;
+
+    /// <summary>
+    /// Tests only: the link to <paramref name="peer"/> is cut (as <see cref="Block"/> adds it) as soon as the answer
+    /// to this node's next Raft message of <paramref name="messageType"/> to it arrives, before another can be sent:
+    /// a peer that got exactly that one message. The task ends with the answer's body, as this node read it.
+    /// </summary>
+    public Task<string> CutAfterAnswerAsync(string peer, string messageType)
+    {
+        var cut = new PendingCapture(peer, messageType);
+        _cutAfterAnswer = cut;
+        return cut.Answer.Task;
+    }
+
+    internal PendingCapture? CutAfterAnswer => _cutAfterAnswer;
+
+    internal void Answered(PendingCapture cut, string answer)
+    {
+        if (Interlocked.CompareExchange(ref _cutAfterAnswer, null, cut) == cut)
+        {
+            Block(Blocked.Add(cut.Peer));
+            cut.Answer.TrySetResult(answer);
+        }
+    }
+
     internal void Captured(PendingCapture capture, CapturedRequest request)
     {
         Interlocked.CompareExchange(ref _capture, null, capture);
@@ -69,6 +94,8 @@ public sealed class PartitionState
         public string MessageType { get; } = messageType;
 
         public TaskCompletionSource<CapturedRequest> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource<string> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
 
@@ -100,9 +127,7 @@ internal sealed class PartitionHandler(PartitionState partition, IOptions<Cluste
     {
         if (partition.Capture is { } capture
             && request.RequestUri is { } target
-            && options.Value.Members.TryGetValue(capture.Peer, out var peerUrl)
-            && Uri.Compare(peerUrl, target, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0
-            && request.Headers.TryGetValues(Raft.DotNextShims.RaftWire.MessageTypeHeader, out var type) && type.FirstOrDefault() == capture.MessageType
+            && IsTo(request, capture)
             && (capture.MessageType != Raft.DotNextShims.RaftWire.AppendEntries || (request.Headers.TryGetValues(Raft.DotNextShims.RaftWire.EntriesCountHeader, out var count) && count.FirstOrDefault() is { } n && n != "0"))
             && request.Content is { } content)
         {
@@ -121,8 +146,23 @@ internal sealed class PartitionHandler(PartitionState partition, IOptions<Cluste
                 body));
         }
 
-        return await SendCoreAsync(request, cancellationToken);
+        var response = await SendCoreAsync(request, cancellationToken);
+        if (partition.CutAfterAnswer is { } cut
+            && IsTo(request, cut)
+            && response.IsSuccessStatusCode)
+        {
+            await response.Content.LoadIntoBufferAsync(cancellationToken);
+            partition.Answered(cut, await response.Content.ReadAsStringAsync(cancellationToken));
+        }
+
+        return response;
     }
+
+    private bool IsTo(HttpRequestMessage request, PartitionState.PendingCapture target) =>
+        request.RequestUri is { } uri
+        && options.Value.Members.TryGetValue(target.Peer, out var peerUrl)
+        && Uri.Compare(peerUrl, uri, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0
+        && request.Headers.TryGetValues(Raft.DotNextShims.RaftWire.MessageTypeHeader, out var type) && type.FirstOrDefault() == target.MessageType;
 
     private async Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {

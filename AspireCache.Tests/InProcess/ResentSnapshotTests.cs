@@ -4,10 +4,58 @@ using DotNext.Net.Cluster.Consensus.Raft;
 
 namespace AspireCache.Tests.InProcess;
 
-/// <summary>A snapshot sent again after the follower installed it is acknowledged, so the leader moves on to entries.</summary>
+/// <summary>
+/// How a follower answers InstallSnapshot: as contact without the leader's term (<c>Replicated</c>), so the answer
+/// never counts towards a commit (<c>SnapshotAnswerMiddleware</c>, <c>CommitQuorumTests</c>); and a snapshot sent again
+/// after the follower installed it is acknowledged the same way, so the leader moves on to entries.
+/// </summary>
 [Collection(InProcessCollection.Name)]
 public sealed class ResentSnapshotTests
 {
+    [Fact]
+    public async Task A_snapshot_is_answered_as_contact_so_it_never_counts_towards_a_commit_and_the_follower_still_catches_up()
+    {
+        var settings = new Dictionary<string, string?>(PartitionTests.FaultSettings) { ["Cluster:SnapshotInterval"] = "20" };
+        await using var cluster = await InProcessCluster.StartAsync(settings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = Enumerable.Range(0, 3).First(i => i != leader);
+        var faults = cluster.Service<PartitionState>(leader);
+        using var client = cluster.Client(leader);
+
+        // The follower misses entries the leader compacts; the leader's own attempt to send the snapshot is captured and refused.
+        faults.Block([InProcessCluster.Ids[follower]]);
+        for (var i = 0; i < 45; i++)
+        {
+            (await client.PutAsync($"/cache/snapshot-answer/{i}", new StringContent("x"))).EnsureSuccessStatusCode();
+        }
+
+        var sent = await faults.CaptureNextAsync(InProcessCluster.Ids[follower], "InstallSnapshot").WaitAsync(TimeSpan.FromSeconds(20));
+        var snapshotIndex = long.Parse(sent.Headers.Single(h => h.Key == "X-Raft-Snapshot-Index").Value[0], CultureInfo.InvariantCulture);
+
+        // Delivered for the first time, from the leader of this term: DotNext installs it and answers "ReplicatedWithLeaderTerm".
+        using var raw = cluster.PeerClient(leader);
+        using var response = await raw.SendAsync(sent.ToRequest());
+        var answer = await response.Content.ReadAsStringAsync();
+        var log = cluster.Service<IPersistentState>(follower);
+
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}");
+        Assert.Equal("Replicated", answer);
+        Assert.True(log.LastCommittedEntryIndex >= snapshotIndex, $"the snapshot was not installed ({log.LastCommittedEntryIndex} < {snapshotIndex})");
+
+        // The leader still moves the follower past it: once the link heals, a new write reaches the follower.
+        faults.Heal();
+        (await client.PutAsync("/cache/snapshot-answer/after", new StringContent("y"))).EnsureSuccessStatusCode();
+        var leaderLog = cluster.Service<IPersistentState>(leader);
+        var target = leaderLog.LastCommittedEntryIndex;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (log.LastCommittedEntryIndex < target && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(log.LastCommittedEntryIndex >= target, $"the follower did not catch up after the snapshot ({log.LastCommittedEntryIndex} < {target})");
+    }
+
     [Fact]
     public async Task A_snapshot_sent_again_after_it_was_installed_is_answered_as_replicated_not_refused()
     {
@@ -46,6 +94,6 @@ public sealed class ResentSnapshotTests
         var answer = await response.Content.ReadAsStringAsync();
 
         Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}");
-        Assert.StartsWith("Replicated", answer, StringComparison.Ordinal); // DotNext's own answer was "Rejected": its leader then re-sent the snapshot until a newer one existed
+        Assert.Equal("Replicated", answer); // DotNext's own answer was "Rejected": its leader then re-sent the snapshot until a newer one existed
     }
 }

@@ -35,9 +35,10 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// triggers waited for the read lock DotNext holds around the catch-up, with every write queued behind it;
 /// and after each snapshot it publishes the leader appends an empty entry (<see cref="CompactionNudge"/>), so
 /// that the compaction runs at once instead of at the next write, perhaps in the middle of a catch-up.</item>
+/// <item><see cref="SnapshotAnswerMiddleware"/>: a follower's InstallSnapshot answer never counts towards a
+/// commit (DotNext's leader commits the middle of a majority's answers, not the smallest: with 5 or 7+ members a
+/// snapshot answer below the round's index let it commit an entry too few members held).</item>
 /// </list>
-/// Found and not fixed: <see cref="CommitQuorum"/> (the commit index is the middle of a majority's answers,
-/// unsafe with 5 or 7+ members; a node of such a cluster warns at start).
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
 /// <see cref="RaftWire.HoldsLeadership"/> reads the role of a stopped cluster as "not leader" (its
@@ -51,13 +52,15 @@ public static class DotNextShimsExtensions
     public static readonly Version PinnedVersion = new(6, 12, 0, 0);
 
     /// <summary>
-    /// Puts the shims in front of DotNext's consensus handler, in order: the snapshot and stale-append
-    /// guards decide what DotNext sees; durability then holds back the answer of whatever appends.
+    /// Puts the shims in front of DotNext's consensus handler, in order: a snapshot's answer is rewritten
+    /// on its way out, whoever gives it; the snapshot and stale-append guards decide what DotNext sees;
+    /// durability then holds back the answer of whatever appends.
     /// </summary>
     public static IApplicationBuilder UseDotNextShims(this IApplicationBuilder app) =>
         app.UseMiddleware<RaftBodyLimitMiddleware>()
             .UseMiddleware<PreVoteMiddleware>()
             .UseMiddleware<VoteMiddleware>()
+            .UseMiddleware<SnapshotAnswerMiddleware>()
             .UseMiddleware<ResentSnapshotMiddleware>()
             .UseMiddleware<StaleAppendGuardMiddleware>()
             .UseMiddleware<DurableAppendMiddleware>();

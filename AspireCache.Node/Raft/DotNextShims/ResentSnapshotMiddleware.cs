@@ -13,7 +13,8 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// 300-entry interval, up to a whole snapshot interval in production). A snapshot at or below this
 /// node's commit index, from the leader of this node's term, is answered here as replicated,
 /// exactly as DotNext answers an accepted one: true, since every committed entry up to it is
-/// already here.
+/// already here. (<see cref="SnapshotAnswerMiddleware"/>, outside this one, then sends either answer as
+/// plain <c>Replicated</c>, so that it never counts towards a commit.)
 /// </para>
 /// </summary>
 internal sealed class ResentSnapshotMiddleware(RequestDelegate next, IPersistentState log, ILogger<ResentSnapshotMiddleware> logger)
