@@ -102,6 +102,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public string DataRoot { get; }
 
+    /// <summary>How many nodes this cluster has (running or not).</summary>
+    public int NodeCount => _apps.Length;
+
     /// <summary>This cluster's node ids, <c>node1</c> … <c>node{n}</c>; index i is node i everywhere else.</summary>
     public string[] NodeIds { get; }
 

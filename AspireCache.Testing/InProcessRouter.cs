@@ -59,9 +59,13 @@ public sealed class InProcessRouter : IAsyncDisposable
         var url = new Uri($"{scheme}://127.0.0.1:{TestPorts.Free()}");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = AppContext.BaseDirectory });
         var settings = new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Warning" };
-        for (var i = 0; i < InProcessCluster.Ids.Length; i++)
+        for (var i = 0; i < cluster.NodeCount; i++)
         {
-            settings[$"services:{InProcessCluster.Ids[i]}:{scheme}:0"] = cluster.Urls[i].ToString();
+            settings[$"services:{cluster.NodeIds[i]}:{scheme}:0"] = cluster.Urls[i].ToString();
+            if (cluster.NodeCount != InProcessCluster.Ids.Length)
+            {
+                settings[$"Router:Nodes:{i}"] = cluster.NodeIds[i]; // the router's default is node1..node3
+            }
         }
 
         settings["Router:NodeScheme"] = scheme;

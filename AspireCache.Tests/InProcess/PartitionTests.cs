@@ -130,7 +130,7 @@ public sealed class PartitionTests
     {
         foreach (var group in groups)
         {
-            var blocked = Enumerable.Range(0, 3).Where(i => !group.Contains(i)).Select(i => InProcessCluster.Ids[i]).ToList();
+            var blocked = Enumerable.Range(0, cluster.NodeCount).Where(i => !group.Contains(i)).Select(i => cluster.NodeIds[i]).ToList();
             foreach (var node in group.Where(cluster.IsRunning))
             {
                 using var client = cluster.Client(node);
@@ -141,7 +141,7 @@ public sealed class PartitionTests
 
     internal static async Task Heal(InProcessCluster cluster)
     {
-        foreach (var node in Enumerable.Range(0, 3).Where(cluster.IsRunning))
+        foreach (var node in Enumerable.Range(0, cluster.NodeCount).Where(cluster.IsRunning))
         {
             using var client = cluster.Client(node);
             (await client.DeleteAsync("/admin/faults/partition")).EnsureSuccessStatusCode();
