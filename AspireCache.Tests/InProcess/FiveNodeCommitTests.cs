@@ -15,9 +15,8 @@ public sealed class FiveNodeCommitTests
     [Fact]
     public async Task A_write_only_two_of_five_hold_is_not_acknowledged_when_a_snapshot_answer_is_in_its_round_and_nothing_acknowledged_is_lost_when_those_two_fail()
     {
-        var settings = new Dictionary<string, string?>(PartitionTests.FaultSettings)
+        var settings = new Dictionary<string, string?>(ResentSnapshotTests.SnapshotSettings)
         {
-            ["Cluster:SnapshotInterval"] = "20",
             ["Cluster:WriteTimeout"] = "00:00:02.500",
 
             // While two followers stall, each round waits for their Raft timeout (1 s) and the others hear the
@@ -33,11 +32,7 @@ public sealed class FiveNodeCommitTests
         using var client = cluster.Client(leader);
 
         // 1. One follower misses entries that the leader then compacts: the next message it gets is a snapshot.
-        faults.Block([cluster.NodeIds[behind]]);
-        for (var i = 0; i < 45; i++)
-        {
-            (await client.PutAsync($"/cache/five/{i}", new StringContent("x"))).EnsureSuccessStatusCode();
-        }
+        await ResentSnapshotTests.LeaveBehindACompactionAsync(cluster, leader, behind, "five");
 
         // 2. Two followers stop answering, and the follower behind is reachable again for exactly one message: the
         //    snapshot, sent in the round the write starts (heartbeats are 2.5 s apart here). So only the leader and

@@ -12,23 +12,34 @@ namespace AspireCache.Tests.InProcess;
 [Collection(InProcessCollection.Name)]
 public sealed class ResentSnapshotTests
 {
+    /// <summary>Fault injection on, and a snapshot every 20 entries: <see cref="LeaveBehindACompactionAsync"/> needs 45 writes.</summary>
+    internal static readonly Dictionary<string, string?> SnapshotSettings = new(PartitionTests.FaultSettings) { ["Cluster:SnapshotInterval"] = "20" };
+
+    /// <summary>
+    /// Cuts <paramref name="leader"/>'s link to <paramref name="follower"/> (it stays cut) and writes 45 keys under
+    /// <paramref name="prefix"/>: entries the leader then compacts, so the next message the follower gets is a snapshot.
+    /// </summary>
+    internal static async Task LeaveBehindACompactionAsync(InProcessCluster cluster, int leader, int follower, string prefix)
+    {
+        cluster.Service<PartitionState>(leader).Block([cluster.NodeIds[follower]]);
+        using var client = cluster.Client(leader);
+        for (var i = 0; i < 45; i++)
+        {
+            (await client.PutAsync($"/cache/{prefix}/{i}", new StringContent("x"))).EnsureSuccessStatusCode();
+        }
+    }
+
     [Fact]
     public async Task A_snapshot_is_answered_as_contact_so_it_never_counts_towards_a_commit_and_the_follower_still_catches_up()
     {
-        var settings = new Dictionary<string, string?>(PartitionTests.FaultSettings) { ["Cluster:SnapshotInterval"] = "20" };
-        await using var cluster = await InProcessCluster.StartAsync(settings);
+        await using var cluster = await InProcessCluster.StartAsync(SnapshotSettings);
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var follower = Enumerable.Range(0, 3).First(i => i != leader);
         var faults = cluster.Service<PartitionState>(leader);
         using var client = cluster.Client(leader);
 
         // The follower misses entries the leader compacts; the leader's own attempt to send the snapshot is captured and refused.
-        faults.Block([InProcessCluster.Ids[follower]]);
-        for (var i = 0; i < 45; i++)
-        {
-            (await client.PutAsync($"/cache/snapshot-answer/{i}", new StringContent("x"))).EnsureSuccessStatusCode();
-        }
-
+        await LeaveBehindACompactionAsync(cluster, leader, follower, "snapshot-answer");
         var sent = await faults.CaptureNextAsync(InProcessCluster.Ids[follower], "InstallSnapshot").WaitAsync(TimeSpan.FromSeconds(20));
         var snapshotIndex = long.Parse(sent.Headers.Single(h => h.Key == "X-Raft-Snapshot-Index").Value[0], CultureInfo.InvariantCulture);
 
@@ -59,19 +70,13 @@ public sealed class ResentSnapshotTests
     [Fact]
     public async Task A_snapshot_sent_again_after_it_was_installed_is_answered_as_replicated_not_refused()
     {
-        var settings = new Dictionary<string, string?>(PartitionTests.FaultSettings) { ["Cluster:SnapshotInterval"] = "20" };
-        await using var cluster = await InProcessCluster.StartAsync(settings);
+        await using var cluster = await InProcessCluster.StartAsync(SnapshotSettings);
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var follower = Enumerable.Range(0, 3).First(i => i != leader);
         var faults = cluster.Service<PartitionState>(leader);
-        using var client = cluster.Client(leader);
 
         // The follower misses enough entries that the leader has compacted them: it must be sent the snapshot.
-        faults.Block([InProcessCluster.Ids[follower]]);
-        for (var i = 0; i < 45; i++)
-        {
-            (await client.PutAsync($"/cache/resent/{i}", new StringContent("x"))).EnsureSuccessStatusCode();
-        }
+        await LeaveBehindACompactionAsync(cluster, leader, follower, "resent");
 
         var snapshot = faults.CaptureNextAsync(InProcessCluster.Ids[follower], "InstallSnapshot");
         faults.Heal();
