@@ -95,6 +95,7 @@ public static class Extensions
             // Outside the vote deadline: its local refusals are not a peer's answer (they must not clear an unresponsive mark).
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PreVoteHoldOffHandler>()))
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.PeerRefusalHandler>()))
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, new Raft.DotNextShims.SnapshotAnswerHandler()))
             // Outermost: a snapshot's own token and timeout reach every handler below it.
             .ConfigureAdditionalHttpMessageHandlers(static (handlers, sp) => handlers.Insert(0, sp.GetRequiredService<Raft.DotNextShims.CatchUpTransferHandler>()));
         services.AddTransient<Raft.DotNextShims.CatchUpTransferHandler>();

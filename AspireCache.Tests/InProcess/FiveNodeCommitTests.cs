@@ -36,8 +36,8 @@ public sealed class FiveNodeCommitTests
 
         // 2. Two followers stop answering, and the follower behind is reachable again for exactly one message: the
         //    snapshot, sent in the round the write starts (heartbeats are 2.5 s apart here). So only the leader and
-        //    one follower can hold the write. (Each round of a leader that hears from fewer than three ends after
-        //    the stalled followers' 1 s timeout, and it steps down: the write has about a second to be acknowledged.)
+        //    one follower can hold the write. (A round without three answers of C waits for the stalled followers'
+        //    1 s timeout; the round after the snapshot has only two live answers, and the leader steps down.)
         var snapshotAnswer = faults.CutAfterAnswerAsync(cluster.NodeIds[behind], "InstallSnapshot");
         faults.Stall(stalled.Select(i => cluster.NodeIds[i]));
         faults.Block([]);

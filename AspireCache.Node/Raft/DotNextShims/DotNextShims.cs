@@ -35,8 +35,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// triggers waited for the read lock DotNext holds around the catch-up, with every write queued behind it;
 /// and after each snapshot it publishes the leader appends an empty entry (<see cref="CompactionNudge"/>), so
 /// that the compaction runs at once instead of at the next write, perhaps in the middle of a catch-up.</item>
-/// <item><see cref="SnapshotAnswerMiddleware"/>: a follower's InstallSnapshot answer never counts towards a
-/// commit (DotNext's leader commits the middle of a majority's answers, not the smallest: with 5 or 7+ members a
+/// <item><see cref="SnapshotAnswerMiddleware"/> and <see cref="SnapshotAnswerHandler"/>: a follower's
+/// InstallSnapshot answer never counts towards a commit, as the follower sends it and as the leader reads
+/// it (DotNext's leader commits the middle of a majority's answers, not the smallest: with 5 or 7+ members a
 /// snapshot answer below the round's index let it commit an entry too few members held).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"

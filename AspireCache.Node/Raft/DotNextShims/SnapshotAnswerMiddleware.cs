@@ -19,10 +19,15 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// committing S was never progress. The leader still moves the follower past S (it sets the next index the
 /// same way for both answers), and the follower's next AppendEntries counts as before.
 /// </para>
+/// <para>
+/// The leader reads snapshot answers the same way (<see cref="SnapshotAnswerHandler"/>), so that it is safe
+/// whichever side runs this version: in a rolling upgrade, a follower of an older one still answers
+/// <c>ReplicatedWithLeaderTerm</c>.
+/// </para>
 /// </summary>
 internal sealed class SnapshotAnswerMiddleware(RequestDelegate next)
 {
-    private const string Replicated = "Replicated";
+    internal const string Replicated = "Replicated";
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -58,4 +63,30 @@ internal sealed class SnapshotAnswerMiddleware(RequestDelegate next)
 
     private static bool IsReplicatedWithLeaderTerm(MemoryStream buffer) =>
         buffer.TryGetBuffer(out var written) && written.AsSpan().SequenceEqual("ReplicatedWithLeaderTerm"u8);
+}
+
+/// <summary>
+/// The leader's side of <see cref="SnapshotAnswerMiddleware"/>, on its Raft client: an InstallSnapshot answer
+/// <c>ReplicatedWithLeaderTerm</c> reaches DotNext as <c>Replicated</c>, whatever version the follower runs.
+/// </summary>
+internal sealed class SnapshotAnswerHandler : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode || !RaftWire.Is(request, RaftWire.InstallSnapshot))
+        {
+            return response;
+        }
+
+        // One word (HeartbeatResult's name); read into a buffer, which DotNext then reads again.
+        if (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false) == "ReplicatedWithLeaderTerm")
+        {
+            var answered = response.Content;
+            response.Content = new StringContent(SnapshotAnswerMiddleware.Replicated);
+            answered.Dispose();
+        }
+
+        return response;
+    }
 }
