@@ -203,23 +203,28 @@ internal sealed class CallerRateLimiter : PartitionedRateLimiter<HttpContext>
 
         public long LastUsed => Volatile.Read(ref _lastUsed);
 
-        /// <summary>Takes <paramref name="permits"/> tokens, or tells how many ticks until they are there.</summary>
+        /// <summary>
+        /// Takes <paramref name="permits"/> tokens, or tells how many ticks until they are there. A request that
+        /// costs more than the whole bucket (a large batch under a small <c>Burst</c>) takes the whole bucket: it
+        /// passes once the bucket is full, where it could otherwise never pass, however long its caller waited.
+        /// </summary>
         public bool TryTake(long now, int permits, double perTick, double burst, out long waitTicks)
         {
+            var cost = Math.Min(permits, burst);
             lock (_lock)
             {
                 var tokens = Math.Min(burst, _tokens + (Math.Max(0, now - _updated) * perTick));
                 _updated = Math.Max(_updated, now);
                 _lastUsed = _updated;
-                if (tokens >= permits)
+                if (tokens >= cost)
                 {
-                    _tokens = tokens - permits;
+                    _tokens = tokens - cost;
                     waitTicks = 0;
                     return true;
                 }
 
                 _tokens = tokens;
-                waitTicks = (long)Math.Ceiling((permits - tokens) / perTick);
+                waitTicks = (long)Math.Ceiling((cost - tokens) / perTick);
                 return false;
             }
         }

@@ -433,6 +433,48 @@ public sealed class RateLimitTests(RateLimitClusterFixture fixture) : IClassFixt
 
     /// <summary>The limiter itself: the table never exceeds its bound, idle callers are dropped, Retry-After is the wait for the next token, no allocation per request.</summary>
     [Fact]
+    public async Task A_request_costing_more_than_the_burst_takes_the_whole_bucket_once_it_is_full_instead_of_never_passing()
+    {
+        // 100 tokens/s, a bucket of 10: a read batch costing 50 permits could never find 50 tokens.
+        var options = Options.Create(new RouterRateLimitOptions { PermitsPerSecond = 100, Burst = 10 });
+        using var telemetry = new RouterTelemetry(new TestMeterFactory());
+        using var limiter = new CallerRateLimiter(options, telemetry, NullLogger<CallerRateLimiter>.Instance);
+        var context = new DefaultHttpContext();
+        context.Request.Headers.Authorization = "Bearer key-batch-0123456789abcdef";
+        context.SetEndpoint(new Endpoint(_ => Task.CompletedTask, new EndpointMetadataCollection(RateLimitedEndpoint.Proxy), "test"));
+
+        using (var batch = limiter.AttemptAcquire(context, permitCount: 50))
+        {
+            Assert.True(batch.IsAcquired); // a full bucket: it takes all 10
+        }
+
+        var sinceBatch = Stopwatch.StartNew();
+
+        using (var next = limiter.AttemptAcquire(context))
+        {
+            Assert.False(next.IsAcquired); // nothing left until the bucket refills
+            Assert.True(next.TryGetMetadata(MetadataName.RetryAfter, out var wait));
+            Assert.Equal(TimeSpan.FromSeconds(1), wait); // 10 ms, named in whole seconds
+        }
+
+        // The next large request waits for the whole bucket (0.1 s here), then passes again.
+        while (true)
+        {
+            using var again = limiter.AttemptAcquire(context, permitCount: 50);
+            if (again.IsAcquired)
+            {
+                break;
+            }
+
+            Assert.True(again.TryGetMetadata(MetadataName.RetryAfter, out var wait) && wait <= TimeSpan.FromSeconds(1), "the wait named must be the bucket's refill, not forever");
+            Assert.True(sinceBatch.Elapsed < Timeout, "a request costing more than the burst never passed");
+            await Task.Delay(20);
+        }
+
+        Assert.InRange(sinceBatch.Elapsed, TimeSpan.FromMilliseconds(50), Timeout); // it waited for a refill
+    }
+
+    [Fact]
     public async Task The_limiter_bounds_its_table_drops_idle_callers_names_the_wait_leaves_unmarked_endpoints_alone_and_allocates_nothing_per_request()
     {
         var options = Options.Create(new RouterRateLimitOptions { PermitsPerSecond = 1000, Burst = 1, MaxPartitions = 3, IdleTimeout = TimeSpan.FromSeconds(1) });
