@@ -179,6 +179,13 @@ public static class Extensions
         }
 
         await app.Services.GetRequiredService<CacheStateMachine>().RestoreAsync(token);
+
+        // The WAL opens here, after the snapshot it starts from; its tail is mended before Raft reads it.
+        if (await Raft.DotNextShims.TornTailRepair.RepairAsync(app.Services.GetRequiredService<IPersistentState>(), token) is { } repair)
+        {
+            NodeLog.TornLogTailRepaired(app.Logger, repair.From, repair.To, repair.DroppedTo);
+        }
+
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClusterOptions>>().Value;
         NodeLog.Starting(
             app.Logger,

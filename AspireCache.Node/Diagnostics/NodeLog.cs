@@ -101,6 +101,9 @@ internal static partial class NodeLog
     [LoggerMessage(1045, LogLevel.Information, "Raft and node-to-node calls are served on port {PeerPort} only; clients use {ClientUrl}")]
     public static partial void PeerEndpointSeparated(ILogger logger, int peerPort, string clientUrl);
 
+    [LoggerMessage(1058, LogLevel.Warning, "The WAL's tail was half rewritten when this node last stopped (a crash between a leader's overwrite and the WAL's checkpoint): entries {From}-{To} were written again and the stale entries after them, up to {DroppedTo}, dropped (TornTailRepair)")]
+    public static partial void TornLogTailRepaired(ILogger logger, long from, long to, long droppedTo);
+
     [LoggerMessage(1044, LogLevel.Information, "Node-to-node authentication is OFF (no Cluster:Secret): anyone who reaches this node's port can send it Raft messages")]
     public static partial void ClusterAuthDisabled(ILogger logger);
 

@@ -39,6 +39,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// InstallSnapshot answer never counts towards a commit, as the follower sends it and as the leader reads
 /// it (DotNext's leader commits the middle of a majority's answers, not the smallest: with 5 or 7+ members a
 /// snapshot answer below the round's index let it commit an entry too few members held).</item>
+/// <item><see cref="TornTailRepair"/>: a log tail a crash left half rewritten is mended at start (DotNext
+/// restarted a follower killed between a leader's overwrite and its checkpoint with a write position before the
+/// rewritten entries' data, and its next append overwrote them).</item>
 /// </list>
 /// Not a defect, but DotNext's too: <see cref="RaftLogThrottle"/> samples its per-request "member unavailable"
 /// warnings (event ids of 6.12), which flooded the log while a peer was down; and
