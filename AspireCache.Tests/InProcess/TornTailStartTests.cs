@@ -16,7 +16,7 @@ public sealed class TornTailStartTests
 
         await cluster.StartNodeAsync(0);
 
-        Assert.Single(logs.Lines, l => l.Contains("entries 1-7 were written again and the stale entries after them, up to 10, dropped", StringComparison.Ordinal));
+        Assert.Single(logs.Lines, l => l.Contains("entries 6-7 were written again and the stale entries after them, up to 10, dropped", StringComparison.Ordinal));
         Assert.Equal(7, cluster.Service<DotNext.Net.Cluster.Consensus.Raft.IPersistentState>(0).LastEntryIndex);
     }
 }

@@ -30,7 +30,7 @@ public sealed class TornTailRepairTests : IAsyncDisposable
 
             var repair = await TornTailRepair.RepairAsync(wal, CancellationToken.None);
 
-            Assert.Equal(new TornTailRepair.Repair(1, 7, 10), repair);
+            Assert.Equal(new TornTailRepair.Repair(6, 7, 10), repair); // the rewritten run, found by where its data lies
             Assert.Equal(7, wal.LastEntryIndex);
 
             // The next leader's entry: appended after the rewritten ones, not over them.
@@ -49,6 +49,69 @@ public sealed class TornTailRepairTests : IAsyncDisposable
             Assert.Null(await TornTailRepair.RepairAsync(wal, CancellationToken.None));
             Assert.Equal(new string('A', 100), await PayloadAsync(wal, 6));
             Assert.Equal(new string('C', 100), await PayloadAsync(wal, 8));
+        }
+    }
+
+    /// <summary>
+    /// Killed again after the repair wrote its copies but before its checkpoint: the next start finds the same torn
+    /// tail (the old checkpoint) and mends it again from intact bytes, because the copies never land on the originals.
+    /// </summary>
+    [Fact]
+    public async Task A_kill_during_the_repair_leaves_a_tail_the_next_start_mends_with_the_same_bytes()
+    {
+        await TearAsync(_directory);
+        var torn = await File.ReadAllBytesAsync(CheckpointOf(_directory));
+        await using (var wal = await OpenAsync(_directory))
+        {
+            var originalsEnd = TornTailRepair.WalInternals.EndOf(wal, 7);
+            Assert.NotNull(await TornTailRepair.RepairAsync(wal, CancellationToken.None));
+
+            // Each copy lies after every original, so a kill half way leaves each entry pointing at whole bytes.
+            Assert.True(TornTailRepair.WalInternals.EndOf(wal, 6) - 100 >= originalsEnd, "the copy of entry 6 overlaps the originals");
+        }
+
+        await File.WriteAllBytesAsync(CheckpointOf(_directory), torn); // as if the repair's checkpoint never came
+        await using (var wal = await OpenAsync(_directory))
+        {
+            Assert.Equal(10, wal.LastEntryIndex);
+            Assert.Equal(new TornTailRepair.Repair(6, 7, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
+            await AppendAtAsync(wal, 8, term: 4, 'C');
+            Assert.Equal(new string('A', 100), await PayloadAsync(wal, 6));
+            Assert.Equal(new string('B', 100), await PayloadAsync(wal, 7));
+            Assert.Equal(new string('C', 100), await PayloadAsync(wal, 8));
+        }
+    }
+
+    /// <summary>
+    /// A request whose body breaks part way (its leader died mid-stream) rewrites some entries and never triggers the
+    /// checkpoint, even across a clean stop; its entries need not carry a newer term than the old ones after them.
+    /// </summary>
+    [Fact]
+    public async Task A_rewrite_cut_off_mid_request_is_mended_whatever_its_terms()
+    {
+        await using (var wal = await OpenAsync(_directory))
+        {
+            for (var i = 1; i <= 10; i++)
+            {
+                await wal.AppendAsync(new BinaryLogEntry { Term = i <= 5 ? 2 : 3, Content = System.Text.Encoding.ASCII.GetBytes($"old-{i}".PadRight(100, '.')) });
+            }
+
+            await WaitForCheckpointAsync(_directory, wal, 10);
+
+            // A leader of term 4 streams its entries 6.. (of term 2, older than this log's 6-10); the stream breaks after two.
+            await Assert.ThrowsAsync<IOException>(async () => await wal.AppendAsync(new BreakingProducer([Entry(2, 'A'), Entry(2, 'B')]), 6, skipCommitted: true));
+            Assert.Equal(7, wal.LastEntryIndex);
+            await AppendAtAsync(wal, 8, term: 4, 'D');
+        }
+
+        await using (var reopened = await OpenAsync(_directory))
+        {
+            Assert.Equal(10, reopened.LastEntryIndex); // the checkpoint never moved
+            Assert.Equal(new TornTailRepair.Repair(6, 8, 10), await TornTailRepair.RepairAsync(reopened, CancellationToken.None));
+            await AppendAtAsync(reopened, 9, term: 4, 'C');
+            Assert.Equal(new string('A', 100), await PayloadAsync(reopened, 6));
+            Assert.Equal(new string('D', 100), await PayloadAsync(reopened, 8));
+            Assert.Equal(new string('C', 100), await PayloadAsync(reopened, 9));
         }
     }
 
@@ -141,6 +204,20 @@ public sealed class TornTailRepairTests : IAsyncDisposable
 
     private static ValueTask<string> PayloadAsync(WriteAheadLog wal, long index) =>
         ((IAuditTrail<IRaftLogEntry>)wal).ReadAsync(new PayloadReader(), index, index);
+
+    /// <summary>Entries as an AppendEntries body delivers them, until the connection breaks.</summary>
+    private sealed class BreakingProducer(BinaryLogEntry[] entries) : ILogEntryProducer<BinaryLogEntry>
+    {
+        private int _next = -1;
+
+        public long RemainingCount => entries.Length + 1 - (_next + 1);
+
+        public BinaryLogEntry Current => entries[_next];
+
+        public ValueTask<bool> MoveNextAsync() => ++_next < entries.Length ? new(true) : throw new IOException("the leader's stream broke");
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 
     private sealed class PayloadReader : ILogEntryConsumer<IRaftLogEntry, string>
     {

@@ -1,3 +1,4 @@
+using System.Reflection;
 using DotNext.IO;
 using DotNext.IO.Log;
 using DotNext.Net.Cluster.Consensus.Raft;
@@ -8,24 +9,29 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <summary>
 /// Mends a log tail that a crash left half rewritten, before Raft starts.
 /// <para>
-/// A DotNext 6.12 follower rewrites its log from the first entry a leader sends, above its commit index, and
-/// its new last index reaches disk only with the next checkpoint, which the background flusher writes a
-/// moment later (up to a few hundred milliseconds under load). The rewritten entries' data goes after the end
-/// of the old last entry; their metadata replaces the old entries' in place. Killed in between (<c>kill -9</c>:
-/// the mapped pages survive, the checkpoint is the old one), the node restarts with the old last index L,
-/// whose entry is still an old one, and its write position after that old entry: before the rewritten entries'
-/// data. The next append then overwrites the bytes of entries the cluster may have committed, and the node
-/// applies whatever is there: an integrity failure (<see cref="StateMachine.CommandCodec"/>'s CRC halts the
-/// apply) or, when the new bytes happen to be a whole valid entry, another entry's commands.
+/// A DotNext 6.12 follower rewrites its log from the first entry a leader sends, above its commit index. Each
+/// rewritten entry's data goes to the write position, after the end of the old last entry, and its metadata
+/// replaces the old entry's in place. The new last index reaches disk only with the next checkpoint, which the
+/// background flusher writes a moment later (up to a few hundred milliseconds under load); a request whose body
+/// breaks part way never triggers it at all. Killed in between (<c>kill -9</c>: the mapped pages survive, the
+/// checkpoint is the old one), the node restarts with the old last index L, whose entry is still an old one, and
+/// a write position at that old entry's end: before the rewritten entries' data. The next append then
+/// overwrites the bytes of entries the cluster may have committed, and the node applies whatever is there: an
+/// integrity failure (<see cref="StateMachine.CommandCodec"/>'s CRC halts the apply) or, when the new bytes
+/// happen to be a whole valid entry, another entry's commands.
 /// </para>
 /// <para>
-/// Such a tail is visible: the rewritten entries carry a newer term than the old ones left after them, and a
-/// Raft log's terms never fall. So when a term falls above the commit index, the entries from the commit index
-/// up to the fall are read into memory and appended again at the same indexes. That moves their data to the
-/// write position, makes the entry before the fall the last one, and drops the old entries after it, as the
-/// interrupted rewrite would have. Nothing acknowledged is dropped: those old entries conflict with entries a
-/// newer leader sent, so they can never commit. The rewrite is flushed before Raft starts; a crash during it
-/// leaves a tail this mends again.
+/// Such a tail is visible by address: the rewritten entries' data ends after the write position, which no entry
+/// of a whole log does. They are one run above the commit index. The run is read into memory, the write position
+/// is moved past the furthest of its data, and the run is appended again at the same indexes: that makes its last
+/// entry the log's last one, drops the old entries after it, as the interrupted rewrite would have, and is
+/// flushed before Raft starts. Nothing acknowledged is dropped: the old entries conflict with entries a newer
+/// leader sent, so they can never commit. The copies never land on the originals, so a crash during the repair
+/// leaves a tail the next start mends the same way.
+/// </para>
+/// <para>
+/// The write position and each entry's data address are private to DotNext's WAL: <see cref="WalInternals"/>
+/// reads them, and moves the position, by reflection, checked against the pinned DotNext version by the tests.
 /// </para>
 /// </summary>
 internal static class TornTailRepair
@@ -35,37 +41,47 @@ internal static class TornTailRepair
     /// <summary>What was mended: entries <see cref="From"/>–<see cref="To"/> written again, the old ones up to <see cref="DroppedTo"/> dropped.</summary>
     public readonly record struct Repair(long From, long To, long DroppedTo);
 
-    /// <summary>Mends <paramref name="log"/>'s tail when a term falls above its commit index; null when it is whole.</summary>
+    /// <summary>Mends <paramref name="log"/>'s tail when entries above its commit index lie past its write position; null when it is whole.</summary>
     public static async Task<Repair?> RepairAsync(IPersistentState log, CancellationToken token)
     {
-        var trail = (IAuditTrail<IRaftLogEntry>)log;
-        var (commit, last) = (log.LastCommittedEntryIndex, log.LastEntryIndex);
-        if (last - commit < 2)
-        {
-            return null; // a fall above the commit index needs two entries there
-        }
-
-        var terms = await trail.ReadAsync(new TermsReader(), commit + 1, last, token);
-        var fall = 1;
-        while (fall < terms.Length && terms[fall] >= terms[fall - 1])
-        {
-            fall++;
-        }
-
-        if (fall == terms.Length)
+        if (log is not WriteAheadLog wal || wal.LastEntryIndex <= wal.LastCommittedEntryIndex)
         {
             return null;
         }
 
-        var repair = new Repair(commit + 1, commit + fall, last);
-        var copies = await trail.ReadAsync(new CopyReader(), repair.From, repair.To, token); // copies first: appending overwrites the originals' bytes
-        await trail.AppendAsync(new LogEntryProducer<BinaryLogEntry>(copies), repair.From, skipCommitted: true, token);
-        if (log is WriteAheadLog wal)
+        var (commit, last) = (wal.LastCommittedEntryIndex, wal.LastEntryIndex);
+        var position = WalInternals.WritePosition(wal);
+        long from = 0, to = 0;
+        var furthest = position;
+        for (var index = commit + 1; index <= last; index++)
         {
-            await WaitUntilDurableAsync(wal, repair.To, token);
+            var end = WalInternals.EndOf(wal, index);
+            if (end <= position)
+            {
+                continue;
+            }
+
+            if (from != 0 && to != index - 1)
+            {
+                throw new InvalidDataException($"The WAL's entries above its commit index {commit} lie past its write position in two runs (up to {to}, and from {index}): not a rewrite a crash interrupted. Restore this node's data directory from a peer.");
+            }
+
+            from = from == 0 ? index : from;
+            to = index;
+            furthest = end > furthest ? end : furthest;
         }
 
-        return repair;
+        if (from == 0)
+        {
+            return null;
+        }
+
+        var trail = (IAuditTrail<IRaftLogEntry>)wal;
+        var copies = await trail.ReadAsync(new CopyReader(), from, to, token);
+        WalInternals.MoveWritePosition(wal, furthest); // the copies go after every original
+        await trail.AppendAsync(new LogEntryProducer<BinaryLogEntry>(copies), from, skipCommitted: true, token);
+        await WaitUntilDurableAsync(wal, to, token);
+        return new Repair(from, to, last);
     }
 
     private static async Task WaitUntilDurableAsync(WriteAheadLog wal, long index, CancellationToken token)
@@ -86,22 +102,6 @@ internal static class TornTailRepair
         }
     }
 
-    private sealed class TermsReader : ILogEntryConsumer<IRaftLogEntry, long[]>
-    {
-        bool ILogEntryConsumer<IRaftLogEntry, long[]>.LogEntryMetadataOnly => true;
-
-        ValueTask<long[]> ILogEntryConsumer<IRaftLogEntry, long[]>.ReadAsync<TEntry, TList>(TList entries, long? snapshotIndex, CancellationToken token)
-        {
-            var terms = new long[entries.Count];
-            for (var i = 0; i < terms.Length; i++)
-            {
-                terms[i] = entries[i].Term;
-            }
-
-            return new(terms);
-        }
-    }
-
     private sealed class CopyReader : ILogEntryConsumer<IRaftLogEntry, BinaryLogEntry[]>
     {
         bool ILogEntryConsumer<IRaftLogEntry, BinaryLogEntry[]>.LogEntryMetadataOnly => false;
@@ -117,5 +117,36 @@ internal static class TornTailRepair
 
             return copies;
         }
+    }
+
+    /// <summary>DotNext 6.12 <see cref="WriteAheadLog"/> internals the repair needs (private; reflection, resolved once).</summary>
+    internal static class WalInternals
+    {
+        private const BindingFlags Instance = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+
+        private static readonly FieldInfo MetadataPages = Find(typeof(WriteAheadLog).GetField("metadataPages", Instance), "WriteAheadLog.metadataPages");
+        private static readonly MethodInfo TryGetMetadata = Find(MetadataPages.FieldType.GetMethod("TryGetMetadata", Instance), "MetadataPageManager.TryGetMetadata");
+        private static readonly Type Metadata = TryGetMetadata.GetParameters()[1].ParameterType.GetElementType()!;
+        private static readonly FieldInfo Offset = Find(Metadata.GetField("Offset", Instance), "LogEntryMetadata.Offset");
+        private static readonly FieldInfo Length = Find(Metadata.GetField("Length", Instance), "LogEntryMetadata.Length");
+        private static readonly FieldInfo DataPages = Find(typeof(WriteAheadLog).GetField("dataPages", Instance), "WriteAheadLog.dataPages");
+        private static readonly FieldInfo LastWrittenAddress = Find(DataPages.FieldType.GetField("LastWrittenAddress", Instance), "PagedBufferWriter.LastWrittenAddress");
+
+        /// <summary>Where the next entry's data goes.</summary>
+        public static ulong WritePosition(WriteAheadLog wal) => (ulong)LastWrittenAddress.GetValue(DataPages.GetValue(wal))!;
+
+        public static void MoveWritePosition(WriteAheadLog wal, ulong address) => LastWrittenAddress.SetValue(DataPages.GetValue(wal), address);
+
+        /// <summary>Where entry <paramref name="index"/>'s data ends (0 when its metadata page does not exist).</summary>
+        public static ulong EndOf(WriteAheadLog wal, long index)
+        {
+            object?[] arguments = [index, null];
+            return (bool)TryGetMetadata.Invoke(MetadataPages.GetValue(wal), arguments)!
+                ? (ulong)Offset.GetValue(arguments[1])! + (ulong)(long)Length.GetValue(arguments[1])!
+                : 0;
+        }
+
+        private static T Find<T>(T? member, string name) where T : MemberInfo => member
+            ?? throw new NotSupportedException($"DotNext's WriteAheadLog no longer has {name}: re-examine TornTailRepair against the referenced DotNext version.");
     }
 }
