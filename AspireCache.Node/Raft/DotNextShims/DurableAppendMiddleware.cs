@@ -71,7 +71,7 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
             timeout.CancelAfter(FlushTimeout);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            await WaitUntilDurableAsync(_wal, _wal.LastEntryIndex, timeout.Token);
+            await WalFlushSignal.WaitUntilDurableAsync(_wal, _unflushedIndex!, _wal.LastEntryIndex, timeout.Token);
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             telemetry.AppendFlushed(elapsed.TotalMilliseconds);
             if (elapsed > SlowFlush)
@@ -82,23 +82,6 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
 
         buffer.Position = 0;
         await buffer.CopyToAsync(body, context.RequestAborted);
-    }
-
-    /// <summary>Waits until every entry up to <paramref name="index"/> is flushed and in the checkpoint.</summary>
-    private async Task WaitUntilDurableAsync(WriteAheadLog wal, long index, CancellationToken token)
-    {
-        while (true)
-        {
-            var flushed = WalFlushSignal.Next; // taken before the check: a flush in between still wakes us
-            if (_unflushedIndex!(wal) > index)
-            {
-                return;
-            }
-
-            // Woken by the next flush; the short timeout only covers a missed pulse.
-            await flushed.WaitAsync(TimeSpan.FromMilliseconds(5), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            token.ThrowIfCancellationRequested();
-        }
     }
 
     private static bool IsAppendWithEntries(HttpRequest request) =>

@@ -80,26 +80,19 @@ internal static class TornTailRepair
         var copies = await trail.ReadAsync(new CopyReader(), from, to, token);
         WalInternals.MoveWritePosition(wal, furthest); // the copies go after every original
         await trail.AppendAsync(new LogEntryProducer<BinaryLogEntry>(copies), from, skipCommitted: true, token);
-        await WaitUntilDurableAsync(wal, to, token);
-        return new Repair(from, to, last);
-    }
-
-    private static async Task WaitUntilDurableAsync(WriteAheadLog wal, long index, CancellationToken token)
-    {
-        var unflushedIndex = WalFlushProbe.Create();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-        timeout.CancelAfter(FlushTimeout);
-        while (unflushedIndex(wal) <= index)
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(token))
         {
-            var flushed = WalFlushSignal.Next; // taken before the check: a flush in between still wakes us
-            if (unflushedIndex(wal) > index)
+            timeout.CancelAfter(FlushTimeout);
+            try
             {
-                return;
+                await WalFlushSignal.WaitUntilDurableAsync(wal, WalFlushProbe.Create(), to, timeout.Token);
             }
-
-            await flushed.WaitAsync(TimeSpan.FromMilliseconds(5), timeout.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            timeout.Token.ThrowIfCancellationRequested();
+            catch (OperationCanceledException) when (!token.IsCancellationRequested)
+            {
+                throw new IOException($"The WAL did not flush its mended tail (entries {from}-{to}) within {FlushTimeout.TotalSeconds:0} s; is its disk full or failing?");
+            }
         }
+        return new Repair(from, to, last);
     }
 
     private sealed class CopyReader : ILogEntryConsumer<IRaftLogEntry, BinaryLogEntry[]>

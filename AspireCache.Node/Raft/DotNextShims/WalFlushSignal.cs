@@ -29,6 +29,26 @@ internal static class WalFlushSignal
         }
     }
 
+    /// <summary>
+    /// Waits until every entry of <paramref name="wal"/> up to <paramref name="index"/> is flushed and in the checkpoint:
+    /// <paramref name="unflushedIndex"/> (a <see cref="WalFlushProbe"/>) passes it. Woken by each flush; the short
+    /// timeout only covers a missed pulse.
+    /// </summary>
+    public static async Task WaitUntilDurableAsync(DotNext.Net.Cluster.Consensus.Raft.StateMachine.WriteAheadLog wal, Func<DotNext.Net.Cluster.Consensus.Raft.StateMachine.WriteAheadLog, long> unflushedIndex, long index, CancellationToken token)
+    {
+        while (true)
+        {
+            var flushed = Next; // taken before the check: a flush in between still wakes us
+            if (unflushedIndex(wal) > index)
+            {
+                return;
+            }
+
+            await flushed.WaitAsync(TimeSpan.FromMilliseconds(5), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            token.ThrowIfCancellationRequested();
+        }
+    }
+
     private static MeterListener Start()
     {
         var listener = new MeterListener
