@@ -59,9 +59,19 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
         {
             await next(context);
         }
+        catch when (IsAppendWithEntries(context.Request))
+        {
+            await ResumeFlushAfterCutOffAsync(context.Request);
+            throw;
+        }
         finally
         {
             response.Body = body;
+        }
+
+        if ((response.StatusCode != StatusCodes.Status200OK || context.RequestAborted.IsCancellationRequested) && IsAppendWithEntries(context.Request))
+        {
+            await ResumeFlushAfterCutOffAsync(context.Request); // DotNext answered the failure itself
         }
 
         if (response.StatusCode == StatusCodes.Status200OK)
@@ -82,6 +92,41 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
 
         buffer.Position = 0;
         await buffer.CopyToAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// After DotNext's append of a request failed part way (its body broke: the leader died or gave up mid-stream).
+    /// DotNext 6.12's <c>AppendAsync</c> then skips setting its flush position and waking the flusher: the entries
+    /// it wrote are not flushed, and after a rewrite the flush position stays past the new last index, so the next
+    /// appends would count as flushed at once and be acknowledged before they are durable. The entries the request
+    /// wrote are appended again at the same indexes (from copies, up to the log's last index: nothing is cut),
+    /// which takes DotNext's own path: flush position set, flusher woken. Never throws; the request's failure goes on.
+    /// </summary>
+    private async Task ResumeFlushAfterCutOffAsync(HttpRequest request)
+    {
+        if (!RaftWire.TryParse(request.Headers[RaftWire.PrecedingIndexHeader], out var preceding)
+            || !RaftWire.TryParse(request.Headers[RaftWire.EntriesCountHeader], out var count))
+        {
+            return;
+        }
+
+        var wal = _wal!;
+        var (from, to) = (long.Max(preceding + 1, wal.LastCommittedEntryIndex + 1), wal.LastEntryIndex);
+        if (from > to || to >= preceding + count)
+        {
+            return; // nothing of it in the log, or all of it: DotNext's own path ran
+        }
+
+        try
+        {
+            var copies = await ((DotNext.IO.Log.IAuditTrail<IRaftLogEntry>)wal).ReadAsync(new TornTailRepair.CopyReader(), from, to, CancellationToken.None);
+            await wal.AppendAsync(new DotNext.IO.Log.LogEntryProducer<BinaryLogEntry>(copies), from, skipCommitted: true, CancellationToken.None);
+            Diagnostics.NodeLog.CutOffAppendResumed(logger, preceding + 1, preceding + count, from, to);
+        }
+        catch (Exception ex)
+        {
+            Diagnostics.NodeLog.CutOffAppendNotResumed(logger, from, to, ex);
+        }
     }
 
     private static bool IsAppendWithEntries(HttpRequest request) =>

@@ -95,7 +95,8 @@ internal static class TornTailRepair
         return new Repair(from, to, last);
     }
 
-    private sealed class CopyReader : ILogEntryConsumer<IRaftLogEntry, BinaryLogEntry[]>
+    /// <summary>Copies entries into memory, payload and all, to be appended again.</summary>
+    internal sealed class CopyReader : ILogEntryConsumer<IRaftLogEntry, BinaryLogEntry[]>
     {
         bool ILogEntryConsumer<IRaftLogEntry, BinaryLogEntry[]>.LogEntryMetadataOnly => false;
 
