@@ -104,11 +104,11 @@ internal static partial class NodeLog
     [LoggerMessage(1058, LogLevel.Warning, "The WAL's tail was half rewritten when this node last stopped (a crash between a leader's overwrite and the WAL's checkpoint): entries {From}-{To} were written again and the stale entries after them, up to {DroppedTo}, dropped (TornTailRepair)")]
     public static partial void TornLogTailRepaired(ILogger logger, long from, long to, long droppedTo);
 
-    [LoggerMessage(1059, LogLevel.Warning, "An AppendEntries for entries {First}-{Last} broke off part way; the entries it wrote, {From}-{To}, were written again so that the WAL flushes them before any answer counts them")]
-    public static partial void CutOffAppendResumed(ILogger logger, long first, long last, long from, long to);
+    [LoggerMessage(1059, LogLevel.Warning, "An AppendEntries broke off part way; the WAL flushes its entries {From}-{To} again before any answer counts them")]
+    public static partial void CutOffAppendResumed(ILogger logger, long from, long to);
 
-    [LoggerMessage(1060, LogLevel.Error, "An AppendEntries broke off part way, and writing its entries {From}-{To} again failed: the WAL may count them as flushed before they are")]
-    public static partial void CutOffAppendNotResumed(ILogger logger, long from, long to, Exception exception);
+    [LoggerMessage(1060, LogLevel.Error, "An AppendEntries broke off part way, and restarting the WAL's flush from entry {From} failed: it may count entries as flushed before they are")]
+    public static partial void CutOffAppendNotResumed(ILogger logger, long from, Exception exception);
 
     [LoggerMessage(1044, LogLevel.Information, "Node-to-node authentication is OFF (no Cluster:Secret): anyone who reaches this node's port can send it Raft messages")]
     public static partial void ClusterAuthDisabled(ILogger logger);

@@ -15,10 +15,64 @@ namespace AspireCache.Tests.InProcess;
 [Collection(InProcessCollection.Name)]
 public sealed class CutOffAppendTests
 {
+    /// <summary>
+    /// A resend of the request that brought the follower's last entries, cut off half way: DotNext rewrote them and stopped,
+    /// dropping the acknowledged entries after the cut. <c>StaleAppendGuardMiddleware</c> now takes such a resend for the
+    /// heartbeat it is: nothing is dropped.
+    /// </summary>
     [Fact]
-    public async Task A_rewrite_cut_off_mid_stream_leaves_the_flush_position_at_the_log_and_everything_it_holds_durable()
+    public async Task A_resend_of_the_last_request_cut_off_mid_stream_drops_nothing_the_follower_acknowledged()
     {
-        await using var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
+        await using var setup = await SetUpAsync();
+        using (var raw = setup.Cluster.PeerClient(setup.Leader))
+        {
+            using var cut = setup.Request.ToRequest();
+            cut.Content = new CutOffContent(setup.Request.Body, setup.Request.Body.Length / 2, cut.Content!.Headers, () => setup.Log.LastEntryIndex < setup.End);
+            await Assert.ThrowsAnyAsync<Exception>(() => raw.SendAsync(cut));
+        }
+
+        Assert.Equal(setup.End, setup.Log.LastEntryIndex); // was 5 of 8: the entries after the cut were gone
+    }
+
+    /// <summary>
+    /// A rewrite that is no resend (here the same entries from a newer term's sender), cut off half way: DotNext skipped its
+    /// flush bookkeeping, and its flush position stayed past the log's new last entry (<c>DurableAppendMiddleware</c>).
+    /// </summary>
+    [Fact]
+    public async Task A_rewrite_cut_off_mid_stream_leaves_the_flush_position_at_the_log()
+    {
+        await using var setup = await SetUpAsync();
+        var flushPosition = WalFlushProbe.Create();
+        var newer = setup.Request with { Headers = [.. setup.Request.Headers.Select(h => h.Key == "X-Raft-Term" ? new KeyValuePair<string, string[]>(h.Key, [(long.Parse(h.Value[0], CultureInfo.InvariantCulture) + 1).ToString(CultureInfo.InvariantCulture)]) : h)] };
+        using (var raw = setup.Cluster.PeerClient(setup.Leader))
+        {
+            using var cut = newer.ToRequest();
+            cut.Content = new CutOffContent(newer.Body, newer.Body.Length / 2, cut.Content!.Headers, () => setup.Log.LastEntryIndex < setup.End);
+            await Assert.ThrowsAnyAsync<Exception>(() => raw.SendAsync(cut));
+        }
+
+        Assert.True(setup.Log.LastEntryIndex < setup.End, $"the cut-off request left the log at {setup.Log.LastEntryIndex} (the test needs a partial rewrite)");
+        await Until(
+            () => flushPosition(setup.Log) == setup.Log.LastEntryIndex + 1,
+            $"the flush position {flushPosition(setup.Log)} stays past the log's last entry {setup.Log.LastEntryIndex}: the next entries would count as flushed before they are");
+
+        // And the cluster goes on (the follower took a newer term: a new election), and a new write reaches the follower.
+        setup.Cluster.Service<PartitionState>(setup.Leader).Heal();
+        var leader = await setup.Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(20));
+        await setup.Cluster.PutToLeaderAsync(leader, "/cache/cut-off/after", [1]);
+        var target = setup.Cluster.Service<IPersistentState>(await setup.Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(20))).LastCommittedEntryIndex;
+        await Until(() => setup.Log.LastCommittedEntryIndex >= target, "the follower did not catch up after the cut-off request");
+    }
+
+    private sealed record Setup(InProcessCluster Cluster, int Leader, WriteAheadLog Log, CapturedRequest Request, long End) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Cluster.DisposeAsync();
+    }
+
+    /// <summary>A follower holding, durably and uncommitted, the entries of a captured request its log ends with.</summary>
+    private static async Task<Setup> SetUpAsync()
+    {
+        var cluster = await InProcessCluster.StartAsync(PartitionTests.FaultSettings);
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
         var follower = Enumerable.Range(0, 3).First(i => i != leader);
         var faults = cluster.Service<PartitionState>(leader);
@@ -58,25 +112,7 @@ public sealed class CutOffAppendTests
         Assert.True(log.LastCommittedEntryIndex < end - 1, $"the entries must be uncommitted on the follower (commit {log.LastCommittedEntryIndex}, end {end})");
         request = whole;
 
-        // The same request again (a leader resending it), its body cut off half way: DotNext rewrites part of it and stops.
-        using (var raw = cluster.PeerClient(leader))
-        {
-            using var cut = request.ToRequest();
-            cut.Content = new CutOffContent(request.Body, request.Body.Length / 2, cut.Content!.Headers);
-            await Assert.ThrowsAnyAsync<Exception>(() => raw.SendAsync(cut));
-        }
-
-        // Whatever it left, the flush position is at the log, and the checkpoint gets to its last entry.
-        await Until(
-            () => flushPosition(log) == log.LastEntryIndex + 1,
-            $"the flush position {flushPosition(log)} stays past the log's last entry {log.LastEntryIndex}: the next entries would count as flushed before they are");
-        Assert.True(log.LastEntryIndex < end, $"the cut-off request left the log at {log.LastEntryIndex} (the test needs a partial rewrite)");
-
-        // And the cluster goes on: a new write reaches the follower.
-        faults.Heal();
-        (await client.PutAsync("/cache/cut-off/after", new StringContent("y"))).EnsureSuccessStatusCode();
-        var target = cluster.Service<IPersistentState>(leader).LastCommittedEntryIndex;
-        await Until(() => log.LastCommittedEntryIndex >= target, "the follower did not catch up after the cut-off request");
+        return new Setup(cluster, leader, log, request, end);
     }
 
     private static async Task Until(Func<bool> condition, string failure)
@@ -92,15 +128,17 @@ public sealed class CutOffAppendTests
     private static long Header(CapturedRequest request, string name) =>
         long.Parse(request.Headers.Single(h => h.Key == name).Value[0], CultureInfo.InvariantCulture);
 
-    /// <summary>Sends the first <paramref name="cut"/> bytes of <paramref name="body"/>, announced whole, then breaks the connection.</summary>
+    /// <summary>Sends the first <paramref name="cut"/> bytes of <paramref name="body"/>, announced whole, then (once the follower is rewriting, or after 2 s) breaks the connection.</summary>
     private sealed class CutOffContent : HttpContent
     {
         private readonly byte[] _body;
         private readonly int _cut;
 
-        public CutOffContent(byte[] body, int cut, System.Net.Http.Headers.HttpContentHeaders headers)
+        private readonly Func<bool> _rewriting;
+
+        public CutOffContent(byte[] body, int cut, System.Net.Http.Headers.HttpContentHeaders headers, Func<bool> rewriting)
         {
-            (_body, _cut) = (body, cut);
+            (_body, _cut, _rewriting) = (body, cut, rewriting);
             foreach (var (name, values) in headers)
             {
                 Headers.TryAddWithoutValidation(name, values);
@@ -113,7 +151,13 @@ public sealed class CutOffAppendTests
         {
             await stream.WriteAsync(_body.AsMemory(0, _cut));
             await stream.FlushAsync();
-            await Task.Delay(200); // the follower reads (and writes) what came
+            var deadline = DateTime.UtcNow.AddSeconds(2); // the follower reads, and rewrites, what came
+            while (!_rewriting() && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+
+            await Task.Delay(50);
             throw new IOException("the leader's stream broke");
         }
 

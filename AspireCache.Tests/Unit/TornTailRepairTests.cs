@@ -116,6 +116,36 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     }
 
     /// <summary>
+    /// Two rewrites with no checkpoint between (6-8 by a leader of term 3, then 4-5 by one of term 4, which cut the log
+    /// at 5): both runs lie past the write position, and the run ends where the later rewrite cut the log.
+    /// </summary>
+    [Fact]
+    public async Task Of_two_rewrites_before_one_checkpoint_the_later_one_is_what_is_kept()
+    {
+        byte[] before;
+        await using (var wal = await OpenAsync(_directory))
+        {
+            await AppendOldAsync(wal);
+            await WaitForCheckpointAsync(_directory, wal, 10);
+            before = await File.ReadAllBytesAsync(CheckpointOf(_directory));
+            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([Entry(3, 'A'), Entry(3, 'B'), Entry(3, 'C')]), 6, skipCommitted: true);
+            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([Entry(4, 'D'), Entry(4, 'E')]), 4, skipCommitted: true);
+            await WaitForCheckpointAsync(_directory, wal, 5);
+        }
+
+        await File.WriteAllBytesAsync(CheckpointOf(_directory), before);
+        await using (var wal = await OpenAsync(_directory))
+        {
+            Assert.Equal(new TornTailRepair.Repair(4, 5, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
+            Assert.Equal(5, wal.LastEntryIndex);
+            await AppendAtAsync(wal, 6, term: 5, 'F');
+            Assert.Equal(new string('D', 100), await PayloadAsync(wal, 4));
+            Assert.Equal(new string('E', 100), await PayloadAsync(wal, 5));
+            Assert.Equal(new string('F', 100), await PayloadAsync(wal, 6));
+        }
+    }
+
+    /// <summary>
     /// The defect itself, in DotNext 6.12's WAL: without the repair, the next append after such a restart writes over
     /// the bytes of an entry the cluster may have committed. Fails once DotNext keeps its write position; then the repair can go.
     /// </summary>

@@ -98,34 +98,36 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
     /// After DotNext's append of a request failed part way (its body broke: the leader died or gave up mid-stream).
     /// DotNext 6.12's <c>AppendAsync</c> then skips setting its flush position and waking the flusher: the entries
     /// it wrote are not flushed, and after a rewrite the flush position stays past the new last index, so the next
-    /// appends would count as flushed at once and be acknowledged before they are durable. The entries the request
-    /// wrote are appended again at the same indexes (from copies, up to the log's last index: nothing is cut),
-    /// which takes DotNext's own path: flush position set, flusher woken. Never throws; the request's failure goes on.
+    /// appends would count as flushed at once and be acknowledged before they are durable. An append of no entries
+    /// at the request's first index (above the commit index, within the log) takes DotNext's own path: flush
+    /// position set there, flusher woken; it writes and cuts nothing. Never throws; the request's failure goes on.
     /// </summary>
     private async Task ResumeFlushAfterCutOffAsync(HttpRequest request)
     {
-        if (!RaftWire.TryParse(request.Headers[RaftWire.PrecedingIndexHeader], out var preceding)
-            || !RaftWire.TryParse(request.Headers[RaftWire.EntriesCountHeader], out var count))
+        if (!RaftWire.TryParse(request.Headers[RaftWire.PrecedingIndexHeader], out var preceding))
         {
             return;
         }
 
         var wal = _wal!;
-        var (from, to) = (long.Max(preceding + 1, wal.LastCommittedEntryIndex + 1), wal.LastEntryIndex);
-        if (from > to || to >= preceding + count)
+        var from = long.Max(preceding + 1, wal.LastCommittedEntryIndex + 1);
+        if (from > wal.LastEntryIndex)
         {
-            return; // nothing of it in the log, or all of it: DotNext's own path ran
+            return; // nothing of it in the log
         }
 
         try
         {
-            var copies = await ((DotNext.IO.Log.IAuditTrail<IRaftLogEntry>)wal).ReadAsync(new TornTailRepair.CopyReader(), from, to, CancellationToken.None);
-            await wal.AppendAsync(new DotNext.IO.Log.LogEntryProducer<BinaryLogEntry>(copies), from, skipCommitted: true, CancellationToken.None);
-            Diagnostics.NodeLog.CutOffAppendResumed(logger, preceding + 1, preceding + count, from, to);
+            await wal.AppendAsync(new DotNext.IO.Log.LogEntryProducer<BinaryLogEntry>(), from, skipCommitted: true, CancellationToken.None);
+            Diagnostics.NodeLog.CutOffAppendResumed(logger, from, wal.LastEntryIndex);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (ex is not (ObjectDisposedException or OperationCanceledException))
         {
-            Diagnostics.NodeLog.CutOffAppendNotResumed(logger, from, to, ex);
+            Diagnostics.NodeLog.CutOffAppendNotResumed(logger, from, ex);
+        }
+        catch (Exception)
+        {
+            // the WAL is closing: nothing to flush for
         }
     }
 

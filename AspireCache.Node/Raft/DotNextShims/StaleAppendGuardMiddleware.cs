@@ -16,6 +16,8 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// it, diverges for good (verify/findings/2026-11-30-process-faults-revision-divergence.md).
 /// </para>
 /// <para>
+/// The same holds for a resend of the request that brought this log's last entry (<c>end</c> is the last
+/// index): rewritten and cut off mid-stream, it dropped the acknowledged entries after the cut.
 /// The request is stale exactly when this log already holds entry <c>end</c> with the sender's
 /// term: one leader per term, and Raft's log matching, mean entries up to <c>end</c> are the
 /// leader's, and so is everything after it (terms never decrease along the log). Such a request
@@ -44,7 +46,7 @@ internal sealed class StaleAppendGuardMiddleware(RequestDelegate next, IPersiste
         try
         {
             var end = preceding + count;
-            if (end < log.LastEntryIndex && end > log.LastCommittedEntryIndex && await TermAtAsync(end, context.RequestAborted) == senderTerm)
+            if (end <= log.LastEntryIndex && end > log.LastCommittedEntryIndex && await TermAtAsync(end, context.RequestAborted) == senderTerm)
             {
                 Diagnostics.NodeLog.StaleAppendIgnored(logger, preceding + 1, end, log.LastEntryIndex, senderTerm);
                 headers[RaftWire.EntriesCountHeader] = "0"; // DotNext reads no entries: a heartbeat at the same preceding index

@@ -22,12 +22,14 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// </para>
 /// <para>
 /// Such a tail is visible by address: the rewritten entries' data ends after the write position, which no entry
-/// of a whole log does. They are one run above the commit index. The run is read into memory, the write position
-/// is moved past the furthest of its data, and the run is appended again at the same indexes: that makes its last
-/// entry the log's last one, drops the old entries after it, as the interrupted rewrite would have, and is
-/// flushed before Raft starts. Nothing acknowledged is dropped: the old entries conflict with entries a newer
-/// leader sent, so they can never commit. The copies never land on the originals, so a crash during the repair
-/// leaves a tail the next start mends the same way.
+/// of a whole log does. The run starts at the first such entry above the commit index and goes on while the next
+/// one lies past the position too and its term does not fall: two rewrites with no checkpoint between leave both
+/// runs there, and the later one started at or before the earlier one's end and cut the log where it ended. The run
+/// is read into memory, the write position is moved past the furthest data of every such entry, and the run is
+/// appended again at the same indexes: that makes its last entry the log's last one, drops the entries after it,
+/// as the interrupted rewrite would have, and is flushed before Raft starts. Nothing acknowledged is dropped: the
+/// old entries conflict with entries a newer leader sent, so they can never commit. The copies never land on the
+/// originals, so a crash during the repair leaves a tail the next start mends the same way.
 /// </para>
 /// <para>
 /// The write position and each entry's data address are private to DotNext's WAL: <see cref="WalInternals"/>
@@ -51,32 +53,36 @@ internal static class TornTailRepair
 
         var (commit, last) = (wal.LastCommittedEntryIndex, wal.LastEntryIndex);
         var position = WalInternals.WritePosition(wal);
-        long from = 0, to = 0;
-        var furthest = position;
-        for (var index = commit + 1; index <= last; index++)
+        var from = commit + 1;
+        while (from <= last && WalInternals.EndOf(wal, from) <= position)
         {
-            var end = WalInternals.EndOf(wal, index);
-            if (end <= position)
-            {
-                continue;
-            }
-
-            if (from != 0 && to != index - 1)
-            {
-                throw new InvalidDataException($"The WAL's entries above its commit index {commit} lie past its write position in two runs (up to {to}, and from {index}): not a rewrite a crash interrupted. Restore this node's data directory from a peer.");
-            }
-
-            from = from == 0 ? index : from;
-            to = index;
-            furthest = end > furthest ? end : furthest;
+            from++;
         }
 
-        if (from == 0)
+        if (from > last)
         {
             return null;
         }
 
+        // The run goes on while entries lie past the write position and their terms do not fall. Two rewrites with no
+        // checkpoint between leave both runs there; the later starts at or before the earlier's end and cut the log
+        // there, so whatever follows a gap or a falling term is what it cut.
         var trail = (IAuditTrail<IRaftLogEntry>)wal;
+        var terms = await trail.ReadAsync(new TermsReader(), from, last, token);
+        var to = from;
+        var furthest = WalInternals.EndOf(wal, from);
+        while (to < last && terms[to + 1 - from] >= terms[to - from] && WalInternals.EndOf(wal, to + 1) is var end && end > position)
+        {
+            to++;
+            furthest = end > furthest ? end : furthest;
+        }
+
+        for (var index = to + 1; index <= last; index++)
+        {
+            var end = WalInternals.EndOf(wal, index);
+            furthest = end > furthest ? end : furthest; // the dropped rewrite's data too: no copy lands on any original
+        }
+
         var copies = await trail.ReadAsync(new CopyReader(), from, to, token);
         WalInternals.MoveWritePosition(wal, furthest); // the copies go after every original
         await trail.AppendAsync(new LogEntryProducer<BinaryLogEntry>(copies), from, skipCommitted: true, token);
@@ -92,7 +98,24 @@ internal static class TornTailRepair
                 throw new IOException($"The WAL did not flush its mended tail (entries {from}-{to}) within {FlushTimeout.TotalSeconds:0} s; is its disk full or failing?");
             }
         }
+
         return new Repair(from, to, last);
+    }
+
+    private sealed class TermsReader : ILogEntryConsumer<IRaftLogEntry, long[]>
+    {
+        bool ILogEntryConsumer<IRaftLogEntry, long[]>.LogEntryMetadataOnly => true;
+
+        ValueTask<long[]> ILogEntryConsumer<IRaftLogEntry, long[]>.ReadAsync<TEntry, TList>(TList entries, long? snapshotIndex, CancellationToken token)
+        {
+            var terms = new long[entries.Count];
+            for (var i = 0; i < terms.Length; i++)
+            {
+                terms[i] = entries[i].Term;
+            }
+
+            return new(terms);
+        }
     }
 
     /// <summary>Copies entries into memory, payload and all, to be appended again.</summary>
