@@ -102,6 +102,10 @@ public sealed class PartitionState
 /// <summary>A node-to-node request as it was sent: enough to send it again.</summary>
 public sealed record CapturedRequest(Uri Uri, IReadOnlyList<KeyValuePair<string, string[]>> Headers, IReadOnlyList<KeyValuePair<string, string[]>> ContentHeaders, byte[] Body)
 {
+    /// <summary>The same request with header <paramref name="name"/> (one it has) set to <paramref name="value"/>.</summary>
+    public CapturedRequest WithHeader(string name, string value) =>
+        this with { Headers = [.. Headers.Select(h => h.Key == name ? KeyValuePair.Create(h.Key, new[] { value }) : h)] };
+
     public HttpRequestMessage ToRequest()
     {
         var request = new HttpRequestMessage(HttpMethod.Post, Uri) { Content = new ByteArrayContent(Body) };

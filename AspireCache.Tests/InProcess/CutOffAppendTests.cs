@@ -4,6 +4,7 @@ using AspireCache.Node.Faults;
 using AspireCache.Node.Raft.DotNextShims;
 using DotNext.Net.Cluster.Consensus.Raft;
 using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+using AspireCache.Tests.Watch;
 
 namespace AspireCache.Tests.InProcess;
 
@@ -24,12 +25,7 @@ public sealed class CutOffAppendTests
     public async Task A_resend_of_the_last_request_cut_off_mid_stream_drops_nothing_the_follower_acknowledged()
     {
         await using var setup = await SetUpAsync();
-        using (var raw = setup.Cluster.PeerClient(setup.Leader))
-        {
-            using var cut = setup.Request.ToRequest();
-            cut.Content = new CutOffContent(setup.Request.Body, setup.Request.Body.Length / 2, cut.Content!.Headers, () => setup.Log.LastEntryIndex < setup.End);
-            await Assert.ThrowsAnyAsync<Exception>(() => raw.SendAsync(cut));
-        }
+        await SendCutOffAsync(setup, setup.Request);
 
         Assert.Equal(setup.End, setup.Log.LastEntryIndex); // was 5 of 8: the entries after the cut were gone
     }
@@ -43,25 +39,20 @@ public sealed class CutOffAppendTests
     {
         await using var setup = await SetUpAsync();
         var flushPosition = WalFlushProbe.Create();
-        var newer = setup.Request with { Headers = [.. setup.Request.Headers.Select(h => h.Key == "X-Raft-Term" ? new KeyValuePair<string, string[]>(h.Key, [(long.Parse(h.Value[0], CultureInfo.InvariantCulture) + 1).ToString(CultureInfo.InvariantCulture)]) : h)] };
-        using (var raw = setup.Cluster.PeerClient(setup.Leader))
-        {
-            using var cut = newer.ToRequest();
-            cut.Content = new CutOffContent(newer.Body, newer.Body.Length / 2, cut.Content!.Headers, () => setup.Log.LastEntryIndex < setup.End);
-            await Assert.ThrowsAnyAsync<Exception>(() => raw.SendAsync(cut));
-        }
+        await SendCutOffAsync(setup, setup.Request.WithHeader("X-Raft-Term", (Header(setup.Request, "X-Raft-Term") + 1).ToString(CultureInfo.InvariantCulture)));
 
         Assert.True(setup.Log.LastEntryIndex < setup.End, $"the cut-off request left the log at {setup.Log.LastEntryIndex} (the test needs a partial rewrite)");
-        await Until(
+        await Poll.UntilAsync(
             () => flushPosition(setup.Log) == setup.Log.LastEntryIndex + 1,
-            $"the flush position {flushPosition(setup.Log)} stays past the log's last entry {setup.Log.LastEntryIndex}: the next entries would count as flushed before they are");
+            Timeout,
+            () => $"the flush position {flushPosition(setup.Log)} stays past the log's last entry {setup.Log.LastEntryIndex}: the next entries would count as flushed before they are");
 
         // And the cluster goes on (the follower took a newer term: a new election), and a new write reaches the follower.
         setup.Cluster.Service<PartitionState>(setup.Leader).Heal();
         var leader = await setup.Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(20));
         await setup.Cluster.PutToLeaderAsync(leader, "/cache/cut-off/after", [1]);
         var target = setup.Cluster.Service<IPersistentState>(await setup.Cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(20))).LastCommittedEntryIndex;
-        await Until(() => setup.Log.LastCommittedEntryIndex >= target, "the follower did not catch up after the cut-off request");
+        await Poll.UntilAsync(() => setup.Log.LastCommittedEntryIndex >= target, Timeout, () => "the follower did not catch up after the cut-off request");
     }
 
     private sealed record Setup(InProcessCluster Cluster, int Leader, WriteAheadLog Log, CapturedRequest Request, long End) : IAsyncDisposable
@@ -100,29 +91,28 @@ public sealed class CutOffAppendTests
         // Delivered whole, with the commit index the follower had (as if the other follower were slow too): the
         // follower holds the entries uncommitted, durably, and its log ends where the request does (no stale one).
         var committed = log.LastCommittedEntryIndex;
-        var whole = request with { Headers = [.. request.Headers.Select(h => h.Key == "X-Raft-Commit-Index" ? new KeyValuePair<string, string[]>(h.Key, [committed.ToString(CultureInfo.InvariantCulture)]) : h)] };
+        var whole = request.WithHeader("X-Raft-Commit-Index", committed.ToString(CultureInfo.InvariantCulture));
         using (var raw = cluster.PeerClient(leader))
         using (var response = await raw.SendAsync(whole.ToRequest()))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        await Until(() => flushPosition(log) > log.LastEntryIndex, "the follower never flushed the entries");
+        await Poll.UntilAsync(() => flushPosition(log) > log.LastEntryIndex, Timeout, () => "the follower never flushed the entries");
         Assert.Equal(end, log.LastEntryIndex);
         Assert.True(log.LastCommittedEntryIndex < end - 1, $"the entries must be uncommitted on the follower (commit {log.LastCommittedEntryIndex}, end {end})");
-        request = whole;
-
-        return new Setup(cluster, leader, log, request, end);
+        return new Setup(cluster, leader, log, whole, end);
     }
 
-    private static async Task Until(Func<bool> condition, string failure)
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>Sends <paramref name="request"/> to the follower as its leader, the body cut off half way once the follower rewrites.</summary>
+    private static async Task SendCutOffAsync(Setup setup, CapturedRequest request)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(10);
-        }
+        using var raw = setup.Cluster.PeerClient(setup.Leader);
+        using var cut = request.ToRequest();
+        cut.Content = new CutOffContent(request.Body, request.Body.Length / 2, cut.Content!.Headers, () => setup.Log.LastEntryIndex < setup.End);
+        await Assert.ThrowsAnyAsync<Exception>(() => raw.SendAsync(cut));
     }
 
     private static long Header(CapturedRequest request, string name) =>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using AspireCache.Node.Faults;
+using AspireCache.Tests.Watch;
 using DotNext.Net.Cluster.Consensus.Raft;
 
 namespace AspireCache.Tests.InProcess;
@@ -67,13 +68,7 @@ public sealed class ResentSnapshotTests
         (await client.PutAsync("/cache/snapshot-answer/after", new StringContent("y"))).EnsureSuccessStatusCode();
         var leaderLog = cluster.Service<IPersistentState>(leader);
         var target = leaderLog.LastCommittedEntryIndex;
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (log.LastCommittedEntryIndex < target && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-
-        Assert.True(log.LastCommittedEntryIndex >= target, $"the follower did not catch up after the snapshot ({log.LastCommittedEntryIndex} < {target})");
+        await Poll.UntilAsync(() => log.LastCommittedEntryIndex >= target, TimeSpan.FromSeconds(20), () => $"the follower did not catch up after the snapshot ({log.LastCommittedEntryIndex} < {target})");
     }
 
     [Fact]

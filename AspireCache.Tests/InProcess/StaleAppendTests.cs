@@ -49,7 +49,7 @@ public sealed class StaleAppendTests
         // Here the other follower let the writes commit meanwhile; with it slow too, the newer
         // request would have carried the commit index the follower already knew. Deliver it that way,
         // so the follower still holds the entries uncommitted when the older request arrives.
-        late = late with { Headers = [.. late.Headers.Select(h => h.Key == "X-Raft-Commit-Index" ? new KeyValuePair<string, string[]>(h.Key, [committedBefore.ToString(CultureInfo.InvariantCulture)]) : h)] };
+        late = late.WithHeader("X-Raft-Commit-Index", committedBefore.ToString(CultureInfo.InvariantCulture));
 
         // The follower wakes up and handles the newer request first, then the older one.
         using var raw = cluster.PeerClient(leader); // signed afresh as the leader: the cluster secret is on

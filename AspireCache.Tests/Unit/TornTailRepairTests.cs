@@ -4,6 +4,7 @@ using DotNext.IO;
 using DotNext.IO.Log;
 using DotNext.Net.Cluster.Consensus.Raft;
 using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
+using AspireCache.Tests.Watch;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AspireCache.Tests.Unit;
@@ -122,18 +123,7 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     [Fact]
     public async Task Of_two_rewrites_before_one_checkpoint_the_later_one_is_what_is_kept()
     {
-        byte[] before;
-        await using (var wal = await OpenAsync(_directory))
-        {
-            await AppendOldAsync(wal);
-            await WaitForCheckpointAsync(_directory, wal, 10);
-            before = await File.ReadAllBytesAsync(CheckpointOf(_directory));
-            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([Entry(3, 'A'), Entry(3, 'B'), Entry(3, 'C')]), 6, skipCommitted: true);
-            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([Entry(4, 'D'), Entry(4, 'E')]), 4, skipCommitted: true);
-            await WaitForCheckpointAsync(_directory, wal, 5);
-        }
-
-        await File.WriteAllBytesAsync(CheckpointOf(_directory), before);
+        await TearAsync(_directory, (6, [Entry(3, 'A'), Entry(3, 'B'), Entry(3, 'C')]), (4, [Entry(4, 'D'), Entry(4, 'E')]));
         await using (var wal = await OpenAsync(_directory))
         {
             Assert.Equal(new TornTailRepair.Repair(4, 5, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
@@ -182,7 +172,10 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     /// Entries 1-10 of term 2, durable; then a leader of term 3 rewrites 6 and 7 (the follower's log ends at 7);
     /// then the checkpoint from before the rewrite is put back, as a kill before the flusher's checkpoint leaves it.
     /// </summary>
-    internal static async Task TearAsync(string directory)
+    internal static Task TearAsync(string directory) => TearAsync(directory, (6, [Entry(3, 'A'), Entry(3, 'B')]));
+
+    /// <summary>Entries 1-10 of term 2, durable; then <paramref name="rewrites"/> (each from its index on), flushed; then the checkpoint from before them.</summary>
+    private static async Task TearAsync(string directory, params (long Index, BinaryLogEntry[] Entries)[] rewrites)
     {
         byte[] before;
         await using (var wal = await OpenAsync(directory))
@@ -190,8 +183,12 @@ public sealed class TornTailRepairTests : IAsyncDisposable
             await AppendOldAsync(wal);
             await WaitForCheckpointAsync(directory, wal, 10);
             before = await File.ReadAllBytesAsync(CheckpointOf(directory));
-            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([Entry(3, 'A'), Entry(3, 'B')]), 6, skipCommitted: true);
-            await WaitForCheckpointAsync(directory, wal, 7);
+            foreach (var (index, entries) in rewrites)
+            {
+                await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>(entries), index, skipCommitted: true);
+            }
+
+            await WaitForCheckpointAsync(directory, wal, wal.LastEntryIndex);
         }
 
         await File.WriteAllBytesAsync(CheckpointOf(directory), before);
@@ -211,15 +208,11 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     private static BinaryLogEntry Entry(long term, char fill) => new() { Term = term, Content = System.Text.Encoding.ASCII.GetBytes(new string(fill, 100)) };
 
     /// <summary>Until the checkpoint (uint32 version, int64 commit, int64 last index) records <paramref name="lastIndex"/>.</summary>
-    private static async Task WaitForCheckpointAsync(string directory, WriteAheadLog wal, long lastIndex)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (await File.ReadAllBytesAsync(CheckpointOf(directory)) is not { Length: >= 20 } checkpoint || BitConverter.ToInt64(checkpoint, 12) != lastIndex)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"the checkpoint never recorded {lastIndex} (log at {wal.LastEntryIndex})");
-            await Task.Delay(5);
-        }
-    }
+    private static Task WaitForCheckpointAsync(string directory, WriteAheadLog wal, long lastIndex) =>
+        Poll.UntilAsync(
+            () => File.ReadAllBytes(CheckpointOf(directory)) is { Length: >= 20 } checkpoint && BitConverter.ToInt64(checkpoint, 12) == lastIndex,
+            TimeSpan.FromSeconds(20),
+            () => $"the checkpoint never recorded {lastIndex} (log at {wal.LastEntryIndex})");
 
     /// <summary>The WAL as a node opens it in <paramref name="directory"/> (its data directory): same layout, same page size.</summary>
     private static async Task<WriteAheadLog> OpenAsync(string directory)

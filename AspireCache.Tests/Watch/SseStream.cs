@@ -128,12 +128,15 @@ public sealed class SseStream : IAsyncDisposable
 /// <summary>Polls a condition until it holds or the deadline passes (fails the test then).</summary>
 public static class Poll
 {
-    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout)
+    public static Task UntilAsync(Func<bool> condition, TimeSpan timeout) => UntilAsync(condition, timeout, static () => "condition not met in time");
+
+    /// <summary>As above; <paramref name="failure"/> says what was not met, read when the deadline passes.</summary>
+    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> failure)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in time");
+            Assert.True(DateTime.UtcNow < deadline, DateTime.UtcNow < deadline ? null : failure());
             await Task.Delay(10);
         }
     }

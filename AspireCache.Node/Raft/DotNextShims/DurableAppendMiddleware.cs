@@ -45,7 +45,8 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (_wal is null || !(IsAppendWithEntries(context.Request) || context.Items.ContainsKey(AcknowledgesEntriesKey)))
+        var withEntries = IsAppendWithEntries(context.Request);
+        if (_wal is null || !(withEntries || context.Items.ContainsKey(AcknowledgesEntriesKey)))
         {
             await next(context);
             return;
@@ -55,23 +56,19 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
         var body = response.Body;
         using var buffer = new MemoryStream(64);
         response.Body = buffer; // nothing reaches the leader, headers included, before the flush
+        var answered = false;
         try
         {
             await next(context);
-        }
-        catch when (IsAppendWithEntries(context.Request))
-        {
-            await ResumeFlushAfterCutOffAsync(context.Request);
-            throw;
+            answered = response.StatusCode == StatusCodes.Status200OK && !context.RequestAborted.IsCancellationRequested;
         }
         finally
         {
             response.Body = body;
-        }
-
-        if ((response.StatusCode != StatusCodes.Status200OK || context.RequestAborted.IsCancellationRequested) && IsAppendWithEntries(context.Request))
-        {
-            await ResumeFlushAfterCutOffAsync(context.Request); // DotNext answered the failure itself
+            if (withEntries && !answered)
+            {
+                await ResumeFlushAfterCutOffAsync(context.Request); // failed: thrown, or answered by DotNext itself
+            }
         }
 
         if (response.StatusCode == StatusCodes.Status200OK)

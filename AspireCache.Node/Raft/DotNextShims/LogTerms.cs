@@ -10,6 +10,10 @@ internal static class LogTerms
     public static ValueTask<long> TermAtAsync(IPersistentState log, long index, CancellationToken token) =>
         index <= 0 ? ValueTask.FromResult(0L) : ((IAuditTrail<IRaftLogEntry>)log).ReadAsync(TermReader.Instance, index, index, token);
 
+    /// <summary>The terms of entries <paramref name="from"/>–<paramref name="to"/> (above the snapshot), in index order.</summary>
+    public static ValueTask<long[]> TermsAsync(IPersistentState log, long from, long to, CancellationToken token) =>
+        ((IAuditTrail<IRaftLogEntry>)log).ReadAsync(TermsReader.Instance, from, to, token);
+
     /// <summary>
     /// Raft's "at least as up to date" (§5.4.1): a candidate whose last entry has a later term, or the
     /// same term and an index at least ours, may lead without losing an entry this log holds.
@@ -26,6 +30,24 @@ internal static class LogTerms
         var localIndex = log.LastEntryIndex;
         var localTerm = await TermAtAsync(log, localIndex, token);
         return lastTerm != localTerm ? lastTerm.CompareTo(localTerm) : lastIndex.CompareTo(localIndex);
+    }
+
+    private sealed class TermsReader : ILogEntryConsumer<IRaftLogEntry, long[]>
+    {
+        public static readonly TermsReader Instance = new();
+
+        bool ILogEntryConsumer<IRaftLogEntry, long[]>.LogEntryMetadataOnly => true;
+
+        ValueTask<long[]> ILogEntryConsumer<IRaftLogEntry, long[]>.ReadAsync<TEntry, TList>(TList entries, long? snapshotIndex, CancellationToken token)
+        {
+            var terms = new long[entries.Count];
+            for (var i = 0; i < terms.Length; i++)
+            {
+                terms[i] = entries[i].Term;
+            }
+
+            return new(terms);
+        }
     }
 
     private sealed class TermReader : ILogEntryConsumer<IRaftLogEntry, long>

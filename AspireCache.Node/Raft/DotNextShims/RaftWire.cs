@@ -23,6 +23,12 @@ internal static class RaftWire
     public const string PreVote = "PreVote";
     public const string RequestVote = "RequestVote";
 
+    /// <summary>DotNext's answers to AppendEntries and InstallSnapshot: the body is the <see cref="DotNext.Net.Cluster.Consensus.Raft.HeartbeatResult"/> member's name.</summary>
+    public const string Replicated = nameof(DotNext.Net.Cluster.Consensus.Raft.HeartbeatResult.Replicated);
+
+    /// <inheritdoc cref="Replicated"/>
+    public const string ReplicatedWithLeaderTerm = nameof(DotNext.Net.Cluster.Consensus.Raft.HeartbeatResult.ReplicatedWithLeaderTerm);
+
     /// <summary>DotNext's answer to a granted pre-vote: the body is the <c>PreVoteResult</c> member's name.</summary>
     public const string PreVoteAccepted = "Accepted";
 

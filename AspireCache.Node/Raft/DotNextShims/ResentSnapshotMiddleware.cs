@@ -32,7 +32,7 @@ internal sealed class ResentSnapshotMiddleware(RequestDelegate next, IPersistent
             Diagnostics.NodeLog.InstalledSnapshotResent(logger, snapshotIndex, log.LastCommittedEntryIndex, term);
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.Headers[RaftWire.TermHeader] = term.ToString(CultureInfo.InvariantCulture);
-            await context.Response.WriteAsync(snapshotTerm == term ? "ReplicatedWithLeaderTerm" : "Replicated", context.RequestAborted);
+            await context.Response.WriteAsync(snapshotTerm == term ? RaftWire.ReplicatedWithLeaderTerm : RaftWire.Replicated, context.RequestAborted);
             return;
         }
 

@@ -27,8 +27,6 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// </summary>
 internal sealed class SnapshotAnswerMiddleware(RequestDelegate next)
 {
-    internal const string Replicated = "Replicated";
-
     public async Task InvokeAsync(HttpContext context)
     {
         if (!RaftWire.Is(context.Request, RaftWire.InstallSnapshot))
@@ -52,8 +50,8 @@ internal sealed class SnapshotAnswerMiddleware(RequestDelegate next)
 
         if (response.StatusCode == StatusCodes.Status200OK && IsReplicatedWithLeaderTerm(buffer))
         {
-            response.ContentLength = Replicated.Length;
-            await response.WriteAsync(Replicated, context.RequestAborted);
+            response.ContentLength = RaftWire.Replicated.Length;
+            await response.WriteAsync(RaftWire.Replicated, context.RequestAborted);
             return;
         }
 
@@ -62,7 +60,7 @@ internal sealed class SnapshotAnswerMiddleware(RequestDelegate next)
     }
 
     private static bool IsReplicatedWithLeaderTerm(MemoryStream buffer) =>
-        buffer.TryGetBuffer(out var written) && written.AsSpan().SequenceEqual("ReplicatedWithLeaderTerm"u8);
+        buffer.TryGetBuffer(out var written) && written.AsSpan().SequenceEqual("ReplicatedWithLeaderTerm"u8); // RaftWire.ReplicatedWithLeaderTerm, as ASCII
 }
 
 /// <summary>
@@ -80,10 +78,10 @@ internal sealed class SnapshotAnswerHandler : DelegatingHandler
         }
 
         // One word (HeartbeatResult's name); read into a buffer, which DotNext then reads again.
-        if (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false) == "ReplicatedWithLeaderTerm")
+        if (await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false) == RaftWire.ReplicatedWithLeaderTerm)
         {
             var answered = response.Content;
-            response.Content = new StringContent(SnapshotAnswerMiddleware.Replicated);
+            response.Content = new StringContent(RaftWire.Replicated);
             answered.Dispose();
         }
 

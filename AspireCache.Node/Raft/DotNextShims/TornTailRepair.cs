@@ -53,13 +53,14 @@ internal static class TornTailRepair
 
         var (commit, last) = (wal.LastCommittedEntryIndex, wal.LastEntryIndex);
         var position = WalInternals.WritePosition(wal);
-        var from = commit + 1;
-        while (from <= last && WalInternals.EndOf(wal, from) <= position)
+        var ends = new ulong[last - commit]; // ends[i]: where entry commit + 1 + i's data ends
+        for (var i = 0; i < ends.Length; i++)
         {
-            from++;
+            ends[i] = WalInternals.EndOf(wal, commit + 1 + i);
         }
 
-        if (from > last)
+        var first = Array.FindIndex(ends, end => end > position);
+        if (first < 0)
         {
             return null;
         }
@@ -67,22 +68,16 @@ internal static class TornTailRepair
         // The run goes on while entries lie past the write position and their terms do not fall. Two rewrites with no
         // checkpoint between leave both runs there; the later starts at or before the earlier's end and cut the log
         // there, so whatever follows a gap or a falling term is what it cut.
-        var trail = (IAuditTrail<IRaftLogEntry>)wal;
-        var terms = await trail.ReadAsync(new TermsReader(), from, last, token);
+        var from = commit + 1 + first;
+        var terms = await LogTerms.TermsAsync(wal, from, last, token);
         var to = from;
-        var furthest = WalInternals.EndOf(wal, from);
-        while (to < last && terms[to + 1 - from] >= terms[to - from] && WalInternals.EndOf(wal, to + 1) is var end && end > position)
+        while (to < last && ends[to - commit] > position && terms[to + 1 - from] >= terms[to - from])
         {
             to++;
-            furthest = end > furthest ? end : furthest;
         }
 
-        for (var index = to + 1; index <= last; index++)
-        {
-            var end = WalInternals.EndOf(wal, index);
-            furthest = end > furthest ? end : furthest; // the dropped rewrite's data too: no copy lands on any original
-        }
-
+        var furthest = ends[first..].Max(); // the dropped rewrite's data too: no copy lands on any original
+        var trail = (IAuditTrail<IRaftLogEntry>)wal;
         var copies = await trail.ReadAsync(new CopyReader(), from, to, token);
         WalInternals.MoveWritePosition(wal, furthest); // the copies go after every original
         await trail.AppendAsync(new LogEntryProducer<BinaryLogEntry>(copies), from, skipCommitted: true, token);
@@ -100,22 +95,6 @@ internal static class TornTailRepair
         }
 
         return new Repair(from, to, last);
-    }
-
-    private sealed class TermsReader : ILogEntryConsumer<IRaftLogEntry, long[]>
-    {
-        bool ILogEntryConsumer<IRaftLogEntry, long[]>.LogEntryMetadataOnly => true;
-
-        ValueTask<long[]> ILogEntryConsumer<IRaftLogEntry, long[]>.ReadAsync<TEntry, TList>(TList entries, long? snapshotIndex, CancellationToken token)
-        {
-            var terms = new long[entries.Count];
-            for (var i = 0; i < terms.Length; i++)
-            {
-                terms[i] = entries[i].Term;
-            }
-
-            return new(terms);
-        }
     }
 
     /// <summary>Copies entries into memory, payload and all, to be appended again.</summary>
