@@ -60,7 +60,13 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger, long snapshotLogBytes = long.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(snapshotInterval, 1);
+        var created = !location.Exists;
         location.Create();
+        if (created && location.Parent is { } parent)
+        {
+            DirectorySync.Flush(parent.FullName); // the snapshot directory's own entry survives a power loss too
+        }
+
         _location = location;
         _snapshotInterval = snapshotInterval;
         _snapshotLogBytes = snapshotLogBytes;
@@ -103,6 +109,10 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
                 await State.RestoreSnapshotAsync(stream, token);
             }
 
+            // Its rename may not be durable yet (a kill between the rename and the directory's fsync): make it so
+            // before DotNext is handed it and compacts the log it covers, or a power loss later could take the
+            // snapshot and leave the log without those entries (found by review, session 32).
+            DirectorySync.Flush(_location.FullName);
             _snapshot = latest;
             _lastAttemptIndex = latest.Index;
             Applied.Advance(latest.Index);
@@ -119,7 +129,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     ValueTask<long> IStateMachine.ApplyAsync(LogEntry entry, CancellationToken token)
     {
         var applied = Applied.Value;
-        if (entry.Index <= applied)
+        if (entry.Index <= applied && !IsUnpublishedInstall(entry, applied))
         {
             return new(applied);
         }
@@ -291,6 +301,20 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         return true;
     }
 
+    /// <summary>
+    /// The leader's snapshot at <paramref name="applied"/> again, after an install that replaced the state but could not
+    /// publish the file (an I/O error at its rename): it is installed again. Skipped as "already applied", it never
+    /// became DotNext's snapshot, DotNext's commit index stayed at the older one, and the follower refused every
+    /// entry after it while the leader sent the same snapshot round after round, until it took a newer one (found by
+    /// review, session 32). Only that case: a follower that applied up to a snapshot's index is not sent it (DotNext
+    /// takes snapshots only above its commit index), and at start the restored snapshot is the published one.
+    /// </summary>
+    private bool IsUnpublishedInstall(LogEntry entry, long applied) =>
+        entry.IsSnapshot && entry.Index == applied && entry.Index > LastSnapshotIndex;
+
+    /// <summary>Test seam: runs on an installed snapshot after the state is replaced, before its file is published.</summary>
+    internal Action? BeforeInstallPublish { get; set; }
+
     /// <summary>A snapshot sent by the leader: persist it, replace the state, advance the applied index.</summary>
     private async ValueTask<long> InstallAsync(LogEntry entry, CancellationToken token)
     {
@@ -328,6 +352,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         _trace?.Snapshot(entry.Index, entry.Term, "installed", State.Revision);
         _lastAttemptIndex = entry.Index;
         _bytesSinceSnapshot = 0;
+        BeforeInstallPublish?.Invoke();
         Publish(temp, entry.Index, entry.Term);
         NodeLog.SnapshotInstalled(_logger, entry.Index, State.Count, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return entry.Index;

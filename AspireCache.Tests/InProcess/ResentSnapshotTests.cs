@@ -105,4 +105,43 @@ public sealed class ResentSnapshotTests
         Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}");
         Assert.Equal("Replicated", answer); // DotNext's own answer was "Rejected": its leader then re-sent the snapshot until a newer one existed
     }
+    /// <summary>
+    /// The follower's first install of the snapshot replaces its state but fails to publish the file (the disk refuses
+    /// the rename): the leader sends it again, and the follower installs it again rather than take it for applied.
+    /// Taken for applied (before), DotNext's commit index stayed at the older snapshot, the follower refused every entry
+    /// after it, and the leader sent the same snapshot round after round until it took a newer one: here, never.
+    /// </summary>
+    [Fact]
+    public async Task A_snapshot_whose_install_failed_to_publish_is_installed_again_when_it_is_sent_again()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(SnapshotSettings);
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(10));
+        var follower = Enumerable.Range(0, 3).First(i => i != leader);
+        await LeaveBehindACompactionAsync(cluster, leader, follower, "unpublished");
+
+        var stateMachine = cluster.Service<AspireCache.Node.StateMachine.CacheStateMachine>(follower);
+        var failures = 0;
+        stateMachine.BeforeInstallPublish = () =>
+        {
+            if (Interlocked.Increment(ref failures) == 1)
+            {
+                throw new IOException("the disk refused the snapshot's rename (injected)");
+            }
+        };
+
+        cluster.Service<PartitionState>(leader).Heal();
+        using var client = cluster.Client(leader);
+        (await client.PutAsync("/cache/unpublished/after", new StringContent("y"))).EnsureSuccessStatusCode();
+        var target = cluster.Service<IPersistentState>(leader).LastCommittedEntryIndex;
+        var log = cluster.Service<IPersistentState>(follower);
+
+        await Poll.UntilAsync(
+            () => log.LastCommittedEntryIndex >= target,
+            TimeSpan.FromSeconds(20),
+            () => $"the follower did not get past the snapshot after a failed publish ({log.LastCommittedEntryIndex} < {target}; installs tried: {Volatile.Read(ref failures)})");
+        Assert.True(Volatile.Read(ref failures) >= 2, "the injected failure never happened: the test did not test anything");
+        Assert.True(stateMachine.LastSnapshotIndex > 0);
+        using var followerClient = cluster.Client(follower);
+        Assert.Equal("y", await followerClient.GetStringAsync("/cache/unpublished/after?consistent=false"));
+    }
 }

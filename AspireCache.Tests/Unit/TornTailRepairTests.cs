@@ -136,6 +136,36 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     }
 
     /// <summary>
+    /// A new leader's no-op, sent alone, carries no bytes: the rewrite leaves nothing past the write position, and
+    /// after the kill the log reads "6 of term 3, then 7-10 of term 2". A later leader holding the old 7-10 would find
+    /// its previous entry (10, term 2) matched here and commit them behind the no-op: this node would apply the no-op
+    /// in place of that leader's entry 6. The falling term gives the rewrite away; the log is cut after the no-op.
+    /// </summary>
+    [Fact]
+    public async Task A_rewrite_of_only_a_no_op_is_found_by_its_falling_term_and_the_old_entries_after_it_are_dropped()
+    {
+        await TearAsync(_directory, (6, [new BinaryLogEntry { Term = 3, Content = ReadOnlyMemory<byte>.Empty }]));
+        await using (var wal = await OpenAsync(_directory))
+        {
+            Assert.Equal(10, wal.LastEntryIndex); // the torn state: the no-op at 6, the old 7-10 after it
+            Assert.Equal(new long[] { 3, 2, 2, 2, 2 }, await LogTerms.TermsAsync(wal, 6, 10, CancellationToken.None));
+
+            Assert.Equal(new TornTailRepair.Repair(6, 6, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
+
+            Assert.Equal(6, wal.LastEntryIndex);
+            Assert.Equal(3, await LogTerms.TermAtAsync(wal, 6, CancellationToken.None));
+            Assert.Equal("old-5".PadRight(100, '.'), await PayloadAsync(wal, 5));
+            await WaitForCheckpointAsync(_directory, wal, 6);
+        }
+
+        await using (var reopened = await OpenAsync(_directory))
+        {
+            Assert.Equal(6, reopened.LastEntryIndex);
+            Assert.Null(await TornTailRepair.RepairAsync(reopened, CancellationToken.None));
+        }
+    }
+
+    /// <summary>
     /// The defect itself, in DotNext 6.12's WAL: without the repair, the next append after such a restart writes over
     /// the bytes of an entry the cluster may have committed. Fails once DotNext keeps its write position; then the repair can go.
     /// </summary>

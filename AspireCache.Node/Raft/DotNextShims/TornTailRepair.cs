@@ -32,6 +32,15 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// originals, so a crash during the repair leaves a tail the next start mends the same way.
 /// </para>
 /// <para>
+/// A rewrite whose entries carry no bytes (a new leader's no-op, sent alone) leaves no data past the position. It is
+/// visible by its term instead: terms never fall along a whole log above the commit index (the stale entries a
+/// snapshot leaves after itself included), and the old entries after such a rewrite carry an older term than its
+/// last one. Left as it was, a later leader holding those old entries would find its previous entry "matched" here
+/// and commit them behind the no-op, which this node would apply in place of that leader's entry: the replicas
+/// diverge (found by review, session 32; it takes five or more members). The log is cut after the last entry before
+/// the fall by appending that entry again at its index, the same way.
+/// </para>
+/// <para>
 /// The write position and each entry's data address are private to DotNext's WAL: <see cref="WalInternals"/>
 /// reads them, and moves the position, by reflection, checked against the pinned DotNext version by the tests.
 /// </para>
@@ -43,7 +52,7 @@ internal static class TornTailRepair
     /// <summary>What was mended: entries <see cref="From"/>–<see cref="To"/> written again, the old ones up to <see cref="DroppedTo"/> dropped.</summary>
     public readonly record struct Repair(long From, long To, long DroppedTo);
 
-    /// <summary>Mends <paramref name="log"/>'s tail when entries above its commit index lie past its write position; null when it is whole.</summary>
+    /// <summary>Mends <paramref name="log"/>'s tail when entries above its commit index lie past its write position or their terms fall; null when it is whole.</summary>
     public static async Task<Repair?> RepairAsync(IPersistentState log, CancellationToken token)
     {
         if (log is not WriteAheadLog wal || wal.LastEntryIndex <= wal.LastCommittedEntryIndex)
@@ -59,24 +68,40 @@ internal static class TornTailRepair
             ends[i] = WalInternals.EndOf(wal, commit + 1 + i);
         }
 
+        // Terms never fall along a whole log above its commit index: a fall proves a rewrite that ended there (one whose
+        // entries carry no bytes, a new leader's no-op, leaves no data past the write position to find it by).
+        var terms = await LogTerms.TermsAsync(wal, commit + 1, last, token); // terms[i]: entry commit + 1 + i's
+        var fall = -1;
+        for (var i = 0; i + 1 < terms.Length && fall < 0; i++)
+        {
+            fall = terms[i + 1] < terms[i] ? i : -1;
+        }
+
         var first = Array.FindIndex(ends, end => end > position);
-        if (first < 0)
+        if (first < 0 && fall < 0)
         {
             return null;
         }
 
-        // The run goes on while entries lie past the write position and their terms do not fall. Two rewrites with no
-        // checkpoint between leave both runs there; the later starts at or before the earlier's end and cut the log
-        // there, so whatever follows a gap or a falling term is what it cut.
-        var from = commit + 1 + first;
-        var terms = await LogTerms.TermsAsync(wal, from, last, token);
-        var to = from;
-        while (to < last && ends[to - commit] > position && terms[to + 1 - from] >= terms[to - from])
+        long from, to;
+        if (first >= 0 && (fall < 0 || fall >= first))
         {
-            to++;
+            // The run goes on while entries lie past the write position and their terms do not fall. Two rewrites with no
+            // checkpoint between leave both runs there; the later starts at or before the earlier's end and cut the log
+            // there, so whatever follows a gap or a falling term is what it cut.
+            from = commit + 1 + first;
+            to = from;
+            while (to < last && ends[to - commit] > position && terms[to - commit] >= terms[to - commit - 1])
+            {
+                to++;
+            }
+        }
+        else
+        {
+            from = to = commit + 1 + fall; // the last entry the rewrite left: the log ends there
         }
 
-        var furthest = ends[first..].Max(); // the dropped rewrite's data too: no copy lands on any original
+        var furthest = Math.Max(position, ends.Max()); // the dropped rewrite's data too: no copy lands on any original
         var trail = (IAuditTrail<IRaftLogEntry>)wal;
         var copies = await trail.ReadAsync(new CopyReader(), from, to, token);
         WalInternals.MoveWritePosition(wal, furthest); // the copies go after every original
