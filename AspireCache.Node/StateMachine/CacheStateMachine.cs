@@ -312,8 +312,8 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     private bool IsUnpublishedInstall(LogEntry entry, long applied) =>
         entry.IsSnapshot && entry.Index == applied && entry.Index > LastSnapshotIndex;
 
-    /// <summary>Test seam: runs on an installed snapshot after the state is replaced, before its file is published.</summary>
-    internal Action? BeforeInstallPublish { get; set; }
+    /// <summary>Test seam: runs on an installed snapshot (its index) after the state is replaced, before its file is renamed into place.</summary>
+    internal Action<long>? BeforeInstallPlace { get; set; }
 
     /// <summary>A snapshot sent by the leader: persist it, replace the state, advance the applied index.</summary>
     private async ValueTask<long> InstallAsync(LogEntry entry, CancellationToken token)
@@ -352,8 +352,17 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         _trace?.Snapshot(entry.Index, entry.Term, "installed", State.Revision);
         _lastAttemptIndex = entry.Index;
         _bytesSinceSnapshot = 0;
-        BeforeInstallPublish?.Invoke();
-        Publish(temp, entry.Index, entry.Term);
+        try
+        {
+            BeforeInstallPlace?.Invoke(entry.Index);
+            Publish(temp, entry.Index, entry.Term);
+        }
+        catch
+        {
+            TryDelete(temp.FullName); // the leader sends it again (see IsUnpublishedInstall): one temporary file at a time
+            throw;
+        }
+
         NodeLog.SnapshotInstalled(_logger, entry.Index, State.Count, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return entry.Index;
     }

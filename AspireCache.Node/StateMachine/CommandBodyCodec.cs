@@ -182,7 +182,8 @@ internal static class CommandBodyCodec
             DeleteTag => new DeleteCommand(reader.ReadKey()) { ExpectedVersion = expected },
             BatchTag => ReadBatch(ref reader) with { Conditions = conditions ?? [] },
             RemoveTag => ReadRemove(ref reader),
-            _ => throw new CommandFormatException($"Unknown command tag {tag}."),
+            // A command this node does not know (a newer node wrote it): other replicas may apply it, so this one must not skip it.
+            _ => throw new CommandFormatException($"Unknown command tag {tag}.") { Unreadable = true },
         };
         if (author is not null && command is RemoveCommand)
         {
@@ -236,7 +237,7 @@ internal static class CommandBodyCodec
         var reason = reader.ReadByte();
         if (reason is not ((byte)RemovalReason.Expired or (byte)RemovalReason.Evicted))
         {
-            throw new CommandFormatException($"Unknown removal reason {reason}.");
+            throw new CommandFormatException($"Unknown removal reason {reason}.") { Unreadable = true }; // as an unknown tag
         }
 
         return new RemoveCommand(keys, (RemovalReason)reason);

@@ -188,6 +188,10 @@ public sealed class WatchHub : IChangeFeed, IDisposable
             lock (_historyLock)
             {
                 _history.Append(events);
+                // The entry's last revision can be past its last change: a batch that only deleted absent keys takes
+                // a revision and changes nothing. A list answered after it names that revision, and a watch from
+                // there must not be refused as "ahead" (found by review, session 32).
+                _history.AdvanceTo(revision);
             }
         }
         else

@@ -120,10 +120,11 @@ public sealed class ResentSnapshotTests
         await LeaveBehindACompactionAsync(cluster, leader, follower, "unpublished");
 
         var stateMachine = cluster.Service<AspireCache.Node.StateMachine.CacheStateMachine>(follower);
-        var failures = 0;
-        stateMachine.BeforeInstallPublish = () =>
+        var installs = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        stateMachine.BeforeInstallPlace = index =>
         {
-            if (Interlocked.Increment(ref failures) == 1)
+            installs.Enqueue(index);
+            if (installs.Count == 1)
             {
                 throw new IOException("the disk refused the snapshot's rename (injected)");
             }
@@ -138,9 +139,10 @@ public sealed class ResentSnapshotTests
         await Poll.UntilAsync(
             () => log.LastCommittedEntryIndex >= target,
             TimeSpan.FromSeconds(20),
-            () => $"the follower did not get past the snapshot after a failed publish ({log.LastCommittedEntryIndex} < {target}; installs tried: {Volatile.Read(ref failures)})");
-        Assert.True(Volatile.Read(ref failures) >= 2, "the injected failure never happened: the test did not test anything");
-        Assert.True(stateMachine.LastSnapshotIndex > 0);
+            () => $"the follower did not get past the snapshot after a failed publish ({log.LastCommittedEntryIndex} < {target}; installs tried: {string.Join(", ", installs)})");
+        var tried = installs.ToArray();
+        Assert.True(tried.Length >= 2 && tried[1] == tried[0], $"the snapshot whose publish failed was not the one installed next ({string.Join(", ", tried)})");
+        Assert.True(stateMachine.LastSnapshotIndex >= tried[0], $"the installed snapshot {tried[0]} was not published ({stateMachine.LastSnapshotIndex})");
         using var followerClient = cluster.Client(follower);
         Assert.Equal("y", await followerClient.GetStringAsync("/cache/unpublished/after?consistent=false"));
     }

@@ -192,6 +192,38 @@ public sealed class CommandCodecTests
         }
     }
 
+    /// <summary>
+    /// A command this node does not know, with a valid checksum (a newer node wrote it, mid rolling upgrade): other
+    /// replicas may apply it, so it is unreadable here (the node stops applying) rather than skipped (found by review,
+    /// session 32: skipping it made this replica diverge from the upgraded ones).
+    /// </summary>
+    [Fact]
+    public void A_command_of_an_unknown_kind_is_unreadable_not_skipped()
+    {
+        var bytes = CommandCodec.Encode(new CommandBatch(0, [new DeleteCommand("k")]));
+        var refusals = new List<CommandFormatException>();
+        for (var position = 1; position < bytes.Length - 4; position++)
+        {
+            var changed = (byte[])bytes.Clone();
+            changed[position] = 0x0F; // tag 15: no command has it
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(changed.AsSpan(changed.Length - 4), Crc32C.Hash(changed.AsSpan(0, changed.Length - 4)));
+            try
+            {
+                CommandCodec.Decode(changed);
+            }
+            catch (CommandFormatException ex)
+            {
+                if (ex.Message.StartsWith("Unknown command tag", StringComparison.Ordinal))
+                {
+                    refusals.Add(ex); // at the tag's byte (elsewhere the byte breaks something else)
+                }
+            }
+        }
+
+        Assert.NotEmpty(refusals); // the tag's byte was found
+        Assert.All(refusals, ex => Assert.True(ex.Unreadable));
+    }
+
     [Fact]
     public void A_version_2_entry_relabelled_as_version_1_is_refused()
     {

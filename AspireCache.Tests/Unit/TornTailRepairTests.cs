@@ -166,6 +166,41 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     }
 
     /// <summary>
+    /// The same rewrite of an empty entry, from a request cut off mid-stream: its term need not be newer than the old
+    /// entries' after it (5 members: 1-5 of term 2 and a stale 6-10 of term 4 here; a leader of term 5 sends its copy of
+    /// term 3's entry 6, empty, and breaks off). No term falls, but the empty entry "ends" at the write position, after
+    /// the old entries that follow it.
+    /// </summary>
+    [Fact]
+    public async Task A_rewrite_of_only_an_empty_entry_of_an_older_term_is_found_by_its_falling_data_end()
+    {
+        byte[] before;
+        await using (var wal = await OpenAsync(_directory))
+        {
+            for (var i = 1; i <= 10; i++)
+            {
+                await wal.AppendAsync(new BinaryLogEntry { Term = i <= 5 ? 2 : 4, Content = System.Text.Encoding.ASCII.GetBytes($"old-{i}".PadRight(100, '.')) });
+            }
+
+            await WaitForCheckpointAsync(_directory, wal, 10);
+            before = await File.ReadAllBytesAsync(CheckpointOf(_directory));
+            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([new BinaryLogEntry { Term = 3, Content = ReadOnlyMemory<byte>.Empty }]), 6, skipCommitted: true);
+            await WaitForCheckpointAsync(_directory, wal, 6);
+        }
+
+        await File.WriteAllBytesAsync(CheckpointOf(_directory), before); // the kill: the checkpoint from before the rewrite
+        await using (var wal = await OpenAsync(_directory))
+        {
+            Assert.Equal(new long[] { 2, 3, 4, 4, 4, 4 }, await LogTerms.TermsAsync(wal, 5, 10, CancellationToken.None)); // no fall
+
+            Assert.Equal(new TornTailRepair.Repair(6, 6, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
+
+            Assert.Equal(6, wal.LastEntryIndex);
+            Assert.Equal(3, await LogTerms.TermAtAsync(wal, 6, CancellationToken.None));
+        }
+    }
+
+    /// <summary>
     /// The defect itself, in DotNext 6.12's WAL: without the repair, the next append after such a restart writes over
     /// the bytes of an entry the cluster may have committed. Fails once DotNext keeps its write position; then the repair can go.
     /// </summary>

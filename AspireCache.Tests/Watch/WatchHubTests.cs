@@ -32,6 +32,22 @@ public sealed class WatchHubTests
         return chunks;
     }
 
+    /// <summary>
+    /// One log entry whose last revision is past its last change (a put at 10, then a batch that only deleted absent
+    /// keys at 11): the history's head is 11, so a list answered after it (revision 11) is a valid resume point and a
+    /// watch from there is not refused as ahead of the node. Before, the head stayed at 10 until the next change.
+    /// </summary>
+    [Fact]
+    public void An_entry_that_ends_with_a_revision_that_changed_nothing_moves_the_head_to_it()
+    {
+        var (hub, feed) = Create();
+        using var disposeHub = hub;
+
+        feed.Applied([Put("a", 10)], 11);
+
+        Assert.Equal(11, hub.HeadRevision);
+    }
+
     [Fact]
     public async Task A_change_reaches_the_watchers_of_its_key_and_of_its_prefixes_and_no_one_else()
     {

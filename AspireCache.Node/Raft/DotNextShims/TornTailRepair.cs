@@ -33,9 +33,9 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// </para>
 /// <para>
 /// A rewrite whose entries carry no bytes (a new leader's no-op, sent alone) leaves no data past the position. It is
-/// visible by its term instead: terms never fall along a whole log above the commit index (the stale entries a
-/// snapshot leaves after itself included), and the old entries after such a rewrite carry an older term than its
-/// last one. Left as it was, a later leader holding those old entries would find its previous entry "matched" here
+/// visible by a fall instead: neither terms nor data ends fall along a whole log above the commit index (the stale
+/// entries a snapshot leaves after itself included), and the old entries after such a rewrite carry an older term
+/// than its last one (a new leader's) or end before it (its empty entry sits at the write position, after them). Left as it was, a later leader holding those old entries would find its previous entry "matched" here
 /// and commit them behind the no-op, which this node would apply in place of that leader's entry: the replicas
 /// diverge (found by review, session 32; it takes five or more members). The log is cut after the last entry before
 /// the fall by appending that entry again at its index, the same way.
@@ -68,13 +68,15 @@ internal static class TornTailRepair
             ends[i] = WalInternals.EndOf(wal, commit + 1 + i);
         }
 
-        // Terms never fall along a whole log above its commit index: a fall proves a rewrite that ended there (one whose
-        // entries carry no bytes, a new leader's no-op, leaves no data past the write position to find it by).
+        // Neither terms nor data ends fall along a whole log above its commit index (each append cuts the log after
+        // itself, and the write position only grows): a fall proves a rewrite that ended there. One whose entries carry
+        // no bytes (a new leader's no-op) leaves no data past the write position to find it by, but its entry "ends" at
+        // the position, after the old entries that follow it, and a newer leader's entry has a higher term than theirs.
         var terms = await LogTerms.TermsAsync(wal, commit + 1, last, token); // terms[i]: entry commit + 1 + i's
         var fall = -1;
         for (var i = 0; i + 1 < terms.Length && fall < 0; i++)
         {
-            fall = terms[i + 1] < terms[i] ? i : -1;
+            fall = terms[i + 1] < terms[i] || ends[i + 1] < ends[i] ? i : -1;
         }
 
         var first = Array.FindIndex(ends, end => end > position);
