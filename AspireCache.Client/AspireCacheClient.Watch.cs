@@ -433,7 +433,8 @@ public sealed partial class AspireCacheClient
             var seen = new HashSet<string>(StringComparer.Ordinal);
             long? start = null;
             var read = new ReadOptions { Consistency = Consistency.Linearizable };
-            foreach (var prefix in request.Prefixes)
+            var (prefixes, keys) = ResyncFilter.ListingScope(request.Prefixes, request.Keys);
+            foreach (var prefix in prefixes)
             {
                 string? after = null;
                 do
@@ -460,7 +461,7 @@ public sealed partial class AspireCacheClient
                 while (after is not null);
             }
 
-            foreach (var key in request.Keys)
+            foreach (var key in keys)
             {
                 // The key sorts first among the keys it prefixes: a one-key page answers for it.
                 var page = await client.ListPageAsync(key, null, 1, request.Values, read, token).ConfigureAwait(false);
@@ -509,6 +510,20 @@ internal sealed class ResyncFilter(IReadOnlyList<ResyncFilter.Segment> segments)
     public readonly record struct Segment(string Prefix, string? After, string? Through, long Revision);
 
     public long MaxRevision { get; } = segments.Max(s => s.Revision);
+
+    /// <summary>
+    /// What a resync lists, each key under one filter only: a prefix inside another one, or a key under a prefix,
+    /// is listed by the wider filter alone. Listed twice, at two revisions, a key was handed out from the first
+    /// page and then taken as listed through the second page's later revision, so a change to it between the two
+    /// was dropped without a gap (found by review, session 32). The stream itself still watches every filter.
+    /// </summary>
+    internal static (List<string> Prefixes, List<string> Keys) ListingScope(IEnumerable<string> prefixes, IEnumerable<string> keys)
+    {
+        var distinct = prefixes.Distinct(StringComparer.Ordinal).ToList();
+        var widest = distinct.Where(p => !distinct.Any(q => q.Length < p.Length && p.StartsWith(q, StringComparison.Ordinal))).ToList();
+        var alone = keys.Distinct(StringComparer.Ordinal).Where(k => !widest.Any(p => k.StartsWith(p, StringComparison.Ordinal))).ToList();
+        return (widest, alone);
+    }
 
     public bool AlreadyListed(string key, long revision)
     {
