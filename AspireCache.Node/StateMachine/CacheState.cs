@@ -131,18 +131,11 @@ public sealed class CacheState
     private CommandResult ApplyCommand(CacheCommand command, long timestamp, List<Change>? feed)
     {
         var view = Current;
-
-        // A key whose TTL has run out by this entry's time is absent to a write, as it is to a read, although its
-        // removal (the leader's RemoveCommand) may not have landed yet: If-None-Match: * creates it, If-Match fails,
-        // DELETE finds nothing (found by review, session 32; before, a write saw a key every read called gone).
-        // The time is the entry's, so every replica decides the same.
-        CacheEntry? Live(string key) => view.Entries.TryGetValue(key, out var entry) && !entry.IsExpiredAt(timestamp) ? entry : null;
-
         switch (command)
         {
             case SetCommand set:
                 {
-                    var current = Live(set.Key);
+                    view.Entries.TryGetValue(set.Key, out var current);
                     if (set.ExpectedVersion is { } expected && !ExpectedVersion.Holds(expected, current))
                     {
                         return new(CommandOutcome.PreconditionFailed, current?.Version ?? 0);
@@ -157,7 +150,7 @@ public sealed class CacheState
 
             case DeleteCommand delete:
                 {
-                    var current = Live(delete.Key);
+                    view.Entries.TryGetValue(delete.Key, out var current);
                     if (delete.ExpectedVersion is { } expected && !ExpectedVersion.Holds(expected, current))
                     {
                         return new(CommandOutcome.PreconditionFailed, current?.Version ?? 0);
@@ -183,7 +176,8 @@ public sealed class CacheState
                 {
                     foreach (var (key, expected) in batch.Conditions)
                     {
-                        if (!ExpectedVersion.Holds(expected, Live(key)))
+                        view.Entries.TryGetValue(key, out var current);
+                        if (!ExpectedVersion.Holds(expected, current))
                         {
                             return new(CommandOutcome.PreconditionFailed, view.Revision, FailedKey: key);
                         }
@@ -274,11 +268,10 @@ public sealed class CacheState
 
         public void Set(string key, ReadOnlyMemory<byte> value, long revision, long timestamp, long ttlMs, bool pinned, string? writer)
         {
-            var exists = Entries.TryGetValue(key, out var old);
-            var created = !exists || old!.IsExpiredAt(timestamp); // an expired key is made anew, not updated
+            var created = !Entries.TryGetValue(key, out var old);
             var entry = new CacheEntry(value, revision, created ? timestamp : old!.CreatedUnixMs, timestamp, ttlMs > 0 ? timestamp + ttlMs : 0, pinned);
             Entries.Set(key, entry);
-            if (exists)
+            if (!created)
             {
                 SizeDelta -= SizeOf(key, old!.Value);
                 if (old.ExpiresUnixMs != 0)

@@ -68,36 +68,6 @@ public sealed class CacheSemanticsTests
         Assert.Equal([new KeyValuePair<string, long>("short", v)], state.ExpiredKeys(10_500, 100));
     }
 
-    /// <summary>
-    /// A key whose TTL ran out is absent to a write as it is to a read, before the leader's removal lands: a read at
-    /// that time says 404, so a conditional write must not see the key (before: If-None-Match: * failed with 412,
-    /// If-Match on its old version revived it, DELETE answered "deleted").
-    /// </summary>
-    [Fact]
-    public void A_key_whose_ttl_ran_out_is_absent_to_writes_before_its_removal_lands()
-    {
-        var state = new CacheState();
-        var v = Apply(state, new SetCommand("k", new byte[] { 1 }) { TtlMs = 500 }, timestamp: 10_000).Revision;
-        var before = state.Revision;
-
-        Assert.Equal(CommandOutcome.NotFound, Apply(state, new DeleteCommand("k"), timestamp: 10_500).Outcome);
-        Assert.Equal(CommandOutcome.PreconditionFailed, Apply(state, new SetCommand("k", new byte[] { 2 }) { ExpectedVersion = v }, timestamp: 10_500).Outcome);
-        Assert.Equal(CommandOutcome.PreconditionFailed, Apply(state, new BatchCommand([new("k", new byte[] { 2 })], []) { Conditions = [new("k", v)] }, timestamp: 10_500).Outcome);
-        Assert.Equal(before, state.Revision);
-
-        var created = Apply(state, new SetCommand("k", new byte[] { 3 }) { ExpectedVersion = ExpectedVersion.Absent }, timestamp: 10_600);
-
-        Assert.Equal(CommandOutcome.Created, created.Outcome);
-        Assert.True(state.TryGet("k", out var entry));
-        Assert.Equal(10_600, entry.CreatedUnixMs); // made anew, not the expired key revived
-        Assert.Equal(0, entry.ExpiresUnixMs);
-        Assert.Empty(state.ExpiredKeys(long.MaxValue, 100)); // its old expiry is gone with it
-
-        // While the TTL still runs, the key is there for writes as before.
-        var w = Apply(state, new SetCommand("w", new byte[] { 1 }) { TtlMs = 500 }, timestamp: 20_000).Revision;
-        Assert.Equal(CommandOutcome.Updated, Apply(state, new SetCommand("w", new byte[] { 2 }) { ExpectedVersion = w }, timestamp: 20_499).Outcome);
-    }
-
     [Fact]
     public void A_removal_at_an_old_version_leaves_a_rewritten_key_alone()
     {
