@@ -60,11 +60,10 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
     public CacheStateMachine(DirectoryInfo location, long snapshotInterval, ILogger<CacheStateMachine> logger, long snapshotLogBytes = long.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(snapshotInterval, 1);
-        var created = !location.Exists;
         location.Create();
-        if (created && location.Parent is { } parent)
+        if (location.Parent is { } parent)
         {
-            DirectorySync.Flush(parent.FullName); // the snapshot directory's own entry survives a power loss too
+            DirectorySync.Flush(parent.FullName); // the snapshot directory's own entry survives a power loss too (also after a kill right after creating it)
         }
 
         _location = location;
@@ -352,6 +351,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         _trace?.Snapshot(entry.Index, entry.Term, "installed", State.Revision);
         _lastAttemptIndex = entry.Index;
         _bytesSinceSnapshot = 0;
+        var tempPath = temp.FullName; // Place's rename re-points temp at the snapshot's own name
         try
         {
             BeforeInstallPlace?.Invoke(entry.Index);
@@ -359,7 +359,7 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         }
         catch
         {
-            TryDelete(temp.FullName); // the leader sends it again (see IsUnpublishedInstall): one temporary file at a time
+            TryDelete(tempPath); // the leader sends it again (see IsUnpublishedInstall): one temporary file at a time
             throw;
         }
 
@@ -445,8 +445,9 @@ public sealed class CacheStateMachine : IStateMachine, IAsyncDisposable
         {
             File.Delete(path);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            // best effort: a leftover temporary file is deleted at the next start
         }
     }
 
