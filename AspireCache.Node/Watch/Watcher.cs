@@ -25,8 +25,9 @@ public sealed class Watcher
     private readonly long _maxBytes;
     private readonly CancellationTokenSource _closed = new();
     private TaskCompletionSource? _wake;
-    private long _queuedEvents;
+    private long _queuedEvents; // live chunks only: what the bound counts
     private long _queuedBytes;
+    private int _backlogChunks; // the history queued at registration, ahead of every live chunk and outside the bound
     private long _requestedProgress;
 
     public Watcher(string id, string[] prefixes, string[] keys, bool values, long position, int maxEvents, long maxBytes)
@@ -127,6 +128,7 @@ public sealed class Watcher
         lock (_lock)
         {
             _queue.Enqueue(chunk);
+            _backlogChunks++;
         }
     }
 
@@ -137,8 +139,18 @@ public sealed class Watcher
         {
             if (_queue.TryDequeue(out chunk!))
             {
-                _queuedEvents = Math.Max(0, _queuedEvents - chunk.Events.Length);
-                _queuedBytes = Math.Max(0, _queuedBytes - chunk.Bytes);
+                if (_backlogChunks > 0)
+                {
+                    // A backlog chunk was never counted: taking it must not uncount a live one (the bound then
+                    // held less than the live chunks queued behind it; found by review, session 32).
+                    _backlogChunks--;
+                }
+                else
+                {
+                    _queuedEvents -= chunk.Events.Length;
+                    _queuedBytes -= chunk.Bytes;
+                }
+
                 return true;
             }
 

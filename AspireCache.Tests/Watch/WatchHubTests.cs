@@ -33,6 +33,25 @@ public sealed class WatchHubTests
     }
 
     /// <summary>
+    /// The history queued at registration lies outside a stream's buffer bound (the history keeps it anyway); taking it
+    /// off the queue must not uncount the live chunks behind it. Before, it did (the counts were clamped at 0), and a
+    /// stream that resumed far back could hold its whole bound again on top of the live chunks it already held.
+    /// </summary>
+    [Fact]
+    public void Taking_the_backlog_off_a_stream_leaves_its_live_chunks_counted_against_the_bound()
+    {
+        var watcher = new Watcher("w", ["k/"], [], true, 0, maxEvents: 3, maxBytes: long.MaxValue);
+        watcher.EnqueueBacklog(new EventChunk(1, [.. Enumerable.Range(1, 5).Select(i => new WatchEvent(Put($"k/{i}", 1)))]));
+        Assert.True(watcher.Enqueue(new EventChunk(2, [new WatchEvent(Put("k/a", 2)), new WatchEvent(Put("k/b", 2))])));
+
+        Assert.True(watcher.TryDequeue(out var backlog));
+        Assert.Equal(5, backlog.Events.Length);
+
+        // Two live events are still queued: two more pass the bound of three only once they are taken.
+        Assert.False(watcher.Enqueue(new EventChunk(3, [new WatchEvent(Put("k/c", 3)), new WatchEvent(Put("k/d", 3))])));
+    }
+
+    /// <summary>
     /// One log entry whose last revision is past its last change (a put at 10, then a batch that only deleted absent
     /// keys at 11): the history's head is 11, so a list answered after it (revision 11) is a valid resume point and a
     /// watch from there is not refused as ahead of the node. Before, the head stayed at 10 until the next change.
