@@ -430,7 +430,6 @@ public sealed partial class AspireCacheClient
         public async IAsyncEnumerable<WatchEvent> RunAsync([EnumeratorCancellation] CancellationToken token)
         {
             var segments = new List<ResyncFilter.Segment>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
             long? start = null;
             var read = new ReadOptions { Consistency = Consistency.Linearizable };
             var (prefixes, keys) = ResyncFilter.ListingScope(request.Prefixes, request.Keys);
@@ -450,10 +449,7 @@ public sealed partial class AspireCacheClient
                     segments.Add(new ResyncFilter.Segment(prefix, after, page.Next, page.Revision));
                     foreach (var item in page.Items)
                     {
-                        if (seen.Add(item.Key))
-                        {
-                            yield return ToPut(item);
-                        }
+                        yield return ToPut(item); // each key under one filter only (ListingScope): listed once
                     }
 
                     after = page.Next;
@@ -473,7 +469,7 @@ public sealed partial class AspireCacheClient
 
                 start = Math.Min(start.Value, page.Revision);
                 segments.Add(new ResyncFilter.Segment(key, null, key, page.Revision));
-                if (page.Items is [var item, ..] && item.Key == key && seen.Add(key))
+                if (page.Items is [var item, ..] && item.Key == key)
                 {
                     yield return ToPut(item);
                 }

@@ -177,29 +177,27 @@ public sealed class WatchHub : IChangeFeed, IDisposable
 
     void IChangeFeed.Applied(IReadOnlyList<Change> changes, long revision)
     {
+        WatchEvent[]? events = null;
         if (changes.Count > 0)
         {
-            var events = new WatchEvent[changes.Count];
+            events = new WatchEvent[changes.Count];
             for (var i = 0; i < events.Length; i++)
             {
                 events[i] = new WatchEvent(changes[i]);
             }
+        }
 
-            lock (_historyLock)
+        lock (_historyLock)
+        {
+            if (events is not null)
             {
                 _history.Append(events);
-                // The entry's last revision can be past its last change: a batch that only deleted absent keys takes
-                // a revision and changes nothing. A list answered after it names that revision, and a watch from
-                // there must not be refused as "ahead" (found by review, session 32).
-                _history.AdvanceTo(revision);
             }
-        }
-        else
-        {
-            lock (_historyLock)
-            {
-                _history.AdvanceTo(revision);
-            }
+
+            // The head is the entry's last revision, also past its last change (a batch that only deleted absent keys
+            // takes a revision and changes nothing): a list answered after the entry names it, and a watch from there
+            // must not be refused as "ahead" (found by review, session 32).
+            _history.AdvanceTo(revision);
         }
 
         _pending.Release();

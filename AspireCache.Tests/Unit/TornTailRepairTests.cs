@@ -92,11 +92,7 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     {
         await using (var wal = await OpenAsync(_directory))
         {
-            for (var i = 1; i <= 10; i++)
-            {
-                await wal.AppendAsync(new BinaryLogEntry { Term = i <= 5 ? 2 : 3, Content = System.Text.Encoding.ASCII.GetBytes($"old-{i}".PadRight(100, '.')) });
-            }
-
+            await AppendOldAsync(wal, tailTerm: 3);
             await WaitForCheckpointAsync(_directory, wal, 10);
 
             // A leader of term 4 streams its entries 6.. (of term 2, older than this log's 6-10); the stream breaks after two.
@@ -144,7 +140,7 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     [Fact]
     public async Task A_rewrite_of_only_a_no_op_is_found_by_its_falling_term_and_the_old_entries_after_it_are_dropped()
     {
-        await TearAsync(_directory, (6, [new BinaryLogEntry { Term = 3, Content = ReadOnlyMemory<byte>.Empty }]));
+        await TearAsync(_directory, (6, [Empty(3)]));
         await using (var wal = await OpenAsync(_directory))
         {
             Assert.Equal(10, wal.LastEntryIndex); // the torn state: the no-op at 6, the old 7-10 after it
@@ -174,30 +170,14 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     [Fact]
     public async Task A_rewrite_of_only_an_empty_entry_of_an_older_term_is_found_by_its_falling_data_end()
     {
-        byte[] before;
-        await using (var wal = await OpenAsync(_directory))
-        {
-            for (var i = 1; i <= 10; i++)
-            {
-                await wal.AppendAsync(new BinaryLogEntry { Term = i <= 5 ? 2 : 4, Content = System.Text.Encoding.ASCII.GetBytes($"old-{i}".PadRight(100, '.')) });
-            }
+        await TearAsync(_directory, oldTailTerm: 4, (6, [Empty(3)]));
+        await using var wal = await OpenAsync(_directory);
+        Assert.Equal(new long[] { 2, 3, 4, 4, 4, 4 }, await LogTerms.TermsAsync(wal, 5, 10, CancellationToken.None)); // no fall
 
-            await WaitForCheckpointAsync(_directory, wal, 10);
-            before = await File.ReadAllBytesAsync(CheckpointOf(_directory));
-            await wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([new BinaryLogEntry { Term = 3, Content = ReadOnlyMemory<byte>.Empty }]), 6, skipCommitted: true);
-            await WaitForCheckpointAsync(_directory, wal, 6);
-        }
+        Assert.Equal(new TornTailRepair.Repair(6, 6, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
 
-        await File.WriteAllBytesAsync(CheckpointOf(_directory), before); // the kill: the checkpoint from before the rewrite
-        await using (var wal = await OpenAsync(_directory))
-        {
-            Assert.Equal(new long[] { 2, 3, 4, 4, 4, 4 }, await LogTerms.TermsAsync(wal, 5, 10, CancellationToken.None)); // no fall
-
-            Assert.Equal(new TornTailRepair.Repair(6, 6, 10), await TornTailRepair.RepairAsync(wal, CancellationToken.None));
-
-            Assert.Equal(6, wal.LastEntryIndex);
-            Assert.Equal(3, await LogTerms.TermAtAsync(wal, 6, CancellationToken.None));
-        }
+        Assert.Equal(6, wal.LastEntryIndex);
+        Assert.Equal(3, await LogTerms.TermAtAsync(wal, 6, CancellationToken.None));
     }
 
     /// <summary>
@@ -240,12 +220,15 @@ public sealed class TornTailRepairTests : IAsyncDisposable
     internal static Task TearAsync(string directory) => TearAsync(directory, (6, [Entry(3, 'A'), Entry(3, 'B')]));
 
     /// <summary>Entries 1-10 of term 2, durable; then <paramref name="rewrites"/> (each from its index on), flushed; then the checkpoint from before them.</summary>
-    private static async Task TearAsync(string directory, params (long Index, BinaryLogEntry[] Entries)[] rewrites)
+    private static Task TearAsync(string directory, params (long Index, BinaryLogEntry[] Entries)[] rewrites) => TearAsync(directory, oldTailTerm: 2, rewrites);
+
+    /// <summary>As above, with the old entries 6-10 of <paramref name="oldTailTerm"/>.</summary>
+    private static async Task TearAsync(string directory, long oldTailTerm, params (long Index, BinaryLogEntry[] Entries)[] rewrites)
     {
         byte[] before;
         await using (var wal = await OpenAsync(directory))
         {
-            await AppendOldAsync(wal);
+            await AppendOldAsync(wal, oldTailTerm);
             await WaitForCheckpointAsync(directory, wal, 10);
             before = await File.ReadAllBytesAsync(CheckpointOf(directory));
             foreach (var (index, entries) in rewrites)
@@ -259,16 +242,20 @@ public sealed class TornTailRepairTests : IAsyncDisposable
         await File.WriteAllBytesAsync(CheckpointOf(directory), before);
     }
 
-    private static async Task AppendOldAsync(WriteAheadLog wal)
+    /// <summary>Entries 1-10 ("old-1" ...), of term 2, and 6-10 of <paramref name="tailTerm"/>.</summary>
+    private static async Task AppendOldAsync(WriteAheadLog wal, long tailTerm = 2)
     {
         for (var i = 1; i <= 10; i++)
         {
-            await wal.AppendAsync(new BinaryLogEntry { Term = 2, Content = System.Text.Encoding.ASCII.GetBytes($"old-{i}".PadRight(100, '.')) });
+            await wal.AppendAsync(new BinaryLogEntry { Term = i <= 5 ? 2 : tailTerm, Content = System.Text.Encoding.ASCII.GetBytes($"old-{i}".PadRight(100, '.')) });
         }
     }
 
     private static ValueTask AppendAtAsync(WriteAheadLog wal, long index, long term, char fill) =>
         wal.AppendAsync(new LogEntryProducer<BinaryLogEntry>([Entry(term, fill)]), index, skipCommitted: true);
+
+    /// <summary>An entry with no bytes, as a new leader's no-op.</summary>
+    private static BinaryLogEntry Empty(long term) => new() { Term = term, Content = ReadOnlyMemory<byte>.Empty };
 
     private static BinaryLogEntry Entry(long term, char fill) => new() { Term = term, Content = System.Text.Encoding.ASCII.GetBytes(new string(fill, 100)) };
 

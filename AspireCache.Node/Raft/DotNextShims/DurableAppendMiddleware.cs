@@ -118,13 +118,13 @@ internal sealed class DurableAppendMiddleware(RequestDelegate next, IPersistentS
             await wal.AppendAsync(new DotNext.IO.Log.LogEntryProducer<BinaryLogEntry>(), from, skipCommitted: true, CancellationToken.None);
             Diagnostics.NodeLog.CutOffAppendResumed(logger, from, wal.LastEntryIndex);
         }
-        catch (Exception ex) when (ex is not (ObjectDisposedException or OperationCanceledException))
-        {
-            Diagnostics.NodeLog.CutOffAppendNotResumed(logger, from, ex);
-        }
-        catch (Exception)
+        catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException)
         {
             // the WAL is closing: nothing to flush for
+        }
+        catch (Exception ex)
+        {
+            Diagnostics.NodeLog.CutOffAppendNotResumed(logger, from, ex);
         }
     }
 

@@ -23,7 +23,7 @@ namespace AspireCache.Node.Raft.DotNextShims;
 /// <para>
 /// Such a tail is visible by address: the rewritten entries' data ends after the write position, which no entry
 /// of a whole log does. The run starts at the first such entry above the commit index and goes on while the next
-/// one lies past the position too and its term does not fall: two rewrites with no checkpoint between leave both
+/// one lies past the position too and neither its term nor its data end falls: two rewrites with no checkpoint between leave both
 /// runs there, and the later one started at or before the earlier one's end and cut the log where it ended. The run
 /// is read into memory, the write position is moved past the furthest data of every such entry, and the run is
 /// appended again at the same indexes: that makes its last entry the log's last one, drops the entries after it,
@@ -73,36 +73,32 @@ internal static class TornTailRepair
         // no bytes (a new leader's no-op) leaves no data past the write position to find it by, but its entry "ends" at
         // the position, after the old entries that follow it, and a newer leader's entry has a higher term than theirs.
         var terms = await LogTerms.TermsAsync(wal, commit + 1, last, token); // terms[i]: entry commit + 1 + i's
-        var fall = -1;
-        for (var i = 0; i + 1 < terms.Length && fall < 0; i++)
-        {
-            fall = terms[i + 1] < terms[i] || ends[i + 1] < ends[i] ? i : -1;
-        }
-
+        bool FallsAfter(int i) => terms[i + 1] < terms[i] || ends[i + 1] < ends[i];
+        var fall = Enumerable.Range(0, ends.Length - 1).FirstOrDefault(FallsAfter, -1);
         var first = Array.FindIndex(ends, end => end > position);
         if (first < 0 && fall < 0)
         {
             return null;
         }
 
-        long from, to;
+        int start, stop; // the entries appended again, as indexes into ends and terms
         if (first >= 0 && (fall < 0 || fall >= first))
         {
-            // The run goes on while entries lie past the write position and their terms do not fall. Two rewrites with no
-            // checkpoint between leave both runs there; the later starts at or before the earlier's end and cut the log
-            // there, so whatever follows a gap or a falling term is what it cut.
-            from = commit + 1 + first;
-            to = from;
-            while (to < last && ends[to - commit] > position && terms[to - commit] >= terms[to - commit - 1])
+            // The run goes on while entries lie past the write position and no fall comes. Two rewrites with no
+            // checkpoint between leave both runs there; the later starts at or before the earlier's end and cut the
+            // log there, so whatever follows a gap or a fall is what it cut.
+            start = stop = first;
+            while (stop + 1 < ends.Length && ends[stop + 1] > position && !FallsAfter(stop))
             {
-                to++;
+                stop++;
             }
         }
         else
         {
-            from = to = commit + 1 + fall; // the last entry the rewrite left: the log ends there
+            start = stop = fall; // the last entry the rewrite left: the log ends there
         }
 
+        var (from, to) = (commit + 1 + start, commit + 1 + stop);
         var furthest = Math.Max(position, ends.Max()); // the dropped rewrite's data too: no copy lands on any original
         var trail = (IAuditTrail<IRaftLogEntry>)wal;
         var copies = await trail.ReadAsync(new CopyReader(), from, to, token);
